@@ -1,0 +1,120 @@
+//! Ops as rtnetlink messages (built with rtnetlink's builders).
+
+use std::net::IpAddr;
+use std::os::fd::RawFd;
+
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_route::AddressFamily;
+use netlink_packet_route::RouteNetlinkMessage as M;
+use netlink_packet_route::address::{
+    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
+};
+use netlink_packet_route::link::{BridgeStpState, InfoData, InfoKind, InfoVeth};
+use netlink_packet_route::route::RouteMessage;
+use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder};
+
+use crate::kernel::KernelError;
+use crate::model::{Cidr, RouteDest};
+
+pub type Req = (M, u16);
+
+pub fn add_veth(name: &str, peer: &str, peer_ns_fd: Option<RawFd>) -> Req {
+    let mut p = LinkUnspec::new_with_name(peer);
+    if let Some(fd) = peer_ns_fd {
+        // The peer is born inside its namespace: no create-then-move.
+        p = p.setns_by_fd(fd);
+    }
+    let msg = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
+        .name(name.to_string())
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(p.build())))
+        .build();
+    (M::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
+}
+
+pub fn add_bridge(name: &str) -> Req {
+    (
+        M::NewLink(LinkBridge::new(name).build()),
+        NLM_F_CREATE | NLM_F_EXCL,
+    )
+}
+
+pub fn set_stp(name: &str, on: bool) -> Req {
+    let state = if on {
+        BridgeStpState::KernelStp
+    } else {
+        BridgeStpState::Disabled
+    };
+    (
+        M::NewLink(LinkBridge::new(name).stp_state(state).build()),
+        0,
+    )
+}
+
+pub fn del_link(name: &str) -> Req {
+    (M::DelLink(LinkUnspec::new_with_name(name).build()), 0)
+}
+
+pub fn set_link(b: LinkMessageBuilder<LinkUnspec>) -> Req {
+    (M::SetLink(b.build()), 0)
+}
+
+pub fn by_name(name: &str) -> LinkMessageBuilder<LinkUnspec> {
+    LinkUnspec::new_with_name(name)
+}
+
+pub fn by_index(index: u32) -> LinkMessageBuilder<LinkUnspec> {
+    LinkUnspec::new_with_index(index)
+}
+
+fn addr_msg(index: u32, cidr: &Cidr) -> AddressMessage {
+    let mut m = AddressMessage::default();
+    m.header.index = index;
+    m.header.prefix_len = cidr.prefix_len();
+    m.header.scope = AddressScope::Universe;
+    match cidr.addr() {
+        IpAddr::V4(a) => {
+            m.header.family = AddressFamily::Inet;
+            m.attributes.push(AddressAttribute::Local(IpAddr::V4(a)));
+            m.attributes.push(AddressAttribute::Address(IpAddr::V4(a)));
+        }
+        IpAddr::V6(a) => {
+            m.header.family = AddressFamily::Inet6;
+            // Lab links need no duplicate address detection, and without it
+            // the address is usable at once instead of seconds later.
+            m.header.flags = AddressHeaderFlags::Nodad;
+            m.attributes.push(AddressAttribute::Address(IpAddr::V6(a)));
+        }
+    }
+    m
+}
+
+pub fn add_addr(index: u32, cidr: &Cidr) -> Req {
+    (
+        M::NewAddress(addr_msg(index, cidr)),
+        NLM_F_CREATE | NLM_F_EXCL,
+    )
+}
+
+pub fn del_addr(index: u32, cidr: &Cidr) -> Req {
+    (M::DelAddress(addr_msg(index, cidr)), 0)
+}
+
+fn route_msg(dest: &RouteDest, via: &IpAddr) -> Result<RouteMessage, KernelError> {
+    let net = dest.as_net();
+    RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(net.addr(), net.prefix_len())
+        .and_then(|b| b.gateway(*via))
+        .map(|b| b.build())
+        .map_err(|e| KernelError::other(e.to_string()))
+}
+
+pub fn add_route(dest: &RouteDest, via: &IpAddr) -> Result<Req, KernelError> {
+    Ok((
+        M::NewRoute(route_msg(dest, via)?),
+        NLM_F_CREATE | NLM_F_EXCL,
+    ))
+}
+
+pub fn del_route(dest: &RouteDest, via: &IpAddr) -> Result<Req, KernelError> {
+    Ok((M::DelRoute(route_msg(dest, via)?), 0))
+}

@@ -1,0 +1,160 @@
+//! Named network namespaces, made the way `ip netns add` makes them but
+//! without a process per namespace: a bind mount of a thread's own netns.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, setns, unshare};
+
+use crate::kernel::KernelError;
+use crate::model::NsName;
+
+pub const NETNS_DIR: &str = "/run/netns";
+
+fn ke(what: &str, e: Errno) -> KernelError {
+    KernelError::errno(e as i32, format!("{what}: {}", e.desc()))
+}
+
+pub struct NetnsDir {
+    dir: PathBuf,
+    prepared: bool,
+}
+
+impl Default for NetnsDir {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from(NETNS_DIR),
+            prepared: false,
+        }
+    }
+}
+
+impl NetnsDir {
+    pub fn path(&self, ns: &NsName) -> PathBuf {
+        self.dir.join(ns.as_str())
+    }
+
+    pub fn exists(&self, ns: &NsName) -> bool {
+        self.path(ns).exists()
+    }
+
+    /// Like iproute2: the directory is a shared mount point, so a namespace
+    /// mounted here stays visible to every mount namespace that sees the
+    /// directory (and `ip netns` finds it).
+    fn prepare(&mut self) -> Result<(), KernelError> {
+        if self.prepared {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| {
+            KernelError::from(e).context(&format!("cannot create {}", self.dir.display()))
+        })?;
+        let shared = |d: &Path| {
+            mount(
+                None::<&str>,
+                d,
+                None::<&str>,
+                MsFlags::MS_SHARED | MsFlags::MS_REC,
+                None::<&str>,
+            )
+        };
+        if let Err(Errno::EINVAL) = shared(&self.dir) {
+            mount(
+                Some(&self.dir),
+                &self.dir,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| ke("cannot bind-mount the netns directory", e))?;
+            shared(&self.dir).map_err(|e| ke("cannot make the netns directory shared", e))?;
+        }
+        self.prepared = true;
+        Ok(())
+    }
+
+    /// Create `ns` and return a handle to it. `init` runs on the creating
+    /// thread, already inside the new namespace (netplumb brings `lo` up there).
+    pub fn create(
+        &mut self,
+        ns: &NsName,
+        init: impl FnOnce() -> Result<(), KernelError> + Send,
+    ) -> Result<File, KernelError> {
+        self.prepare()?;
+        let path = self.path(ns);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| KernelError::from(e).context(&format!("cannot create netns {ns}")))?;
+        let res = std::thread::scope(|s| {
+            s.spawn(|| -> Result<(), KernelError> {
+                unshare(CloneFlags::CLONE_NEWNET).map_err(|e| ke("unshare(CLONE_NEWNET)", e))?;
+                mount(
+                    Some("/proc/thread-self/ns/net"),
+                    &path,
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(|e| ke("cannot bind-mount the new namespace", e))?;
+                init()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(KernelError::other("namespace thread panicked")))
+        });
+        if let Err(e) = res {
+            let _ = umount2(&path, MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        File::open(&path).map_err(KernelError::from)
+    }
+
+    pub fn open(&self, ns: &NsName) -> Result<File, KernelError> {
+        File::open(self.path(ns)).map_err(|e| KernelError::from(e).context(&format!("netns {ns}")))
+    }
+
+    pub fn delete(&self, ns: &NsName) -> Result<(), KernelError> {
+        let path = self.path(ns);
+        match umount2(&path, MntFlags::MNT_DETACH) {
+            Ok(()) | Err(Errno::EINVAL) => {}
+            Err(Errno::ENOENT) => return Err(ke(&format!("netns {ns}"), Errno::ENOENT)),
+            Err(e) => return Err(ke(&format!("cannot unmount netns {ns}"), e)),
+        }
+        std::fs::remove_file(&path)
+            .map_err(|e| KernelError::from(e).context(&format!("netns {ns}")))
+    }
+
+    pub fn list(&self) -> Vec<NsName> {
+        let mut out: Vec<NsName> = std::fs::read_dir(&self.dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().to_str().and_then(|n| NsName::new(n).ok()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+}
+
+/// Run `f` on a fresh thread that has joined `ns` (None: stay where we are).
+/// Never `setns` a thread that other work shares: sockets and /proc/sys files
+/// opened in `f` stay bound to `ns` after the thread ends.
+pub fn in_ns<T: Send>(
+    ns: Option<&File>,
+    f: impl FnOnce() -> Result<T, KernelError> + Send,
+) -> Result<T, KernelError> {
+    let Some(ns) = ns else { return f() };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| ke("setns", e))?;
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(KernelError::other("namespace thread panicked")))
+    })
+}

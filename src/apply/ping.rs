@@ -1,0 +1,149 @@
+//! One ICMP echo with a one-second timeout, on a raw socket (we are root in
+//! the namespace; `ping_group_range` is closed in fresh namespaces).
+
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use crate::kernel::KernelError;
+
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for c in data.chunks(2) {
+        let w = if c.len() == 2 {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], 0])
+        };
+        sum += u32::from(w);
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn sockaddr(addr: IpAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data; zeroed is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        IpAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: 0,
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_in fits in sockaddr_storage.
+            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        IpAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: 0,
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.octets(),
+                },
+                sin6_scope_id: 0,
+            };
+            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
+            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
+}
+
+/// Must run on a thread inside the namespace to ping from.
+pub fn ping_once(addr: IpAddr) -> Result<bool, KernelError> {
+    let (domain, proto, req_type, reply_type) = match addr {
+        IpAddr::V4(_) => (libc::AF_INET, libc::IPPROTO_ICMP, 8u8, 0u8),
+        IpAddr::V6(_) => (libc::AF_INET6, libc::IPPROTO_ICMPV6, 128u8, 129u8),
+    };
+    // SAFETY: plain socket(2) call; the fd is owned right away.
+    let fd = unsafe { libc::socket(domain, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
+    if fd < 0 {
+        return Err(KernelError::from(std::io::Error::last_os_error())
+            .context("cannot open an ICMP socket"));
+    }
+    // SAFETY: fd was just returned by socket(2) and is not owned elsewhere.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let ident = (std::process::id() as u16) ^ 0x6e70;
+    let mut pkt = [0u8; 16];
+    pkt[0] = req_type;
+    pkt[4..6].copy_from_slice(&ident.to_be_bytes());
+    pkt[6..8].copy_from_slice(&1u16.to_be_bytes());
+    pkt[8..16].copy_from_slice(b"netplumb");
+    if addr.is_ipv4() {
+        let c = checksum(&pkt);
+        pkt[2..4].copy_from_slice(&c.to_be_bytes());
+    }
+    let (ss, len) = sockaddr(addr);
+    // SAFETY: buffers and lengths are valid for the call.
+    let sent = unsafe {
+        libc::sendto(
+            sock.as_raw_fd(),
+            pkt.as_ptr().cast(),
+            pkt.len(),
+            0,
+            (&ss as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if sent < 0 {
+        // No route, unreachable network…: the ping fails, it is not an error.
+        return Ok(false);
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut buf = [0u8; 1500];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        let mut pfd = libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as i32) };
+        if r <= 0 {
+            continue;
+        }
+        let mut from = sockaddr(addr).0;
+        let mut flen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: buffers and lengths are valid for the call.
+        let n = unsafe {
+            libc::recvfrom(
+                sock.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                0,
+                (&mut from as *mut libc::sockaddr_storage).cast(),
+                &mut flen,
+            )
+        };
+        if n <= 0 {
+            continue;
+        }
+        let n = n as usize;
+        // Raw IPv4 sockets hand us the IP header too; IPv6 ones do not.
+        let icmp = if addr.is_ipv4() {
+            let ihl = usize::from(buf[0] & 0x0f) * 4;
+            if n < ihl + 8 {
+                continue;
+            }
+            &buf[ihl..n]
+        } else {
+            &buf[..n]
+        };
+        if icmp.len() >= 8 && icmp[0] == reply_type && icmp[4..6] == ident.to_be_bytes() {
+            return Ok(true);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Command-line shape only.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not k=v"))?;
+    let ok = !k.is_empty()
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !k.starts_with(|c: char| c.is_ascii_digit());
+    if !ok {
+        return Err(format!("'{k}' is not a variable name"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "netplumb",
+    version,
+    about = "Build Linux network topologies from Rhai scripts, over netlink"
+)]
+pub struct Cli {
+    /// More detail (phase timings with -v)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Run inside a fresh private network + mount namespace (and user namespace
+    /// when not root): touches nothing on the machine, vanishes at exit
+    #[arg(long, global = true)]
+    pub sandbox: bool,
+    /// JSON output where the output is data
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScriptArgs {
+    /// The topology script (.rhai)
+    pub file: PathBuf,
+    /// Script parameter, visible as a constant (numbers as numbers)
+    #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
+    pub set: Vec<(String, String)>,
+    /// Topology name (default: the script's file stem)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Stop a runaway script after this many script operations
+    #[arg(long, default_value_t = 50_000_000)]
+    pub max_ops: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run the script and converge the kernel to it (idempotent)
+    Up {
+        #[command(flatten)]
+        script: ScriptArgs,
+        /// Fail at once instead of waiting when the topology is busy
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Remove exactly what a topology created, newest first
+    Down {
+        /// The script whose topology to remove (its file stem is the name)
+        #[arg(required_unless_present_any = ["name", "all"], conflicts_with_all = ["name", "all"])]
+        file: Option<PathBuf>,
+        #[arg(long, conflicts_with = "all")]
+        name: Option<String>,
+        /// Every netplumb topology
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Print the equivalent ip / nft commands without touching the kernel
+    Plan {
+        #[command(flatten)]
+        script: ScriptArgs,
+    },
+    /// Run a command inside a namespace; its exit status is passed through
+    Exec {
+        ns: String,
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Print shell completions
+    Completions { shell: clap_complete::Shell },
+}

@@ -1,0 +1,155 @@
+//! miette diagnostics: Rhai positions and op positions become source spans
+//! with the script snippet and a caret.
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use rhai::EvalAltResult;
+
+use crate::run::RunError;
+use crate::script::{Session, innermost};
+use crate::topo::Pos;
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{msg}")]
+pub struct AtScript {
+    pub msg: String,
+    #[source_code]
+    pub src: NamedSource<String>,
+    #[label("{label}")]
+    pub span: SourceSpan,
+    pub label: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{msg}")]
+pub struct Plain {
+    pub msg: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+pub fn plain(msg: impl Into<String>, help: Option<&str>) -> miette::Report {
+    miette::Report::new(Plain {
+        msg: msg.into(),
+        help: help.map(str::to_string),
+    })
+}
+
+/// Byte span of the statement at (line, col), 1-based, up to the end of the line.
+fn span_at(text: &str, line: usize, col: usize) -> SourceSpan {
+    let mut off = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            let start = l
+                .char_indices()
+                .nth(col.saturating_sub(1))
+                .map(|(b, _)| b)
+                .unwrap_or(0);
+            let body = l.trim_end_matches(['\n', '\r']);
+            let end = body
+                .trim_end()
+                .trim_end_matches(';')
+                .len()
+                .max(start + 1)
+                .min(body.len().max(start + 1));
+            return SourceSpan::new((off + start).into(), end - start);
+        }
+        off += l.len();
+    }
+    SourceSpan::new(text.len().saturating_sub(1).into(), 1)
+}
+
+/// An error at `pos`, shown with its snippet when the source is known.
+pub fn at(
+    session: &Session,
+    pos: &Pos,
+    msg: String,
+    label: &str,
+    help: Option<String>,
+) -> miette::Report {
+    let key = pos.source.to_string();
+    let display = if key.is_empty() {
+        session.main_name.clone()
+    } else {
+        key.clone()
+    };
+    match session.source_text(&key) {
+        Some(text) if pos.line > 0 => miette::Report::new(AtScript {
+            msg: format!("{msg}\n  at {display}:{}:{}", pos.line, pos.col),
+            span: span_at(&text, pos.line, pos.col),
+            src: NamedSource::new(display, text),
+            label: label.to_string(),
+            help,
+        }),
+        _ => miette::Report::new(Plain { msg, help }),
+    }
+}
+
+/// A Rhai error (syntax, type, a netplumb function's refusal).
+pub fn script_error(session: &Session, e: &EvalAltResult) -> miette::Report {
+    let (inner, p, source) = innermost(e);
+    let msg = match inner {
+        EvalAltResult::ErrorRuntime(d, _) => d.to_string(),
+        EvalAltResult::ErrorParsing(p, _) => format!("syntax error: {p}"),
+        EvalAltResult::ErrorModuleNotFound(m, _) => {
+            format!("module '{m}' not found beside the script nor in netplumb's stdlib")
+        }
+        EvalAltResult::ErrorTooManyOperations(_) => {
+            "the script ran too many operations: stopped (raise --max-ops if this is intended)"
+                .to_string()
+        }
+        EvalAltResult::ErrorStackOverflow(_) => {
+            "the script recursed too deeply: stopped (is a function calling itself without end?)"
+                .to_string()
+        }
+        other => other.to_string(),
+    };
+    let help = match inner {
+        EvalAltResult::ErrorFunctionNotFound(..) => {
+            Some("check the function's name and its arguments' types (see docs/dsl.md)".to_string())
+        }
+        _ => None,
+    };
+    let pos = Pos {
+        source: source.unwrap_or_default().into(),
+        line: p.line().unwrap_or(0),
+        col: p.position().unwrap_or(1),
+    };
+    let pos = if session.source_text(&pos.source).is_some() {
+        pos
+    } else {
+        Pos {
+            source: "".into(),
+            ..pos
+        }
+    };
+    at(session, &pos, msg, "here", help)
+}
+
+pub fn run_error(session: &Session, e: &RunError) -> miette::Report {
+    match e {
+        RunError::Diff(d) => at(
+            session,
+            &d.pos,
+            d.msg.clone(),
+            "declared here",
+            d.help.clone(),
+        ),
+        RunError::Apply {
+            what,
+            ns,
+            err,
+            pos,
+            help,
+        } => at(
+            session,
+            pos,
+            format!("cannot {what} (netns {ns}): {err}"),
+            "from here",
+            help.clone(),
+        ),
+        RunError::Ledger(l) => plain(l.to_string(), None),
+        RunError::Teardown(t) => plain(t.clone(), None),
+    }
+}

@@ -1,0 +1,47 @@
+//! netplumb: Linux network topologies from Rhai scripts, over netlink.
+
+mod apply;
+mod cli;
+mod cmd;
+mod diag;
+mod kernel;
+mod ledger;
+mod model;
+mod plan;
+mod run;
+mod sandbox;
+mod script;
+mod topo;
+
+use clap::Parser;
+
+fn main() {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    // Namespaces must be entered while the process is still single-threaded.
+    if cli.sandbox
+        && let Err(e) = sandbox::enter()
+    {
+        eprintln!(
+            "{:?}",
+            miette::Report::new(diag::Plain {
+                msg: e.to_string(),
+                help: None
+            })
+        );
+        std::process::exit(1);
+    }
+    match cmd::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(report) => {
+            eprintln!("{report:?}");
+            std::process::exit(1);
+        }
+    }
+}

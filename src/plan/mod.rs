@@ -1,0 +1,10 @@
+//! Ops, their rendering as shell commands, and the diff that turns a desired
+//! topology plus what the kernel has into the ops still needed.
+
+mod diff;
+mod op;
+mod render;
+
+pub use diff::{Applied, DiffError, Step, diff, nat_table_name};
+pub use op::{LinkChange, Op};
+pub use render::render;

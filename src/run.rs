@@ -1,0 +1,341 @@
+//! A run of one topology: the desired model the script builds, the kernel,
+//! the ledger, and what this run changed (for rollback).
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+
+use crate::kernel::{Kernel, KernelError};
+use crate::ledger::{self, Ledger, LedgerError, Owned};
+use crate::model::NsRef;
+use crate::plan::{self, Applied, DiffError, LinkChange, Op, Step};
+use crate::topo::{Pos, Topology};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Diff(#[from] DiffError),
+    #[error("{what} failed: {err}")]
+    Apply {
+        what: String,
+        ns: NsRef,
+        err: KernelError,
+        pos: Pos,
+        help: Option<String>,
+    },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("{0}")]
+    Teardown(String),
+}
+
+/// How ops reach the world: applied, or only rendered (`plan`).
+pub struct Runner {
+    pub topo: Topology,
+    pub name: String,
+    applied: Applied,
+    kernel: Box<dyn Kernel>,
+    ledger: Option<Ledger>,
+    foreign: HashMap<(NsRef, String), String>,
+    /// Steps applied since the last `commit`: what a failure rolls back.
+    journal: Vec<Step>,
+    /// Every step applied in this run, for `plan` output and the summary.
+    pub done: Vec<Step>,
+    pub verbose: bool,
+    pub quiet: bool,
+    /// Print each change as it is applied (the REPL's "+ netns foons").
+    pub echo: bool,
+    /// A convergence failure inside exec()/ping(), reported by the edge.
+    pub failed: Option<RunError>,
+}
+
+fn help_for(op: &Op, e: &KernelError) -> Option<String> {
+    match e.errno {
+        Some(libc::EPERM) | Some(libc::EACCES) => Some("run as root or add --sandbox".into()),
+        Some(libc::EEXIST) => {
+            Some("the name is taken: pick another, or remove the existing object".into())
+        }
+        Some(libc::ENODEV) => Some("no such device: check the link's name and namespace".into()),
+        Some(libc::ERANGE) | Some(libc::EINVAL)
+            if matches!(
+                op,
+                Op::SetLink {
+                    change: LinkChange::Mtu(_),
+                    ..
+                }
+            ) =>
+        {
+            Some("that MTU is outside what the device accepts (veth and bridges: 68–65535)".into())
+        }
+        Some(libc::ENETUNREACH) => {
+            Some("the gateway must be on a subnet of one of the namespace's addresses".into())
+        }
+        _ => None,
+    }
+}
+
+impl Runner {
+    pub fn new(
+        name: &str,
+        kernel: Box<dyn Kernel>,
+        ledger: Option<Ledger>,
+    ) -> Result<Self, RunError> {
+        ledger::check_topology_name(name)?;
+        let mut foreign = HashMap::new();
+        if ledger.is_some() {
+            for other in ledger::list_topologies()? {
+                if other == name {
+                    continue;
+                }
+                for o in ledger::read_entries(&other)? {
+                    if let Owned::Link { ns, name: l, .. } = o {
+                        foreign.insert((ns, l.to_string()), other.clone());
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            topo: Topology::default(),
+            name: name.to_string(),
+            applied: Applied::default(),
+            kernel,
+            ledger,
+            foreign,
+            journal: Vec::new(),
+            done: Vec::new(),
+            verbose: false,
+            quiet: false,
+            echo: false,
+            failed: None,
+        })
+    }
+
+    pub fn kernel(&mut self) -> &mut dyn Kernel {
+        self.kernel.as_mut()
+    }
+
+    pub fn is_real(&self) -> bool {
+        self.kernel.is_real()
+    }
+
+    pub fn owned(&self) -> &[Owned] {
+        self.ledger.as_ref().map(|l| l.entries()).unwrap_or(&[])
+    }
+
+    /// Converge the kernel to the model as declared so far.
+    pub fn flush(&mut self) -> Result<usize, RunError> {
+        let owned: Vec<Owned> = self.owned().to_vec();
+        let t0 = std::time::Instant::now();
+        let steps = plan::diff(
+            &self.topo,
+            &mut self.applied,
+            self.kernel.as_mut(),
+            &self.name,
+            &owned,
+            &self.foreign,
+        )?;
+        if self.verbose {
+            eprintln!("netplumb: diff {} ops in {:?}", steps.len(), t0.elapsed());
+        }
+        let n = steps.len();
+        self.apply_steps(steps)?;
+        if self.verbose {
+            eprintln!("netplumb: applied {n} ops in {:?}", t0.elapsed());
+        }
+        Ok(n)
+    }
+
+    fn apply_steps(&mut self, steps: Vec<Step>) -> Result<(), RunError> {
+        if steps.is_empty() {
+            return Ok(());
+        }
+        // Write ahead: every object is in the ledger before the kernel
+        // sees the request that creates it.
+        if let Some(l) = self.ledger.as_mut() {
+            let owns: Vec<Owned> = steps.iter().flat_map(|s| s.owns.clone()).collect();
+            l.add(&owns)?;
+        }
+        let bar = progress(steps.len(), self.quiet);
+        let mut start = 0;
+        const CHUNK: usize = 512;
+        while start < steps.len() {
+            let end = (start + CHUNK).min(steps.len());
+            let ops: Vec<Op> = steps[start..end].iter().map(|s| s.op.clone()).collect();
+            let res = self.kernel.apply_all(&ops);
+            let ok_upto = match &res {
+                Ok(()) => end,
+                Err((i, _)) => start + i,
+            };
+            for s in &steps[start..ok_upto] {
+                if self.echo {
+                    println!("{}", s.op.summary());
+                }
+                if let Some(l) = self.ledger.as_mut()
+                    && !s.retires.is_empty()
+                {
+                    l.remove(&s.retires)?;
+                }
+            }
+            if let Some(b) = &bar {
+                b.inc((ok_upto - start) as u64);
+            }
+            if let Err((i, err)) = res {
+                let failed = &steps[start + i];
+                // The failed step and those after it were recorded but
+                // (mostly) never happened: they roll back with the rest.
+                self.journal.extend(steps[..start + i].iter().cloned());
+                self.done.extend(steps[..start + i].iter().cloned());
+                let unapplied: Vec<Owned> = steps[start + i..]
+                    .iter()
+                    .flat_map(|s| s.owns.clone())
+                    .collect();
+                self.journal.push(Step {
+                    op: failed.op.clone(),
+                    pos: failed.pos.clone(),
+                    owns: unapplied,
+                    retires: vec![],
+                });
+                if let Some(b) = &bar {
+                    b.abandon();
+                }
+                let what = failed
+                    .op
+                    .summary()
+                    .trim_start_matches(['+', '~', '-', ' '])
+                    .to_string();
+                return Err(RunError::Apply {
+                    help: help_for(&failed.op, &err),
+                    what,
+                    ns: failed.op.ns(),
+                    pos: self.nat_pos(&err).unwrap_or_else(|| failed.pos.clone()),
+                    err,
+                });
+            }
+            start = end;
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        self.journal.extend(steps.iter().cloned());
+        self.done.extend(steps);
+        Ok(())
+    }
+
+    fn nat_pos(&self, err: &KernelError) -> Option<Pos> {
+        err.tag
+            .and_then(|t| self.topo.nat.get(t))
+            .map(|d| d.pos.clone())
+    }
+
+    /// The changes since the last commit are final.
+    pub fn commit(&mut self) -> Result<(), RunError> {
+        self.journal.clear();
+        if let Some(l) = self.ledger.as_mut() {
+            l.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Undo what this run changed since the last commit, newest first.
+    pub fn rollback(&mut self) -> Vec<String> {
+        let owns: Vec<Owned> = self.journal.drain(..).flat_map(|s| s.owns).collect();
+        let mut errs = teardown(self.kernel.as_mut(), self.ledger.as_mut(), &owns);
+        self.applied = Applied::default();
+        if let Some(l) = self.ledger.as_mut()
+            && let Err(e) = l.compact()
+        {
+            errs.push(e.to_string());
+        }
+        errs
+    }
+
+    /// Remove everything the topology owns (`down`).
+    pub fn down(&mut self) -> Result<usize, RunError> {
+        let owns: Vec<Owned> = self.owned().to_vec();
+        let n = owns.len();
+        let errs = teardown(self.kernel.as_mut(), self.ledger.as_mut(), &owns);
+        if let Some(l) = self.ledger.as_mut() {
+            l.compact()?;
+        }
+        if errs.is_empty() {
+            Ok(n)
+        } else {
+            Err(RunError::Teardown(errs.join("\n")))
+        }
+    }
+}
+
+/// The op that undoes an owned object or change.
+pub fn undo_op(o: &Owned) -> Op {
+    match o.clone() {
+        Owned::Netns { ns } => Op::DelNetns { ns },
+        Owned::Link { ns, name, .. } => Op::DelLink { ns, name },
+        Owned::Addr { ns, dev, cidr } => Op::DelAddr { ns, dev, cidr },
+        Owned::Route { ns, dest, via } => Op::DelRoute { ns, dest, via },
+        Owned::Sysctl { ns, key, old } => Op::Sysctl {
+            ns,
+            key,
+            value: old,
+        },
+        Owned::LinkAttr { ns, name, old } => Op::SetLink {
+            ns,
+            name,
+            change: old,
+        },
+        Owned::Nat { ns, table } => Op::DelNat { ns, table },
+    }
+}
+
+/// Undo `owns` newest first. Objects inside a namespace that is itself being
+/// removed go with it; what is already gone counts as removed. Every
+/// failure is collected, none stops the rest.
+pub fn teardown(
+    kernel: &mut dyn Kernel,
+    mut ledger: Option<&mut Ledger>,
+    owns: &[Owned],
+) -> Vec<String> {
+    let doomed: Vec<NsRef> = owns
+        .iter()
+        .filter_map(|o| match o {
+            Owned::Netns { ns } => Some(NsRef::Named(ns.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut errs = Vec::new();
+    let mut gone = Vec::new();
+    let mut batch: Vec<(Owned, Op)> = Vec::new();
+    for o in owns.iter().rev() {
+        if o.ns().is_some_and(|n| doomed.contains(n)) {
+            gone.push(o.clone());
+            continue;
+        }
+        batch.push((o.clone(), undo_op(o)));
+    }
+    for (o, op) in batch {
+        match kernel.apply(&op) {
+            Ok(()) => gone.push(o),
+            Err(e) if e.is_not_found() => gone.push(o),
+            Err(e) => errs.push(format!(
+                "cannot {}: {e}",
+                op.summary().trim_start_matches(['+', '~', '-', ' '])
+            )),
+        }
+    }
+    if let Some(l) = ledger.as_mut()
+        && let Err(e) = l.remove(&gone)
+    {
+        errs.push(e.to_string());
+    }
+    errs
+}
+
+fn progress(n: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
+    if quiet || n < 200 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(n as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} ops {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    Some(bar)
+}

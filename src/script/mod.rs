@@ -1,0 +1,158 @@
+//! The Rhai engine: registered netplumb functions (which only change the
+//! desired topology), the module resolver (script dir, then the bundled
+//! stdlib), `--set` parameters and the source texts diagnostics point into.
+
+mod api;
+mod nat;
+mod resolver;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position, Scope};
+
+pub use api::{LinkHandle, NsHandle};
+pub use resolver::STDLIB;
+
+use crate::run::Runner;
+use crate::topo::Pos;
+
+pub type SharedRunner = Arc<Mutex<Runner>>;
+
+/// Source texts by name, so an error anywhere can show its snippet.
+#[derive(Default, Debug)]
+pub struct Sources {
+    pub texts: HashMap<String, String>,
+}
+
+pub type SharedSources = Arc<Mutex<Sources>>;
+
+pub fn lock(r: &SharedRunner) -> MutexGuard<'_, Runner> {
+    // A panic while holding the lock leaves the model as it was; go on.
+    r.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A runtime error at the script call that caused it.
+pub(crate) fn fail(ctx: &NativeCallContext, msg: impl std::fmt::Display) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(msg.to_string()),
+        ctx.call_position(),
+    ))
+}
+
+pub(crate) fn pos_of(ctx: &NativeCallContext) -> Pos {
+    let p = ctx.call_position();
+    Pos {
+        source: Arc::from(ctx.call_source().unwrap_or("")),
+        line: p.line().unwrap_or(0),
+        col: p.position().unwrap_or(0),
+    }
+}
+
+pub struct Session {
+    pub engine: Engine,
+    pub scope: Scope<'static>,
+    pub runner: SharedRunner,
+    pub sources: SharedSources,
+    pub main_name: String,
+}
+
+/// `--set k=v`: numbers become numbers, true/false booleans, the rest strings.
+pub fn param_value(v: &str) -> Dynamic {
+    if let Ok(i) = v.parse::<i64>() {
+        Dynamic::from(i)
+    } else if let Ok(f) = v.parse::<f64>() {
+        Dynamic::from(f)
+    } else if let Ok(b) = v.parse::<bool>() {
+        Dynamic::from(b)
+    } else {
+        Dynamic::from(v.to_string())
+    }
+}
+
+impl Session {
+    pub fn new(
+        runner: Runner,
+        script_dir: Option<PathBuf>,
+        params: &[(String, String)],
+        max_ops: u64,
+    ) -> Self {
+        // In `plan`, stdout carries the commands: the script's prints go to stderr.
+        let real = runner.is_real();
+        let runner = Arc::new(Mutex::new(runner));
+        let sources: SharedSources = Arc::default();
+        let mut engine = Engine::new();
+        engine.set_max_operations(max_ops);
+        engine.set_max_call_levels(64);
+        engine.set_max_expr_depths(128, 64);
+        engine.set_module_resolver(resolver::Resolver::new(script_dir, sources.clone()));
+        if !real {
+            engine.on_print(|s| eprintln!("{s}"));
+        }
+        api::register(&mut engine, &runner);
+        nat::register(&mut engine, &runner);
+        let mut scope = Scope::new();
+        for (k, v) in params {
+            scope.push_constant_dynamic(k.clone(), param_value(v));
+        }
+        Self {
+            engine,
+            scope,
+            runner,
+            sources,
+            main_name: String::new(),
+        }
+    }
+
+    pub fn runner(&self) -> MutexGuard<'_, Runner> {
+        lock(&self.runner)
+    }
+
+    /// Compile and run a whole script (for `up`, `plan`, `repl FILE`).
+    pub fn run_file(&mut self, path: &Path, text: &str) -> Result<Dynamic, Box<EvalAltResult>> {
+        self.main_name = path.display().to_string();
+        self.eval_named("", text)
+    }
+
+    /// Run source text registered under `name` ("" = the main script).
+    pub fn eval_named(&mut self, name: &str, text: &str) -> Result<Dynamic, Box<EvalAltResult>> {
+        if let Ok(mut s) = self.sources.lock() {
+            s.texts.insert(name.to_string(), text.to_string());
+        }
+        let mut ast = self.engine.compile_with_scope(&self.scope, text)?;
+        if !name.is_empty() {
+            ast.set_source(name);
+        }
+        self.engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &ast)
+    }
+
+    pub fn source_text(&self, name: &str) -> Option<String> {
+        self.sources
+            .lock()
+            .ok()
+            .and_then(|s| s.texts.get(name).cloned())
+    }
+}
+
+/// The innermost error and its position: where the user should look.
+pub fn innermost(e: &EvalAltResult) -> (&EvalAltResult, Position, Option<String>) {
+    let mut cur = e;
+    let mut source = None;
+    loop {
+        match cur {
+            EvalAltResult::ErrorInFunctionCall(_, src, inner, _) => {
+                if !src.is_empty() {
+                    source = Some(src.clone());
+                }
+                cur = inner;
+            }
+            EvalAltResult::ErrorInModule(name, inner, _) => {
+                source = Some(name.clone());
+                cur = inner;
+            }
+            _ => return (cur, cur.position(), source),
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! masquerade / snat / dnat, on the host or inside a namespace.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use netplumb_nft::{DnatMapping, L4Proto, NatRule};
+use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
+
+use super::api::{NsHandle, check_limit};
+use super::{SharedRunner, fail, lock, pos_of};
+use crate::model::{Cidr, IfName, NsRef, parse_ip};
+use crate::topo::{NatDecl, SysctlDecl};
+
+type R<T> = Result<T, Box<EvalAltResult>>;
+
+fn prefix(ctx: &NativeCallContext, s: &str) -> R<IpNet> {
+    let c = Cidr::parse(s).map_err(|e| fail(ctx, e))?;
+    Ok(c.trunc())
+}
+
+fn opt_ifname(ctx: &NativeCallContext, opts: &Map, key: &str) -> R<Option<String>> {
+    match opts.get(key) {
+        None => Ok(None),
+        Some(v) => {
+            let s = v.clone().into_string().map_err(|_| {
+                fail(
+                    ctx,
+                    format!("option {key} must be an interface name string"),
+                )
+            })?;
+            IfName::new(&s).map_err(|e| fail(ctx, e))?;
+            Ok(Some(s))
+        }
+    }
+}
+
+fn check_keys(ctx: &NativeCallContext, opts: &Map, allowed: &[&str]) -> R<()> {
+    for k in opts.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(fail(
+                ctx,
+                format!(
+                    "unknown option '{k}': expected one of {}",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// "172.17.0.3:10050", "172.17.0.3", "[fd00::2]:80", "fd00::2".
+fn parse_to(ctx: &NativeCallContext, s: &str) -> R<(IpAddr, Option<u16>)> {
+    if let Ok(ip) = parse_ip(s) {
+        return Ok((ip, None));
+    }
+    let bad = || {
+        fail(
+            ctx,
+            format!("'{s}' is not a destination: use \"ip\", \"ip:port\" or \"[v6]:port\""),
+        )
+    };
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    let ip = parse_ip(host).map_err(|_| bad())?;
+    if ip.is_ipv6() && !host.starts_with('[') {
+        return Err(bad());
+    }
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if port == 0 {
+        return Err(fail(ctx, format!("'{s}': port 0 is not a port")));
+    }
+    Ok((ip, Some(port)))
+}
+
+fn port_of(ctx: &NativeCallContext, v: i64) -> R<u16> {
+    u16::try_from(v)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| fail(ctx, format!("port {v} is out of range: use 1 to 65535")))
+}
+
+fn ports(ctx: &NativeCallContext, v: &Dynamic) -> R<(u16, u16)> {
+    if let Some(p) = v.clone().try_cast::<i64>() {
+        let p = port_of(ctx, p)?;
+        return Ok((p, p));
+    }
+    if let Some(r) = v.clone().try_cast::<std::ops::Range<i64>>() {
+        if r.end <= r.start {
+            return Err(fail(
+                ctx,
+                format!("port range {}..{} is empty", r.start, r.end),
+            ));
+        }
+        return Ok((port_of(ctx, r.start)?, port_of(ctx, r.end - 1)?));
+    }
+    if let Some(r) = v.clone().try_cast::<std::ops::RangeInclusive<i64>>() {
+        if r.end() < r.start() {
+            return Err(fail(
+                ctx,
+                format!("port range {}..={} is empty", r.start(), r.end()),
+            ));
+        }
+        return Ok((port_of(ctx, *r.start())?, port_of(ctx, *r.end())?));
+    }
+    Err(fail(
+        ctx,
+        format!(
+            "port must be a number or a range like 30000..30100, not {}",
+            v.type_name()
+        ),
+    ))
+}
+
+fn push(
+    ctx: &NativeCallContext,
+    rn: &SharedRunner,
+    ns: NsRef,
+    rule: impl FnOnce(usize) -> NatRule,
+    v6: bool,
+) -> R<()> {
+    let mut r = lock(rn);
+    check_limit(ctx, &r)?;
+    let tag = r.topo.nat.len();
+    let pos = pos_of(ctx);
+    r.topo.nat.push(NatDecl {
+        ns: ns.clone(),
+        rule: rule(tag),
+        pos: pos.clone(),
+    });
+    // NAT for forwarded traffic needs forwarding on where it happens;
+    // `down` restores the old value from the ledger.
+    let key = if v6 {
+        "net.ipv6.conf.all.forwarding"
+    } else {
+        "net.ipv4.ip_forward"
+    };
+    if !r.topo.sysctls.iter().any(|s| s.ns == ns && s.key == key) {
+        r.topo.sysctls.push(SysctlDecl {
+            ns,
+            key: key.into(),
+            value: "1".into(),
+            pos,
+        });
+    }
+    Ok(())
+}
+
+fn masquerade(
+    ctx: &NativeCallContext,
+    rn: &SharedRunner,
+    ns: NsRef,
+    cidr: &str,
+    opts: &Map,
+) -> R<()> {
+    check_keys(ctx, opts, &["oif"])?;
+    let src = prefix(ctx, cidr)?;
+    let oif = opt_ifname(ctx, opts, "oif")?;
+    let v6 = src.addr().is_ipv6();
+    push(ctx, rn, ns, |tag| NatRule::Masquerade { src, oif, tag }, v6)
+}
+
+fn snat(
+    ctx: &NativeCallContext,
+    rn: &SharedRunner,
+    ns: NsRef,
+    cidr: &str,
+    to: &str,
+    opts: &Map,
+) -> R<()> {
+    check_keys(ctx, opts, &["oif"])?;
+    let src = prefix(ctx, cidr)?;
+    let to = parse_ip(to).map_err(|e| fail(ctx, e))?;
+    if to.is_ipv6() != src.addr().is_ipv6() {
+        return Err(fail(
+            ctx,
+            format!(
+                "snat of {src} to {to}: the source prefix and the address are of different IP families"
+            ),
+        ));
+    }
+    let oif = opt_ifname(ctx, opts, "oif")?;
+    let v6 = to.is_ipv6();
+    push(ctx, rn, ns, |tag| NatRule::Snat { src, to, oif, tag }, v6)
+}
+
+fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R<()> {
+    check_keys(ctx, m, &["port", "to", "daddr", "proto", "iif"])?;
+    let port = m.get("port").ok_or_else(|| {
+        fail(
+            ctx,
+            "dnat needs a port: #{ port: 8080, to: \"172.17.0.3:80\" }",
+        )
+    })?;
+    let ports = ports(ctx, port)?;
+    let to = m
+        .get("to")
+        .and_then(|v| v.clone().into_string().ok())
+        .ok_or_else(|| fail(ctx, "dnat needs to: \"ip\" or \"ip:port\""))?;
+    let (to_addr, to_port) = parse_to(ctx, &to)?;
+    let daddr = match m.get("daddr") {
+        None => None,
+        Some(v) => {
+            let s = v
+                .clone()
+                .into_string()
+                .map_err(|_| fail(ctx, "daddr must be an address string"))?;
+            Some(parse_ip(&s).map_err(|e| fail(ctx, e))?)
+        }
+    };
+    if let Some(d) = daddr
+        && d.is_ipv6() != to_addr.is_ipv6()
+    {
+        return Err(fail(
+            ctx,
+            format!("dnat from {d} to {to_addr}: the addresses are of different IP families"),
+        ));
+    }
+    let proto = match m.get("proto").map(|v| v.clone().into_string()) {
+        None => L4Proto::Tcp,
+        Some(Ok(p)) if p == "tcp" => L4Proto::Tcp,
+        Some(Ok(p)) if p == "udp" => L4Proto::Udp,
+        Some(Ok(p)) => {
+            return Err(fail(
+                ctx,
+                format!("proto '{p}' is not supported: use \"tcp\" or \"udp\""),
+            ));
+        }
+        Some(Err(_)) => return Err(fail(ctx, "proto must be \"tcp\" or \"udp\"")),
+    };
+    let iif = opt_ifname(ctx, m, "iif")?;
+    let v6 = to_addr.is_ipv6();
+    push(
+        ctx,
+        rn,
+        ns,
+        |tag| {
+            NatRule::Dnat(DnatMapping {
+                proto,
+                daddr,
+                iif,
+                ports,
+                to_addr,
+                to_port,
+                tag,
+            })
+        },
+        v6,
+    )
+}
+
+fn dnat_simple(
+    ctx: &NativeCallContext,
+    rn: &SharedRunner,
+    ns: NsRef,
+    port: i64,
+    to: &str,
+) -> R<()> {
+    let mut m = Map::new();
+    m.insert("port".into(), Dynamic::from(port));
+    m.insert("to".into(), Dynamic::from(to.to_string()));
+    dnat_map(ctx, rn, ns, &m)
+}
+
+pub fn register(engine: &mut Engine, runner: &SharedRunner) {
+    macro_rules! both {
+        ($name:literal, |$ctx:ident, $rn:ident, $ns:ident $(, $a:ident : $t:ty)*| $body:expr) => {{
+            let $rn = runner.clone();
+            engine.register_fn($name, move |$ctx: NativeCallContext $(, $a: $t)*| -> R<()> {
+                let $ns = NsRef::Host;
+                $body
+            });
+            let $rn = runner.clone();
+            engine.register_fn($name, move |$ctx: NativeCallContext, this: &mut NsHandle $(, $a: $t)*| -> R<()> {
+                let $ns = this.ns.clone();
+                $body
+            });
+        }};
+    }
+    both!("masquerade", |ctx, rn, ns, cidr: &str| masquerade(
+        &ctx,
+        &rn,
+        ns,
+        cidr,
+        &Map::new()
+    ));
+    both!("masquerade", |ctx, rn, ns, cidr: &str, opts: Map| {
+        masquerade(&ctx, &rn, ns, cidr, &opts)
+    });
+    both!("snat", |ctx, rn, ns, cidr: &str, to: &str| snat(
+        &ctx,
+        &rn,
+        ns,
+        cidr,
+        to,
+        &Map::new()
+    ));
+    both!("snat", |ctx, rn, ns, cidr: &str, to: &str, opts: Map| snat(
+        &ctx, &rn, ns, cidr, to, &opts
+    ));
+    both!("dnat", |ctx, rn, ns, port: i64, to: &str| dnat_simple(
+        &ctx, &rn, ns, port, to
+    ));
+    both!("dnat", |ctx, rn, ns, m: Map| dnat_map(&ctx, &rn, ns, &m));
+}
