@@ -90,6 +90,39 @@ pub enum Cmd {
         #[arg(last = true, required = true)]
         cmd: Vec<String>,
     },
+    /// Interactive shell: every statement takes effect at once
+    Repl {
+        /// Run this script first, then continue interactively
+        file: Option<PathBuf>,
+        /// Topology name for the session's objects (default: repl)
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
+        set: Vec<(String, String)>,
+    },
+    /// Namespaces, links, addresses, routes and NAT of netplumb's topologies
+    Show {
+        /// One topology (default: all)
+        name: Option<String>,
+    },
+    /// A picture of a topology
+    Graph {
+        name: Option<String>,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+        /// Write to this file instead of stdout
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Every namespace pings every address of the topology: a reachability matrix
+    PingAll { name: Option<String> },
     /// Print shell completions
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Svg,
+    Mermaid,
 }

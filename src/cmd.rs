@@ -21,6 +21,7 @@ pub struct Opts {
 }
 
 pub fn run(cli: Cli) -> Result<i32, Report> {
+    let json = cli.json;
     let o = Opts {
         verbose: cli.verbose > 0,
         quiet: cli.quiet,
@@ -36,6 +37,10 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
         } => down(&o, file, name, all, no_wait),
         Cmd::Plan { script } => plan_cmd(&o, &script),
         Cmd::Exec { ns, cmd } => exec(&ns, &cmd),
+        Cmd::Repl { file, name, set } => crate::repl::run(&o, file, name, &set),
+        Cmd::Show { name } => crate::show::show(&o, name.as_deref(), json),
+        Cmd::Graph { name, format, output } => crate::show::graph(&o, name.as_deref(), format, output),
+        Cmd::PingAll { name } => crate::show::ping_all(&o, name.as_deref()),
         Cmd::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -8,9 +8,11 @@ mod kernel;
 mod ledger;
 mod model;
 mod plan;
+mod repl;
 mod run;
 mod sandbox;
 mod script;
+mod show;
 mod topo;
 
 use clap::Parser;

@@ -502,8 +502,16 @@ fn sysctls(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Ctx) -> Result<(),
     }
     for k in order {
         let s = &topo.sysctls[last[&k]];
+        let fresh_ns = match &s.ns {
+            NsRef::Host => false,
+            NsRef::Named(n) => cx.steps.iter().any(|st| matches!(&st.op, Op::AddNetns { ns } if ns == n)),
+        };
         let cur = if cx.sim.sysctls.contains_key(&k) {
             cx.sim.sysctl_get(&s.ns, &s.key).ok().flatten()
+        } else if fresh_ns {
+            // A namespace made by this diff cannot be read yet; it goes away
+            // whole on `down`, so the value to restore does not matter.
+            Some(String::new())
         } else {
             kernel.sysctl_get(&s.ns, &s.key).map_err(|e| {
                 err(

@@ -1,0 +1,179 @@
+//! Integration-test harness: every test gets its own private network + mount
+//! namespace (a long-lived `unshare … sleep` process with a tmpfs on /run),
+//! and runs netplumb and the oracles (`ip -j`, `nft -j`) inside it with
+//! nsenter. Tests run in parallel and leave nothing behind.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_netplumb");
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc_geteuid() == 0 }
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+pub struct Sandbox {
+    child: Child,
+    pid: u32,
+    pub dir: tempdir::TempDir,
+}
+
+pub mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    /// A scratch directory removed on drop (scripts written by tests).
+    pub struct TempDir(PathBuf);
+    impl TempDir {
+        pub fn new() -> Self {
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "netplumb-test-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            std::fs::create_dir_all(&p).expect("temp dir");
+            Self(p)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    impl Default for TempDir {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let mut cmd = Command::new("unshare");
+        if !is_root() {
+            cmd.arg("--user").arg("--map-root-user");
+        }
+        cmd.args(["--net", "--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(
+                "mount -t tmpfs none /run && mkdir -p /run/netns /run/netplumb && \
+                 mount -t sysfs none /sys 2>/dev/null; ip link set lo up && echo ready && exec sleep 3600",
+            )
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("unshare (util-linux) must be installed");
+        let out = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(out).read_line(&mut line).expect("sandbox start");
+        assert_eq!(line.trim(), "ready", "sandbox did not start");
+        let pid = child.id();
+        Self {
+            child,
+            pid,
+            dir: tempdir::TempDir::new(),
+        }
+    }
+
+    /// A command that runs inside the sandbox.
+    pub fn cmd(&self, prog: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg("-t").arg(self.pid.to_string());
+        if !is_root() {
+            c.arg("-U").arg("--preserve-credentials");
+        }
+        c.args(["-n", "-m", "--", prog]);
+        c.current_dir(root());
+        c
+    }
+
+    pub fn run(&self, prog: &str, args: &[&str]) -> Output {
+        self.cmd(prog).args(args).stdin(Stdio::null()).output().expect("nsenter")
+    }
+
+    pub fn sh(&self, script: &str) -> Output {
+        self.run("sh", &["-c", script])
+    }
+
+    /// Run a shell snippet that must succeed; returns stdout.
+    pub fn ok(&self, script: &str) -> String {
+        let o = self.sh(script);
+        assert!(o.status.success(), "`{script}` failed: {}{}", text(&o.stdout), text(&o.stderr));
+        text(&o.stdout)
+    }
+
+    pub fn netplumb(&self, args: &[&str]) -> Output {
+        self.run(BIN, args)
+    }
+
+    /// netplumb that must succeed; returns stdout.
+    pub fn np_ok(&self, args: &[&str]) -> String {
+        let o = self.netplumb(args);
+        assert!(o.status.success(), "netplumb {args:?} failed:\n{}{}", text(&o.stdout), text(&o.stderr));
+        text(&o.stdout)
+    }
+
+    pub fn json(&self, script: &str) -> serde_json::Value {
+        let out = self.ok(script);
+        if out.trim().is_empty() {
+            return serde_json::Value::Array(vec![]);
+        }
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON from `{script}`: {e}\n{out}"))
+    }
+
+    /// Write a script into the test's scratch dir; returns its path.
+    pub fn script(&self, name: &str, body: &str) -> String {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, body).expect("write script");
+        p.display().to_string()
+    }
+
+    /// Everything a user could check, as one comparable string: namespaces,
+    /// and per namespace links, addresses, routes and the nft ruleset.
+    pub fn snapshot(&self) -> String {
+        self.ok(
+            "for ns in '' $(ip netns list | cut -d' ' -f1 | sort); do \
+               if [ -z \"$ns\" ]; then p=''; echo '== host'; else p=\"-n $ns\"; echo \"== $ns\"; fi; \
+               ip $p -br link | sed 's/  */ /g' | cut -d' ' -f1,4 | sort; \
+               ip $p -br addr | sed 's/  */ /g' | cut -d' ' -f1,3- | sort; \
+               ip $p route | sort; ip $p -6 route | grep -v '^fe80' | sort; \
+               if [ -z \"$ns\" ]; then nft list ruleset 2>/dev/null; sysctl -n net.ipv4.ip_forward; \
+               else ip netns exec $ns nft list ruleset 2>/dev/null; ip netns exec $ns sysctl -n net.ipv4.ip_forward; fi; \
+             done",
+        )
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub fn script_path(rel: &str) -> String {
+    root().join(rel).display().to_string()
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
