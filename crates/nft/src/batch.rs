@@ -1,0 +1,399 @@
+//! One nf_tables transaction: BATCH_BEGIN, the messages, BATCH_END, plus the
+//! bookkeeping that maps a kernel error back to the caller's tag.
+
+use crate::encode::{Buf, NLA_MAX};
+use crate::expr::{self, addr_bytes};
+use crate::model::NatTable;
+use crate::plan::{self, MapPlan, Plan};
+use crate::render;
+use crate::sys::*;
+
+/// NFTA_SET_ELEM_LIST_ELEMENTS is one nested attribute with a u16 length.
+const MAX_ELEMS_PER_MSG: usize = 1000;
+/// Largest element we emit (v6 . port key, key_end, v6 . port data) with headers.
+const MAX_ELEM_BYTES: usize = 128;
+
+#[derive(Debug)]
+pub(crate) struct MsgInfo {
+    pub seq: u32,
+    pub op: String,
+    pub tag: Option<usize>,
+    /// element attribute (start, end, tag) relative to the message start
+    pub elems: Vec<(u32, u32, usize)>,
+}
+
+pub(crate) struct Batch {
+    pub buf: Buf,
+    pub msgs: Vec<MsgInfo>,
+    next_seq: u32,
+}
+
+impl Batch {
+    pub fn new(first_seq: u32, capacity: usize) -> Self {
+        let mut b = Batch {
+            buf: Buf::with_capacity(capacity),
+            msgs: Vec::new(),
+            next_seq: first_seq,
+        };
+        let seq = b.take_seq();
+        let m = b.buf.begin_msg(
+            NFNL_MSG_BATCH_BEGIN,
+            NLM_F_REQUEST,
+            seq,
+            0,
+            NFNL_SUBSYS_NFTABLES,
+        );
+        b.buf.end_msg(m);
+        b
+    }
+
+    fn take_seq(&mut self) -> u32 {
+        let s = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        s
+    }
+
+    pub fn next_seq(&self) -> u32 {
+        self.next_seq
+    }
+
+    /// Starts an nf_tables message; every one asks for an ACK so that the
+    /// reader knows when the transaction's answers are complete.
+    fn begin(&mut self, ty: u16, flags: u16, op: String, tag: Option<usize>) -> usize {
+        let seq = self.take_seq();
+        self.msgs.push(MsgInfo {
+            seq,
+            op,
+            tag,
+            elems: Vec::new(),
+        });
+        self.buf.begin_msg(
+            (NFNL_SUBSYS_NFTABLES << 8) | ty,
+            NLM_F_REQUEST | NLM_F_ACK | flags,
+            seq,
+            NFPROTO_INET,
+            0,
+        )
+    }
+
+    pub fn finish(mut self) -> Self {
+        let seq = self.take_seq();
+        let m = self.buf.begin_msg(
+            NFNL_MSG_BATCH_END,
+            NLM_F_REQUEST,
+            seq,
+            0,
+            NFNL_SUBSYS_NFTABLES,
+        );
+        self.buf.end_msg(m);
+        self
+    }
+
+    pub fn table(&mut self, name: &str, flags: u16, userdata: Option<&[u8]>, op: String) {
+        let m = self.begin(NFT_MSG_NEWTABLE, flags, op, None);
+        self.buf.str(NFTA_TABLE_NAME, name);
+        self.buf.u32be(NFTA_TABLE_FLAGS, 0);
+        if let Some(u) = userdata {
+            self.buf.attr(NFTA_TABLE_USERDATA, u);
+        }
+        self.buf.end_msg(m);
+    }
+
+    pub fn del_table(&mut self, name: &str) {
+        let m = self.begin(
+            NFT_MSG_DELTABLE,
+            0,
+            format!("delete table inet {name}"),
+            None,
+        );
+        self.buf.str(NFTA_TABLE_NAME, name);
+        self.buf.end_msg(m);
+    }
+
+    fn chain(&mut self, table: &str, name: &str, hook: u32, prio: i32) {
+        let m = self.begin(
+            NFT_MSG_NEWCHAIN,
+            NLM_F_CREATE,
+            format!("add chain inet {table} {name}"),
+            None,
+        );
+        self.buf.str(NFTA_CHAIN_TABLE, table);
+        self.buf.str(NFTA_CHAIN_NAME, name);
+        let h = self.buf.nest(NFTA_CHAIN_HOOK);
+        self.buf.u32be(NFTA_HOOK_HOOKNUM, hook);
+        // signed priority, sent as its two's complement big-endian bits
+        self.buf.attr(NFTA_HOOK_PRIORITY, &prio.to_be_bytes());
+        self.buf.end_nest(h);
+        self.buf.u32be(NFTA_CHAIN_POLICY, NF_ACCEPT);
+        self.buf.str(NFTA_CHAIN_TYPE, "nat");
+        self.buf.end_msg(m);
+    }
+
+    fn set(&mut self, table: &str, mp: &MapPlan, set_id: u32) {
+        let op = format!(
+            "add map inet {table} {} {{ type {} : {} }}",
+            mp.name,
+            render::map_key_type(mp),
+            render::map_data_type(mp)
+        );
+        let m = self.begin(
+            NFT_MSG_NEWSET,
+            NLM_F_CREATE | NLM_F_EXCL,
+            op,
+            mp.first_tag(),
+        );
+        let (addr_ty, addr_len) = if mp.v6 {
+            (TYPE_IP6ADDR, 16)
+        } else {
+            (TYPE_IPADDR, 4)
+        };
+        let concat = (addr_ty << TYPE_BITS) | TYPE_INET_SERVICE;
+        let (key_ty, key_len) = if mp.daddr {
+            (concat, addr_len + 4)
+        } else {
+            (TYPE_INET_SERVICE, 2)
+        };
+        let (data_ty, data_len) = if mp.data_port {
+            (concat, addr_len + 4)
+        } else {
+            (addr_ty, addr_len)
+        };
+        let mut flags = NFT_SET_MAP;
+        // a ranged concatenation needs the pipapo backend, chosen by CONCAT +
+        // the per-field lengths in NFTA_SET_DESC; single-field ranges use rbtree
+        let pipapo = mp.interval && mp.daddr;
+        if mp.interval {
+            flags |= NFT_SET_INTERVAL;
+        }
+        if pipapo {
+            flags |= NFT_SET_CONCAT;
+        }
+        self.buf.str(NFTA_SET_TABLE, table);
+        self.buf.str(NFTA_SET_NAME, &mp.name);
+        self.buf.u32be(NFTA_SET_FLAGS, flags);
+        self.buf.u32be(NFTA_SET_KEY_TYPE, key_ty);
+        self.buf.u32be(NFTA_SET_KEY_LEN, key_len);
+        self.buf.u32be(NFTA_SET_DATA_TYPE, data_ty);
+        self.buf.u32be(NFTA_SET_DATA_LEN, data_len);
+        self.buf.u32be(NFTA_SET_ID, set_id);
+        if pipapo {
+            let d = self.buf.nest(NFTA_SET_DESC);
+            let c = self.buf.nest(NFTA_SET_DESC_CONCAT);
+            for len in [addr_len, 2] {
+                let e = self.buf.nest(NFTA_LIST_ELEM);
+                self.buf.u32be(NFTA_SET_FIELD_LEN, len);
+                self.buf.end_nest(e);
+            }
+            self.buf.end_nest(c);
+            self.buf.end_nest(d);
+        }
+        self.buf.end_msg(m);
+        self.elements(table, mp, set_id);
+    }
+
+    fn begin_elems(
+        &mut self,
+        table: &str,
+        mp: &MapPlan,
+        set_id: u32,
+        tag: usize,
+    ) -> (usize, usize) {
+        let op = format!("add element inet {table} {}", mp.name);
+        let m = self.begin(NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, op, Some(tag));
+        self.buf.str(NFTA_SET_ELEM_LIST_TABLE, table);
+        self.buf.str(NFTA_SET_ELEM_LIST_SET, &mp.name);
+        self.buf.u32be(NFTA_SET_ELEM_LIST_SET_ID, set_id);
+        let n = self.buf.nest(NFTA_SET_ELEM_LIST_ELEMENTS);
+        (m, n)
+    }
+
+    fn end_elems(&mut self, (m, n): (usize, usize)) {
+        self.buf.end_nest(n);
+        self.buf.end_msg(m);
+    }
+
+    fn elements(&mut self, table: &str, mp: &MapPlan, set_id: u32) {
+        let items = element_items(mp);
+        let mut open: Option<(usize, usize)> = None;
+        let mut count = 0;
+        for it in &items {
+            if let Some((m, n)) = open
+                && (count >= MAX_ELEMS_PER_MSG || self.buf.len() - n + MAX_ELEM_BYTES > NLA_MAX)
+            {
+                self.end_elems((m, n));
+                open = None;
+            }
+            if open.is_none() {
+                count = 0;
+            }
+            let (m, _) = *open.get_or_insert_with(|| self.begin_elems(table, mp, set_id, it.tag));
+            let start = self.buf.len() - m;
+            let e = self.buf.nest(NFTA_LIST_ELEM);
+            self.buf.data_value(NFTA_SET_ELEM_KEY, &it.key);
+            if let Some(k) = &it.key_end {
+                self.buf.data_value(NFTA_SET_ELEM_KEY_END, k);
+            }
+            if it.end_flag {
+                self.buf
+                    .u32be(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+            }
+            if let Some(d) = &it.data {
+                self.buf.data_value(NFTA_SET_ELEM_DATA, d);
+            }
+            self.buf.end_nest(e);
+            let end = self.buf.len() - m;
+            if let Some(info) = self.msgs.last_mut() {
+                info.elems.push((start as u32, end as u32, it.tag));
+            }
+            count += 1;
+        }
+        if let Some(o) = open {
+            self.end_elems(o);
+        }
+    }
+
+    fn rule(
+        &mut self,
+        table: &str,
+        chain: &str,
+        text: String,
+        tag: Option<usize>,
+        body: impl FnOnce(&mut Buf),
+    ) {
+        let op = format!("add rule inet {table} {chain} {text}");
+        // APPEND: without it the kernel inserts each rule at the chain's head
+        let m = self.begin(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, op, tag);
+        self.buf.str(NFTA_RULE_TABLE, table);
+        self.buf.str(NFTA_RULE_CHAIN, chain);
+        let l = self.buf.nest(NFTA_RULE_EXPRESSIONS);
+        body(&mut self.buf);
+        self.buf.end_nest(l);
+        self.buf.end_msg(m);
+    }
+}
+
+const NLM_F_APPEND: u16 = 0x800;
+
+struct Item {
+    key: Vec<u8>,
+    key_end: Option<Vec<u8>>,
+    data: Option<Vec<u8>>,
+    end_flag: bool,
+    tag: usize,
+}
+
+fn port4(p: u16) -> [u8; 4] {
+    let b = p.to_be_bytes();
+    [b[0], b[1], 0, 0]
+}
+
+fn element_items(mp: &MapPlan) -> Vec<Item> {
+    let data = |e: &plan::ElemPlan| {
+        let mut d = addr_bytes(&e.to);
+        if mp.data_port {
+            d.extend_from_slice(&port4(e.to_port.unwrap_or(e.lo)));
+        }
+        d
+    };
+    let concat_key = |e: &plan::ElemPlan, port: u16| {
+        match e.daddr.as_ref().map(addr_bytes) {
+            // inside a concatenation every field is padded to 4 bytes; alone it is not
+            Some(mut k) => {
+                k.extend_from_slice(&port4(port));
+                k
+            }
+            None => port.to_be_bytes().to_vec(),
+        }
+    };
+    let mut out = Vec::with_capacity(mp.elems.len() * if mp.interval { 2 } else { 1 });
+    if !mp.interval || mp.daddr {
+        for e in &mp.elems {
+            let key_end = mp.interval.then(|| concat_key(e, e.hi));
+            out.push(Item {
+                key: concat_key(e, e.lo),
+                key_end,
+                data: Some(data(e)),
+                end_flag: false,
+                tag: e.tag,
+            });
+        }
+        return out;
+    }
+    // rbtree ranges are start elements plus "interval end" elements at hi+1;
+    // nft also closes [0, first) so the listing reads the same as nft's own.
+    if let Some(first) = mp.elems.first() {
+        out.push(Item {
+            key: 0u16.to_be_bytes().to_vec(),
+            key_end: None,
+            data: None,
+            end_flag: true,
+            tag: first.tag,
+        });
+    }
+    // An adjacent range still needs its end element: the rbtree tells an end
+    // and a start with the same key apart by the flag, and refuses (EEXIST) a
+    // start that directly follows a start.
+    for e in &mp.elems {
+        out.push(Item {
+            key: e.lo.to_be_bytes().to_vec(),
+            key_end: None,
+            data: Some(data(e)),
+            end_flag: false,
+            tag: e.tag,
+        });
+        if let Some(end) = e.hi.checked_add(1) {
+            out.push(Item {
+                key: end.to_be_bytes().to_vec(),
+                key_end: None,
+                data: None,
+                end_flag: true,
+                tag: e.tag,
+            });
+        }
+    }
+    out
+}
+
+/// create-if-missing + delete + create: replaces the table whether or not it exists.
+pub(crate) fn replace_batch(t: &NatTable, userdata: &[u8], first_seq: u32) -> Batch {
+    let p: Plan = plan::plan(t);
+    let nelems: usize = p.maps.iter().map(|m| m.elems.len()).sum();
+    let mut b = Batch::new(first_seq, 4096 + nelems * 80);
+    let name = t.name.as_str();
+    b.table(name, NLM_F_CREATE, None, format!("add table inet {name}"));
+    b.del_table(name);
+    b.table(
+        name,
+        NLM_F_CREATE | NLM_F_EXCL,
+        Some(userdata),
+        format!("create table inet {name}"),
+    );
+    b.chain(name, plan::PREROUTING, NF_INET_PRE_ROUTING, -100);
+    b.chain(name, plan::OUTPUT, NF_INET_LOCAL_OUT, -100);
+    b.chain(name, plan::POSTROUTING, NF_INET_POST_ROUTING, 100);
+    for (i, m) in p.maps.iter().enumerate() {
+        b.set(name, m, i as u32 + 1);
+    }
+    for (i, m) in p.maps.iter().enumerate() {
+        let id = i as u32 + 1;
+        for (chain, output) in [(plan::PREROUTING, false), (plan::OUTPUT, true)] {
+            b.rule(
+                name,
+                chain,
+                render::dnat_rule_text(m, output),
+                m.first_tag(),
+                |buf| expr::dnat_rule(buf, m, id, output),
+            );
+        }
+    }
+    for r in &p.src_rules {
+        b.rule(
+            name,
+            plan::POSTROUTING,
+            render::src_rule_text(r),
+            Some(r.tag),
+            |buf| expr::src_rule(buf, r),
+        );
+    }
+    b.finish()
+}

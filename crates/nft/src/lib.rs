@@ -1,0 +1,30 @@
+//! nf_tables NAT tables for netplumb, spoken directly over NETLINK_NETFILTER:
+//! no libnftnl, no `nft` binary at run time. One table per topology, DNAT
+//! mappings coalesced into named maps, applied as one atomic transaction.
+
+mod batch;
+mod describe;
+mod dump;
+mod encode;
+mod error;
+mod expr;
+mod model;
+mod parse;
+mod plan;
+mod render;
+mod socket;
+mod sys;
+
+pub use dump::{ChainSummary, MapSummary, TableSummary};
+pub use error::NftError;
+pub use model::{DnatMapping, L4Proto, MAX_USERDATA, NatRule, NatTable};
+pub use render::render;
+pub use socket::NftSocket;
+
+/// Parser entry point for robustness tests: must never panic on any bytes.
+#[doc(hidden)]
+pub fn fuzz_parse(bytes: &[u8]) -> usize {
+    parse::messages(bytes).count()
+        + parse::attrs(bytes).count()
+        + describe::describe_rule(bytes, &Default::default()).len()
+}

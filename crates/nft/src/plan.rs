@@ -1,0 +1,177 @@
+//! Turns a NatTable into the concrete objects both the netlink batch and the
+//! rendered script are made from, so the two can never disagree.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::model::{DnatMapping, L4Proto, NatRule, NatTable};
+
+pub(crate) const PREROUTING: &str = "prerouting";
+pub(crate) const OUTPUT: &str = "output";
+pub(crate) const POSTROUTING: &str = "postrouting";
+
+/// One named map plus the rule (in prerouting and output) that looks it up.
+#[derive(Debug)]
+pub(crate) struct MapPlan {
+    pub name: String,
+    pub v6: bool,
+    pub proto: L4Proto,
+    pub daddr: bool,
+    pub interval: bool,
+    /// data is addr . port (else addr only: "keep the original port")
+    pub data_port: bool,
+    pub iif: Option<String>,
+    pub elems: Vec<ElemPlan>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ElemPlan {
+    pub daddr: Option<IpAddr>,
+    pub lo: u16,
+    pub hi: u16,
+    pub to: IpAddr,
+    pub to_port: Option<u16>,
+    pub tag: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct SrcPlan {
+    pub src: IpNet,
+    /// None = masquerade
+    pub to: Option<IpAddr>,
+    pub oif: Option<String>,
+    pub tag: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub maps: Vec<MapPlan>,
+    pub src_rules: Vec<SrcPlan>,
+}
+
+impl MapPlan {
+    pub fn first_tag(&self) -> Option<usize> {
+        self.elems.first().map(|e| e.tag)
+    }
+}
+
+type GroupKey = (bool, L4Proto, bool, Option<String>, bool, bool);
+
+fn group_key(m: &DnatMapping) -> GroupKey {
+    let interval = m.is_range();
+    (
+        m.is_v6(),
+        m.proto,
+        m.daddr.is_some(),
+        m.iif.clone(),
+        interval,
+        m.dest_port().is_some(),
+    )
+}
+
+fn map_name(k: &GroupKey, used: &mut HashSet<String>) -> String {
+    let (v6, proto, daddr, iif, interval, data_port) = k;
+    let mut n = format!("dnat_{}{}", proto.name(), if *v6 { "6" } else { "" });
+    if *daddr {
+        n.push_str("_daddr");
+    }
+    if *interval {
+        n.push_str(if *data_port {
+            "_ranges_to_port"
+        } else {
+            "_ranges"
+        });
+    }
+    if let Some(i) = iif {
+        n.push_str("_iif_");
+        n.extend(
+            i.chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
+        );
+    }
+    let base = n.clone();
+    let mut k = 2;
+    while !used.insert(n.clone()) {
+        n = format!("{base}_{k}");
+        k += 1;
+    }
+    n
+}
+
+pub(crate) fn plan(t: &NatTable) -> Plan {
+    let mut groups: Vec<(GroupKey, Vec<ElemPlan>)> = Vec::new();
+    let mut index: HashMap<GroupKey, usize> = HashMap::new();
+    let mut seen = HashSet::new();
+    let mut src_rules = Vec::new();
+    for r in &t.rules {
+        match r {
+            NatRule::Masquerade { src, oif, tag } => src_rules.push(SrcPlan {
+                src: src.trunc(),
+                to: None,
+                oif: oif.clone(),
+                tag: *tag,
+            }),
+            NatRule::Snat { src, to, oif, tag } => src_rules.push(SrcPlan {
+                src: src.trunc(),
+                to: Some(*to),
+                oif: oif.clone(),
+                tag: *tag,
+            }),
+            NatRule::Dnat(m) => {
+                // validate() allows exact duplicates; the kernel would not.
+                let ident = (
+                    m.is_v6(),
+                    m.proto,
+                    m.daddr,
+                    m.iif.clone(),
+                    m.ports,
+                    m.to_addr,
+                    m.dest_port(),
+                );
+                if !seen.insert(ident) {
+                    continue;
+                }
+                let k = group_key(m);
+                let gi = *index.entry(k.clone()).or_insert_with(|| {
+                    groups.push((k, Vec::new()));
+                    groups.len() - 1
+                });
+                groups[gi].1.push(ElemPlan {
+                    daddr: m.daddr,
+                    lo: m.ports.0,
+                    hi: m.ports.1,
+                    to: m.to_addr,
+                    to_port: m.dest_port(),
+                    tag: m.tag,
+                });
+            }
+        }
+    }
+    // Most specific rules first: a nat verdict ends the chain, so a generic
+    // port map placed earlier would shadow a daddr- or iif-specific one.
+    groups.sort_by_key(|(k, _)| (!k.2, k.3.is_none()));
+    let mut used = HashSet::new();
+    let maps = groups
+        .into_iter()
+        .map(|(k, mut elems)| {
+            if k.4 {
+                elems.sort_by_key(|e| (e.daddr, e.lo));
+            }
+            let name = map_name(&k, &mut used);
+            let (v6, proto, daddr, iif, interval, data_port) = k;
+            MapPlan {
+                name,
+                v6,
+                proto,
+                daddr,
+                interval,
+                data_port,
+                iif,
+                elems,
+            }
+        })
+        .collect();
+    Plan { maps, src_rules }
+}

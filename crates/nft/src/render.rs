@@ -1,0 +1,145 @@
+//! The `nft -f` script equivalent to what replace_table() sends.
+
+use crate::model::NatTable;
+use crate::plan::{self, ElemPlan, MapPlan, SrcPlan};
+use std::fmt::Write;
+
+fn fam(v6: bool) -> &'static str {
+    if v6 { "ip6" } else { "ip" }
+}
+
+fn addr_type(v6: bool) -> &'static str {
+    if v6 { "ipv6_addr" } else { "ipv4_addr" }
+}
+
+pub(crate) fn map_key_type(m: &MapPlan) -> String {
+    if m.daddr {
+        format!("{} . inet_service", addr_type(m.v6))
+    } else {
+        "inet_service".into()
+    }
+}
+
+pub(crate) fn map_data_type(m: &MapPlan) -> String {
+    if m.data_port {
+        format!("{} . inet_service", addr_type(m.v6))
+    } else {
+        addr_type(m.v6).into()
+    }
+}
+
+pub(crate) fn dnat_rule_text(m: &MapPlan, output: bool) -> String {
+    let f = fam(m.v6);
+    let mut s = format!("meta nfproto {}", if m.v6 { "ipv6" } else { "ipv4" });
+    if let (false, Some(i)) = (output, &m.iif) {
+        let _ = write!(s, " iifname \"{i}\"");
+    }
+    if output && !m.daddr {
+        s.push_str(" fib daddr type local");
+    }
+    let _ = write!(s, " meta l4proto {} dnat {f} to ", m.proto.name());
+    if m.daddr {
+        let _ = write!(s, "{f} daddr . ");
+    }
+    let _ = write!(s, "{} dport map @{}", m.proto.name(), m.name);
+    s
+}
+
+pub(crate) fn src_rule_text(r: &SrcPlan) -> String {
+    let f = fam(r.src.addr().is_ipv6());
+    let net = if r.src.prefix_len() == r.src.max_prefix_len() {
+        r.src.addr().to_string()
+    } else {
+        r.src.to_string()
+    };
+    let mut s = format!("{f} saddr {net} {f} daddr != {net}");
+    if let Some(o) = &r.oif {
+        let _ = write!(s, " oifname \"{o}\"");
+    }
+    match r.to {
+        None => s.push_str(" masquerade"),
+        Some(a) => {
+            let _ = write!(s, " snat {f} to {a}");
+        }
+    }
+    s
+}
+
+fn ports(lo: u16, hi: u16) -> String {
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}-{hi}")
+    }
+}
+
+pub(crate) fn elem_text(m: &MapPlan, e: &ElemPlan) -> (String, String) {
+    let key = match e.daddr {
+        Some(d) => format!("{d} . {}", ports(e.lo, e.hi)),
+        None => ports(e.lo, e.hi),
+    };
+    let val = match (m.data_port, e.to_port) {
+        (true, Some(p)) => format!("{} . {p}", e.to),
+        _ => e.to.to_string(),
+    };
+    (key, val)
+}
+
+pub fn render(table: &NatTable) -> String {
+    let p = plan::plan(table);
+    let name = &table.name;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# netplumb NAT table; applied atomically as one transaction"
+    );
+    if !table.userdata.is_empty() {
+        let hex: String = table.userdata.iter().map(|b| format!("{b:02x}")).collect();
+        let _ = writeln!(s, "# table userdata (not expressible in nft syntax): {hex}");
+    }
+    // add + delete: replacing works whether or not the table exists yet
+    let _ = writeln!(s, "add table inet {name}\ndelete table inet {name}\n");
+    let _ = writeln!(s, "table inet {name} {{");
+    for m in &p.maps {
+        let _ = writeln!(s, "\tmap {} {{", m.name);
+        let _ = writeln!(s, "\t\ttype {} : {}", map_key_type(m), map_data_type(m));
+        if m.interval {
+            let _ = writeln!(s, "\t\tflags interval");
+        }
+        let _ = write!(s, "\t\telements = {{ ");
+        for (i, e) in m.elems.iter().enumerate() {
+            let (k, v) = elem_text(m, e);
+            let sep = if i + 1 == m.elems.len() {
+                ""
+            } else {
+                ",\n\t\t\t     "
+            };
+            let _ = write!(s, "{k} : {v}{sep}");
+        }
+        let _ = writeln!(s, " }}\n\t}}\n");
+    }
+    let chains: [(&str, &str, &str, bool); 3] = [
+        (plan::PREROUTING, "prerouting", "dstnat", false),
+        (plan::OUTPUT, "output", "-100", true),
+        (plan::POSTROUTING, "postrouting", "srcnat", false),
+    ];
+    for (i, (chain, hook, prio, output)) in chains.iter().enumerate() {
+        let _ = writeln!(s, "\tchain {chain} {{");
+        let _ = writeln!(
+            s,
+            "\t\ttype nat hook {hook} priority {prio}; policy accept;"
+        );
+        if *chain == plan::POSTROUTING {
+            for r in &p.src_rules {
+                let _ = writeln!(s, "\t\t{}", src_rule_text(r));
+            }
+        } else {
+            for m in &p.maps {
+                let _ = writeln!(s, "\t\t{}", dnat_rule_text(m, *output));
+            }
+        }
+        let _ = writeln!(s, "\t}}{}", if i < 2 { "\n" } else { "" });
+    }
+    let _ = writeln!(s, "}}");
+    s
+}

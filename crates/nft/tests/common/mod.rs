@@ -1,0 +1,212 @@
+//! Every kernel test runs on its own thread inside a fresh network namespace,
+//! so tests run in parallel and the machine's own ruleset is never touched.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use netplumb_nft::{DnatMapping, L4Proto, NatRule, NatTable};
+use serde_json::Value;
+
+pub struct Netns {
+    fd: File,
+}
+
+impl Netns {
+    /// Runs `nft ARGS` (stdin = input) inside this namespace.
+    pub fn nft(&self, args: &[&str], input: Option<&str>) -> (bool, String, String) {
+        let fd = self.fd.as_raw_fd();
+        let mut cmd = Command::new("nft");
+        cmd.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: setns is async-signal-safe; fd stays open until the child has exec'd.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("spawn nft");
+        let mut stdin = child.stdin.take().expect("stdin");
+        if let Some(i) = input {
+            stdin.write_all(i.as_bytes()).expect("write nft input");
+        }
+        drop(stdin);
+        let out = child.wait_with_output().expect("nft output");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `nft -j list ruleset` with handles dropped and map elements sorted
+    /// (hash maps dump in per-set random order).
+    pub fn ruleset_json(&self) -> Value {
+        let (ok, out, err) = self.nft(&["-j", "list", "ruleset"], None);
+        assert!(ok, "nft -j list ruleset failed: {err}");
+        let mut v: Value = serde_json::from_str(&out).expect("nft json");
+        normalise(&mut v);
+        v
+    }
+
+    pub fn ruleset_text(&self) -> String {
+        let (ok, out, err) = self.nft(&["list", "ruleset"], None);
+        assert!(ok, "nft list ruleset failed: {err}");
+        out
+    }
+}
+
+fn normalise(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.remove("handle");
+            m.remove("metainfo");
+            for (k, x) in m.iter_mut() {
+                normalise(x);
+                if let (true, Value::Array(a)) = (k == "elem", x) {
+                    a.sort_by_key(|e| e.to_string());
+                }
+            }
+        }
+        Value::Array(a) => {
+            a.iter_mut().for_each(normalise);
+            a.retain(|x| !x.as_object().is_some_and(|o| o.is_empty()));
+        }
+        _ => {}
+    }
+}
+
+pub fn in_netns<T: Send + 'static>(f: impl FnOnce(&Netns) -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .expect("unshare(CLONE_NEWNET): run tests as root");
+        let fd = File::open("/proc/thread-self/ns/net").expect("open thread netns");
+        f(&Netns { fd })
+    })
+    .join()
+    .expect("netns thread panicked")
+}
+
+pub fn dnat(tag: usize, port: u16, to: &str, to_port: Option<u16>) -> NatRule {
+    NatRule::Dnat(DnatMapping {
+        proto: L4Proto::Tcp,
+        daddr: None,
+        iif: None,
+        ports: (port, port),
+        to_addr: to.parse().expect("addr"),
+        to_port,
+        tag,
+    })
+}
+
+pub fn mapping(tag: usize) -> DnatMapping {
+    DnatMapping {
+        proto: L4Proto::Tcp,
+        daddr: None,
+        iif: None,
+        ports: (80, 80),
+        to_addr: "172.17.0.3".parse().expect("addr"),
+        to_port: None,
+        tag,
+    }
+}
+
+/// One of everything the script language can produce.
+pub fn kitchen_sink(name: &str) -> NatTable {
+    let m = mapping;
+    let rules = vec![
+        NatRule::Masquerade {
+            src: "172.18.0.0/16".parse().expect("net"),
+            oif: None,
+            tag: 1,
+        },
+        NatRule::Masquerade {
+            src: "10.9.8.0/21".parse().expect("net"),
+            oif: Some("eth0".into()),
+            tag: 2,
+        },
+        NatRule::Snat {
+            src: "172.19.0.0/24".parse().expect("net"),
+            to: "192.168.1.10".parse().expect("a"),
+            oif: Some("br0".into()),
+            tag: 3,
+        },
+        NatRule::Masquerade {
+            src: "fd00:18::/64".parse().expect("net"),
+            oif: None,
+            tag: 4,
+        },
+        NatRule::Dnat(DnatMapping {
+            ports: (10050, 10050),
+            to_port: Some(10050),
+            ..m(10)
+        }),
+        NatRule::Dnat(DnatMapping {
+            ports: (8080, 8080),
+            to_port: Some(80),
+            ..m(11)
+        }),
+        NatRule::Dnat(DnatMapping {
+            daddr: Some("10.18.103.2".parse().expect("a")),
+            ports: (10050, 10050),
+            proto: L4Proto::Udp,
+            ..m(12)
+        }),
+        NatRule::Dnat(DnatMapping {
+            ports: (30000, 30100),
+            to_addr: "172.17.0.9".parse().expect("a"),
+            ..m(13)
+        }),
+        NatRule::Dnat(DnatMapping {
+            ports: (40000, 40010),
+            to_port: Some(443),
+            ..m(14)
+        }),
+        NatRule::Dnat(DnatMapping {
+            daddr: Some("10.18.103.3".parse().expect("a")),
+            ports: (5000, 5100),
+            ..m(15)
+        }),
+        NatRule::Dnat(DnatMapping {
+            iif: Some("eth1".into()),
+            ports: (2222, 2222),
+            to_port: Some(22),
+            ..m(16)
+        }),
+        NatRule::Dnat(DnatMapping {
+            to_addr: "fd00:17::3".parse().expect("a"),
+            ports: (80, 80),
+            to_port: Some(8080),
+            ..m(17)
+        }),
+        NatRule::Dnat(DnatMapping {
+            to_addr: "fd00:17::4".parse().expect("a"),
+            daddr: Some("fd00:1::1".parse().expect("a")),
+            ports: (53, 53),
+            proto: L4Proto::Udp,
+            ..m(18)
+        }),
+        NatRule::Dnat(DnatMapping {
+            to_addr: "fd00:17::5".parse().expect("a"),
+            ports: (60000, 65535),
+            ..m(19)
+        }),
+        NatRule::Dnat(DnatMapping {
+            ports: (81, 81),
+            ..m(20)
+        }),
+    ];
+    NatTable {
+        name: name.into(),
+        rules,
+        userdata: b"spec-hash-0123456789abcdef".to_vec(),
+    }
+}
