@@ -73,6 +73,17 @@ impl Ctx<'_> {
         });
         Ok(())
     }
+    /// Made by this diff: nothing in it can be read from the kernel yet.
+    fn is_fresh(&self, ns: &NsRef) -> bool {
+        match ns {
+            NsRef::Host => false,
+            NsRef::Named(n) => self
+                .steps
+                .iter()
+                .any(|st| matches!(&st.op, Op::AddNetns { ns } if ns == n)),
+        }
+    }
+
     fn state(&self, ns: &NsRef) -> NsState {
         self.sim.state.get(ns).cloned().unwrap_or_default()
     }
@@ -502,10 +513,7 @@ fn sysctls(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Ctx) -> Result<(),
     }
     for k in order {
         let s = &topo.sysctls[last[&k]];
-        let fresh_ns = match &s.ns {
-            NsRef::Host => false,
-            NsRef::Named(n) => cx.steps.iter().any(|st| matches!(&st.op, Op::AddNetns { ns } if ns == n)),
-        };
+        let fresh_ns = cx.is_fresh(&s.ns);
         let cur = if cx.sim.sysctls.contains_key(&k) {
             cx.sim.sysctl_get(&s.ns, &s.key).ok().flatten()
         } else if fresh_ns {
@@ -589,13 +597,17 @@ fn nat(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Ctx) -> Result<(), Dif
             err(pos, e.to_string(), None)
         })?;
         table.userdata = fingerprint(&table);
-        let cur = kernel.nat_userdata(&ns, &name).map_err(|e| {
-            err(
-                first,
-                format!("cannot read NAT table {name} in netns {ns}: {e}"),
-                None,
-            )
-        })?;
+        let cur = if cx.is_fresh(&ns) {
+            None
+        } else {
+            kernel.nat_userdata(&ns, &name).map_err(|e| {
+                err(
+                    first,
+                    format!("cannot read NAT table {name} in netns {ns}: {e}"),
+                    None,
+                )
+            })?
+        };
         if cur.as_deref() != Some(table.userdata.as_slice()) {
             let owns = vec![Owned::Nat {
                 ns: ns.clone(),

@@ -177,3 +177,73 @@ pub fn script_path(rel: &str) -> String {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// A TCP (or UDP) server inside namespace `ns` answering every connection
+/// with `reply` and the peer's address ("zc3 from 10.200.0.1"). Killed on drop.
+pub struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Sandbox {
+    pub fn server(&self, ns: &str, bind: &str, ports: &[u16], reply: &str, udp: bool) -> Server {
+        let fam = if bind.contains(':') { "AF_INET6" } else { "AF_INET" };
+        let kind = if udp { "SOCK_DGRAM" } else { "SOCK_STREAM" };
+        let code = format!(
+            r#"
+import socket, selectors, sys
+sel = selectors.DefaultSelector()
+for p in {ports:?}:
+    s = socket.socket(socket.{fam}, socket.{kind})
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("{bind}", p))
+    if not {udp}: s.listen(64)
+    sel.register(s, selectors.EVENT_READ)
+print("ready", flush=True)
+while True:
+    for key, _ in sel.select():
+        s = key.fileobj
+        if {udp}:
+            data, peer = s.recvfrom(100)
+            s.sendto(("{reply} from %s" % peer[0]).encode(), peer)
+        else:
+            c, peer = s.accept()
+            c.sendall(("{reply} from %s" % peer[0]).encode())
+            c.close()
+"#,
+            udp = if udp { "True" } else { "False" },
+        );
+        let mut child = self
+            .cmd("ip")
+            .args(["netns", "exec", ns, "python3", "-c", &code])
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("python3");
+        let out = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(out).read_line(&mut line).expect("server start");
+        assert_eq!(line.trim(), "ready", "server in {ns} did not start");
+        Server(child)
+    }
+
+    /// Connect from `ns` to addr:port; the server's reply, or None.
+    pub fn fetch(&self, ns: &str, addr: &str, port: u16, udp: bool) -> Option<String> {
+        let fam = if addr.contains(':') { "AF_INET6" } else { "AF_INET" };
+        let code = if udp {
+            format!(
+                "import socket\ns=socket.socket(socket.{fam}, socket.SOCK_DGRAM)\ns.settimeout(2)\ns.sendto(b'x', ('{addr}', {port}))\nprint(s.recv(100).decode())"
+            )
+        } else {
+            format!(
+                "import socket\ns=socket.create_connection(('{addr}', {port}), timeout=2)\ns.settimeout(2)\nprint(s.recv(100).decode())"
+            )
+        };
+        let o = self.run("ip", &["netns", "exec", ns, "python3", "-c", &code]);
+        o.status.success().then(|| text(&o.stdout).trim().to_string())
+    }
+}
