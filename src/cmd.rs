@@ -41,6 +41,7 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
         Cmd::Show { name } => crate::show::show(&o, name.as_deref(), json),
         Cmd::Graph { name, format, output } => crate::show::graph(&o, name.as_deref(), format, output),
         Cmd::PingAll { name } => crate::show::ping_all(&o, name.as_deref()),
+        Cmd::Doc { module, check } => crate::doc::run(module.as_deref(), check, json),
         Cmd::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -201,6 +202,7 @@ fn down(
         let kernel = LinuxKernel::new().map_err(|e| diag::plain(e.to_string(), None))?;
         let mut runner = Runner::new(&n, Box::new(kernel), Some(ledger))
             .map_err(|e| diag::plain(e.to_string(), None))?;
+        runner.verbose = o.verbose;
         match runner.down() {
             Ok(0) if !o.quiet => println!("topology '{n}': nothing to remove"),
             Ok(k) if !o.quiet => println!("topology '{n}': removed {k} objects"),

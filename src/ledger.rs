@@ -30,6 +30,9 @@ pub enum Owned {
         ns: NsRef,
         name: IfName,
         kind: String,
+        /// A veth's other end: deleting that namespace deletes this link too.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer_ns: Option<NsRef>,
     },
     Addr {
         ns: NsRef,

@@ -28,6 +28,15 @@ pub enum RunError {
     Teardown(String),
 }
 
+/// A snapshot of a runner's model (see `Runner::checkpoint`); the default is
+/// the empty model, as at the start of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Checkpoint {
+    topo: Topology,
+    applied: Applied,
+    done: usize,
+}
+
 /// How ops reach the world: applied, or only rendered (`plan`).
 pub struct Runner {
     pub topo: Topology,
@@ -140,6 +149,9 @@ impl Runner {
         self.apply_steps(steps)?;
         if self.verbose {
             eprintln!("netplumb: applied {n} ops in {:?}", t0.elapsed());
+            for (what, count, d) in self.kernel.timings() {
+                eprintln!("netplumb:   {what:<26} {count:>6} ops {d:>12.2?}");
+            }
         }
         Ok(n)
     }
@@ -226,6 +238,38 @@ impl Runner {
             .map(|d| d.pos.clone())
     }
 
+    /// Wait (up to 3 s) until every link this run brought up has carrier as
+    /// the kernel sees it: carrier changes reach bridges through the link
+    /// watch, up to a second later, and a ping sent before that is lost.
+    pub fn settle(&mut self) {
+        let mut want: Vec<(NsRef, String)> = self
+            .done
+            .iter()
+            .filter_map(|s| match &s.op {
+                Op::SetLink {
+                    ns,
+                    name,
+                    change: LinkChange::Up(true),
+                } => Some((ns.clone(), name.to_string())),
+                _ => None,
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while !want.is_empty() && std::time::Instant::now() < deadline {
+            let mut nss: Vec<NsRef> = want.iter().map(|(n, _)| n.clone()).collect();
+            nss.sort();
+            nss.dedup();
+            for ns in nss {
+                if let Ok(st) = self.kernel.observe(&ns) {
+                    want.retain(|(n, l)| n != &ns || !st.link(l).is_some_and(|x| x.lower_up));
+                }
+            }
+            if !want.is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+
     /// The changes since the last commit are final.
     pub fn commit(&mut self) -> Result<(), RunError> {
         self.journal.clear();
@@ -248,11 +292,36 @@ impl Runner {
         errs
     }
 
+    /// The desired model and how far it is converged, to go back to when a
+    /// REPL statement fails or is interrupted (after `rollback`).
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            topo: self.topo.clone(),
+            applied: self.applied.clone(),
+            done: self.done.len(),
+        }
+    }
+
+    /// Return the model to `c`. Call after `rollback` (or `down`): the kernel
+    /// side is undone there, this puts back what the model and the diff knew.
+    pub fn restore(&mut self, c: Checkpoint) {
+        self.topo = c.topo;
+        self.applied = c.applied;
+        self.done.truncate(c.done);
+    }
+
     /// Remove everything the topology owns (`down`).
     pub fn down(&mut self) -> Result<usize, RunError> {
         let owns: Vec<Owned> = self.owned().to_vec();
         let n = owns.len();
+        let t0 = std::time::Instant::now();
         let errs = teardown(self.kernel.as_mut(), self.ledger.as_mut(), &owns);
+        if self.verbose {
+            eprintln!("netplumb: teardown of {n} objects in {:?}", t0.elapsed());
+            for (what, count, d) in self.kernel.timings() {
+                eprintln!("netplumb:   {what:<26} {count:>6} ops {d:>12.2?}");
+            }
+        }
         if let Some(l) = self.ledger.as_mut() {
             l.compact()?;
         }
@@ -285,9 +354,11 @@ pub fn undo_op(o: &Owned) -> Op {
     }
 }
 
-/// Undo `owns` newest first. Objects inside a namespace that is itself being
-/// removed go with it; what is already gone counts as removed. Every
-/// failure is collected, none stops the rest.
+/// Undo `owns`, newest first, in an order the kernel does quickly:
+/// settings and addresses, then whole namespaces (which take their links,
+/// and the far ends of their veths, with them), then the remaining links.
+/// What is already gone counts as removed; every failure is collected and
+/// none stops the rest.
 pub fn teardown(
     kernel: &mut dyn Kernel,
     mut ledger: Option<&mut Ledger>,
@@ -302,23 +373,74 @@ pub fn teardown(
         .collect();
     let mut errs = Vec::new();
     let mut gone = Vec::new();
-    let mut batch: Vec<(Owned, Op)> = Vec::new();
-    for o in owns.iter().rev() {
-        if o.ns().is_some_and(|n| doomed.contains(n)) {
-            gone.push(o.clone());
-            continue;
-        }
-        batch.push((o.clone(), undo_op(o)));
-    }
-    for (o, op) in batch {
+    let mut undo = |kernel: &mut dyn Kernel, o: &Owned, gone: &mut Vec<Owned>| {
+        let op = undo_op(o);
         match kernel.apply(&op) {
-            Ok(()) => gone.push(o),
-            Err(e) if e.is_not_found() => gone.push(o),
+            Ok(()) => gone.push(o.clone()),
+            Err(e) if e.is_not_found() => gone.push(o.clone()),
             Err(e) => errs.push(format!(
                 "cannot {}: {e}",
                 op.summary().trim_start_matches(['+', '~', '-', ' '])
             )),
         }
+    };
+    let mut links = Vec::new();
+    let mut vanishing = Vec::new();
+    for o in owns.iter().rev() {
+        match o {
+            Owned::Netns { .. } => {}
+            _ if o.ns().is_some_and(|n| doomed.contains(n)) => gone.push(o.clone()),
+            Owned::Link {
+                peer_ns: Some(p), ..
+            } if doomed.contains(p) => vanishing.push(o.clone()),
+            Owned::Link { .. } => links.push(o.clone()),
+            _ => undo(kernel, o, &mut gone),
+        }
+    }
+    for o in owns.iter().rev() {
+        if let Owned::Netns { .. } = o {
+            undo(kernel, o, &mut gone);
+        }
+    }
+    // The kernel destroys a dead namespace's devices asynchronously; wait
+    // for the veth ends outside it, so `down` returns on the final state.
+    // A namespace kept alive by a process inside never lets go: when the
+    // count stops falling for a while, delete those ends ourselves.
+    let mut last_progress = std::time::Instant::now();
+    let mut left = vanishing.len();
+    while !vanishing.is_empty() {
+        let mut by_ns: Vec<NsRef> = vanishing.iter().filter_map(|o| o.ns().cloned()).collect();
+        by_ns.sort();
+        by_ns.dedup();
+        let mut still = Vec::new();
+        for ns in by_ns {
+            let Ok(st) = kernel.observe(&ns) else { continue };
+            for o in &vanishing {
+                if let Owned::Link { ns: n, name, .. } = o
+                    && n == &ns
+                    && st.link(name.as_str()).is_some()
+                {
+                    still.push(o.clone());
+                }
+            }
+        }
+        gone.extend(vanishing.iter().filter(|o| !still.contains(o)).cloned());
+        vanishing = still;
+        if vanishing.len() < left {
+            left = vanishing.len();
+            last_progress = std::time::Instant::now();
+        }
+        if vanishing.is_empty() {
+            break;
+        }
+        if last_progress.elapsed() > std::time::Duration::from_millis(400) {
+            links.splice(0..0, vanishing.drain(..));
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    for o in &links {
+        undo(kernel, o, &mut gone);
     }
     if let Some(l) = ledger.as_mut()
         && let Err(e) = l.remove(&gone)

@@ -126,8 +126,9 @@ impl Topology {
     /// Every namespace the topology touches, host first when it is used.
     pub fn touched_ns(&self) -> Vec<NsRef> {
         let mut out: Vec<NsRef> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut push = |r: &NsRef| {
-            if !out.contains(r) {
+            if seen.insert(r.clone()) {
                 out.push(r.clone());
             }
         };

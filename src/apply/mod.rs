@@ -2,6 +2,7 @@
 //! /proc/sys, nf_tables, and processes run inside namespaces.
 
 mod exec;
+pub mod inspect;
 pub use exec::command_in;
 mod msg;
 pub mod netns;
@@ -29,6 +30,8 @@ pub struct LinuxKernel {
     rtnl: HashMap<NsRef, Rtnl>,
     nft: HashMap<NsRef, NftSocket>,
     index: HashMap<(NsRef, String), u32>,
+    /// Time per phase, for `-v`: where an apply spends its time.
+    timing: Vec<(&'static str, usize, std::time::Duration)>,
 }
 
 impl LinuxKernel {
@@ -41,6 +44,7 @@ impl LinuxKernel {
             rtnl: HashMap::new(),
             nft: HashMap::new(),
             index: HashMap::new(),
+            timing: Vec::new(),
         })
     }
 
@@ -177,7 +181,28 @@ impl Kernel for LinuxKernel {
         let mut pending: Vec<msg::Req> = Vec::new();
         let mut first = 0;
         let mut ns = NsRef::Host;
+        let mut skip_until = 0;
         for (i, op) in ops.iter().enumerate() {
+            if i < skip_until {
+                continue;
+            }
+            if let Op::AddNetns { .. } = op {
+                let names: Vec<NsName> = ops[i..]
+                    .iter()
+                    .map_while(|o| match o {
+                        Op::AddNetns { ns } => Some(ns.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                if names.len() > 1 {
+                    if !pending.is_empty() {
+                        self.send(&ns, std::mem::take(&mut pending), first)?;
+                    }
+                    self.timed("netns create (parallel)", names.len(), |k| k.add_netns_many(&names, i))?;
+                    skip_until = i + names.len();
+                    continue;
+                }
+            }
             let op_ns = op.ns();
             let needs_drain = !pending.is_empty()
                 && (op_ns != ns || !self.indexes_known(op) || self.request_kind(op).is_none());
@@ -185,7 +210,13 @@ impl Kernel for LinuxKernel {
                 self.send(&ns, std::mem::take(&mut pending), first)?;
             }
             if self.request_kind(op).is_none() {
-                self.apply_special(op).map_err(|e| (i, e))?;
+                let what = match op {
+                    Op::AddNetns { .. } => "netns create",
+                    Op::DelNetns { .. } => "netns delete",
+                    Op::Sysctl { .. } => "sysctl",
+                    _ => "nf_tables",
+                };
+                self.timed(what, 1, |k| k.apply_special(op)).map_err(|e| (i, e))?;
                 continue;
             }
             if pending.is_empty() {
@@ -214,21 +245,80 @@ impl Kernel for LinuxKernel {
         exec::run(f, cmd)
     }
 
+    fn timings(&self) -> Vec<(String, usize, std::time::Duration)> {
+        self.timing.iter().map(|(w, n, d)| (w.to_string(), *n, *d)).collect()
+    }
+
     fn ping(&mut self, ns: &NsRef, addr: IpAddr) -> Result<bool, KernelError> {
         let f = self.file(ns)?;
         in_ns(f, || ping::ping_once(addr))
     }
 }
 
+/// Runs inside a namespace just made: its rtnetlink socket, and `lo` up
+/// (it starts down).
+fn new_ns_init() -> Result<Rtnl, KernelError> {
+    let mut rt = Rtnl::open()?;
+    let (m, fl) = msg::set_link(msg::by_index(1).up());
+    rt.request(m, fl)?;
+    Ok(rt)
+}
+
 impl LinuxKernel {
+    fn timed<T>(&mut self, what: &'static str, n: usize, f: impl FnOnce(&mut Self) -> T) -> T {
+        let t = std::time::Instant::now();
+        let r = f(self);
+        let d = t.elapsed();
+        match self.timing.iter_mut().find(|(w, _, _)| *w == what) {
+            Some((_, c, total)) => {
+                *c += n;
+                *total += d;
+            }
+            None => self.timing.push((what, n, d)),
+        }
+        r
+    }
+
+    fn adopt_netns(&mut self, ns: &NsName, f: File, rt: Rtnl) {
+        let r = NsRef::Named(ns.clone());
+        self.forget(&r);
+        self.files.insert(ns.clone(), f);
+        self.rtnl.insert(r, rt);
+    }
+
+    /// A run of namespace creations, in parallel.
+    fn add_netns_many(&mut self, names: &[NsName], first: usize) -> Result<(), (usize, KernelError)> {
+        let results = self.nsdir.create_many(names, new_ns_init);
+        let mut failure = None;
+        for (k, (ns, r)) in names.iter().zip(results).enumerate() {
+            match r {
+                Ok((f, rt)) => self.adopt_netns(ns, f, rt),
+                Err(e) => {
+                    if failure.is_none() {
+                        failure = Some((first + k, e));
+                    }
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
     fn send(
         &mut self,
         ns: &NsRef,
         reqs: Vec<msg::Req>,
         first: usize,
     ) -> Result<(), (usize, KernelError)> {
-        let rt = self.rt(ns).map_err(|e| (first, e))?;
-        rt.request_many(reqs).map_err(|(k, e)| (first + k, e))
+        let what = if *ns == NsRef::Host {
+            "rtnetlink host"
+        } else {
+            "rtnetlink in namespaces"
+        };
+        let n = reqs.len();
+        self.timed(what, n, |k| {
+            let rt = k.rt(ns).map_err(|e| (first, e))?;
+            rt.request_many(reqs).map_err(|(j, e)| (first + j, e))
+        })
     }
 
     /// Some(()) when the op is an rtnetlink request.
@@ -317,13 +407,8 @@ impl LinuxKernel {
     fn apply_special(&mut self, op: &Op) -> Result<(), KernelError> {
         match op {
             Op::AddNetns { ns } => {
-                let f = self.nsdir.create(ns, || {
-                    // `lo` is down in a new namespace; bring it up from inside.
-                    let mut rt = Rtnl::open()?;
-                    let (m, fl) = msg::set_link(msg::by_index(1).up());
-                    rt.request(m, fl)
-                })?;
-                self.files.insert(ns.clone(), f);
+                let (f, rt) = self.nsdir.create(ns, new_ns_init)?;
+                self.adopt_netns(ns, f, rt);
                 Ok(())
             }
             Op::DelNetns { ns } => {

@@ -75,42 +75,103 @@ impl NetnsDir {
         Ok(())
     }
 
-    /// Create `ns` and return a handle to it. `init` runs on the creating
-    /// thread, already inside the new namespace (netplumb brings `lo` up there).
-    pub fn create(
+    /// Create `ns` and return a handle to it plus what `init` made. `init`
+    /// runs on the creating thread, already inside the new namespace (netplumb
+    /// opens its rtnetlink socket there and brings `lo` up).
+    pub fn create<T: Send>(
         &mut self,
         ns: &NsName,
-        init: impl FnOnce() -> Result<(), KernelError> + Send,
-    ) -> Result<File, KernelError> {
+        init: impl FnOnce() -> Result<T, KernelError> + Send,
+    ) -> Result<(File, T), KernelError> {
         self.prepare()?;
+        std::thread::scope(|s| {
+            s.spawn(|| self.create_here(ns, init))
+                .join()
+                .unwrap_or_else(|_| Err(KernelError::other("namespace thread panicked")))
+        })
+    }
+
+    /// Create many namespaces on a small pool of threads: each creation is
+    /// mostly kernel time, and different namespaces do not contend much.
+    /// Results come back in input order.
+    pub fn create_many<T: Send>(
+        &mut self,
+        names: &[NsName],
+        init: impl Fn() -> Result<T, KernelError> + Sync,
+    ) -> Vec<Result<(File, T), KernelError>> {
+        if let Err(e) = self.prepare() {
+            return names.iter().map(|_| Err(e.clone())).collect();
+        }
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get() * 2)
+            .unwrap_or(2)
+            .clamp(1, 8)
+            .min(names.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let slots: Vec<std::sync::Mutex<Option<Result<(File, T), KernelError>>>> =
+            names.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let this = &*self;
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(ns) = names.get(i) else { break };
+                        // Each creation needs a thread of its own: unshare
+                        // moves the calling thread for good.
+                        let r = std::thread::scope(|s2| {
+                            s2.spawn(|| this.create_here(ns, &init))
+                                .join()
+                                .unwrap_or_else(|_| Err(KernelError::other("namespace thread panicked")))
+                        });
+                        if let Ok(mut slot) = slots[i].lock() {
+                            *slot = Some(r);
+                        }
+                    }
+                });
+            }
+        });
+        slots
+            .into_iter()
+            .map(|m| {
+                m.into_inner()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| Err(KernelError::other("namespace worker lost its result")))
+            })
+            .collect()
+    }
+
+    /// Must run on a thread of its own, which ends up inside the namespace.
+    fn create_here<T>(
+        &self,
+        ns: &NsName,
+        init: impl FnOnce() -> Result<T, KernelError>,
+    ) -> Result<(File, T), KernelError> {
         let path = self.path(ns);
         OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
             .map_err(|e| KernelError::from(e).context(&format!("cannot create netns {ns}")))?;
-        let res = std::thread::scope(|s| {
-            s.spawn(|| -> Result<(), KernelError> {
-                unshare(CloneFlags::CLONE_NEWNET).map_err(|e| ke("unshare(CLONE_NEWNET)", e))?;
-                mount(
-                    Some("/proc/thread-self/ns/net"),
-                    &path,
-                    None::<&str>,
-                    MsFlags::MS_BIND,
-                    None::<&str>,
-                )
-                .map_err(|e| ke("cannot bind-mount the new namespace", e))?;
-                init()
-            })
-            .join()
-            .unwrap_or_else(|_| Err(KernelError::other("namespace thread panicked")))
-        });
-        if let Err(e) = res {
+        let res = (|| {
+            unshare(CloneFlags::CLONE_NEWNET).map_err(|e| ke("unshare(CLONE_NEWNET)", e))?;
+            mount(
+                Some("/proc/thread-self/ns/net"),
+                &path,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| ke("cannot bind-mount the new namespace", e))?;
+            let f = File::open("/proc/thread-self/ns/net").map_err(KernelError::from)?;
+            Ok((f, init()?))
+        })();
+        if res.is_err() {
             let _ = umount2(&path, MntFlags::MNT_DETACH);
             let _ = std::fs::remove_file(&path);
-            return Err(e);
         }
-        File::open(&path).map_err(KernelError::from)
+        res
     }
 
     pub fn open(&self, ns: &NsName) -> Result<File, KernelError> {

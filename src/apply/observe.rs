@@ -44,6 +44,7 @@ pub fn link_state(l: &LinkMessage) -> LinkState {
         name: String::new(),
         kind: None,
         up: l.header.flags.contains(LinkFlags::Up),
+        lower_up: l.header.flags.contains(LinkFlags::LowerUp),
         mtu: 0,
         master: None,
     };

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::kernel::KernelError;
@@ -58,6 +59,27 @@ fn sockaddr(addr: IpAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (ss, len as libc::socklen_t)
 }
 
+static NEXT_SEQ: AtomicU16 = AtomicU16::new(1);
+
+/// The address a reply came from.
+fn source_of(ss: &libc::sockaddr_storage) -> Option<IpAddr> {
+    match i32::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let sin: libc::sockaddr_in =
+                unsafe { std::ptr::read((ss as *const libc::sockaddr_storage).cast()) };
+            Some(IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes()))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let sin6: libc::sockaddr_in6 =
+                unsafe { std::ptr::read((ss as *const libc::sockaddr_storage).cast()) };
+            Some(IpAddr::from(sin6.sin6_addr.s6_addr))
+        }
+        _ => None,
+    }
+}
+
 /// Must run on a thread inside the namespace to ping from.
 pub fn ping_once(addr: IpAddr) -> Result<bool, KernelError> {
     let (domain, proto, req_type, reply_type) = match addr {
@@ -73,10 +95,14 @@ pub fn ping_once(addr: IpAddr) -> Result<bool, KernelError> {
     // SAFETY: fd was just returned by socket(2) and is not owned elsewhere.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
     let ident = (std::process::id() as u16) ^ 0x6e70;
+    // A raw ICMP socket sees every echo reply in its namespace: a sequence
+    // number per call (and the source check below) keeps pings that run in
+    // parallel (`ping-all`) from taking each other's replies.
+    let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
     let mut pkt = [0u8; 16];
     pkt[0] = req_type;
     pkt[4..6].copy_from_slice(&ident.to_be_bytes());
-    pkt[6..8].copy_from_slice(&1u16.to_be_bytes());
+    pkt[6..8].copy_from_slice(&seq.to_be_bytes());
     pkt[8..16].copy_from_slice(b"netplumb");
     if addr.is_ipv4() {
         let c = checksum(&pkt);
@@ -115,7 +141,9 @@ pub fn ping_once(addr: IpAddr) -> Result<bool, KernelError> {
         if r <= 0 {
             continue;
         }
-        let mut from = sockaddr(addr).0;
+        // SAFETY: sockaddr_storage is plain data; zeroed is a valid value
+        // (and names no address until recvfrom fills it in).
+        let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut flen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         // SAFETY: buffers and lengths are valid for the call.
         let n = unsafe {
@@ -142,7 +170,12 @@ pub fn ping_once(addr: IpAddr) -> Result<bool, KernelError> {
         } else {
             &buf[..n]
         };
-        if icmp.len() >= 8 && icmp[0] == reply_type && icmp[4..6] == ident.to_be_bytes() {
+        if icmp.len() >= 8
+            && icmp[0] == reply_type
+            && icmp[4..6] == ident.to_be_bytes()
+            && icmp[6..8] == seq.to_be_bytes()
+            && source_of(&from) == Some(addr)
+        {
             return Ok(true);
         }
     }

@@ -38,6 +38,7 @@ impl Recorder {
                 name: "lo".into(),
                 kind: None,
                 up: true,
+                lower_up: true,
                 mtu: 65536,
                 master: None,
             }],
@@ -63,6 +64,7 @@ impl Recorder {
             name: name.into(),
             kind: Some(kind.into()),
             up: false,
+            lower_up: false,
             mtu: 1500,
             master: None,
         });
@@ -159,7 +161,10 @@ impl Kernel for Recorder {
                 };
                 let l = self.link_mut(ns, name.as_str())?;
                 match change {
-                    LinkChange::Up(up) => l.up = *up,
+                    LinkChange::Up(up) => {
+                        l.up = *up;
+                        l.lower_up = *up;
+                    }
                     LinkChange::Mtu(m) => l.mtu = *m,
                     LinkChange::Master(_) => l.master = master_index,
                     LinkChange::Stp(_) => {}

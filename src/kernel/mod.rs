@@ -18,6 +18,8 @@ pub struct LinkState {
     /// `IFLA_INFO_KIND`: "veth", "bridge", … (None for physical devices and lo).
     pub kind: Option<String>,
     pub up: bool,
+    /// IFF_LOWER_UP: carrier seen and processed by the kernel's link watch.
+    pub lower_up: bool,
     pub mtu: u32,
     pub master: Option<u32>,
 }
@@ -133,6 +135,10 @@ pub trait Kernel: Send {
     }
     fn exec(&mut self, ns: &NsRef, cmd: &str) -> Result<ExecOutput, KernelError>;
     fn ping(&mut self, ns: &NsRef, addr: IpAddr) -> Result<bool, KernelError>;
+    /// Time spent per phase so far (for `-v`).
+    fn timings(&self) -> Vec<(String, usize, std::time::Duration)> {
+        Vec::new()
+    }
     /// False for the recording fake: `plan` says so where results are made up.
     fn is_real(&self) -> bool {
         true

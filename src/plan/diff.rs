@@ -84,8 +84,9 @@ impl Ctx<'_> {
         }
     }
 
-    fn state(&self, ns: &NsRef) -> NsState {
-        self.sim.state.get(ns).cloned().unwrap_or_default()
+    fn state(&self, ns: &NsRef) -> &NsState {
+        static EMPTY: std::sync::LazyLock<NsState> = std::sync::LazyLock::new(NsState::default);
+        self.sim.state.get(ns).unwrap_or(&EMPTY)
     }
     fn owns_link(&self, ns: &NsRef, name: &IfName) -> bool {
         self.owned
@@ -195,10 +196,24 @@ pub fn diff(
     }
 
     links(topo, applied, &mut cx)?;
+    let mid = cx.steps.len();
     attrs_addrs_routes(topo, applied, &mut cx)?;
+    group_by_ns(&mut cx.steps[mid..]);
     sysctls(topo, kernel, &mut cx)?;
     nat(topo, kernel, &mut cx)?;
     Ok(cx.steps)
+}
+
+/// Link settings, addresses and routes never depend on another namespace's,
+/// so they are grouped per namespace (order kept within each): the apply
+/// layer then pipelines each namespace's requests on one socket.
+fn group_by_ns(steps: &mut [Step]) {
+    let mut order: HashMap<NsRef, usize> = HashMap::new();
+    for s in steps.iter() {
+        let n = order.len();
+        order.entry(s.op.ns()).or_insert(n);
+    }
+    steps.sort_by_key(|s| order.get(&s.op.ns()).copied().unwrap_or(usize::MAX));
 }
 
 fn links(topo: &Topology, applied: &mut Applied, cx: &mut Ctx) -> Result<(), DiffError> {
@@ -244,15 +259,21 @@ fn links(topo: &Topology, applied: &mut Applied, cx: &mut Ctx) -> Result<(), Dif
             && was_owned
             && let Some(last) = cx.steps.last_mut()
         {
+            let peer_ns = match l.kind {
+                LinkKind::Veth { peer } => Some(topo.links[peer].ns.clone()),
+                _ => None,
+            };
             last.owns = vec![Owned::Link {
                 ns: cur_ns.clone(),
                 name: cur_name.clone(),
                 kind: kind.clone(),
+                peer_ns: peer_ns.clone(),
             }];
             last.retires = vec![Owned::Link {
                 ns: ons,
                 name: oname,
                 kind,
+                peer_ns,
             }];
         }
         applied.link_loc[id] = Some((cur_ns, cur_name));
@@ -262,8 +283,7 @@ fn links(topo: &Topology, applied: &mut Applied, cx: &mut Ctx) -> Result<(), Dif
         if applied.link_loc[id].is_some() {
             continue;
         }
-        let st = cx.state(&l.ns);
-        let existing = st.link(l.name.as_str()).cloned();
+        let existing = cx.state(&l.ns).link(l.name.as_str()).cloned();
         if let Some(other) = cx.foreign.get(&(l.ns.clone(), l.name.to_string())) {
             return Err(err(
                 &l.pos,
@@ -305,6 +325,7 @@ fn links(topo: &Topology, applied: &mut Applied, cx: &mut Ctx) -> Result<(), Dif
                         ns: l.ns.clone(),
                         name: l.name.clone(),
                         kind: "bridge".into(),
+                        peer_ns: None,
                     }];
                     cx.push(
                         Op::AddBridge {
@@ -324,8 +345,7 @@ fn links(topo: &Topology, applied: &mut Applied, cx: &mut Ctx) -> Result<(), Dif
                     applied.link_loc[id] = Some((l.ns.clone(), l.name.clone()));
                     continue;
                 }
-                let pst = cx.state(&p.ns);
-                let pexisting = pst.link(p.name.as_str()).cloned();
+                let pexisting = cx.state(&p.ns).link(p.name.as_str()).cloned();
                 match (existing, pexisting) {
                     (Some(a), Some(b))
                         if a.kind.as_deref() == Some("veth")
@@ -335,6 +355,7 @@ fn links(topo: &Topology, applied: &mut Applied, cx: &mut Ctx) -> Result<(), Dif
                             ns: l.ns.clone(),
                             name: l.name.clone(),
                             kind: "veth".into(),
+                            peer_ns: Some(p.ns.clone()),
                         }];
                         cx.push(
                             Op::AddVeth {
@@ -414,8 +435,7 @@ fn attrs_addrs_routes(
         )
     };
     for (id, l) in topo.links.iter().enumerate() {
-        let st = cx.state(&l.ns);
-        let Some(cur) = st.link(l.name.as_str()).cloned() else {
+        let Some(cur) = cx.state(&l.ns).link(l.name.as_str()).cloned() else {
             continue;
         };
         if let Some(m) = l.mtu
@@ -433,7 +453,7 @@ fn attrs_addrs_routes(
             let want = &topo.links[mid].name;
             let cur_master = cur
                 .master
-                .and_then(|i| st.link_by_index(i))
+                .and_then(|i| cx.state(&l.ns).link_by_index(i))
                 .map(|m| m.name.clone());
             if cur_master.as_deref() != Some(want.as_str()) {
                 let old = LinkChange::Master(cur_master.and_then(|n| IfName::new(&n).ok()));

@@ -142,6 +142,7 @@ fn ns_of(rn: &SharedRunner, l: &LinkHandle) -> NsRef {
 fn exec_result(ctx: &NativeCallContext, rn: &SharedRunner, ns: &NsRef, cmd: &str) -> R<Map> {
     let mut r = lock(rn);
     flush(ctx, &mut r)?;
+    r.settle();
     let out = r
         .kernel()
         .exec(ns, cmd)
@@ -170,6 +171,7 @@ fn ping(ctx: &NativeCallContext, rn: &SharedRunner, ns: &NsRef, addr: &str) -> R
     let ip = parse_ip(addr).map_err(|e| bad(ctx, e))?;
     let mut r = lock(rn);
     flush(ctx, &mut r)?;
+    r.settle();
     r.kernel()
         .ping(ns, ip)
         .map_err(|e| fail(ctx, format!("ping from netns {ns}: {e}")))

@@ -1,0 +1,96 @@
+//! `ping_all()`: the running topology's reachability matrix, as script data.
+//!
+//! ```rhai
+//! let r = ping_all();
+//! print(r.matrix);
+//! if !r.ok { for f in r.failures { print(`${f.from} cannot reach ${f.to}`); } }
+//! ```
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
+
+use super::{SharedRunner, fail, lock};
+use crate::model::NsRef;
+use crate::show::{model, pingall};
+
+type R<T> = Result<T, Box<EvalAltResult>>;
+
+fn label(ns: &NsRef) -> String {
+    match ns {
+        NsRef::Host => "host".into(),
+        NsRef::Named(n) => n.to_string(),
+    }
+}
+
+fn result_map(m: &pingall::Matrix) -> Map {
+    let mut results = Array::new();
+    let mut failures = Array::new();
+    let mut reached: i64 = 0;
+    for (s, row) in m.cells.iter().enumerate() {
+        for (t, c) in row.iter().enumerate() {
+            let tg = &m.targets[t];
+            let mut e = Map::new();
+            e.insert("from".into(), label(&m.sources[s]).into());
+            e.insert("to".into(), tg.addr.to_string().into());
+            e.insert("netns".into(), label(&tg.ns).into());
+            e.insert("dev".into(), tg.dev.clone().into());
+            e.insert("reached".into(), c.reached.into());
+            e.insert("expected".into(), c.expected.into());
+            if c.reached {
+                reached += 1;
+            }
+            if c.failed() {
+                failures.push(Dynamic::from_map(e.clone()));
+            }
+            results.push(Dynamic::from_map(e));
+        }
+    }
+    let mut out = Map::new();
+    out.insert("ok".into(), m.ok().into());
+    out.insert("total".into(), (results.len() as i64).into());
+    out.insert("reached".into(), reached.into());
+    out.insert("failures".into(), failures.into());
+    out.insert("results".into(), results.into());
+    out.insert("matrix".into(), m.render().into());
+    out
+}
+
+fn ping_all(ctx: &NativeCallContext, rn: &SharedRunner) -> R<Map> {
+    let (name, owned, real) = {
+        let mut r = lock(rn);
+        // Ping what the script has built so far: converge first. A failure is
+        // kept in the runner so the edge reports it at the op's own line.
+        if let Err(e) = r.flush() {
+            let msg = e.to_string();
+            r.failed = Some(e);
+            return Err(fail(ctx, msg));
+        }
+        (r.name.clone(), r.owned().to_vec(), r.is_real())
+    };
+    if !real {
+        // `plan` touches no kernel: there is nothing to ping.
+        let mut out = Map::new();
+        out.insert("ok".into(), true.into());
+        out.insert("total".into(), 0_i64.into());
+        out.insert("reached".into(), 0_i64.into());
+        out.insert("failures".into(), Array::new().into());
+        out.insert("results".into(), Array::new().into());
+        out.insert(
+            "matrix".into(),
+            "ping_all: nothing pinged (plan does not touch the kernel)\n".into(),
+        );
+        return Ok(out);
+    }
+    let views = model::gather(&[(name, owned)]).map_err(|e| fail(ctx, e))?;
+    let Some(view) = views.first() else {
+        return Err(fail(ctx, "ping_all: the topology could not be read back"));
+    };
+    let m = pingall::run(view).map_err(|e| fail(ctx, format!("ping_all: {e}")))?;
+    Ok(result_map(&m))
+}
+
+pub fn register(engine: &mut Engine, runner: &SharedRunner) {
+    let rn = runner.clone();
+    engine.register_fn("ping_all", move |ctx: NativeCallContext| -> R<Map> {
+        ping_all(&ctx, &rn)
+    });
+}
