@@ -60,6 +60,23 @@ fn span_at(text: &str, line: usize, col: usize) -> SourceSpan {
     SourceSpan::new(text.len().saturating_sub(1).into(), 1)
 }
 
+/// Rhai appends " (line N, position M)"; the snippet already shows where.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" (line ") {
+        Some(i) if msg.ends_with(')') => msg[..i].to_string(),
+        _ => msg.to_string(),
+    }
+}
+
+/// Rhai's internal type names, as a script author knows them.
+fn plain_types(sig: &str) -> String {
+    sig.replace("&str | ImmutableString | String", "string")
+        .replace("i64", "int")
+        .replace("f64", "float")
+        .replace("netplumb::script::api::NsHandle", "Netns")
+        .replace("netplumb::script::api::LinkHandle", "Link")
+}
+
 /// An error at `pos`, shown with its snippet when the source is known.
 pub fn at(
     session: &Session,
@@ -103,13 +120,25 @@ pub fn script_error(session: &Session, e: &EvalAltResult) -> miette::Report {
             "the script recursed too deeply: stopped (is a function calling itself without end?)"
                 .to_string()
         }
-        other => other.to_string(),
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => {
+            format!("no function {}", plain_types(sig))
+        }
+        other => strip_position(&other.to_string()),
     };
     let help = match inner {
         EvalAltResult::ErrorFunctionNotFound(..) => {
             Some("check the function's name and its arguments' types (see docs/dsl.md)".to_string())
         }
         _ => None,
+    };
+    // An error inside a module (the bundled stdlib, say) also names the
+    // line of the user's script that called into it.
+    let msg = match (&source, e) {
+        (Some(_), EvalAltResult::ErrorInFunctionCall(f, _, _, at)) if !at.is_none() => {
+            let main = if session.main_name.is_empty() { "the script" } else { &session.main_name };
+            format!("{msg}\n  called from {main}:{} ({f})", at.line().unwrap_or(0))
+        }
+        _ => msg,
     };
     let pos = Pos {
         source: source.unwrap_or_default().into(),
@@ -136,18 +165,12 @@ pub fn run_error(session: &Session, e: &RunError) -> miette::Report {
             "declared here",
             d.help.clone(),
         ),
-        RunError::Apply {
-            what,
-            ns,
-            err,
-            pos,
-            help,
-        } => at(
+        RunError::Apply(a) => at(
             session,
-            pos,
-            format!("cannot {what} (netns {ns}): {err}"),
+            &a.pos,
+            format!("cannot {} (netns {}): {}", a.what, a.ns, a.err),
             "from here",
-            help.clone(),
+            a.help.clone(),
         ),
         RunError::Ledger(l) => plain(l.to_string(), None),
         RunError::Teardown(t) => plain(t.clone(), None),

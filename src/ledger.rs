@@ -11,7 +11,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -266,17 +266,11 @@ impl Ledger {
         })
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
 
     pub fn entries(&self) -> &[Owned] {
         &self.entries
     }
 
-    pub fn owns(&self, o: &Owned) -> bool {
-        self.entries.contains(o)
-    }
 
     fn append(&mut self, recs: &[Record]) -> Result<(), LedgerError> {
         let mut buf = Vec::new();
@@ -356,7 +350,4 @@ impl Ledger {
         Ok(())
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }

@@ -10,18 +10,23 @@ use crate::model::NsRef;
 use crate::plan::{self, Applied, DiffError, LinkChange, Op, Step};
 use crate::topo::{Pos, Topology};
 
+/// The kernel refused an op: what, where, and the script line it came from.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} failed: {err}")]
+pub struct ApplyError {
+    pub what: String,
+    pub ns: NsRef,
+    pub err: KernelError,
+    pub pos: Pos,
+    pub help: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    Diff(#[from] DiffError),
-    #[error("{what} failed: {err}")]
-    Apply {
-        what: String,
-        ns: NsRef,
-        err: KernelError,
-        pos: Pos,
-        help: Option<String>,
-    },
+    Diff(Box<DiffError>),
+    #[error(transparent)]
+    Apply(Box<ApplyError>),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("{0}")]
@@ -79,6 +84,12 @@ fn help_for(op: &Op, e: &KernelError) -> Option<String> {
             Some("the gateway must be on a subnet of one of the namespace's addresses".into())
         }
         _ => None,
+    }
+}
+
+impl From<DiffError> for RunError {
+    fn from(e: DiffError) -> Self {
+        RunError::Diff(Box::new(e))
     }
 }
 
@@ -214,13 +225,13 @@ impl Runner {
                     .summary()
                     .trim_start_matches(['+', '~', '-', ' '])
                     .to_string();
-                return Err(RunError::Apply {
+                return Err(RunError::Apply(Box::new(ApplyError {
                     help: help_for(&failed.op, &err),
                     what,
                     ns: failed.op.ns(),
                     pos: self.nat_pos(&err).unwrap_or_else(|| failed.pos.clone()),
                     err,
-                });
+                })));
             }
             start = end;
         }

@@ -18,6 +18,8 @@ fn ke(what: &str, e: Errno) -> KernelError {
     KernelError::errno(e as i32, format!("{what}: {}", e.desc()))
 }
 
+type Created<T> = Result<(File, T), KernelError>;
+
 pub struct NetnsDir {
     dir: PathBuf,
     prepared: bool,
@@ -108,7 +110,7 @@ impl NetnsDir {
             .clamp(1, 8)
             .min(names.len().max(1));
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let slots: Vec<std::sync::Mutex<Option<Result<(File, T), KernelError>>>> =
+        let slots: Vec<std::sync::Mutex<Option<Created<T>>>> =
             names.iter().map(|_| std::sync::Mutex::new(None)).collect();
         let this = &*self;
         std::thread::scope(|s| {

@@ -106,12 +106,6 @@ impl NsRef {
             NsRef::Named(n) => format!("ip -n {n}"),
         }
     }
-    pub fn name(&self) -> Option<&NsName> {
-        match self {
-            NsRef::Host => None,
-            NsRef::Named(n) => Some(n),
-        }
-    }
 }
 
 impl fmt::Display for NsRef {

@@ -102,7 +102,7 @@ fn explain(op: &Op, e: &KernelError, pos: &Pos) -> DiffError {
     match (op, e.errno) {
         (Op::AddRoute { ns, via, .. }, Some(libc::ENETUNREACH)) => err(
             pos,
-            format!("cannot add route {what}: gateway {via} is not on any subnet of netns {ns}"),
+            format!("cannot add {what}: gateway {via} is not on any subnet of netns {ns}"),
             Some("give a link in that namespace an address on the gateway's subnet first"),
         ),
         (_, Some(libc::EEXIST)) => err(

@@ -5,6 +5,6 @@ mod diff;
 mod op;
 mod render;
 
-pub use diff::{Applied, DiffError, Step, diff, nat_table_name};
+pub use diff::{Applied, DiffError, Step, diff};
 pub use op::{LinkChange, Op};
 pub use render::render;

@@ -80,7 +80,9 @@ impl Sandbox {
         let mut child = cmd.spawn().expect("unshare (util-linux) must be installed");
         let out = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(out).read_line(&mut line).expect("sandbox start");
+        BufReader::new(out)
+            .read_line(&mut line)
+            .expect("sandbox start");
         assert_eq!(line.trim(), "ready", "sandbox did not start");
         let pid = child.id();
         Self {
@@ -97,13 +99,18 @@ impl Sandbox {
         if !is_root() {
             c.arg("-U").arg("--preserve-credentials");
         }
+        c.arg(format!("--wd={}", root().display()));
         c.args(["-n", "-m", "--", prog]);
         c.current_dir(root());
         c
     }
 
     pub fn run(&self, prog: &str, args: &[&str]) -> Output {
-        self.cmd(prog).args(args).stdin(Stdio::null()).output().expect("nsenter")
+        self.cmd(prog)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("nsenter")
     }
 
     pub fn sh(&self, script: &str) -> Output {
@@ -113,7 +120,12 @@ impl Sandbox {
     /// Run a shell snippet that must succeed; returns stdout.
     pub fn ok(&self, script: &str) -> String {
         let o = self.sh(script);
-        assert!(o.status.success(), "`{script}` failed: {}{}", text(&o.stdout), text(&o.stderr));
+        assert!(
+            o.status.success(),
+            "`{script}` failed: {}{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
         text(&o.stdout)
     }
 
@@ -124,7 +136,12 @@ impl Sandbox {
     /// netplumb that must succeed; returns stdout.
     pub fn np_ok(&self, args: &[&str]) -> String {
         let o = self.netplumb(args);
-        assert!(o.status.success(), "netplumb {args:?} failed:\n{}{}", text(&o.stdout), text(&o.stderr));
+        assert!(
+            o.status.success(),
+            "netplumb {args:?} failed:\n{}{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
         text(&o.stdout)
     }
 
@@ -133,7 +150,8 @@ impl Sandbox {
         if out.trim().is_empty() {
             return serde_json::Value::Array(vec![]);
         }
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON from `{script}`: {e}\n{out}"))
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("bad JSON from `{script}`: {e}\n{out}"))
     }
 
     /// Write a script into the test's scratch dir; returns its path.
@@ -191,7 +209,11 @@ impl Drop for Server {
 
 impl Sandbox {
     pub fn server(&self, ns: &str, bind: &str, ports: &[u16], reply: &str, udp: bool) -> Server {
-        let fam = if bind.contains(':') { "AF_INET6" } else { "AF_INET" };
+        let fam = if bind.contains(':') {
+            "AF_INET6"
+        } else {
+            "AF_INET"
+        };
         let kind = if udp { "SOCK_DGRAM" } else { "SOCK_STREAM" };
         let code = format!(
             r#"
@@ -226,14 +248,20 @@ while True:
             .expect("python3");
         let out = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(out).read_line(&mut line).expect("server start");
+        BufReader::new(out)
+            .read_line(&mut line)
+            .expect("server start");
         assert_eq!(line.trim(), "ready", "server in {ns} did not start");
         Server(child)
     }
 
     /// Connect from `ns` to addr:port; the server's reply, or None.
     pub fn fetch(&self, ns: &str, addr: &str, port: u16, udp: bool) -> Option<String> {
-        let fam = if addr.contains(':') { "AF_INET6" } else { "AF_INET" };
+        let fam = if addr.contains(':') {
+            "AF_INET6"
+        } else {
+            "AF_INET"
+        };
         let code = if udp {
             format!(
                 "import socket\ns=socket.socket(socket.{fam}, socket.SOCK_DGRAM)\ns.settimeout(2)\ns.sendto(b'x', ('{addr}', {port}))\nprint(s.recv(100).decode())"
@@ -244,6 +272,8 @@ while True:
             )
         };
         let o = self.run("ip", &["netns", "exec", ns, "python3", "-c", &code]);
-        o.status.success().then(|| text(&o.stdout).trim().to_string())
+        o.status
+            .success()
+            .then(|| text(&o.stdout).trim().to_string())
     }
 }
