@@ -116,6 +116,23 @@ pub enum Cmd {
     },
     /// Every namespace pings every address of the topology: a reachability matrix
     PingAll { name: Option<String> },
+    /// The script language reference: core functions, bundled modules
+    Doc {
+        /// core, a module (docker, portmap, lab, ./mine.rhai) or a function name
+        #[arg(value_name = "MODULE|FUNCTION")]
+        module: Option<String>,
+        /// Fail when a registered function or module function is undocumented
+        #[arg(long, hide = true)]
+        check: bool,
+    },
+    /// Validate a script (FILE.rhai, no root), or report a topology's drift
+    /// from its script (NAME; exit 1 when drifted). Changes nothing.
+    Check {
+        #[arg(value_name = "FILE|NAME")]
+        target: String,
+        #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
+        set: Vec<(String, String)>,
+    },
     /// Print shell completions
     Completions { shell: clap_complete::Shell },
 }

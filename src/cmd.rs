@@ -42,6 +42,7 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
         Cmd::Graph { name, format, output } => crate::show::graph(&o, name.as_deref(), format, output),
         Cmd::PingAll { name } => crate::show::ping_all(&o, name.as_deref()),
         Cmd::Doc { module, check } => crate::doc::run(module.as_deref(), check, json),
+        Cmd::Check { target, set } => crate::check::run(&o, &target, &set),
         Cmd::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -145,20 +146,24 @@ fn up(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<i32, Report> {
     run_script(&mut session, &a.file, &text)?;
     let mut r = session.runner();
     r.commit().map_err(|e| diag::plain(e.to_string(), None))?;
+    crate::check::save_up_record(&name, &a.file, &a.set);
     if !o.quiet {
-        summarize(&name, &r.done, o.verbose, t0.elapsed());
+        summarize(&name, &r, o.verbose, t0.elapsed());
     }
     Ok(0)
 }
 
-fn summarize(name: &str, done: &[plan::Step], verbose: bool, took: std::time::Duration) {
+fn summarize(name: &str, r: &Runner, verbose: bool, took: std::time::Duration) {
+    let done = &r.done;
     if done.is_empty() {
         println!("topology '{name}': no changes, everything is up to date");
         return;
     }
+    let repairs = done.iter().filter(|s| r.is_repair(s)).count();
     if done.len() <= 40 || verbose {
         for s in done {
-            println!("{}", s.op.summary());
+            let tag = if r.is_repair(s) { "   (repaired)" } else { "" };
+            println!("{}{tag}", s.op.summary());
         }
     } else {
         let mut counts: Vec<(String, usize)> = Vec::new();
@@ -178,7 +183,11 @@ fn summarize(name: &str, done: &[plan::Step], verbose: bool, took: std::time::Du
             println!("{k} ×{n}");
         }
     }
-    println!("topology '{name}': {} changes in {:.2?}", done.len(), took);
+    if repairs > 0 {
+        println!("topology '{name}': repaired {repairs} drifted objects, {} changes in {:.2?}", done.len(), took);
+    } else {
+        println!("topology '{name}': {} changes in {:.2?}", done.len(), took);
+    }
 }
 
 fn down(
@@ -203,7 +212,11 @@ fn down(
         let mut runner = Runner::new(&n, Box::new(kernel), Some(ledger))
             .map_err(|e| diag::plain(e.to_string(), None))?;
         runner.verbose = o.verbose;
-        match runner.down() {
+        let res = runner.down();
+        if res.is_ok() {
+            crate::check::forget_up_record(&n);
+        }
+        match res {
             Ok(0) if !o.quiet => println!("topology '{n}': nothing to remove"),
             Ok(k) if !o.quiet => println!("topology '{n}': removed {k} objects"),
             Ok(_) => {}

@@ -1,9 +1,11 @@
 //! netplumb: Linux network topologies from Rhai scripts, over netlink.
 
 mod apply;
+mod check;
 mod cli;
 mod cmd;
 mod diag;
+mod doc;
 mod kernel;
 mod ledger;
 mod model;

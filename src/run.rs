@@ -60,6 +60,9 @@ pub struct Runner {
     pub echo: bool,
     /// A convergence failure inside exec()/ping(), reported by the edge.
     pub failed: Option<RunError>,
+    assumed: Vec<Owned>,
+    /// The ledger as it was when the run began.
+    initial: Vec<Owned>,
 }
 
 fn help_for(op: &Op, e: &KernelError) -> Option<String> {
@@ -113,6 +116,7 @@ impl Runner {
                 }
             }
         }
+        let initial = ledger.as_ref().map(|l| l.entries().to_vec()).unwrap_or_default();
         Ok(Self {
             topo: Topology::default(),
             name: name.to_string(),
@@ -126,6 +130,8 @@ impl Runner {
             quiet: false,
             echo: false,
             failed: None,
+            assumed: Vec::new(),
+            initial,
         })
     }
 
@@ -138,7 +144,32 @@ impl Runner {
     }
 
     pub fn owned(&self) -> &[Owned] {
-        self.ledger.as_ref().map(|l| l.entries()).unwrap_or(&[])
+        self.ledger.as_ref().map(|l| l.entries()).unwrap_or(&self.assumed)
+    }
+
+    /// Does this step put back something the topology already had (drift
+    /// behind its back: a namespace deleted, a link downed, NAT flushed)?
+    pub fn is_repair(&self, s: &Step) -> bool {
+        if !s.owns.is_empty() {
+            return s.owns.iter().all(|o| self.initial.contains(o));
+        }
+        match &s.op {
+            Op::SetLink { ns, name, .. } => self
+                .initial
+                .iter()
+                .any(|o| matches!(o, Owned::Link { ns: n, name: l, .. } if n == ns && l == name)),
+            Op::Sysctl { ns, key, .. } => self
+                .initial
+                .iter()
+                .any(|o| matches!(o, Owned::Sysctl { ns: n, key: k, .. } if n == ns && k == key)),
+            _ => false,
+        }
+    }
+
+    /// Diff as if `owned` were this topology's ledger (for `check`, which
+    /// reads the ledger without taking the lock).
+    pub fn assume_owned(&mut self, owned: Vec<Owned>) {
+        self.assumed = owned;
     }
 
     /// Converge the kernel to the model as declared so far.
