@@ -67,7 +67,12 @@ impl Kernel for ReadOnly {
         self.ops.push(op.clone());
         Ok(())
     }
-    fn exec(&mut self, _ns: &NsRef, _cmd: &str) -> Result<ExecOutput, KernelError> {
+    fn exec(
+        &mut self,
+        _ns: &NsRef,
+        _cmd: &str,
+        _timeout: std::time::Duration,
+    ) -> Result<ExecOutput, KernelError> {
         Ok(ExecOutput::default())
     }
     fn ping(&mut self, _ns: &NsRef, _addr: IpAddr) -> Result<bool, KernelError> {

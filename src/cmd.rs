@@ -36,7 +36,10 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
             no_wait,
         } => down(&o, file, name, all, no_wait),
         Cmd::Plan { script } => plan_cmd(&o, &script),
-        Cmd::Exec { ns, cmd } => exec(&ns, &cmd),
+        Cmd::Exec { ns, cmd } => {
+            require_root(&o)?;
+            exec(&ns, &cmd)
+        }
         Cmd::Repl { file, name, set } => crate::repl::run(&o, file, name, &set),
         Cmd::Show { name } => crate::show::show(&o, name.as_deref(), json),
         Cmd::Graph { name, format, output } => crate::show::graph(&o, name.as_deref(), format, output),

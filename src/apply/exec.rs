@@ -4,7 +4,9 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
+use std::io::Read;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::kernel::{ExecOutput, KernelError};
 
@@ -27,14 +29,49 @@ pub fn command_in(ns: Option<&File>, program: &str, args: &[String]) -> Command 
     cmd
 }
 
-pub fn run(ns: Option<&File>, line: &str) -> Result<ExecOutput, KernelError> {
-    let out = command_in(ns, "sh", &["-c".to_string(), line.to_string()])
+/// Run `line` with `sh -c` inside the namespace. A command still running
+/// after `timeout` is killed with its whole process group, so a script's
+/// `exec("sleep 1000")` cannot hang a run.
+pub fn run(ns: Option<&File>, line: &str, timeout: Duration) -> Result<ExecOutput, KernelError> {
+    let mut child = command_in(ns, "sh", &["-c".to_string(), line.to_string()])
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
         .map_err(|e| KernelError::from(e).context("cannot run sh"))?;
-    Ok(ExecOutput {
-        status: i64::from(out.status.code().unwrap_or(-1)),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+    let read = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = read(child.stdout.take().map(|o| Box::new(o) as Box<dyn Read + Send>));
+    let err = read(child.stderr.take().map(|e| Box::new(e) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(KernelError::from)? {
+            break Some(st);
+        }
+        if Instant::now() >= deadline {
+            // SAFETY: plain kill(2) of the child's own process group.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let stdout = out.join().unwrap_or_default();
+    let mut stderr = err.join().unwrap_or_default();
+    let status = match status {
+        Some(st) => i64::from(st.code().unwrap_or(-1)),
+        None => {
+            stderr.push_str(&format!("netplumb: killed after {} s (exec timeout)\n", timeout.as_secs_f64()));
+            -1
+        }
+    };
+    Ok(ExecOutput { status, stdout, stderr })
 }

@@ -240,9 +240,14 @@ impl Kernel for LinuxKernel {
         Ok(())
     }
 
-    fn exec(&mut self, ns: &NsRef, cmd: &str) -> Result<ExecOutput, KernelError> {
+    fn exec(
+        &mut self,
+        ns: &NsRef,
+        cmd: &str,
+        timeout: std::time::Duration,
+    ) -> Result<ExecOutput, KernelError> {
         let f = self.file(ns)?;
-        exec::run(f, cmd)
+        exec::run(f, cmd, timeout)
     }
 
     fn timings(&self) -> Vec<(String, usize, std::time::Duration)> {

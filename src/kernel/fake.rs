@@ -219,7 +219,12 @@ impl Kernel for Recorder {
         Ok(())
     }
 
-    fn exec(&mut self, _ns: &NsRef, _cmd: &str) -> Result<ExecOutput, KernelError> {
+    fn exec(
+        &mut self,
+        _ns: &NsRef,
+        _cmd: &str,
+        _timeout: std::time::Duration,
+    ) -> Result<ExecOutput, KernelError> {
         Ok(ExecOutput::default())
     }
 

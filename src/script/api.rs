@@ -139,13 +139,28 @@ fn ns_of(rn: &SharedRunner, l: &LinkHandle) -> NsRef {
     lock(rn).topo.links[l.id].ns.clone()
 }
 
-fn exec_result(ctx: &NativeCallContext, rn: &SharedRunner, ns: &NsRef, cmd: &str) -> R<Map> {
+/// Default limit for `exec`: generous, but a hung command cannot hang a run.
+const EXEC_TIMEOUT_S: f64 = 60.0;
+
+fn exec_result(
+    ctx: &NativeCallContext,
+    rn: &SharedRunner,
+    ns: &NsRef,
+    cmd: &str,
+    timeout_s: f64,
+) -> R<Map> {
+    if !(timeout_s > 0.0 && timeout_s <= 86_400.0) {
+        return Err(fail(
+            ctx,
+            format!("exec timeout {timeout_s} s is out of range: use 0 < timeout ≤ 86400"),
+        ));
+    }
     let mut r = lock(rn);
     flush(ctx, &mut r)?;
     r.settle();
     let out = r
         .kernel()
-        .exec(ns, cmd)
+        .exec(ns, cmd, std::time::Duration::from_secs_f64(timeout_s))
         .map_err(|e| fail(ctx, format!("exec in netns {ns}: {e}")))?;
     let mut m = Map::new();
     m.insert("status".into(), Dynamic::from(out.status));
@@ -336,7 +351,24 @@ pub fn register(engine: &mut Engine, runner: &SharedRunner) {
     engine.register_fn(
         "exec",
         move |ctx: NativeCallContext, this: &mut NsHandle, cmd: &str| {
-            exec_result(&ctx, &rn, &this.ns, cmd)
+            exec_result(&ctx, &rn, &this.ns, cmd, EXEC_TIMEOUT_S)
+        },
+    );
+    let rn = runner.clone();
+    engine.register_fn(
+        "exec",
+        move |ctx: NativeCallContext, this: &mut NsHandle, cmd: &str, opts: Map| -> R<Map> {
+            if let Some(k) = opts.keys().find(|k| k.as_str() != "timeout") {
+                return Err(fail(&ctx, format!("unknown exec option '{k}': expected timeout")));
+            }
+            let t = match opts.get("timeout") {
+                None => EXEC_TIMEOUT_S,
+                Some(v) => v
+                    .as_float()
+                    .or_else(|_| v.as_int().map(|i| i as f64))
+                    .map_err(|_| fail(&ctx, "exec option timeout is a number of seconds"))?,
+            };
+            exec_result(&ctx, &rn, &this.ns, cmd, t)
         },
     );
     let rn = runner.clone();
