@@ -39,7 +39,8 @@ pub fn render(op: &Op) -> Vec<String> {
                 String::new()
             } else {
                 match peer_ns {
-                    NsRef::Host => " netns 1".to_string(),
+                    // `$$`: the shell running the plan is in the host namespace.
+                    NsRef::Host => " netns $$".to_string(),
                     NsRef::Named(p) => format!(" netns {p}"),
                 }
             };
@@ -54,7 +55,7 @@ pub fn render(op: &Op) -> Vec<String> {
         Op::DelLink { ns, name } => vec![format!("{} link del {name}", ns.ip_prefix())],
         Op::MoveLink { ns, name, to } => {
             let to = match to {
-                NsRef::Host => "1".to_string(),
+                NsRef::Host => "$$".to_string(),
                 NsRef::Named(n) => n.to_string(),
             };
             vec![format!("{} link set {name} netns {to}", ns.ip_prefix())]
@@ -182,6 +183,156 @@ mod tests {
         ];
         for (op, want) in cases {
             assert_eq!(render(&op), vec![want.to_string()]);
+        }
+    }
+}
+
+/// Properties: every valid op renders to an `ip` line that parses back to the
+/// same op (the plan is a faithful transcript), and the validators agree with
+/// the kernel's rules on every generated name.
+#[cfg(test)]
+mod props {
+    use std::net::IpAddr;
+
+    use proptest::prelude::*;
+
+    use super::render;
+    use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
+    use crate::plan::{LinkChange, Op};
+
+    fn ifname() -> impl Strategy<Value = IfName> {
+        "[a-z][a-z0-9_.-]{0,14}".prop_map(|s| IfName::new(&s).unwrap())
+    }
+    fn nsref() -> impl Strategy<Value = NsRef> {
+        prop_oneof![
+            Just(NsRef::Host),
+            "[a-z][a-z0-9_.-]{0,30}".prop_map(|s| NsRef::Named(NsName::new(&s).unwrap())),
+        ]
+    }
+    fn ip() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            any::<[u8; 4]>().prop_map(IpAddr::from),
+            any::<[u8; 16]>().prop_map(IpAddr::from),
+        ]
+    }
+    fn cidr() -> impl Strategy<Value = Cidr> {
+        (ip(), any::<u8>()).prop_map(|(a, l)| {
+            let l = l % if a.is_ipv4() { 33 } else { 129 };
+            Cidr::parse(&format!("{a}/{l}")).unwrap()
+        })
+    }
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            nsref().prop_filter_map("named", |n| n.clone().name_of().map(|ns| Op::AddNetns { ns })),
+            (nsref(), ifname(), nsref(), ifname()).prop_map(|(ns, name, peer_ns, peer)| Op::AddVeth { ns, name, peer_ns, peer }),
+            (nsref(), ifname()).prop_map(|(ns, name)| Op::AddBridge { ns, name }),
+            (nsref(), ifname()).prop_map(|(ns, name)| Op::DelLink { ns, name }),
+            (nsref(), ifname(), nsref()).prop_map(|(ns, name, to)| Op::MoveLink { ns, name, to }),
+            (nsref(), ifname(), ifname()).prop_map(|(ns, name, to)| Op::RenameLink { ns, name, to }),
+            (nsref(), ifname(), any::<bool>()).prop_map(|(ns, name, up)| Op::SetLink { ns, name, change: LinkChange::Up(up) }),
+            (nsref(), ifname(), 68u32..65536).prop_map(|(ns, name, m)| Op::SetLink { ns, name, change: LinkChange::Mtu(m) }),
+            (nsref(), ifname(), ifname()).prop_map(|(ns, name, m)| Op::SetLink { ns, name, change: LinkChange::Master(Some(m)) }),
+            (nsref(), ifname(), cidr()).prop_map(|(ns, dev, cidr)| Op::AddAddr { ns, dev, cidr }),
+            (nsref(), cidr(), any::<bool>(), ip()).prop_map(|(ns, c, default, via)| {
+                let dest = if default || c.is_v6() != via.is_ipv6() {
+                    RouteDest::Default { v6: via.is_ipv6() }
+                } else {
+                    RouteDest::Prefix(c.trunc())
+                };
+                Op::AddRoute { ns, dest, via }
+            }),
+        ]
+    }
+
+    impl NsRef {
+        fn name_of(self) -> Option<NsName> {
+            match self {
+                NsRef::Host => None,
+                NsRef::Named(n) => Some(n),
+            }
+        }
+    }
+
+    /// The inverse of `render` for the `ip` lines it writes.
+    fn parse(line: &str) -> Option<Op> {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let mut i = 1;
+        let mut v6 = false;
+        let mut ns = NsRef::Host;
+        if w.first() != Some(&"ip") {
+            return None;
+        }
+        loop {
+            match w.get(i) {
+                Some(&"-6") => v6 = true,
+                Some(&"-n") => {
+                    ns = NsRef::Named(NsName::new(w.get(i + 1)?).ok()?);
+                    i += 1;
+                }
+                _ => break,
+            }
+            i += 1;
+        }
+        let r = &w[i..];
+        let ifn = |s: &str| IfName::new(s).ok();
+        let target = |s: &str| if s == "$$" { Some(NsRef::Host) } else { NsName::new(s).ok().map(NsRef::Named) };
+        Some(match r {
+            ["netns", "add", n] => Op::AddNetns { ns: NsName::new(n).ok()? },
+            ["link", "add", name, "type", "veth", "peer", "name", peer] => Op::AddVeth { ns: ns.clone(), name: ifn(name)?, peer_ns: ns, peer: ifn(peer)? },
+            ["link", "add", name, "type", "veth", "peer", "name", peer, "netns", t] => Op::AddVeth { ns, name: ifn(name)?, peer_ns: target(t)?, peer: ifn(peer)? },
+            ["link", "add", name, "type", "bridge"] => Op::AddBridge { ns, name: ifn(name)? },
+            ["link", "del", name] => Op::DelLink { ns, name: ifn(name)? },
+            ["link", "set", name, "netns", t] => Op::MoveLink { ns, name: ifn(name)?, to: target(t)? },
+            ["link", "set", name, "name", to] => Op::RenameLink { ns, name: ifn(name)?, to: ifn(to)? },
+            ["link", "set", name, "up"] => Op::SetLink { ns, name: ifn(name)?, change: LinkChange::Up(true) },
+            ["link", "set", name, "down"] => Op::SetLink { ns, name: ifn(name)?, change: LinkChange::Up(false) },
+            ["link", "set", name, "mtu", m] => Op::SetLink { ns, name: ifn(name)?, change: LinkChange::Mtu(m.parse().ok()?) },
+            ["link", "set", name, "master", m] => Op::SetLink { ns, name: ifn(name)?, change: LinkChange::Master(Some(ifn(m)?)) },
+            ["addr", "add", c, "dev", dev, rest @ ..] => {
+                let cidr = Cidr::parse(c).ok()?;
+                if cidr.is_v6() != v6 || rest != (if v6 { &["nodad"][..] } else { &[][..] }) {
+                    return None;
+                }
+                Op::AddAddr { ns, dev: ifn(dev)?, cidr }
+            }
+            ["route", "add", d, "via", via] => {
+                let via: IpAddr = via.parse().ok()?;
+                if via.is_ipv6() != v6 {
+                    return None;
+                }
+                Op::AddRoute { ns, dest: RouteDest::parse(d, &via).ok()?, via }
+            }
+            _ => return None,
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn render_parses_back(op in op()) {
+            let lines = render(&op);
+            let parsed = parse(&lines[0]);
+            prop_assert!(parsed.is_some(), "unparsable: {:?}", lines);
+            prop_assert_eq!(format!("{:?}", parsed.unwrap()), format!("{op:?}"));
+        }
+
+        #[test]
+        fn ifname_matches_the_kernels_rule(s in "\\PC{0,20}") {
+            let kernel_ok = !s.is_empty() && s.len() < 16 && s != "." && s != ".."
+                && !s.contains(['/', ':']) && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+            prop_assert_eq!(IfName::new(&s).is_ok(), kernel_ok, "{:?}", s);
+        }
+
+        #[test]
+        fn cidr_parse_display_round_trip(c in cidr()) {
+            prop_assert_eq!(Cidr::parse(&c.to_string()).unwrap(), c);
+        }
+
+        #[test]
+        fn cidr_never_panics(s in "\\PC{0,50}") {
+            let _ = Cidr::parse(&s);
+            let _ = crate::model::parse_ip(&s);
         }
     }
 }

@@ -28,3 +28,13 @@ pub fn fuzz_parse(bytes: &[u8]) -> usize {
         + parse::attrs(bytes).count()
         + describe::describe_rule(bytes, &Default::default()).len()
 }
+
+/// Encoder entry point for robustness tests: builds the whole replace batch
+/// for any table, validated or not, and walks the bytes back through the
+/// parser. Must never panic, whatever the table holds.
+#[doc(hidden)]
+pub fn fuzz_encode(t: &NatTable) -> usize {
+    let b = batch::replace_batch(t, &t.userdata, 1);
+    let bytes = &b.buf.data;
+    parse::messages(bytes).count() + b.msgs.len() + bytes.len()
+}
