@@ -19,7 +19,24 @@ mod topo;
 
 use clap::Parser;
 
+/// A namespace handle and a socket per namespace: a thousand namespaces
+/// need more than the customary 1,024 descriptors.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: get/setrlimit with a valid struct; failure leaves the limit as is.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 fn main() {
+    raise_fd_limit();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

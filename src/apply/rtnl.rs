@@ -19,6 +19,8 @@ const WINDOW: usize = 256;
 pub struct Rtnl {
     sock: Socket,
     seq: u32,
+    /// Receive buffer, allocated per read: a thousand idle namespace
+    /// sockets must not hold 64 KiB each.
     buf: Vec<u8>,
 }
 
@@ -38,7 +40,7 @@ impl Rtnl {
         Ok(Self {
             sock,
             seq: 0,
-            buf: vec![0; 1 << 16],
+            buf: Vec::new(),
         })
     }
 
@@ -63,6 +65,9 @@ impl Rtnl {
     ) -> Result<(), KernelError> {
         loop {
             let n = {
+                if self.buf.is_empty() {
+                    self.buf = vec![0; 1 << 16];
+                }
                 let mut b = &mut self.buf[..];
                 self.sock.recv(&mut b, 0).map_err(io)?
             };
@@ -82,6 +87,7 @@ impl Rtnl {
                 off += (len + 3) & !3;
             }
             if done {
+                self.buf = Vec::new();
                 return Ok(());
             }
         }
