@@ -420,10 +420,7 @@ pub fn teardown(
         match kernel.apply(&op) {
             Ok(()) => gone.push(o.clone()),
             Err(e) if e.is_not_found() => gone.push(o.clone()),
-            Err(e) => errs.push(format!(
-                "cannot {}: {e}",
-                op.summary().trim_start_matches(['+', '~', '-', ' '])
-            )),
+            Err(e) => errs.push(format!("cannot undo `{}`: {e}", op.summary())),
         }
     };
     let mut links = Vec::new();
@@ -502,4 +499,121 @@ fn progress(n: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
         bar.set_style(style);
     }
     Some(bar)
+}
+
+/// Plan/apply logic against the recording fake: no root, no kernel.
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::kernel::Recorder;
+    use crate::model::NsName;
+    use crate::plan::{Applied, diff};
+    use crate::script::Session;
+
+    const SEED: &str = r#"
+let foo = netns("foons");
+let v = veth("veth0", "foo-veth0");
+v.peer.move_to(foo);
+v.peer.rename("eth0");
+v.peer.addr("172.18.0.20/16").up();
+let br = bridge("foobr0");
+br.stp(false);
+br.addr("172.18.0.1/16").up();
+br.attach(v);
+v.up();
+foo.route("default", "172.18.0.1");
+masquerade("172.18.0.0/16");
+dnat(8080, "172.18.0.20:80");
+"#;
+
+    fn declared(script: &str) -> Topology {
+        let runner = Runner::new("t", Box::new(Recorder::new()), None).unwrap();
+        let mut s = Session::new(runner, None, &[], 1_000_000);
+        s.eval_named("", script).unwrap();
+        s.runner().topo.clone()
+    }
+
+    #[test]
+    fn second_diff_after_apply_is_empty() {
+        let topo = declared(SEED);
+        let mut k = Recorder::new();
+        let steps = diff(&topo, &mut Applied::default(), &mut k, "t", &[], &HashMap::new()).unwrap();
+        assert!(steps.len() > 10);
+        for s in &steps {
+            k.apply(&s.op).unwrap();
+        }
+        let again = diff(&topo, &mut Applied::default(), &mut k, "t", &[], &HashMap::new()).unwrap();
+        let left: Vec<String> = again.iter().map(|s| s.op.summary()).collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn veth_is_born_in_place_with_its_final_name() {
+        let topo = declared(SEED);
+        let steps = diff(&topo, &mut Applied::default(), &mut Recorder::new(), "t", &[], &HashMap::new()).unwrap();
+        let lines: Vec<String> = steps.iter().flat_map(|s| crate::plan::render(&s.op)).collect();
+        assert!(lines.contains(&"ip link add veth0 type veth peer name eth0 netns foons".to_string()), "{lines:#?}");
+        assert!(!lines.iter().any(|l| l.contains("foo-veth0")));
+    }
+
+    #[test]
+    fn a_late_refusal_rolls_everything_back() {
+        let topo = declared(SEED);
+        let mut probe = Recorder::new();
+        let n = diff(&topo, &mut Applied::default(), &mut probe, "t", &[], &HashMap::new()).unwrap().len();
+        for fail_at in [0, 1, n / 2, n - 1] {
+            let mut rec = Recorder::new();
+            rec.fail_at = Some(fail_at);
+            let mut r = Runner::new("t", Box::new(rec), None).unwrap();
+            r.topo = topo.clone();
+            let err = r.flush().unwrap_err();
+            assert!(matches!(err, RunError::Apply(_)), "{err}");
+            let errs = r.rollback();
+            assert!(errs.is_empty(), "fail at {fail_at}: {errs:?}");
+            let k = r.kernel();
+            assert!(!k.netns_exists(&NsName::new("foons").unwrap()).unwrap(), "fail at {fail_at}");
+            let host = k.observe(&NsRef::Host).unwrap();
+            assert_eq!(host.links.len(), 1, "only lo may remain (fail at {fail_at}): {host:?}");
+            assert!(host.addrs.is_empty());
+            assert_eq!(k.nat_userdata(&NsRef::Host, "netplumb-t").unwrap(), None);
+            assert_eq!(k.sysctl_get(&NsRef::Host, "net.ipv4.ip_forward").unwrap().as_deref(), Some("0"));
+        }
+    }
+
+    #[test]
+    fn taken_names_and_unreachable_gateways_fail_before_any_change() {
+        let mut k = Recorder::new();
+        k.apply(&Op::AddBridge {
+            ns: NsRef::Host,
+            name: crate::model::IfName::new("veth0").unwrap(),
+        })
+        .unwrap();
+        let topo = declared(SEED);
+        let e = diff(&topo, &mut Applied::default(), &mut k, "t", &[], &HashMap::new()).unwrap_err();
+        assert!(e.msg.contains("already has veth0"), "{}", e.msg);
+        let topo = declared("let n = netns(\"a\"); n.route(\"default\", \"10.0.0.1\");");
+        let e = diff(&topo, &mut Applied::default(), &mut Recorder::new(), "t", &[], &HashMap::new()).unwrap_err();
+        assert!(e.msg.contains("gateway 10.0.0.1 is not on any subnet of netns a"), "{}", e.msg);
+        assert_eq!(e.pos.line, 1);
+    }
+
+    #[test]
+    fn teardown_skips_what_goes_with_a_namespace() {
+        let topo = declared(SEED);
+        let mut k = Recorder::new();
+        let steps = diff(&topo, &mut Applied::default(), &mut k, "t", &[], &HashMap::new()).unwrap();
+        for s in &steps {
+            k.apply(&s.op).unwrap();
+        }
+        let owns: Vec<Owned> = steps.iter().flat_map(|s| s.owns.clone()).collect();
+        let before = k.log.len();
+        assert!(teardown(&mut k, None, &owns).is_empty());
+        let undone: Vec<String> = k.log[before..].iter().map(|o| o.summary()).collect();
+        assert!(undone.iter().any(|s| s == "- netns foons"), "{undone:?}");
+        assert!(!undone.iter().any(|s| s.contains("foons:eth0")), "inside the namespace: {undone:?}");
+        assert!(!undone.iter().any(|s| s == "- link veth0"), "the veth goes with its peer's namespace: {undone:?}");
+        assert!(undone.iter().any(|s| s == "- link foobr0"));
+    }
 }

@@ -17,8 +17,10 @@ pub struct Recorder {
     pub sysctls: BTreeMap<(NsRef, String), String>,
     pub nat: BTreeMap<(NsRef, String), Vec<u8>>,
     next_index: u32,
-    /// Fail the n-th op applied (0-based) with EPERM: for rollback tests.
+    /// Fail the n-th op applied (0-based) with EPERM, once: for rollback tests.
     pub fail_at: Option<usize>,
+    /// veth pairs: deleting one end, or the namespace of one end, deletes both.
+    pairs: Vec<[(NsRef, String); 2]>,
 }
 
 impl Recorder {
@@ -71,6 +73,26 @@ impl Recorder {
         Ok(())
     }
 
+    /// Remove these link ends (and forget their pairs).
+    fn drop_ends(&mut self, ends: &[(NsRef, String)]) {
+        for (ns, name) in ends {
+            if let Some(st) = self.state.get_mut(ns) {
+                st.links.retain(|l| &l.name != name);
+            }
+        }
+        self.pairs.retain(|p| !ends.contains(&p[0]) && !ends.contains(&p[1]));
+    }
+
+    fn rename_end(&mut self, ns: &NsRef, name: &str, to_ns: &NsRef, to: &str) {
+        for p in &mut self.pairs {
+            for end in p.iter_mut() {
+                if &end.0 == ns && end.1 == name {
+                    *end = (to_ns.clone(), to.to_string());
+                }
+            }
+        }
+    }
+
     fn link_mut(&mut self, ns: &NsRef, name: &str) -> Result<&mut LinkState, KernelError> {
         self.ns_mut(ns)?
             .links
@@ -104,6 +126,7 @@ impl Kernel for Recorder {
 
     fn apply(&mut self, op: &Op) -> Result<(), KernelError> {
         if self.fail_at == Some(self.log.len()) {
+            self.fail_at = None;
             return Err(KernelError::errno(libc::EPERM, "Operation not permitted"));
         }
         match op {
@@ -116,7 +139,15 @@ impl Kernel for Recorder {
             }
             Op::DelNetns { ns } => {
                 self.netns.remove(ns);
-                self.state.remove(&NsRef::Named(ns.clone()));
+                let gone = NsRef::Named(ns.clone());
+                self.state.remove(&gone);
+                let dead: Vec<(NsRef, String)> = self
+                    .pairs
+                    .iter()
+                    .filter(|p| p[0].0 == gone || p[1].0 == gone)
+                    .flat_map(|p| p.clone())
+                    .collect();
+                self.drop_ends(&dead);
             }
             Op::AddVeth {
                 ns,
@@ -125,7 +156,14 @@ impl Kernel for Recorder {
                 peer,
             } => {
                 self.add_link(ns, name.as_str(), "veth")?;
-                self.add_link(peer_ns, peer.as_str(), "veth")?;
+                if let Err(e) = self.add_link(peer_ns, peer.as_str(), "veth") {
+                    self.ns_mut(ns)?.links.retain(|l| l.name != name.as_str());
+                    return Err(e);
+                }
+                self.pairs.push([
+                    (ns.clone(), name.to_string()),
+                    (peer_ns.clone(), peer.to_string()),
+                ]);
             }
             Op::AddBridge { ns, name } => self.add_link(ns, name.as_str(), "bridge")?,
             Op::DelLink { ns, name } => {
@@ -135,6 +173,14 @@ impl Kernel for Recorder {
                 if st.links.len() == before {
                     return Err(KernelError::errno(libc::ENODEV, "No such device"));
                 }
+                let me = (ns.clone(), name.to_string());
+                let dead: Vec<(NsRef, String)> = self
+                    .pairs
+                    .iter()
+                    .filter(|p| p.contains(&me))
+                    .flat_map(|p| p.clone())
+                    .collect();
+                self.drop_ends(&dead);
             }
             Op::MoveLink { ns, name, to } => {
                 let st = self.ns_mut(ns)?;
@@ -145,9 +191,11 @@ impl Kernel for Recorder {
                     .ok_or_else(|| KernelError::errno(libc::ENODEV, "No such device"))?;
                 let link = st.links.remove(pos);
                 self.ns_mut(to)?.links.push(link);
+                self.rename_end(ns, name.as_str(), to, name.as_str());
             }
             Op::RenameLink { ns, name, to } => {
                 self.link_mut(ns, name.as_str())?.name = to.to_string();
+                self.rename_end(ns, name.as_str(), ns, to.as_str());
             }
             Op::SetLink { ns, name, change } => {
                 let master_index = match change {
