@@ -135,8 +135,15 @@ pub fn script_error(session: &Session, e: &EvalAltResult) -> miette::Report {
     // line of the user's script that called into it.
     let msg = match (&source, e) {
         (Some(_), EvalAltResult::ErrorInFunctionCall(f, _, _, at)) if !at.is_none() => {
-            let main = if session.main_name.is_empty() { "the script" } else { &session.main_name };
-            format!("{msg}\n  called from {main}:{} ({f})", at.line().unwrap_or(0))
+            let main = if session.main_name.is_empty() {
+                "the script"
+            } else {
+                &session.main_name
+            };
+            format!(
+                "{msg}\n  called from {main}:{} ({f})",
+                at.line().unwrap_or(0)
+            )
         }
         _ => msg,
     };

@@ -61,6 +61,8 @@ pub struct Runner {
     /// A convergence failure inside exec()/ping(), reported by the edge.
     pub failed: Option<RunError>,
     assumed: Vec<Owned>,
+    /// Fingerprint of the model at the last successful flush.
+    flushed: Option<u64>,
     /// The ledger as it was when the run began.
     initial: Vec<Owned>,
 }
@@ -131,6 +133,7 @@ impl Runner {
             echo: false,
             failed: None,
             assumed: Vec::new(),
+            flushed: None,
             initial,
         })
     }
@@ -172,8 +175,20 @@ impl Runner {
         self.assumed = owned;
     }
 
-    /// Converge the kernel to the model as declared so far.
+    /// Converge the kernel to the model as declared so far. When nothing was
+    /// declared since the last successful flush, the kernel is not re-read:
+    /// a script pinging in a loop must not re-dump every namespace each time.
     pub fn flush(&mut self) -> Result<usize, RunError> {
+        let fp = fingerprint(&self.topo);
+        if self.flushed == Some(fp) {
+            return Ok(0);
+        }
+        let n = self.flush_now()?;
+        self.flushed = Some(fp);
+        Ok(n)
+    }
+
+    fn flush_now(&mut self) -> Result<usize, RunError> {
         let owned: Vec<Owned> = self.owned().to_vec();
         let t0 = std::time::Instant::now();
         let steps = plan::diff(
@@ -326,6 +341,7 @@ impl Runner {
         let owns: Vec<Owned> = self.journal.drain(..).flat_map(|s| s.owns).collect();
         let mut errs = teardown(self.kernel.as_mut(), self.ledger.as_mut(), &owns);
         self.applied = Applied::default();
+        self.flushed = None;
         if let Some(l) = self.ledger.as_mut()
             && let Err(e) = l.compact()
         {
@@ -354,6 +370,7 @@ impl Runner {
 
     /// Remove everything the topology owns (`down`).
     pub fn down(&mut self) -> Result<usize, RunError> {
+        self.flushed = None;
         let owns: Vec<Owned> = self.owned().to_vec();
         let n = owns.len();
         let t0 = std::time::Instant::now();
@@ -373,6 +390,14 @@ impl Runner {
             Err(RunError::Teardown(errs.join("\n")))
         }
     }
+}
+
+/// A cheap fingerprint of the declared model (its debug form, hashed).
+fn fingerprint(t: &Topology) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{t:?}").hash(&mut h);
+    h.finish()
 }
 
 /// The op that undoes an owned object or change.
@@ -531,7 +556,7 @@ dnat(8080, "172.18.0.20:80");
     fn declared(script: &str) -> Topology {
         let runner = Runner::new("t", Box::new(Recorder::new()), None).unwrap();
         let mut s = Session::new(runner, None, &[], 1_000_000);
-        s.eval_named("", script).unwrap();
+        let _ = s.eval_named("", script).unwrap();
         s.runner().topo.clone()
     }
 

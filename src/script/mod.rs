@@ -4,6 +4,8 @@
 
 mod api;
 mod nat;
+mod net;
+mod pingall;
 mod resolver;
 
 use std::collections::HashMap;
@@ -12,8 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position, Scope};
 
-pub use api::{LinkHandle, NsHandle};
+pub use api::LinkHandle;
 pub use resolver::STDLIB;
+pub(crate) use resolver::Resolver;
 
 use crate::run::Runner;
 use crate::topo::Pos;
@@ -86,12 +89,14 @@ impl Session {
         engine.set_max_operations(max_ops);
         engine.set_max_call_levels(64);
         engine.set_max_expr_depths(128, 64);
+        net::register(&mut engine, script_dir.clone());
         engine.set_module_resolver(resolver::Resolver::new(script_dir, sources.clone()));
         if !real {
             engine.on_print(|s| eprintln!("{s}"));
         }
         api::register(&mut engine, &runner);
         nat::register(&mut engine, &runner);
+        pingall::register(&mut engine, &runner);
         let mut scope = Scope::new();
         for (k, v) in params {
             scope.push_constant_dynamic(k.clone(), param_value(v));
