@@ -5,17 +5,8 @@ mod common;
 
 use std::process::Command;
 
-use common::{BIN, script_path, text};
+use common::{BIN, as_nobody, script_path, text};
 
-fn as_nobody(args: &[&str]) -> std::process::Output {
-    Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(BIN)
-        .args(args)
-        .current_dir(common::root())
-        .output()
-        .expect("setpriv (util-linux)")
-}
 
 #[test]
 fn plan_as_unprivileged_user_prints_ip_commands() {

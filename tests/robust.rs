@@ -2,10 +2,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Sandbox, script_path, text};
+use common::{BIN, Sandbox, as_nobody, script_path, text};
 
 #[test]
 fn drift_is_reported_by_check_and_repaired_by_up() {
@@ -168,15 +167,6 @@ print("timed out as asked");
     assert!(out.contains("timed out as asked"), "{out}");
 }
 
-fn as_nobody(args: &[&str]) -> std::process::Output {
-    Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(BIN)
-        .args(args)
-        .current_dir(common::root())
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn without_root_kernel_commands_fail_fast_and_validation_works() {

@@ -343,7 +343,7 @@ fn type_name(t: RouteType) -> String {
     }
 }
 
-fn route_detail(r: &RouteMessage) -> Option<RouteDetail> {
+pub(super) fn route_detail(r: &RouteMessage) -> Option<RouteDetail> {
     let mut table = u32::from(r.header.table);
     let mut dest = None;
     let mut out = RouteDetail {

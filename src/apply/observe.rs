@@ -1,18 +1,16 @@
 //! Read back links, addresses and main-table routes of one namespace.
 
-use std::net::IpAddr;
 
 use ipnet::IpNet;
 use netlink_packet_route::RouteNetlinkMessage as M;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteVia};
+use netlink_packet_route::route::RouteMessage;
 
 use super::rtnl::Rtnl;
 use crate::kernel::{AddrState, KernelError, LinkState, NsState, RouteState};
 use crate::model::Cidr;
 
-const RT_TABLE_MAIN: u32 = 254;
 
 pub fn observe(rt: &mut Rtnl) -> Result<NsState, KernelError> {
     let mut st = NsState::default();
@@ -84,43 +82,11 @@ fn addr_state(a: &AddressMessage) -> Option<AddrState> {
     })
 }
 
-fn ip_of(a: &RouteAddress) -> Option<IpAddr> {
-    match a {
-        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
-        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
-        _ => None,
-    }
-}
-
+/// The main-table part of a route, as the diff compares it.
 fn route_state(r: &RouteMessage) -> Option<RouteState> {
-    let mut table = u32::from(r.header.table);
-    let mut dest = None;
-    let mut via = None;
-    for at in &r.attributes {
-        match at {
-            RouteAttribute::Table(t) => table = *t,
-            RouteAttribute::Destination(d) => dest = ip_of(d),
-            RouteAttribute::Gateway(g) => via = ip_of(g),
-            RouteAttribute::Via(RouteVia::Inet(v4)) => via = Some(IpAddr::V4(*v4)),
-            RouteAttribute::Via(RouteVia::Inet6(v6)) => via = Some(IpAddr::V6(*v6)),
-            _ => {}
-        }
-    }
-    if table != RT_TABLE_MAIN {
-        return None;
-    }
-    let v6 = matches!(
-        r.header.address_family,
-        netlink_packet_route::AddressFamily::Inet6
-    );
-    let dest = dest.unwrap_or(if v6 {
-        IpAddr::from([0u8; 16])
-    } else {
-        IpAddr::from([0u8; 4])
-    });
-    Some(RouteState {
-        dest: IpNet::new(dest, r.header.destination_prefix_length).ok()?,
-        via,
+    super::inspect::route_detail(r).map(|d| RouteState {
+        dest: d.dest,
+        via: d.via,
     })
 }
 

@@ -92,6 +92,11 @@ impl Sandbox {
         }
     }
 
+    /// The pid of the process holding the sandbox's namespaces (for nsenter).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// A command that runs inside the sandbox.
     pub fn cmd(&self, prog: &str) -> Command {
         let mut c = Command::new("nsenter");
@@ -276,4 +281,15 @@ while True:
             .success()
             .then(|| text(&o.stdout).trim().to_string())
     }
+}
+
+/// Run netplumb as the unprivileged user `nobody` (no sandbox of ours).
+pub fn as_nobody(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(BIN)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("setpriv (util-linux)")
 }
