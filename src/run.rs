@@ -366,6 +366,8 @@ impl Runner {
         self.topo = c.topo;
         self.applied = c.applied;
         self.done.truncate(c.done);
+        // The kernel may no longer match the model it last converged to.
+        self.flushed = None;
     }
 
     /// Remove everything the topology owns (`down`).

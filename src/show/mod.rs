@@ -53,7 +53,6 @@ pub fn views(name: Option<&str>) -> Result<Vec<TopologyView>, Report> {
 
 /// The table for one topology (or all): what the REPL's `:show` prints.
 // Not called yet: the REPL (another change in flight) switches its `:show` to it.
-#[allow(dead_code)]
 pub fn show_text(name: Option<&str>) -> Result<String, Report> {
     Ok(table::render(&views(name)?))
 }

@@ -1,0 +1,791 @@
+//! `netplumb repl`: an interactive session in which every statement is
+//! applied as soon as it is complete (spec §5).
+//!
+//! Each complete input is compiled on its own and run against the session's
+//! scope; the kernel is then converged to the model and the change committed,
+//! echoing one short line per change. A statement that fails or is
+//! interrupted is undone whole: its kernel changes roll back, and the model,
+//! the variables and the module cache go back to what they were before it.
+//!
+//! What persists from one input to the next:
+//! - variables: the session's `Scope` (top-level `let`s stay in it);
+//! - `fn` definitions: Rhai keeps functions per AST, so the function library
+//!   of each successful input is registered with the engine as a global
+//!   module named after that input; a later input calls them like built-in
+//!   functions, a redefinition shadows the older one, and an error inside
+//!   one points into the input that defined it;
+//! - `import "m" as m;`: imports live in the per-run global state Rhai drops
+//!   after each run, so the top-level import statements of successful inputs
+//!   are kept and run again in front of every later input. The resolver
+//!   caches modules, so that neither re-reads nor re-runs a module.
+
+mod complete;
+mod input;
+mod meta;
+mod resolve;
+mod signal;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use miette::Report;
+use rhai::{AST, Dynamic, EvalAltResult, Scope, Stmt};
+use rustyline::error::ReadlineError;
+use rustyline::history::DefaultHistory;
+use rustyline::{CompletionType, Config, Editor};
+
+use crate::apply::LinuxKernel;
+use crate::cmd::{Opts, require_root};
+use crate::diag;
+use crate::ledger::{self, Ledger, Owned};
+use crate::model::NsRef;
+use crate::plan;
+use crate::run::{Checkpoint, RunError, Runner, undo_op};
+use crate::script::{LinkHandle, Session, lock, param_value};
+
+use complete::{Known, ReplHelper};
+use meta::{FnIndex, UserFn};
+use resolve::{Cache, CachingResolver, SharedDir};
+
+const PROMPT: &str = "netplumb> ";
+const CONTINUE: &str = "      ... ";
+
+/// The same limit as `up --max-ops`, for statements read from a pipe, where
+/// nobody is there to press Ctrl-C. At a terminal Ctrl-C is the brake.
+const PIPED_MAX_OPS: u64 = 50_000_000;
+
+pub fn run(
+    o: &Opts,
+    file: Option<PathBuf>,
+    name: Option<String>,
+    set: &[(String, String)],
+) -> Result<i32, Report> {
+    require_root(o)?;
+    let name = name.unwrap_or_else(|| "repl".to_string());
+    ledger::check_topology_name(&name)
+        .map_err(|e| diag::plain(e.to_string(), Some("use --name to choose one")))?;
+    // Fail at once rather than wait: the lock is held for the whole session,
+    // so waiting would mean waiting for another person's session to end.
+    let ledger = Ledger::open(&name, false).map_err(|e| {
+        diag::plain(
+            e.to_string(),
+            Some("another session is using this topology: start this one with --name NAME"),
+        )
+    })?;
+    let kernel = LinuxKernel::new().map_err(|e| diag::plain(e.to_string(), None))?;
+    let mut runner = Runner::new(&name, Box::new(kernel), Some(ledger))
+        .map_err(|e| diag::plain(e.to_string(), None))?;
+    runner.verbose = o.verbose;
+    runner.quiet = o.quiet;
+    runner.echo = !o.quiet;
+    let earlier = runner.owned().len();
+
+    let interactive = std::io::stdin().is_terminal();
+    let dir = match file.as_deref().and_then(Path::parent) {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let max_ops = if interactive { 0 } else { PIPED_MAX_OPS };
+    let session = Session::new(runner, Some(dir.clone()), set, max_ops);
+    let mut repl = Repl::new(session, dir, set, interactive);
+    signal::install(interactive)
+        .map_err(|e| diag::plain(format!("cannot catch Ctrl-C: {e}"), None))?;
+
+    if earlier > 0 {
+        eprintln!(
+            "note: topology '{name}' already owns {earlier} objects from an earlier session; \
+             they stay, and :down removes them too"
+        );
+    }
+    if let Some(f) = &file {
+        repl.load(f);
+    }
+    if interactive {
+        repl.interactive()?;
+    } else {
+        repl.piped();
+    }
+    Ok(if !interactive && repl.failures > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+/// One successful input, for `:save`.
+struct Entry {
+    text: String,
+    file: Option<String>,
+    /// Only `fn` definitions and imports: kept across `:down`.
+    defs_only: bool,
+}
+
+enum Flow {
+    Go,
+    Quit,
+}
+
+struct Repl {
+    session: Session,
+    interactive: bool,
+    params: Vec<(String, String)>,
+    /// Top-level imports of successful inputs, run before each new input.
+    imports: Vec<Stmt>,
+    log: Vec<Entry>,
+    inputs: usize,
+    failures: usize,
+    /// Lines of an input not complete yet.
+    pending: String,
+    dir: PathBuf,
+    resolver_dir: SharedDir,
+    modules: Cache,
+    known: Arc<Mutex<Known>>,
+    index: FnIndex,
+    user_fns: BTreeMap<(String, usize), UserFn>,
+}
+
+impl Repl {
+    fn new(
+        mut session: Session,
+        dir: PathBuf,
+        params: &[(String, String)],
+        interactive: bool,
+    ) -> Self {
+        let resolver_dir: SharedDir = Arc::new(Mutex::new(Some(dir.clone())));
+        let modules: Cache = Arc::default();
+        session.engine.set_module_resolver(CachingResolver {
+            dir: resolver_dir.clone(),
+            sources: session.sources.clone(),
+            cache: modules.clone(),
+        });
+        // Ctrl-C: the handler raises a flag, this stops the script at its
+        // next operation with ErrorTerminated.
+        session
+            .engine
+            .on_progress(|_| signal::interrupted().then(|| Dynamic::from("interrupted")));
+        // `=> …` shows values with to_debug; give links a readable one.
+        let rn = session.runner.clone();
+        session
+            .engine
+            .register_fn("to_debug", move |l: &mut LinkHandle| {
+                let r = lock(&rn);
+                match r.topo.links.get(l.id) {
+                    Some(d) => format!("link {}:{}", d.ns, d.name),
+                    None => "link (removed)".to_string(),
+                }
+            });
+        let index = FnIndex::from_engine(&session.engine);
+        let mut repl = Self {
+            session,
+            interactive,
+            params: params.to_vec(),
+            imports: Vec::new(),
+            log: Vec::new(),
+            inputs: 0,
+            failures: 0,
+            pending: String::new(),
+            dir,
+            resolver_dir,
+            modules,
+            known: Arc::default(),
+            index,
+            user_fns: BTreeMap::new(),
+        };
+        repl.refresh_known();
+        repl
+    }
+
+    // ---- reading ---------------------------------------------------------
+
+    fn interactive(&mut self) -> Result<(), Report> {
+        let config = Config::builder()
+            .auto_add_history(false)
+            .completion_type(CompletionType::List)
+            .history_ignore_dups(true)
+            .map_err(|e| diag::plain(format!("line editor: {e}"), None))?
+            .max_history_size(5000)
+            .map_err(|e| diag::plain(format!("line editor: {e}"), None))?
+            .build();
+        let mut rl: Editor<ReplHelper, DefaultHistory> = Editor::with_config(config)
+            .map_err(|e| diag::plain(format!("cannot start the line editor: {e}"), None))?;
+        rl.set_helper(Some(ReplHelper::new(self.known.clone())));
+        // The editor took SIGINT over for itself (it only needs it with
+        // `enable_signals`, which is off): take it back for Ctrl-C.
+        signal::install(true)
+            .map_err(|e| diag::plain(format!("cannot catch Ctrl-C: {e}"), None))?;
+        let history = history_path();
+        if let Some(h) = &history {
+            // A first session has no history yet: nothing to report.
+            let _ = rl.load_history(h);
+        }
+        println!(
+            "netplumb repl: topology '{}'. Each statement is applied when complete.\n\
+             :help lists functions and commands; Ctrl-C stops a statement, Ctrl-D leaves.",
+            self.session.runner().name
+        );
+        let mut history_ok = true;
+        loop {
+            let prompt = if self.pending.is_empty() {
+                PROMPT
+            } else {
+                CONTINUE
+            };
+            match rl.readline(prompt) {
+                Ok(line) => {
+                    let flow = self.feed(&line, |text| {
+                        // One entry per complete input, blocks included.
+                        let _ = rl.add_history_entry(text);
+                    });
+                    if let Some(h) = &history
+                        && history_ok
+                        && let Err(e) = rl.append_history(h)
+                    {
+                        eprintln!("note: cannot save history to {}: {e}", h.display());
+                        history_ok = false;
+                    }
+                    if let Flow::Quit = flow {
+                        break;
+                    }
+                }
+                // Ctrl-C at the prompt drops the line, and an unfinished block.
+                Err(ReadlineError::Interrupted) => self.pending.clear(),
+                Err(ReadlineError::Eof) => break,
+                Err(e) => return Err(diag::plain(format!("cannot read input: {e}"), None)),
+            }
+        }
+        let r = self.session.runner();
+        if !r.owned().is_empty() {
+            eprintln!(
+                "topology '{}' stays as built: `netplumb down --name {}` removes it",
+                r.name, r.name
+            );
+        }
+        Ok(())
+    }
+
+    fn piped(&mut self) {
+        let stdin = std::io::stdin();
+        let mut lines = stdin.lock().lines();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Flow::Quit = self.feed(&line, |_| {}) {
+                        return;
+                    }
+                }
+                Some(Err(e)) => {
+                    eprintln!("{:?}", diag::plain(format!("cannot read input: {e}"), None));
+                    self.failures += 1;
+                    return;
+                }
+                None => break,
+            }
+        }
+        // Input ended inside a block: run it, so its syntax error is shown.
+        if !self.pending.trim().is_empty() {
+            let text = std::mem::take(&mut self.pending);
+            self.input(&text);
+        }
+    }
+
+    /// One line typed or read. `add_history` gets each complete input.
+    fn feed(&mut self, line: &str, mut add_history: impl FnMut(&str)) -> Flow {
+        if self.pending.is_empty() {
+            let t = line.trim();
+            if t.is_empty() {
+                return Flow::Go;
+            }
+            if t.starts_with(':') {
+                add_history(t);
+                return self.meta(t);
+            }
+        } else {
+            self.pending.push('\n');
+        }
+        self.pending.push_str(line);
+        if input::is_incomplete(&self.session.engine, &self.pending) {
+            return Flow::Go;
+        }
+        let text = std::mem::take(&mut self.pending);
+        add_history(&text);
+        self.input(&text);
+        Flow::Go
+    }
+
+    // ---- statements --------------------------------------------------------
+
+    /// A typed (or piped) input.
+    fn input(&mut self, text: &str) {
+        self.inputs += 1;
+        let name = format!("input#{}", self.inputs);
+        self.statement(&name, text, None);
+    }
+
+    /// `repl FILE` and `:load FILE`: the whole file as one statement.
+    fn load(&mut self, path: &Path) {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.failures += 1;
+                eprintln!(
+                    "{:?}",
+                    diag::plain(
+                        format!("cannot read script {}: {e}", path.display()),
+                        Some("check the path; scripts end in .rhai"),
+                    )
+                );
+                return;
+            }
+        };
+        // Its imports are looked up beside it while it runs.
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        *resolve::lock(&self.resolver_dir) = Some(dir);
+        let name = path.display().to_string();
+        self.statement(&name, &text, Some(&name));
+        *resolve::lock(&self.resolver_dir) = Some(self.dir.clone());
+    }
+
+    fn register_source(&mut self, name: &str, text: &str) {
+        let mut s = lock_sources(&self.session);
+        s.texts.insert(name.to_string(), text.to_string());
+        // Errors without a source name (syntax errors, errors at the top
+        // level) are shown against the main text: make that this input.
+        s.texts.insert(String::new(), text.to_string());
+        drop(s);
+        self.session.main_name = name.to_string();
+    }
+
+    /// Compile, run, converge and commit one input; on any failure undo it
+    /// whole.
+    fn statement(&mut self, name: &str, text: &str, file: Option<&str>) {
+        self.register_source(name, text);
+        let mut ast = match self
+            .session
+            .engine
+            .compile_with_scope(&self.session.scope, text)
+        {
+            Ok(a) => a,
+            Err(e) => {
+                let e: Box<EvalAltResult> = e.into();
+                self.fail(diag::script_error(&self.session, &e));
+                return;
+            }
+        };
+        ast.set_source(name);
+        let run_ast = if self.imports.is_empty() {
+            ast.clone()
+        } else {
+            AST::new_with_source(
+                self.imports
+                    .iter()
+                    .cloned()
+                    .chain(ast.statements().iter().cloned()),
+                ast.shared_lib().clone(),
+                name,
+            )
+        };
+
+        let (model, done) = {
+            let mut r = self.session.runner();
+            r.failed = None;
+            (r.checkpoint(), r.done.len())
+        };
+        let before = Before {
+            model,
+            done,
+            scope: self.session.scope.clone(),
+            modules: resolve::lock(&self.modules).keys().cloned().collect(),
+        };
+
+        signal::begin();
+        let result = {
+            let Session { engine, scope, .. } = &mut self.session;
+            catch_unwind(AssertUnwindSafe(|| {
+                engine.eval_ast_with_scope::<Dynamic>(scope, &run_ast)
+            }))
+        };
+        let outcome = self.settle(result);
+        signal::end();
+
+        match outcome {
+            Ok(value) => {
+                let committed = self.session.runner().commit();
+                if let Err(e) = committed {
+                    // The changes are made; only the record's compaction failed.
+                    eprintln!("{:?}", diag::plain(e.to_string(), None));
+                }
+                self.keep(&ast, text, file);
+                if !value.is_unit() {
+                    println!("=> {}", self.show_value(value));
+                }
+                self.refresh_known();
+            }
+            Err((report, touched)) => {
+                self.fail(report);
+                self.undo(before, touched);
+            }
+        }
+    }
+
+    /// Turn the run's result into success, or a report and whether the
+    /// kernel may have been changed.
+    fn settle(
+        &mut self,
+        result: std::thread::Result<Result<Dynamic, Box<EvalAltResult>>>,
+    ) -> Result<Dynamic, (Report, bool)> {
+        let interactive = self.interactive;
+        let interrupted = || {
+            if interactive {
+                // The terminal echoed ^C where the cursor was.
+                eprintln!();
+            }
+            diag::plain(
+                "interrupted: the statement was stopped and its changes rolled back",
+                None,
+            )
+        };
+        let value = match result {
+            Err(_) => {
+                return Err((
+                    diag::plain(
+                        "internal error: the statement panicked; its changes were rolled back",
+                        Some("please report this with the statement that caused it"),
+                    ),
+                    true,
+                ));
+            }
+            // What exec()/ping() applied before is counted in `done`.
+            Ok(Err(_)) if signal::interrupted() => return Err((interrupted(), false)),
+            Ok(Err(e)) => {
+                let failed = self.session.runner().failed.take();
+                return Err(match failed {
+                    Some(f) => {
+                        let touched = matches!(f, RunError::Apply { .. });
+                        (diag::run_error(&self.session, &f), touched)
+                    }
+                    None => (diag::script_error(&self.session, &e), false),
+                });
+            }
+            Ok(Ok(v)) => v,
+        };
+        // A kernel refusal inside exec()/ping() that the script caught.
+        let failed = self.session.runner().failed.take();
+        if let Some(f) = failed {
+            return Err((diag::run_error(&self.session, &f), true));
+        }
+        let flushed = self.session.runner().flush();
+        if let Err(e) = flushed {
+            let touched = matches!(e, RunError::Apply { .. });
+            return Err((diag::run_error(&self.session, &e), touched));
+        }
+        // Ctrl-C while the changes were being applied: undo them too.
+        if signal::interrupted() {
+            return Err((interrupted(), false));
+        }
+        Ok(value)
+    }
+
+    fn fail(&mut self, report: Report) {
+        self.failures += 1;
+        eprintln!("{report:?}");
+    }
+
+    /// Put everything back as it was before the failed statement.
+    fn undo(&mut self, before: Before, touched: bool) {
+        let mut r = self.session.runner();
+        let applied = r.done.len().saturating_sub(before.done);
+        let errs = r.rollback();
+        r.restore(before.model);
+        r.failed = None;
+        if !errs.is_empty() {
+            eprintln!(
+                "{:?}",
+                diag::plain(
+                    format!("rolling back failed too:\n  {}", errs.join("\n  ")),
+                    Some("`:down` removes what the session built, whatever is left"),
+                )
+            );
+        }
+        // A failed step may have replaced something an earlier statement
+        // made (a NAT table is replaced whole): converge back to the model
+        // as it was, which changes nothing when nothing was lost. `touched`
+        // covers a step that failed half-way; `applied` what went through.
+        if touched || applied > 0 {
+            match r.flush() {
+                Ok(_) => {
+                    if let Err(e) = r.commit() {
+                        eprintln!("{:?}", diag::plain(e.to_string(), None));
+                    }
+                }
+                Err(e) => {
+                    let msg = format!("cannot restore the state before the statement: {e}");
+                    let _ = r.rollback();
+                    eprintln!("{:?}", diag::plain(msg, Some("check with :show and `ip`")));
+                }
+            }
+        }
+        drop(r);
+        if applied > 0 {
+            let s = if applied == 1 { "" } else { "s" };
+            eprintln!("rolled back {applied} change{s} the statement had made");
+        }
+        self.session.scope = before.scope;
+        resolve::lock(&self.modules).retain(|k, _| before.modules.contains(k));
+    }
+
+    /// A successful input: keep its functions, imports and text.
+    fn keep(&mut self, ast: &AST, text: &str, file: Option<&str>) {
+        let source = ast.source().unwrap_or("").to_string();
+        if ast.has_functions() {
+            self.session
+                .engine
+                .register_global_module(ast.shared_lib().clone());
+            for f in ast.iter_functions() {
+                let key = (f.name.to_string(), f.params.len());
+                self.user_fns.insert(
+                    key,
+                    UserFn {
+                        signature: format!("{}({})", f.name, f.params.join(", ")),
+                        doc: f.comments.join("\n"),
+                        source: source.clone(),
+                    },
+                );
+            }
+        }
+        let mut defs_only = true;
+        for s in ast.statements() {
+            match s {
+                Stmt::Import(x, _) => {
+                    // `import "m";` (no alias) only runs the module: nothing
+                    // to keep. A new `as m` replaces an older one.
+                    let alias = &x.1.name;
+                    if !alias.is_empty() {
+                        self.imports
+                            .retain(|i| !matches!(i, Stmt::Import(y, _) if y.1.name == *alias));
+                        self.imports.push(s.clone());
+                    }
+                }
+                _ => defs_only = false,
+            }
+        }
+        self.log.push(Entry {
+            text: text.to_string(),
+            file: file.map(str::to_string),
+            defs_only,
+        });
+    }
+
+    fn show_value(&self, v: Dynamic) -> String {
+        let mut scope = Scope::new();
+        scope.push_dynamic("value", v.clone());
+        self.session
+            .engine
+            .eval_with_scope::<String>(&mut scope, "to_debug(value)")
+            .unwrap_or_else(|_| format!("{v:?}"))
+    }
+
+    /// What completion offers: functions, variables, names in the model.
+    fn refresh_known(&mut self) {
+        let mut functions: Vec<String> = self.index.functions.keys().cloned().collect();
+        functions.extend(self.user_fns.keys().map(|(n, _)| n.clone()));
+        functions.retain(|f| !f.starts_with("anon$"));
+        functions.sort();
+        functions.dedup();
+        let params = self
+            .index
+            .functions
+            .keys()
+            .filter_map(|n| meta::param_hint(n).map(|h| (n.clone(), h)))
+            .collect();
+        let variables = self
+            .session
+            .scope
+            .iter()
+            .map(|(n, _, _)| n.to_string())
+            .collect();
+        let (links, namespaces) = {
+            let r = self.session.runner();
+            (
+                r.topo.links.iter().map(|l| l.name.to_string()).collect(),
+                r.topo
+                    .namespaces
+                    .iter()
+                    .map(|(n, _)| n.to_string())
+                    .collect(),
+            )
+        };
+        *resolve::lock(&self.known) = Known {
+            functions,
+            properties: self.index.properties.keys().cloned().collect(),
+            variables,
+            links,
+            namespaces,
+            params,
+        };
+    }
+
+    // ---- meta commands -----------------------------------------------------
+
+    fn meta(&mut self, line: &str) -> Flow {
+        let (cmd, arg) = match line.split_once(char::is_whitespace) {
+            Some((c, a)) => (c, a.trim()),
+            None => (line, ""),
+        };
+        match cmd {
+            ":help" | ":h" => {
+                if arg.is_empty() {
+                    print!("{}", meta::help_all(&self.index, &self.user_fns));
+                } else {
+                    // Script functions first, then bundled modules (`:help docker`).
+                    let module_doc = || crate::doc::help_text(Some(arg)).ok();
+                    match meta::help_one(&self.index, &self.user_fns, arg).or_else(module_doc) {
+                        Some(h) => print!("{h}"),
+                        None => self.fail(diag::plain(
+                            format!("no function or command named '{arg}'"),
+                            Some(":help lists them all"),
+                        )),
+                    }
+                }
+            }
+            ":plan" => {
+                let r = self.session.runner();
+                if r.done.is_empty() {
+                    println!("# the session has changed nothing yet");
+                }
+                for s in &r.done {
+                    for l in plan::render(&s.op) {
+                        println!("{l}");
+                    }
+                }
+            }
+            ":show" => {
+                // The same read-back as `netplumb show`; before anything is
+                // built there is nothing to read, so show the declared model.
+                let name = self.session.runner().name.clone();
+                match crate::show::show_text(Some(&name)) {
+                    Ok(t) => print!("{t}"),
+                    Err(_) => print!("{}", meta::show(&self.session.runner().topo)),
+                }
+            }
+            ":save" => self.save(arg),
+            ":load" => {
+                if arg.is_empty() {
+                    self.fail(diag::plain(":load needs a file: `:load FILE.rhai`", None));
+                } else {
+                    self.load(Path::new(arg));
+                }
+            }
+            ":down" => self.down(),
+            ":quit" | ":q" | ":exit" => return Flow::Quit,
+            other => self.fail(diag::plain(
+                format!("unknown command {other}"),
+                Some("commands: :help :plan :show :save :load :down :quit"),
+            )),
+        }
+        Flow::Go
+    }
+
+    fn save(&mut self, arg: &str) {
+        if arg.is_empty() {
+            self.fail(diag::plain(":save needs a file: `:save FILE.rhai`", None));
+            return;
+        }
+        let inputs: Vec<meta::SavedInput> = self
+            .log
+            .iter()
+            .map(|e| meta::SavedInput {
+                text: &e.text,
+                file: e.file.as_deref(),
+            })
+            .collect();
+        let name = self.session.runner().name.clone();
+        let script = meta::script(&name, &self.params, &inputs);
+        match std::fs::write(arg, &script) {
+            Ok(()) => {
+                if self.interactive {
+                    println!(
+                        "saved {} statements to {arg}: `netplumb up {arg}` rebuilds them",
+                        inputs.len()
+                    );
+                }
+            }
+            Err(e) => self.fail(diag::plain(format!("cannot write {arg}: {e}"), None)),
+        }
+    }
+
+    /// Remove what the topology owns and start afresh: an empty model and
+    /// no variables (their handles would point at removed objects);
+    /// functions and imports stay.
+    fn down(&mut self) {
+        let mut r = self.session.runner();
+        let owned: Vec<Owned> = r.owned().to_vec();
+        let res = r.down();
+        r.restore(Checkpoint::default());
+        let quiet = r.quiet;
+        drop(r);
+        match res {
+            Ok(n) => {
+                if !quiet {
+                    // Like teardown: what is inside a removed namespace goes with it.
+                    let doomed: Vec<NsRef> = owned
+                        .iter()
+                        .filter_map(|o| match o {
+                            Owned::Netns { ns } => Some(NsRef::Named(ns.clone())),
+                            _ => None,
+                        })
+                        .collect();
+                    for o in owned.iter().rev() {
+                        if !o.ns().is_some_and(|n| doomed.contains(n)) {
+                            println!("{}", undo_op(o).summary());
+                        }
+                    }
+                    if n == 0 {
+                        println!("nothing to remove");
+                    }
+                }
+            }
+            Err(e) => self.fail(diag::plain(
+                e.to_string(),
+                Some("what could be removed was; :down again after fixing the cause"),
+            )),
+        }
+        let mut scope = Scope::new();
+        for (k, v) in &self.params {
+            scope.push_constant_dynamic(k.clone(), param_value(v));
+        }
+        self.session.scope = scope;
+        self.log.retain(|e| e.defs_only);
+        self.refresh_known();
+        if self.interactive {
+            println!("the session starts afresh: variables are gone, functions and imports stay");
+        }
+    }
+}
+
+struct Before {
+    model: Checkpoint,
+    done: usize,
+    scope: Scope<'static>,
+    modules: Vec<String>,
+}
+
+fn lock_sources(s: &Session) -> std::sync::MutexGuard<'_, crate::script::Sources> {
+    resolve::lock(&s.sources)
+}
+
+/// `$XDG_STATE_HOME/netplumb/history`, else `~/.local/state/netplumb/history`.
+fn history_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    let dir = base.join("netplumb");
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir.join("history"))
+}
