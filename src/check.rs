@@ -31,7 +31,9 @@ fn record_path(name: &str) -> PathBuf {
 
 pub fn save_up_record(name: &str, script: &Path, set: &[(String, String)]) {
     let rec = UpRecord {
-        script: script.canonicalize().unwrap_or_else(|_| script.to_path_buf()),
+        script: script
+            .canonicalize()
+            .unwrap_or_else(|_| script.to_path_buf()),
         set: set.to_vec(),
     };
     if let Ok(text) = serde_json::to_string(&rec) {
@@ -84,15 +86,27 @@ impl Kernel for ReadOnly {
 }
 
 fn script_dir(file: &Path) -> Option<PathBuf> {
-    file.parent()
-        .map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() })
+    file.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            p.to_path_buf()
+        }
+    })
 }
 
 /// Run `file` into a session over `kernel`; the session, or the rendered error.
-fn run_into(kernel: Box<dyn Kernel>, name: &str, file: &Path, set: &[(String, String)], owned: Vec<Owned>) -> Result<Session, Report> {
+fn run_into(
+    kernel: Box<dyn Kernel>,
+    name: &str,
+    file: &Path,
+    set: &[(String, String)],
+    owned: Vec<Owned>,
+) -> Result<Session, Report> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| diag::plain(format!("cannot read script {}: {e}", file.display()), None))?;
-    let mut runner = Runner::new(name, kernel, None).map_err(|e| diag::plain(e.to_string(), None))?;
+    let mut runner =
+        Runner::new(name, kernel, None).map_err(|e| diag::plain(e.to_string(), None))?;
     runner.quiet = true;
     runner.assume_owned(owned);
     let mut session = Session::new(runner, script_dir(file), set, 50_000_000);
@@ -130,15 +144,30 @@ pub fn run(o: &Opts, target: &str, set: &[(String, String)]) -> Result<i32, Repo
         })?;
     let owned = ledger::read_entries(target).map_err(|e| diag::plain(e.to_string(), None))?;
     let real = LinuxKernel::new().map_err(|e| diag::plain(e.to_string(), None))?;
-    let session = run_into(Box::new(ReadOnly { real, ops: Vec::new() }), target, &rec.script, &rec.set, owned)?;
+    let session = run_into(
+        Box::new(ReadOnly {
+            real,
+            ops: Vec::new(),
+        }),
+        target,
+        &rec.script,
+        &rec.set,
+        owned,
+    )?;
     let done = &session.runner().done;
     if done.is_empty() {
         if !o.quiet {
-            println!("topology '{target}': no drift, the kernel matches {}", rec.script.display());
+            println!(
+                "topology '{target}': no drift, the kernel matches {}",
+                rec.script.display()
+            );
         }
         return Ok(0);
     }
-    println!("topology '{target}': drifted; `netplumb up {}` would repair:", rec.script.display());
+    println!(
+        "topology '{target}': drifted; `netplumb up {}` would repair:",
+        rec.script.display()
+    );
     for s in done {
         println!("  {}", s.op.summary());
     }

@@ -42,7 +42,11 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
         }
         Cmd::Repl { file, name, set } => crate::repl::run(&o, file, name, &set),
         Cmd::Show { name } => crate::show::show(&o, name.as_deref(), json),
-        Cmd::Graph { name, format, output } => crate::show::graph(&o, name.as_deref(), format, output),
+        Cmd::Graph {
+            name,
+            format,
+            output,
+        } => crate::show::graph(&o, name.as_deref(), format, output),
         Cmd::PingAll { name } => crate::show::ping_all(&o, name.as_deref()),
         Cmd::Doc { module, check } => crate::doc::run(module.as_deref(), check, json),
         Cmd::Check { target, set } => crate::check::run(&o, &target, &set),
@@ -187,7 +191,11 @@ fn summarize(name: &str, r: &Runner, verbose: bool, took: std::time::Duration) {
         }
     }
     if repairs > 0 {
-        println!("topology '{name}': repaired {repairs} drifted objects, {} changes in {:.2?}", done.len(), took);
+        println!(
+            "topology '{name}': repaired {repairs} drifted objects, {} changes in {:.2?}",
+            done.len(),
+            took
+        );
     } else {
         println!("topology '{name}': {} changes in {:.2?}", done.len(), took);
     }

@@ -266,11 +266,9 @@ impl Ledger {
         })
     }
 
-
     pub fn entries(&self) -> &[Owned] {
         &self.entries
     }
-
 
     fn append(&mut self, recs: &[Record]) -> Result<(), LedgerError> {
         let mut buf = Vec::new();
@@ -349,5 +347,4 @@ impl Ledger {
             .map_err(err)?;
         Ok(())
     }
-
 }

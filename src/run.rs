@@ -118,7 +118,10 @@ impl Runner {
                 }
             }
         }
-        let initial = ledger.as_ref().map(|l| l.entries().to_vec()).unwrap_or_default();
+        let initial = ledger
+            .as_ref()
+            .map(|l| l.entries().to_vec())
+            .unwrap_or_default();
         Ok(Self {
             topo: Topology::default(),
             name: name.to_string(),
@@ -147,7 +150,10 @@ impl Runner {
     }
 
     pub fn owned(&self) -> &[Owned] {
-        self.ledger.as_ref().map(|l| l.entries()).unwrap_or(&self.assumed)
+        self.ledger
+            .as_ref()
+            .map(|l| l.entries())
+            .unwrap_or(&self.assumed)
     }
 
     /// Does this step put back something the topology already had (drift
@@ -480,7 +486,9 @@ pub fn teardown(
         by_ns.dedup();
         let mut still = Vec::new();
         for ns in by_ns {
-            let Ok(st) = kernel.observe(&ns) else { continue };
+            let Ok(st) = kernel.observe(&ns) else {
+                continue;
+            };
             for o in &vanishing {
                 if let Owned::Link { ns: n, name, .. } = o
                     && n == &ns
@@ -566,12 +574,28 @@ dnat(8080, "172.18.0.20:80");
     fn second_diff_after_apply_is_empty() {
         let topo = declared(SEED);
         let mut k = Recorder::new();
-        let steps = diff(&topo, &mut Applied::default(), &mut k, "t", &[], &HashMap::new()).unwrap();
+        let steps = diff(
+            &topo,
+            &mut Applied::default(),
+            &mut k,
+            "t",
+            &[],
+            &HashMap::new(),
+        )
+        .unwrap();
         assert!(steps.len() > 10);
         for s in &steps {
             k.apply(&s.op).unwrap();
         }
-        let again = diff(&topo, &mut Applied::default(), &mut k, "t", &[], &HashMap::new()).unwrap();
+        let again = diff(
+            &topo,
+            &mut Applied::default(),
+            &mut k,
+            "t",
+            &[],
+            &HashMap::new(),
+        )
+        .unwrap();
         let left: Vec<String> = again.iter().map(|s| s.op.summary()).collect();
         assert!(left.is_empty(), "{left:?}");
     }
@@ -579,9 +603,23 @@ dnat(8080, "172.18.0.20:80");
     #[test]
     fn veth_is_born_in_place_with_its_final_name() {
         let topo = declared(SEED);
-        let steps = diff(&topo, &mut Applied::default(), &mut Recorder::new(), "t", &[], &HashMap::new()).unwrap();
-        let lines: Vec<String> = steps.iter().flat_map(|s| crate::plan::render(&s.op)).collect();
-        assert!(lines.contains(&"ip link add veth0 type veth peer name eth0 netns foons".to_string()), "{lines:#?}");
+        let steps = diff(
+            &topo,
+            &mut Applied::default(),
+            &mut Recorder::new(),
+            "t",
+            &[],
+            &HashMap::new(),
+        )
+        .unwrap();
+        let lines: Vec<String> = steps
+            .iter()
+            .flat_map(|s| crate::plan::render(&s.op))
+            .collect();
+        assert!(
+            lines.contains(&"ip link add veth0 type veth peer name eth0 netns foons".to_string()),
+            "{lines:#?}"
+        );
         assert!(!lines.iter().any(|l| l.contains("foo-veth0")));
     }
 
@@ -589,7 +627,16 @@ dnat(8080, "172.18.0.20:80");
     fn a_late_refusal_rolls_everything_back() {
         let topo = declared(SEED);
         let mut probe = Recorder::new();
-        let n = diff(&topo, &mut Applied::default(), &mut probe, "t", &[], &HashMap::new()).unwrap().len();
+        let n = diff(
+            &topo,
+            &mut Applied::default(),
+            &mut probe,
+            "t",
+            &[],
+            &HashMap::new(),
+        )
+        .unwrap()
+        .len();
         for fail_at in [0, 1, n / 2, n - 1] {
             let mut rec = Recorder::new();
             rec.fail_at = Some(fail_at);
@@ -600,12 +647,24 @@ dnat(8080, "172.18.0.20:80");
             let errs = r.rollback();
             assert!(errs.is_empty(), "fail at {fail_at}: {errs:?}");
             let k = r.kernel();
-            assert!(!k.netns_exists(&NsName::new("foons").unwrap()).unwrap(), "fail at {fail_at}");
+            assert!(
+                !k.netns_exists(&NsName::new("foons").unwrap()).unwrap(),
+                "fail at {fail_at}"
+            );
             let host = k.observe(&NsRef::Host).unwrap();
-            assert_eq!(host.links.len(), 1, "only lo may remain (fail at {fail_at}): {host:?}");
+            assert_eq!(
+                host.links.len(),
+                1,
+                "only lo may remain (fail at {fail_at}): {host:?}"
+            );
             assert!(host.addrs.is_empty());
             assert_eq!(k.nat_userdata(&NsRef::Host, "netplumb-t").unwrap(), None);
-            assert_eq!(k.sysctl_get(&NsRef::Host, "net.ipv4.ip_forward").unwrap().as_deref(), Some("0"));
+            assert_eq!(
+                k.sysctl_get(&NsRef::Host, "net.ipv4.ip_forward")
+                    .unwrap()
+                    .as_deref(),
+                Some("0")
+            );
         }
     }
 
@@ -618,11 +677,32 @@ dnat(8080, "172.18.0.20:80");
         })
         .unwrap();
         let topo = declared(SEED);
-        let e = diff(&topo, &mut Applied::default(), &mut k, "t", &[], &HashMap::new()).unwrap_err();
+        let e = diff(
+            &topo,
+            &mut Applied::default(),
+            &mut k,
+            "t",
+            &[],
+            &HashMap::new(),
+        )
+        .unwrap_err();
         assert!(e.msg.contains("already has veth0"), "{}", e.msg);
         let topo = declared("let n = netns(\"a\"); n.route(\"default\", \"10.0.0.1\");");
-        let e = diff(&topo, &mut Applied::default(), &mut Recorder::new(), "t", &[], &HashMap::new()).unwrap_err();
-        assert!(e.msg.contains("gateway 10.0.0.1 is not on any subnet of netns a"), "{}", e.msg);
+        let e = diff(
+            &topo,
+            &mut Applied::default(),
+            &mut Recorder::new(),
+            "t",
+            &[],
+            &HashMap::new(),
+        )
+        .unwrap_err();
+        assert!(
+            e.msg
+                .contains("gateway 10.0.0.1 is not on any subnet of netns a"),
+            "{}",
+            e.msg
+        );
         assert_eq!(e.pos.line, 1);
     }
 
@@ -630,7 +710,15 @@ dnat(8080, "172.18.0.20:80");
     fn teardown_skips_what_goes_with_a_namespace() {
         let topo = declared(SEED);
         let mut k = Recorder::new();
-        let steps = diff(&topo, &mut Applied::default(), &mut k, "t", &[], &HashMap::new()).unwrap();
+        let steps = diff(
+            &topo,
+            &mut Applied::default(),
+            &mut k,
+            "t",
+            &[],
+            &HashMap::new(),
+        )
+        .unwrap();
         for s in &steps {
             k.apply(&s.op).unwrap();
         }
@@ -639,8 +727,14 @@ dnat(8080, "172.18.0.20:80");
         assert!(teardown(&mut k, None, &owns).is_empty());
         let undone: Vec<String> = k.log[before..].iter().map(|o| o.summary()).collect();
         assert!(undone.iter().any(|s| s == "- netns foons"), "{undone:?}");
-        assert!(!undone.iter().any(|s| s.contains("foons:eth0")), "inside the namespace: {undone:?}");
-        assert!(!undone.iter().any(|s| s == "- link veth0"), "the veth goes with its peer's namespace: {undone:?}");
+        assert!(
+            !undone.iter().any(|s| s.contains("foons:eth0")),
+            "inside the namespace: {undone:?}"
+        );
+        assert!(
+            !undone.iter().any(|s| s == "- link veth0"),
+            "the veth goes with its peer's namespace: {undone:?}"
+        );
         assert!(undone.iter().any(|s| s == "- link foobr0"));
     }
 }

@@ -34,7 +34,9 @@ fn corpus_fails_cleanly_with_golden_errors() {
         if let Some(a) = header(&src, "args:") {
             args.extend(a.split_whitespace().map(str::to_string));
         }
-        let want_exit: i32 = header(&src, "exit:").map(|e| e.parse().unwrap()).unwrap_or(1);
+        let want_exit: i32 = header(&src, "exit:")
+            .map(|e| e.parse().unwrap())
+            .unwrap_or(1);
         let o = sb
             .cmd("/usr/bin/env")
             .arg("NO_COLOR=1")
@@ -49,16 +51,24 @@ fn corpus_fails_cleanly_with_golden_errors() {
         }
         let want = std::fs::read_to_string(&golden).unwrap_or_default();
         if o.status.code() != Some(want_exit) {
-            failures.push(format!("{name}: exit {:?}, want {want_exit}\n{err}", o.status.code()));
+            failures.push(format!(
+                "{name}: exit {:?}, want {want_exit}\n{err}",
+                o.status.code()
+            ));
         }
         if err != want {
-            failures.push(format!("{name}: stderr differs from {}:\n--- got\n{err}--- want\n{want}", golden.display()));
+            failures.push(format!(
+                "{name}: stderr differs from {}:\n--- got\n{err}--- want\n{want}",
+                golden.display()
+            ));
         }
         let named_line = err
             .match_indices(&format!("{rel}:"))
             .any(|(i, m)| err[i + m.len()..].starts_with(|c: char| c.is_ascii_digit()));
         if !named_line {
-            failures.push(format!("{name}: the error does not name its script line:\n{err}"));
+            failures.push(format!(
+                "{name}: the error does not name its script line:\n{err}"
+            ));
         }
         if err.contains("panicked") {
             failures.push(format!("{name}: panicked\n{err}"));
@@ -76,7 +86,11 @@ fn command_line_mistakes() {
     let sb = Sandbox::new();
     let o = sb.netplumb(&["up", "tests/bad/does-not-exist.rhai"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("cannot read script tests/bad/does-not-exist.rhai"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("cannot read script tests/bad/does-not-exist.rhai"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = sb.netplumb(&["up", "scripts/seed.rhai", "--set", "9x=1"]);
     assert_eq!(o.status.code(), Some(2));
     let o = sb.netplumb(&["down"]);

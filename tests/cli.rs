@@ -7,7 +7,6 @@ use std::process::Command;
 
 use common::{BIN, as_nobody, script_path, text};
 
-
 #[test]
 fn plan_as_unprivileged_user_prints_ip_commands() {
     let o = as_nobody(&["plan", &script_path("scripts/seed.rhai")]);
@@ -35,14 +34,22 @@ fn plan_as_unprivileged_user_prints_ip_commands() {
 fn sandbox_as_unprivileged_user_builds_and_pings() {
     let o = as_nobody(&["--sandbox", "up", &script_path("scripts/seed.rhai")]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert!(text(&o.stdout).contains("foons reaches the bridge at 172.18.0.1"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("foons reaches the bridge at 172.18.0.1"),
+        "{}",
+        text(&o.stdout)
+    );
 }
 
 #[test]
 fn up_without_root_or_sandbox_says_what_to_do() {
     let o = as_nobody(&["up", &script_path("scripts/seed.rhai")]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("run as root or add --sandbox"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("run as root or add --sandbox"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -57,7 +64,10 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn completions_for_bash() {
-    let o = Command::new(BIN).args(["completions", "bash"]).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
     assert!(o.status.success());
     assert!(text(&o.stdout).contains("netplumb"));
 }

@@ -7,7 +7,11 @@ use common::{Sandbox, script_path, text};
 
 fn names(v: &serde_json::Value, key: &str) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|x| x[key].as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x[key].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -22,17 +26,32 @@ fn seed_up_readback_ping_idempotent_down() {
     assert_eq!(sb.ok("ip netns list | cut -d' ' -f1").trim(), "foons");
     let host = sb.json("ip -j link show");
     let hl = names(&host, "ifname");
-    assert!(hl.contains(&"veth0".to_string()) && hl.contains(&"foobr0".to_string()), "{hl:?}");
+    assert!(
+        hl.contains(&"veth0".to_string()) && hl.contains(&"foobr0".to_string()),
+        "{hl:?}"
+    );
     let veth0 = sb.json("ip -j -d link show veth0");
     assert_eq!(veth0[0]["master"], "foobr0");
     assert_eq!(veth0[0]["linkinfo"]["info_kind"], "veth");
-    assert!(veth0[0]["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
+    assert!(
+        veth0[0]["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "UP")
+    );
     let br = sb.json("ip -j -d link show foobr0");
     assert_eq!(br[0]["linkinfo"]["info_kind"], "bridge");
     assert_eq!(br[0]["linkinfo"]["info_data"]["stp_state"], 0);
     let addrs = sb.json("ip -j -n foons addr show eth0");
     let a = &addrs[0]["addr_info"];
-    assert!(a.as_array().unwrap().iter().any(|x| x["local"] == "172.18.0.20" && x["prefixlen"] == 16), "{a}");
+    assert!(
+        a.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["local"] == "172.18.0.20" && x["prefixlen"] == 16),
+        "{a}"
+    );
     let routes = sb.json("ip -j -n foons route show default");
     assert_eq!(routes[0]["gateway"], "172.18.0.1");
     assert_eq!(routes[0]["dev"], "eth0");
@@ -41,7 +60,10 @@ fn seed_up_readback_ping_idempotent_down() {
     sb.ok("ip netns exec foons ping -c1 -W2 172.18.0.1");
 
     let again = sb.np_ok(&["up", &script_path("scripts/seed.rhai")]);
-    assert!(again.contains("no changes"), "second up changed something:\n{again}");
+    assert!(
+        again.contains("no changes"),
+        "second up changed something:\n{again}"
+    );
 
     let down = sb.np_ok(&["down", &script_path("scripts/seed.rhai")]);
     assert!(down.contains("removed"), "{down}");
@@ -54,12 +76,23 @@ fn seed_up_readback_ping_idempotent_down() {
 fn router_loop_pings_across_networks() {
     let sb = Sandbox::new();
     let before = sb.snapshot();
-    sb.np_ok(&["up", &script_path("scripts/router.rhai"), "--set", "leaves=3"]);
+    sb.np_ok(&[
+        "up",
+        &script_path("scripts/router.rhai"),
+        "--set",
+        "leaves=3",
+    ]);
     let ns = sb.ok("ip netns list | cut -d' ' -f1 | sort");
-    for n in ["router", "sw1", "sw2", "n1h0", "n1h1", "n1h2", "n2h0", "n2h1", "n2h2"] {
+    for n in [
+        "router", "sw1", "sw2", "n1h0", "n1h1", "n1h2", "n2h0", "n2h1", "n2h2",
+    ] {
         assert!(ns.lines().any(|l| l == n), "{n} missing from {ns}");
     }
-    for (from, to) in [("n1h0", "10.2.0.12"), ("n2h2", "10.1.0.10"), ("n1h1", "10.1.0.12")] {
+    for (from, to) in [
+        ("n1h0", "10.2.0.12"),
+        ("n2h2", "10.1.0.10"),
+        ("n1h1", "10.1.0.12"),
+    ] {
         sb.ok(&format!("ip netns exec {from} ping -c1 -W2 {to}"));
     }
     sb.np_ok(&["down", "--name", "router"]);
@@ -97,7 +130,9 @@ a.route("default", "fd00:1::2");
 #[test]
 fn preexisting_bridge_and_namespace_survive() {
     let sb = Sandbox::new();
-    sb.ok("ip netns add pre && ip link add foobr0 type bridge && ip addr add 10.77.0.1/24 dev foobr0");
+    sb.ok(
+        "ip netns add pre && ip link add foobr0 type bridge && ip addr add 10.77.0.1/24 dev foobr0",
+    );
     let before = sb.snapshot();
     let s = sb.script(
         "adopt.rhai",
@@ -114,7 +149,11 @@ v.up();
     sb.np_ok(&["up", &s]);
     sb.ok("ip netns exec pre ping -c1 -W2 10.77.0.1");
     sb.np_ok(&["down", &s]);
-    assert_eq!(sb.snapshot(), before, "down must restore the adopted bridge's state and keep both");
+    assert_eq!(
+        sb.snapshot(),
+        before,
+        "down must restore the adopted bridge's state and keep both"
+    );
     assert!(sb.ok("ip netns list").contains("pre"));
     assert_eq!(sb.json("ip -j link show foobr0")[0]["ifname"], "foobr0");
 }
@@ -139,7 +178,10 @@ a.attach(b);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert!(err.contains("brb"), "error must name the object: {err}");
-    assert!(err.contains("late.rhai:8"), "error must give the script line: {err}");
+    assert!(
+        err.contains("late.rhai:8"),
+        "error must give the script line: {err}"
+    );
     assert_eq!(sb.snapshot(), before, "a failed up must leave no trace");
     assert_eq!(sb.ok("ls /run/netplumb"), "late.lock\n");
 }
@@ -170,7 +212,11 @@ for i in 0..300 {
         let _ = child.kill();
         let _ = child.wait();
         sb.np_ok(&["down", "--name", "big"]);
-        assert_eq!(sb.snapshot(), before, "after kill -9 at {delay_ms} ms and down");
+        assert_eq!(
+            sb.snapshot(),
+            before,
+            "after kill -9 at {delay_ms} ms and down"
+        );
     }
 }
 
@@ -190,7 +236,12 @@ fn works_without_ip_or_nft_on_path() {
     sb.ok("ip netns exec foons ping -c1 -W2 172.18.0.1");
     let o = sb
         .cmd("/usr/bin/env")
-        .args([&path, common::BIN, "down", &script_path("scripts/seed.rhai")])
+        .args([
+            &path,
+            common::BIN,
+            "down",
+            &script_path("scripts/seed.rhai"),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -202,7 +253,11 @@ fn exec_runs_inside_a_namespace_and_passes_status() {
     let sb = Sandbox::new();
     sb.np_ok(&["up", &script_path("scripts/seed.rhai")]);
     let o = sb.netplumb(&["exec", "foons", "--", "ip", "-br", "addr", "show", "eth0"]);
-    assert!(text(&o.stdout).contains("172.18.0.20/16"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("172.18.0.20/16"),
+        "{}",
+        text(&o.stdout)
+    );
     let o = sb.netplumb(&["exec", "foons", "--", "sh", "-c", "exit 7"]);
     assert_eq!(o.status.code(), Some(7));
     let o = sb.netplumb(&["exec", "nope", "--", "true"]);
@@ -251,13 +306,25 @@ fn concurrent_ups_of_different_topologies() {
 #[test]
 fn foreign_topology_link_is_refused_by_name() {
     let sb = Sandbox::new();
-    let a = sb.script("lab.rhai", "let f = netns(\"foons\"); f.veth(\"eth0\", \"x0\");");
-    let b = sb.script("other.rhai", "let f = netns(\"foons\"); f.veth(\"eth0\", \"x0\");");
+    let a = sb.script(
+        "lab.rhai",
+        "let f = netns(\"foons\"); f.veth(\"eth0\", \"x0\");",
+    );
+    let b = sb.script(
+        "other.rhai",
+        "let f = netns(\"foons\"); f.veth(\"eth0\", \"x0\");",
+    );
     sb.np_ok(&["up", &a]);
     let o = sb.netplumb(&["up", &b]);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
-    assert!(err.contains("netns foons already has eth0 — from topology 'lab'"), "{err}");
+    assert!(
+        err.contains("netns foons already has eth0 — from topology 'lab'"),
+        "{err}"
+    );
     sb.np_ok(&["down", &b]);
-    assert!(sb.ok("ip netns list").contains("foons"), "other's down must not remove lab's namespace");
+    assert!(
+        sb.ok("ip netns list").contains("foons"),
+        "other's down must not remove lab's namespace"
+    );
 }

@@ -46,29 +46,59 @@ fn zabbix_cases_carry_tcp_to_the_right_container() {
     let _s5 = sb.server("zc5", "0.0.0.0", &[10050], "zc5", false);
     let got = |addr: &str, port| sb.fetch("zclient", addr, port, false);
     // 1. single IP, one container; the container sees the client (DNAT only).
-    assert_eq!(got("10.200.0.1", 10050).as_deref(), Some("zc3 from 10.200.0.2"));
+    assert_eq!(
+        got("10.200.0.1", 10050).as_deref(),
+        Some("zc3 from 10.200.0.2")
+    );
     // 2. single IP, many containers
-    assert_eq!(got("10.200.0.1", 10051).as_deref(), Some("zc4 from 10.200.0.2"));
-    assert_eq!(got("10.200.0.1", 10052).as_deref(), Some("zc5 from 10.200.0.2"));
+    assert_eq!(
+        got("10.200.0.1", 10051).as_deref(),
+        Some("zc4 from 10.200.0.2")
+    );
+    assert_eq!(
+        got("10.200.0.1", 10052).as_deref(),
+        Some("zc5 from 10.200.0.2")
+    );
     // 3. per-address mappings of the same port
-    assert_eq!(got("10.200.0.10", 10050).as_deref(), Some("zc3 from 10.200.0.2"));
-    assert_eq!(got("10.200.0.11", 10050).as_deref(), Some("zc4 from 10.200.0.2"));
+    assert_eq!(
+        got("10.200.0.10", 10050).as_deref(),
+        Some("zc3 from 10.200.0.2")
+    );
+    assert_eq!(
+        got("10.200.0.11", 10050).as_deref(),
+        Some("zc4 from 10.200.0.2")
+    );
     // unmapped pairs do not answer
     assert_eq!(got("10.200.0.1", 10053), None);
-    assert_eq!(got("10.200.0.10", 10051).as_deref(), Some("zc4 from 10.200.0.2"), "port mappings without daddr apply to every address");
+    assert_eq!(
+        got("10.200.0.10", 10051).as_deref(),
+        Some("zc4 from 10.200.0.2"),
+        "port mappings without daddr apply to every address"
+    );
     // the host itself reaches a mapped port (output chain)
     let o = sb.sh("python3 -c \"import socket;s=socket.create_connection(('10.200.0.1',10052),timeout=2);print(s.recv(100).decode())\"");
-    assert!(text(&o.stdout).starts_with("zc5 from"), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        text(&o.stdout).starts_with("zc5 from"),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
 
     // Masquerade: a container talking out is seen as the host's address.
     let _c = sb.server("zclient", "0.0.0.0", &[7000], "client", false);
-    assert_eq!(sb.fetch("zc4", "10.200.0.2", 7000, false).as_deref(), Some("client from 10.200.0.1"));
+    assert_eq!(
+        sb.fetch("zc4", "10.200.0.2", 7000, false).as_deref(),
+        Some("client from 10.200.0.1")
+    );
 
     // One table, readable, with maps; forwarding on.
     let rs = sb.ok("nft list ruleset");
     assert!(rs.contains("table inet netplumb-zabbix"), "{rs}");
     assert!(rs.contains("dnat ip to tcp dport map @dnat_tcp"), "{rs}");
-    assert!(rs.contains("dnat ip to ip daddr . tcp dport map @dnat_tcp_daddr"), "{rs}");
+    assert!(
+        rs.contains("dnat ip to ip daddr . tcp dport map @dnat_tcp_daddr"),
+        "{rs}"
+    );
     assert_eq!(sb.ok("sysctl -n net.ipv4.ip_forward").trim(), "1");
 
     let again = sb.np_ok(&["up", &script_path("scripts/zabbix.rhai")]);
@@ -117,16 +147,28 @@ dnat(#{{ port: 40000..=40010, to: \"172.18.0.2:9000\" }});
     sb.np_ok(&["up", &s]);
     // SNAT to the chosen address
     let _c = sb.server("cl", "0.0.0.0", &[7000], "client", false);
-    assert_eq!(sb.fetch("sv", "10.201.0.2", 7000, false).as_deref(), Some("client from 10.201.0.5"));
+    assert_eq!(
+        sb.fetch("sv", "10.201.0.2", 7000, false).as_deref(),
+        Some("client from 10.201.0.5")
+    );
     // v6 masquerade
     let _c6 = sb.server("cl", "::", &[7001], "client6", false);
-    assert_eq!(sb.fetch("sv", "fd01::2", 7001, false).as_deref(), Some("client6 from fd01::1"));
+    assert_eq!(
+        sb.fetch("sv", "fd01::2", 7001, false).as_deref(),
+        Some("client6 from fd01::1")
+    );
     // UDP mapping
     let _u = sb.server("sv", "0.0.0.0", &[53], "dns", true);
-    assert_eq!(sb.fetch("cl", "10.201.0.1", 5353, true).as_deref(), Some("dns from 10.201.0.2"));
+    assert_eq!(
+        sb.fetch("cl", "10.201.0.1", 5353, true).as_deref(),
+        Some("dns from 10.201.0.2")
+    );
     // v6 mapping
     let _w = sb.server("sv", "::", &[80], "web6", false);
-    assert_eq!(sb.fetch("cl", "fd01::1", 8080, false).as_deref(), Some("web6 from fd01::2"));
+    assert_eq!(
+        sb.fetch("cl", "fd01::1", 8080, false).as_deref(),
+        Some("web6 from fd01::2")
+    );
     // a range, same ports (Rhai's `a..b` excludes b)
     let _r = sb.server("sv", "0.0.0.0", &[30000, 30099, 30100], "range", false);
     assert!(sb.fetch("cl", "10.201.0.1", 30000, false).is_some());
@@ -162,8 +204,14 @@ for j in 0..10000 {{ dnat(20000 + j, \"172.18.0.2:80\"); }}
     assert_eq!(maps.len(), 1);
     assert_eq!(maps[0]["elem"].as_array().unwrap().len(), 10000);
     let _w = sb.server("sv", "0.0.0.0", &[80], "web", false);
-    assert_eq!(sb.fetch("cl", "10.201.0.1", 29999, false).as_deref(), Some("web from 10.201.0.2"));
-    assert_eq!(sb.fetch("cl", "10.201.0.1", 20000, false).as_deref(), Some("web from 10.201.0.2"));
+    assert_eq!(
+        sb.fetch("cl", "10.201.0.1", 29999, false).as_deref(),
+        Some("web from 10.201.0.2")
+    );
+    assert_eq!(
+        sb.fetch("cl", "10.201.0.1", 20000, false).as_deref(),
+        Some("web from 10.201.0.2")
+    );
     sb.np_ok(&["down", &s]);
     assert_eq!(sb.ok("nft list ruleset"), "");
 }
@@ -172,13 +220,23 @@ for j in 0..10000 {{ dnat(20000 + j, \"172.18.0.2:80\"); }}
 fn plan_fed_to_nft_gives_the_same_ruleset() {
     let sb = Sandbox::new();
     let plan = sb.np_ok(&["plan", &script_path("scripts/zabbix.rhai")]);
-    let start = plan.lines().position(|l| l.starts_with("nft -f - <<'NFT'")).expect("nft here-doc in plan");
-    let body: Vec<&str> = plan.lines().skip(start + 1).take_while(|l| *l != "NFT").collect();
+    let start = plan
+        .lines()
+        .position(|l| l.starts_with("nft -f - <<'NFT'"))
+        .expect("nft here-doc in plan");
+    let body: Vec<&str> = plan
+        .lines()
+        .skip(start + 1)
+        .take_while(|l| *l != "NFT")
+        .collect();
     let f = sb.script("plan.nft", &(body.join("\n") + "\n"));
     let other = Sandbox::new();
     other.ok(&format!("nft -f {f}"));
     sb.np_ok(&["up", &script_path("scripts/zabbix.rhai")]);
-    assert_eq!(normalized(&ruleset(&sb, None)), normalized(&ruleset(&other, None)));
+    assert_eq!(
+        normalized(&ruleset(&sb, None)),
+        normalized(&ruleset(&other, None))
+    );
 }
 
 #[test]
@@ -199,8 +257,16 @@ gw.dnat(#{ port: 443, to: "10.9.0.7:8443", iif: "a" });
     let inner = sb.ok("ip netns exec gw nft list ruleset");
     assert!(inner.contains("table inet netplumb-inner"), "{inner}");
     assert!(inner.contains("oifname \"a\""), "{inner}");
-    assert_eq!(sb.ok("ip netns exec gw sysctl -n net.ipv4.ip_forward").trim(), "1");
-    assert_eq!(sb.ok("nft list ruleset"), before, "host ruleset must be untouched");
+    assert_eq!(
+        sb.ok("ip netns exec gw sysctl -n net.ipv4.ip_forward")
+            .trim(),
+        "1"
+    );
+    assert_eq!(
+        sb.ok("nft list ruleset"),
+        before,
+        "host ruleset must be untouched"
+    );
     sb.np_ok(&["down", &s]);
     assert_eq!(sb.ok("nft list ruleset"), before);
 }

@@ -263,7 +263,11 @@ fn meta_commands_plan_show_help_load() {
     );
     // :show reads the kernel back, like `netplumb show`.
     assert!(out.contains("netns loaded (made by repl)"), "{out}");
-    assert!(out.lines().any(|l| l.split_whitespace().take(2).eq(["b0", "bridge"])), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().take(2).eq(["b0", "bridge"])),
+        "{out}"
+    );
     assert!(out.contains("Netns.bridge(string) -> Link"), "{out}");
     assert!(out.contains("twice(x)"), "{out}");
     assert!(out.contains("veth(a, b) · veth(a, ns, b)"), "{out}");

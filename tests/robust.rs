@@ -18,16 +18,30 @@ fn drift_is_reported_by_check_and_repaired_by_up() {
     let c = sb.netplumb(&["check", "zabbix"]);
     assert_eq!(c.status.code(), Some(1), "{}", text(&c.stdout));
     let report = text(&c.stdout);
-    for want in ["drifted", "+ netns zc4", "~ link zbr0 up", "+ nat table netplumb-zabbix"] {
-        assert!(report.contains(want), "check must report `{want}`:\n{report}");
+    for want in [
+        "drifted",
+        "+ netns zc4",
+        "~ link zbr0 up",
+        "+ nat table netplumb-zabbix",
+    ] {
+        assert!(
+            report.contains(want),
+            "check must report `{want}`:\n{report}"
+        );
     }
     assert_eq!(sb.ok("nft list ruleset"), "", "check must change nothing");
     let up = sb.np_ok(&["up", &z]);
     assert!(up.contains("repaired"), "{up}");
     assert_eq!(sb.netplumb(&["check", "zabbix"]).status.code(), Some(0));
-    assert_eq!(sb.snapshot().lines().filter(|l| !l.contains("zv4")).count(), before.lines().filter(|l| !l.contains("zv4")).count());
+    assert_eq!(
+        sb.snapshot().lines().filter(|l| !l.contains("zv4")).count(),
+        before.lines().filter(|l| !l.contains("zv4")).count()
+    );
     let _s = sb.server("zc4", "0.0.0.0", &[10050], "zc4", false);
-    assert_eq!(sb.fetch("zclient", "10.200.0.1", 10051, false).as_deref(), Some("zc4 from 10.200.0.2"));
+    assert_eq!(
+        sb.fetch("zclient", "10.200.0.1", 10051, false).as_deref(),
+        Some("zc4 from 10.200.0.2")
+    );
     // down still succeeds after more drift, and removes the rest
     sb.ok("ip netns del zc3");
     sb.np_ok(&["down", &z]);
@@ -125,10 +139,17 @@ fn random_kills_then_up_converges_to_the_full_topology() {
 fn same_topology_up_and_down_take_turns() {
     let sb = Sandbox::new();
     let s = big_script(&sb, 150, 10);
-    let up = sb.cmd(BIN).args(["-q", "up", &s]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let up = sb
+        .cmd(BIN)
+        .args(["-q", "up", &s])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     // Wait until `up` holds the lock (its record exists), then race it.
     let t = Instant::now();
-    while sb.sh("test -s /run/netplumb/big.jsonl").status.code() != Some(0) && t.elapsed() < Duration::from_secs(10) {
+    while sb.sh("test -s /run/netplumb/big.jsonl").status.code() != Some(0)
+        && t.elapsed() < Duration::from_secs(10)
+    {
         std::thread::sleep(Duration::from_millis(5));
     }
     let nowait = sb.netplumb(&["down", "--name", "big", "--no-wait"]);
@@ -139,7 +160,11 @@ fn same_topology_up_and_down_take_turns() {
         // `up` finished before the race began: nothing to assert about the lock.
         eprintln!("up was too fast to race");
     } else {
-        assert!(text(&nowait.stderr).contains("busy"), "{}", text(&nowait.stderr));
+        assert!(
+            text(&nowait.stderr).contains("busy"),
+            "{}",
+            text(&nowait.stderr)
+        );
     }
     assert!(down.status.success(), "{}", text(&down.stderr));
     // The waiting down ran after up: everything is gone, nothing half-made.
@@ -167,7 +192,6 @@ print("timed out as asked");
     assert!(out.contains("timed out as asked"), "{out}");
 }
 
-
 #[test]
 fn without_root_kernel_commands_fail_fast_and_validation_works() {
     for args in [
@@ -182,8 +206,14 @@ fn without_root_kernel_commands_fail_fast_and_validation_works() {
         let o = as_nobody(&args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         let err = text(&o.stderr);
-        assert!(err.contains("run as root or add --sandbox"), "{args:?}: {err}");
-        assert!(err.lines().count() <= 3, "one clear line, not a wall: {err}");
+        assert!(
+            err.contains("run as root or add --sandbox"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.lines().count() <= 3,
+            "one clear line, not a wall: {err}"
+        );
     }
     let o = as_nobody(&["check", "scripts/zabbix.rhai"]);
     assert!(o.status.success(), "{}", text(&o.stderr));

@@ -2,9 +2,9 @@
 //! and exec, so netplumb's own threads never move.
 
 use std::fs::File;
+use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
-use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -49,8 +49,18 @@ pub fn run(ns: Option<&File>, line: &str, timeout: Duration) -> Result<ExecOutpu
             String::from_utf8_lossy(&buf).into_owned()
         })
     };
-    let out = read(child.stdout.take().map(|o| Box::new(o) as Box<dyn Read + Send>));
-    let err = read(child.stderr.take().map(|e| Box::new(e) as Box<dyn Read + Send>));
+    let out = read(
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn Read + Send>),
+    );
+    let err = read(
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn Read + Send>),
+    );
     let deadline = Instant::now() + timeout;
     let status = loop {
         if let Some(st) = child.try_wait().map_err(KernelError::from)? {
@@ -69,9 +79,16 @@ pub fn run(ns: Option<&File>, line: &str, timeout: Duration) -> Result<ExecOutpu
     let status = match status {
         Some(st) => i64::from(st.code().unwrap_or(-1)),
         None => {
-            stderr.push_str(&format!("netplumb: killed after {} s (exec timeout)\n", timeout.as_secs_f64()));
+            stderr.push_str(&format!(
+                "netplumb: killed after {} s (exec timeout)\n",
+                timeout.as_secs_f64()
+            ));
             -1
         }
     };
-    Ok(ExecOutput { status, stdout, stderr })
+    Ok(ExecOutput {
+        status,
+        stdout,
+        stderr,
+    })
 }

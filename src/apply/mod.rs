@@ -198,7 +198,9 @@ impl Kernel for LinuxKernel {
                     if !pending.is_empty() {
                         self.send(&ns, std::mem::take(&mut pending), first)?;
                     }
-                    self.timed("netns create (parallel)", names.len(), |k| k.add_netns_many(&names, i))?;
+                    self.timed("netns create (parallel)", names.len(), |k| {
+                        k.add_netns_many(&names, i)
+                    })?;
                     skip_until = i + names.len();
                     continue;
                 }
@@ -216,7 +218,8 @@ impl Kernel for LinuxKernel {
                     Op::Sysctl { .. } => "sysctl",
                     _ => "nf_tables",
                 };
-                self.timed(what, 1, |k| k.apply_special(op)).map_err(|e| (i, e))?;
+                self.timed(what, 1, |k| k.apply_special(op))
+                    .map_err(|e| (i, e))?;
                 continue;
             }
             if pending.is_empty() {
@@ -251,7 +254,10 @@ impl Kernel for LinuxKernel {
     }
 
     fn timings(&self) -> Vec<(String, usize, std::time::Duration)> {
-        self.timing.iter().map(|(w, n, d)| (w.to_string(), *n, *d)).collect()
+        self.timing
+            .iter()
+            .map(|(w, n, d)| (w.to_string(), *n, *d))
+            .collect()
     }
 
     fn ping(&mut self, ns: &NsRef, addr: IpAddr) -> Result<bool, KernelError> {
@@ -292,7 +298,11 @@ impl LinuxKernel {
     }
 
     /// A run of namespace creations, in parallel.
-    fn add_netns_many(&mut self, names: &[NsName], first: usize) -> Result<(), (usize, KernelError)> {
+    fn add_netns_many(
+        &mut self,
+        names: &[NsName],
+        first: usize,
+    ) -> Result<(), (usize, KernelError)> {
         let results = self.nsdir.create_many(names, new_ns_init);
         let mut failure = None;
         for (k, (ns, r)) in names.iter().zip(results).enumerate() {

@@ -124,7 +124,9 @@ impl NetnsDir {
                         let r = std::thread::scope(|s2| {
                             s2.spawn(|| this.create_here(ns, &init))
                                 .join()
-                                .unwrap_or_else(|_| Err(KernelError::other("namespace thread panicked")))
+                                .unwrap_or_else(|_| {
+                                    Err(KernelError::other("namespace thread panicked"))
+                                })
                         });
                         if let Ok(mut slot) = slots[i].lock() {
                             *slot = Some(r);

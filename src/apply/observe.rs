@@ -1,6 +1,5 @@
 //! Read back links, addresses and main-table routes of one namespace.
 
-
 use ipnet::IpNet;
 use netlink_packet_route::RouteNetlinkMessage as M;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
@@ -10,7 +9,6 @@ use netlink_packet_route::route::RouteMessage;
 use super::rtnl::Rtnl;
 use crate::kernel::{AddrState, KernelError, LinkState, NsState, RouteState};
 use crate::model::Cidr;
-
 
 pub fn observe(rt: &mut Rtnl) -> Result<NsState, KernelError> {
     let mut st = NsState::default();

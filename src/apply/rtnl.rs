@@ -153,17 +153,27 @@ impl Rtnl {
 
     /// A request answered with data (RTM_GETNSID): every reply message up to
     /// the ACK that closes it.
-    pub fn query(&mut self, payload: RouteNetlinkMessage) -> Result<Vec<RouteNetlinkMessage>, KernelError> {
+    pub fn query(
+        &mut self,
+        payload: RouteNetlinkMessage,
+    ) -> Result<Vec<RouteNetlinkMessage>, KernelError> {
         self.collect(payload, NLM_F_REQUEST | NLM_F_ACK)
     }
 
     /// A dump request: every reply message until NLMSG_DONE.
-    pub fn dump(&mut self, payload: RouteNetlinkMessage) -> Result<Vec<RouteNetlinkMessage>, KernelError> {
+    pub fn dump(
+        &mut self,
+        payload: RouteNetlinkMessage,
+    ) -> Result<Vec<RouteNetlinkMessage>, KernelError> {
         self.collect(payload, NLM_F_REQUEST | NLM_F_DUMP)
     }
 
     /// Send one request and gather its data replies until DONE or the ACK.
-    fn collect(&mut self, payload: RouteNetlinkMessage, flags: u16) -> Result<Vec<RouteNetlinkMessage>, KernelError> {
+    fn collect(
+        &mut self,
+        payload: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<Vec<RouteNetlinkMessage>, KernelError> {
         let seq = self.send(payload, flags)?;
         let mut out = Vec::new();
         let mut failure = None;
@@ -178,7 +188,9 @@ impl Rtnl {
                 }
                 NetlinkPayload::Error(e) => {
                     if let Some(code) = e.code {
-                        failure = Some(KernelError::from(std::io::Error::from_raw_os_error(-code.get())));
+                        failure = Some(KernelError::from(std::io::Error::from_raw_os_error(
+                            -code.get(),
+                        )));
                     }
                     true
                 }

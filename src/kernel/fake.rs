@@ -80,7 +80,8 @@ impl Recorder {
                 st.links.retain(|l| &l.name != name);
             }
         }
-        self.pairs.retain(|p| !ends.contains(&p[0]) && !ends.contains(&p[1]));
+        self.pairs
+            .retain(|p| !ends.contains(&p[0]) && !ends.contains(&p[1]));
     }
 
     fn rename_end(&mut self, ns: &NsRef, name: &str, to_ns: &NsRef, to: &str) {

@@ -133,7 +133,12 @@ pub trait Kernel: Send {
         }
         Ok(())
     }
-    fn exec(&mut self, ns: &NsRef, cmd: &str, timeout: std::time::Duration) -> Result<ExecOutput, KernelError>;
+    fn exec(
+        &mut self,
+        ns: &NsRef,
+        cmd: &str,
+        timeout: std::time::Duration,
+    ) -> Result<ExecOutput, KernelError>;
     fn ping(&mut self, ns: &NsRef, addr: IpAddr) -> Result<bool, KernelError>;
     /// Time spent per phase so far (for `-v`).
     fn timings(&self) -> Vec<(String, usize, std::time::Duration)> {

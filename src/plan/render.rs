@@ -223,15 +223,41 @@ mod props {
     }
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            nsref().prop_filter_map("named", |n| n.clone().name_of().map(|ns| Op::AddNetns { ns })),
-            (nsref(), ifname(), nsref(), ifname()).prop_map(|(ns, name, peer_ns, peer)| Op::AddVeth { ns, name, peer_ns, peer }),
+            nsref().prop_filter_map("named", |n| n
+                .clone()
+                .name_of()
+                .map(|ns| Op::AddNetns { ns })),
+            (nsref(), ifname(), nsref(), ifname()).prop_map(|(ns, name, peer_ns, peer)| {
+                Op::AddVeth {
+                    ns,
+                    name,
+                    peer_ns,
+                    peer,
+                }
+            }),
             (nsref(), ifname()).prop_map(|(ns, name)| Op::AddBridge { ns, name }),
             (nsref(), ifname()).prop_map(|(ns, name)| Op::DelLink { ns, name }),
             (nsref(), ifname(), nsref()).prop_map(|(ns, name, to)| Op::MoveLink { ns, name, to }),
-            (nsref(), ifname(), ifname()).prop_map(|(ns, name, to)| Op::RenameLink { ns, name, to }),
-            (nsref(), ifname(), any::<bool>()).prop_map(|(ns, name, up)| Op::SetLink { ns, name, change: LinkChange::Up(up) }),
-            (nsref(), ifname(), 68u32..65536).prop_map(|(ns, name, m)| Op::SetLink { ns, name, change: LinkChange::Mtu(m) }),
-            (nsref(), ifname(), ifname()).prop_map(|(ns, name, m)| Op::SetLink { ns, name, change: LinkChange::Master(Some(m)) }),
+            (nsref(), ifname(), ifname()).prop_map(|(ns, name, to)| Op::RenameLink {
+                ns,
+                name,
+                to
+            }),
+            (nsref(), ifname(), any::<bool>()).prop_map(|(ns, name, up)| Op::SetLink {
+                ns,
+                name,
+                change: LinkChange::Up(up)
+            }),
+            (nsref(), ifname(), 68u32..65536).prop_map(|(ns, name, m)| Op::SetLink {
+                ns,
+                name,
+                change: LinkChange::Mtu(m)
+            }),
+            (nsref(), ifname(), ifname()).prop_map(|(ns, name, m)| Op::SetLink {
+                ns,
+                name,
+                change: LinkChange::Master(Some(m))
+            }),
             (nsref(), ifname(), cidr()).prop_map(|(ns, dev, cidr)| Op::AddAddr { ns, dev, cidr }),
             (nsref(), cidr(), any::<bool>(), ip()).prop_map(|(ns, c, default, via)| {
                 let dest = if default || c.is_v6() != via.is_ipv6() {
@@ -275,32 +301,99 @@ mod props {
         }
         let r = &w[i..];
         let ifn = |s: &str| IfName::new(s).ok();
-        let target = |s: &str| if s == "$$" { Some(NsRef::Host) } else { NsName::new(s).ok().map(NsRef::Named) };
+        let target = |s: &str| {
+            if s == "$$" {
+                Some(NsRef::Host)
+            } else {
+                NsName::new(s).ok().map(NsRef::Named)
+            }
+        };
         Some(match r {
-            ["netns", "add", n] => Op::AddNetns { ns: NsName::new(n).ok()? },
-            ["link", "add", name, "type", "veth", "peer", "name", peer] => Op::AddVeth { ns: ns.clone(), name: ifn(name)?, peer_ns: ns, peer: ifn(peer)? },
-            ["link", "add", name, "type", "veth", "peer", "name", peer, "netns", t] => Op::AddVeth { ns, name: ifn(name)?, peer_ns: target(t)?, peer: ifn(peer)? },
-            ["link", "add", name, "type", "bridge"] => Op::AddBridge { ns, name: ifn(name)? },
-            ["link", "del", name] => Op::DelLink { ns, name: ifn(name)? },
-            ["link", "set", name, "netns", t] => Op::MoveLink { ns, name: ifn(name)?, to: target(t)? },
-            ["link", "set", name, "name", to] => Op::RenameLink { ns, name: ifn(name)?, to: ifn(to)? },
-            ["link", "set", name, "up"] => Op::SetLink { ns, name: ifn(name)?, change: LinkChange::Up(true) },
-            ["link", "set", name, "down"] => Op::SetLink { ns, name: ifn(name)?, change: LinkChange::Up(false) },
-            ["link", "set", name, "mtu", m] => Op::SetLink { ns, name: ifn(name)?, change: LinkChange::Mtu(m.parse().ok()?) },
-            ["link", "set", name, "master", m] => Op::SetLink { ns, name: ifn(name)?, change: LinkChange::Master(Some(ifn(m)?)) },
+            ["netns", "add", n] => Op::AddNetns {
+                ns: NsName::new(n).ok()?,
+            },
+            ["link", "add", name, "type", "veth", "peer", "name", peer] => Op::AddVeth {
+                ns: ns.clone(),
+                name: ifn(name)?,
+                peer_ns: ns,
+                peer: ifn(peer)?,
+            },
+            [
+                "link",
+                "add",
+                name,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                peer,
+                "netns",
+                t,
+            ] => Op::AddVeth {
+                ns,
+                name: ifn(name)?,
+                peer_ns: target(t)?,
+                peer: ifn(peer)?,
+            },
+            ["link", "add", name, "type", "bridge"] => Op::AddBridge {
+                ns,
+                name: ifn(name)?,
+            },
+            ["link", "del", name] => Op::DelLink {
+                ns,
+                name: ifn(name)?,
+            },
+            ["link", "set", name, "netns", t] => Op::MoveLink {
+                ns,
+                name: ifn(name)?,
+                to: target(t)?,
+            },
+            ["link", "set", name, "name", to] => Op::RenameLink {
+                ns,
+                name: ifn(name)?,
+                to: ifn(to)?,
+            },
+            ["link", "set", name, "up"] => Op::SetLink {
+                ns,
+                name: ifn(name)?,
+                change: LinkChange::Up(true),
+            },
+            ["link", "set", name, "down"] => Op::SetLink {
+                ns,
+                name: ifn(name)?,
+                change: LinkChange::Up(false),
+            },
+            ["link", "set", name, "mtu", m] => Op::SetLink {
+                ns,
+                name: ifn(name)?,
+                change: LinkChange::Mtu(m.parse().ok()?),
+            },
+            ["link", "set", name, "master", m] => Op::SetLink {
+                ns,
+                name: ifn(name)?,
+                change: LinkChange::Master(Some(ifn(m)?)),
+            },
             ["addr", "add", c, "dev", dev, rest @ ..] => {
                 let cidr = Cidr::parse(c).ok()?;
                 if cidr.is_v6() != v6 || rest != (if v6 { &["nodad"][..] } else { &[][..] }) {
                     return None;
                 }
-                Op::AddAddr { ns, dev: ifn(dev)?, cidr }
+                Op::AddAddr {
+                    ns,
+                    dev: ifn(dev)?,
+                    cidr,
+                }
             }
             ["route", "add", d, "via", via] => {
                 let via: IpAddr = via.parse().ok()?;
                 if via.is_ipv6() != v6 {
                     return None;
                 }
-                Op::AddRoute { ns, dest: RouteDest::parse(d, &via).ok()?, via }
+                Op::AddRoute {
+                    ns,
+                    dest: RouteDest::parse(d, &via).ok()?,
+                    via,
+                }
             }
             _ => return None,
         })

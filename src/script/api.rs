@@ -359,7 +359,10 @@ pub fn register(engine: &mut Engine, runner: &SharedRunner) {
         "exec",
         move |ctx: NativeCallContext, this: &mut NsHandle, cmd: &str, opts: Map| -> R<Map> {
             if let Some(k) = opts.keys().find(|k| k.as_str() != "timeout") {
-                return Err(fail(&ctx, format!("unknown exec option '{k}': expected timeout")));
+                return Err(fail(
+                    &ctx,
+                    format!("unknown exec option '{k}': expected timeout"),
+                ));
             }
             let t = match opts.get("timeout") {
                 None => EXEC_TIMEOUT_S,

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position, Scope};
 
 pub use api::LinkHandle;
-pub use resolver::STDLIB;
 pub(crate) use resolver::Resolver;
+pub use resolver::STDLIB;
 
 use crate::run::Runner;
 use crate::topo::Pos;

@@ -30,16 +30,26 @@ fn rule() -> impl Strategy<Value = NatRule> {
             oif,
             tag: 0
         }),
-        (any::<bool>(), proptest::option::of(ip()), ifname(), any::<u16>(), any::<u16>(), ip(), proptest::option::of(any::<u16>()))
-            .prop_map(|(udp, daddr, iif, a, b, to_addr, to_port)| NatRule::Dnat(DnatMapping {
-                proto: if udp { L4Proto::Udp } else { L4Proto::Tcp },
-                daddr,
-                iif,
-                ports: (a, b),
-                to_addr,
-                to_port,
-                tag: 0,
-            })),
+        (
+            any::<bool>(),
+            proptest::option::of(ip()),
+            ifname(),
+            any::<u16>(),
+            any::<u16>(),
+            ip(),
+            proptest::option::of(any::<u16>())
+        )
+            .prop_map(|(udp, daddr, iif, a, b, to_addr, to_port)| NatRule::Dnat(
+                DnatMapping {
+                    proto: if udp { L4Proto::Udp } else { L4Proto::Tcp },
+                    daddr,
+                    iif,
+                    ports: (a, b),
+                    to_addr,
+                    to_port,
+                    tag: 0,
+                }
+            )),
     ]
 }
 
