@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release -q -p netplumb-nft --example dnat_bench
 bin="$PWD/target/release/examples/dnat_bench"
-if [ -x /work/shared/bench/sandbox.sh ]; then
-  exec /work/shared/bench/sandbox.sh "$bin" "${1:-10000}" "${2:-7}"
+sandbox="$PWD/../shared/bench/sandbox.sh"
+if [ -x "$sandbox" ]; then
+  exec "$sandbox" "$bin" "${1:-10000}" "${2:-7}"
 fi
 exec unshare --net "$bin" "${1:-10000}" "${2:-7}"
