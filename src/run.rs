@@ -314,6 +314,9 @@ impl Runner {
                     name,
                     change: LinkChange::Up(true),
                 } => Some((ns.clone(), name.to_string())),
+                Op::AddVeth { ns, name, with, .. } if with.up => {
+                    Some((ns.clone(), name.to_string()))
+                }
                 _ => None,
             })
             .collect();

@@ -222,3 +222,18 @@ fn without_root_kernel_commands_fail_fast_and_validation_works() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("dnat_conflict.rhai:3"));
 }
+
+#[test]
+fn a_namespace_file_left_by_a_kill_before_its_mount_is_taken_over() {
+    let sb = Sandbox::new();
+    // What a kill between "create the file" and "bind-mount it" leaves behind.
+    sb.ok("touch /run/netns/stale0");
+    let s = sb.script(
+        "stale.rhai",
+        "let n = netns(\"stale0\"); n.veth(\"a\", \"b\").up();",
+    );
+    sb.np_ok(&["up", &s]);
+    sb.ok("ip -n stale0 link show a");
+    sb.np_ok(&["down", &s]);
+    assert_eq!(sb.ok("ls /run/netns"), "");
+}

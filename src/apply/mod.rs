@@ -19,7 +19,7 @@ use netplumb_nft::{NftError, NftSocket};
 
 use crate::kernel::{ExecOutput, Kernel, KernelError, NsState};
 use crate::model::{NsName, NsRef};
-use crate::plan::{LinkChange, Op};
+use crate::plan::{LinkChange, Op, VethWith};
 use netns::{NetnsDir, in_ns};
 use rtnl::Rtnl;
 
@@ -353,6 +353,13 @@ impl LinuxKernel {
         let known = |ns: &NsRef, n: &str| self.index.contains_key(&(ns.clone(), n.to_string()));
         match op {
             Op::RenameLink { ns, name, .. } => known(ns, name.as_str()),
+            Op::AddVeth {
+                ns,
+                with: VethWith {
+                    master: Some(m), ..
+                },
+                ..
+            } => known(ns, m.as_str()),
             Op::SetLink {
                 ns,
                 change: LinkChange::Master(Some(m)),
@@ -371,13 +378,18 @@ impl LinuxKernel {
                 name,
                 peer_ns,
                 peer,
+                with,
             } => {
                 let fd = if peer_ns == ns {
                     None
                 } else {
                     Some(self.ns_fd(peer_ns)?)
                 };
-                msg::add_veth(name.as_str(), peer.as_str(), fd)
+                let master = match &with.master {
+                    Some(m) => Some(self.ifindex(ns, m.as_str())?),
+                    None => None,
+                };
+                msg::add_veth(name.as_str(), peer.as_str(), fd, master, with.up)
             }
             Op::AddBridge { name, .. } => msg::add_bridge(name.as_str()),
             Op::DelLink { name, .. } => msg::del_link(name.as_str()),

@@ -18,16 +18,30 @@ use crate::model::{Cidr, RouteDest};
 
 pub type Req = (M, u16);
 
-pub fn add_veth(name: &str, peer: &str, peer_ns_fd: Option<RawFd>) -> Req {
+/// A veth pair, born as it will be used: the peer inside its namespace (no
+/// create-then-move), this end on its bridge and up, in one request.
+pub fn add_veth(
+    name: &str,
+    peer: &str,
+    peer_ns_fd: Option<RawFd>,
+    master: Option<u32>,
+    up: bool,
+) -> Req {
+    // The peer cannot be up at birth (the kernel answers ENOTCONN).
     let mut p = LinkUnspec::new_with_name(peer);
     if let Some(fd) = peer_ns_fd {
-        // The peer is born inside its namespace: no create-then-move.
         p = p.setns_by_fd(fd);
     }
-    let msg = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
+    let mut b = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
         .name(name.to_string())
-        .set_info_data(InfoData::Veth(InfoVeth::Peer(p.build())))
-        .build();
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(p.build())));
+    if let Some(m) = master {
+        b = b.controller(m);
+    }
+    if up {
+        b = b.up();
+    }
+    let msg = b.build();
     (M::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
 }
 

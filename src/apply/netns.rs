@@ -39,8 +39,11 @@ impl NetnsDir {
         self.dir.join(ns.as_str())
     }
 
+    /// A namespace is there when its file is a mounted nsfs inode. A plain
+    /// file left by an interrupted creation (killed between create and
+    /// bind mount) does not count.
     pub fn exists(&self, ns: &NsName) -> bool {
-        self.path(ns).exists()
+        is_nsfs(&self.path(ns))
     }
 
     /// Like iproute2: the directory is a shared mount point, so a namespace
@@ -153,11 +156,21 @@ impl NetnsDir {
         init: impl FnOnce() -> Result<T, KernelError>,
     ) -> Result<(File, T), KernelError> {
         let path = self.path(ns);
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| KernelError::from(e).context(&format!("cannot create netns {ns}")))?;
+        let create = || OpenOptions::new().write(true).create_new(true).open(&path);
+        match create() {
+            Ok(_) => {}
+            // A leftover of a creation killed before its bind mount is no
+            // one's namespace: take its place.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !is_nsfs(&path) => {
+                let _ = std::fs::remove_file(&path);
+                create().map_err(|e| {
+                    KernelError::from(e).context(&format!("cannot create netns {ns}"))
+                })?;
+            }
+            Err(e) => {
+                return Err(KernelError::from(e).context(&format!("cannot create netns {ns}")));
+            }
+        }
         let res = (|| {
             unshare(CloneFlags::CLONE_NEWNET).map_err(|e| ke("unshare(CLONE_NEWNET)", e))?;
             mount(
@@ -204,6 +217,12 @@ impl NetnsDir {
         out.sort();
         out
     }
+}
+
+const NSFS_MAGIC: i64 = 0x6e73_6673;
+
+fn is_nsfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == NSFS_MAGIC)
 }
 
 /// Run `f` on a fresh thread that has joined `ns` (None: stay where we are).

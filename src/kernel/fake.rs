@@ -155,6 +155,7 @@ impl Kernel for Recorder {
                 name,
                 peer_ns,
                 peer,
+                with,
             } => {
                 self.add_link(ns, name.as_str(), "veth")?;
                 if let Err(e) = self.add_link(peer_ns, peer.as_str(), "veth") {
@@ -165,6 +166,20 @@ impl Kernel for Recorder {
                     (ns.clone(), name.to_string()),
                     (peer_ns.clone(), peer.to_string()),
                 ]);
+                let master = match &with.master {
+                    Some(m) => Some(
+                        self.ns_mut(ns)?
+                            .link(m.as_str())
+                            .ok_or_else(|| KernelError::errno(libc::ENODEV, "No such device"))?
+                            .index,
+                    ),
+                    None => None,
+                };
+                let l = self.link_mut(ns, name.as_str())?;
+                l.master = master;
+                l.up = with.up;
+                // Carrier needs both ends up; the peer is born down.
+                l.lower_up = false;
             }
             Op::AddBridge { ns, name } => self.add_link(ns, name.as_str(), "bridge")?,
             Op::DelLink { ns, name } => {

@@ -11,7 +11,7 @@ use netplumb_nft::NatTable;
 use crate::kernel::{Kernel, KernelError, NsState, Recorder};
 use crate::ledger::Owned;
 use crate::model::{IfName, NsRef};
-use crate::plan::{LinkChange, Op};
+use crate::plan::{LinkChange, Op, VethWith};
 use crate::topo::{LinkKind, Pos, Topology};
 
 /// One op, the script position it comes from, and what it makes us own.
@@ -199,6 +199,7 @@ pub fn diff(
     let mid = cx.steps.len();
     attrs_addrs_routes(topo, applied, &mut cx)?;
     group_by_ns(&mut cx.steps[mid..]);
+    fuse_veths(&mut cx.steps);
     sysctls(topo, kernel, &mut cx)?;
     nat(topo, kernel, &mut cx)?;
     Ok(cx.steps)
@@ -214,6 +215,66 @@ fn group_by_ns(steps: &mut [Step]) {
         order.entry(s.op.ns()).or_insert(n);
     }
     steps.sort_by_key(|s| order.get(&s.op.ns()).copied().unwrap_or(usize::MAX));
+}
+
+/// Fold a new veth's `master` and `up` into the request that creates the
+/// pair: one request instead of three, and the bridge sees a port that
+/// arrives ready instead of one that changes twice. Only settings of links this plan creates (nothing to restore on
+/// `down`), and a master only when it exists before the pair is made.
+fn fuse_veths(steps: &mut Vec<Step>) {
+    let made_at: HashMap<(NsRef, IfName), usize> = steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match &s.op {
+            Op::AddBridge { ns, name } => Some(((ns.clone(), name.clone()), i)),
+            _ => None,
+        })
+        .collect();
+    let mut sets: HashMap<(NsRef, IfName), Vec<usize>> = HashMap::new();
+    for (j, s) in steps.iter().enumerate() {
+        if let Op::SetLink { ns, name, change } = &s.op
+            && s.owns.is_empty()
+            && matches!(change, LinkChange::Up(true) | LinkChange::Master(Some(_)))
+        {
+            sets.entry((ns.clone(), name.clone())).or_default().push(j);
+        }
+    }
+    let mut fused = vec![false; steps.len()];
+    for i in 0..steps.len() {
+        let Op::AddVeth { ns, name, .. } = &steps[i].op else {
+            continue;
+        };
+        let mut with = VethWith::default();
+        for &j in sets.get(&(ns.clone(), name.clone())).into_iter().flatten() {
+            match &steps[j].op {
+                Op::SetLink {
+                    change: LinkChange::Up(true),
+                    ..
+                } => {
+                    with.up = true;
+                    fused[j] = true;
+                }
+                Op::SetLink {
+                    change: LinkChange::Master(Some(m)),
+                    ..
+                } if made_at.get(&(ns.clone(), m.clone())).is_none_or(|&b| b < i) => {
+                    with.master = Some(m.clone());
+                    fused[j] = true;
+                }
+                _ => {}
+            }
+        }
+        // The peer's `up` stays a request of its own: the kernel refuses a
+        // veth peer that is up at birth (ENOTCONN, kernel 6.18).
+        if let Op::AddVeth { with: w, .. } = &mut steps[i].op {
+            *w = with;
+        }
+    }
+    let mut k = 0;
+    steps.retain(|_| {
+        k += 1;
+        !fused[k - 1]
+    });
 }
 
 fn links(topo: &Topology, applied: &mut Applied, cx: &mut Ctx) -> Result<(), DiffError> {
@@ -363,6 +424,7 @@ fn links(topo: &Topology, applied: &mut Applied, cx: &mut Ctx) -> Result<(), Dif
                                 name: l.name.clone(),
                                 peer_ns: p.ns.clone(),
                                 peer: p.name.clone(),
+                                with: VethWith::default(),
                             },
                             &l.pos,
                             owns,

@@ -6,5 +6,5 @@ mod op;
 mod render;
 
 pub use diff::{Applied, DiffError, Step, diff};
-pub use op::{LinkChange, Op};
+pub use op::{LinkChange, Op, VethWith};
 pub use render::render;

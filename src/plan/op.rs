@@ -16,6 +16,14 @@ pub enum LinkChange {
     Stp(bool),
 }
 
+/// What a new veth pair is born with: one request instead of three per
+/// pair, and one bridge-port notification instead of several.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VethWith {
+    pub master: Option<IfName>,
+    pub up: bool,
+}
+
 #[derive(Debug, Clone)]
 pub enum Op {
     /// Creates the namespace and brings its `lo` up.
@@ -30,6 +38,8 @@ pub enum Op {
         name: IfName,
         peer_ns: NsRef,
         peer: IfName,
+        /// Settings folded into the create request (see `plan::diff::fuse_veths`).
+        with: VethWith,
     },
     AddBridge {
         ns: NsRef,
@@ -124,7 +134,17 @@ impl Op {
                 name,
                 peer_ns,
                 peer,
-            } => format!("+ veth {} ↔ {}", at(ns, name), at(peer_ns, peer)),
+                with,
+            } => {
+                let mut s = format!("+ veth {} ↔ {}", at(ns, name), at(peer_ns, peer));
+                if let Some(m) = &with.master {
+                    s.push_str(&format!(" on {m}"));
+                }
+                if with.up {
+                    s.push_str(" up");
+                }
+                s
+            }
             Op::AddBridge { ns, name } => format!("+ bridge {}", at(ns, name)),
             Op::DelLink { ns, name } => format!("- link {}", at(ns, name)),
             Op::MoveLink { ns, name, to } => format!("~ link {} → netns {to}", at(ns, name)),

@@ -34,6 +34,7 @@ pub fn render(op: &Op) -> Vec<String> {
             name,
             peer_ns,
             peer,
+            with,
         } => {
             let target = if peer_ns == ns {
                 String::new()
@@ -44,10 +45,17 @@ pub fn render(op: &Op) -> Vec<String> {
                     NsRef::Named(p) => format!(" netns {p}"),
                 }
             };
-            vec![format!(
+            let mut out = vec![format!(
                 "{} link add {name} type veth peer name {peer}{target}",
                 ns.ip_prefix()
-            )]
+            )];
+            if let Some(m) = &with.master {
+                out.push(format!("{} link set {name} master {m}", ns.ip_prefix()));
+            }
+            if with.up {
+                out.push(format!("{} link set {name} up", ns.ip_prefix()));
+            }
+            out
         }
         Op::AddBridge { ns, name } => {
             vec![format!("{} link add {name} type bridge", ns.ip_prefix())]
@@ -145,6 +153,7 @@ mod tests {
                     name: ifn("veth0"),
                     peer_ns: ns("foons"),
                     peer: ifn("eth0"),
+                    with: Default::default(),
                 },
                 "ip link add veth0 type veth peer name eth0 netns foons",
             ),
@@ -233,6 +242,7 @@ mod props {
                     name,
                     peer_ns,
                     peer,
+                    with: Default::default(),
                 }
             }),
             (nsref(), ifname()).prop_map(|(ns, name)| Op::AddBridge { ns, name }),
@@ -317,6 +327,7 @@ mod props {
                 name: ifn(name)?,
                 peer_ns: ns,
                 peer: ifn(peer)?,
+                with: Default::default(),
             },
             [
                 "link",
@@ -334,6 +345,7 @@ mod props {
                 name: ifn(name)?,
                 peer_ns: target(t)?,
                 peer: ifn(peer)?,
+                with: Default::default(),
             },
             ["link", "add", name, "type", "bridge"] => Op::AddBridge {
                 ns,
