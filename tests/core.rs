@@ -319,7 +319,7 @@ fn foreign_topology_link_is_refused_by_name() {
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
     assert!(
-        err.contains("netns foons already has eth0 — from topology 'lab'"),
+        err.contains("netns 'foons' already has eth0 — from topology 'lab'"),
         "{err}"
     );
     sb.np_ok(&["down", &b]);

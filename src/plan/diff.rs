@@ -349,7 +349,7 @@ fn links(topo: &Topology, applied: &mut Applied, cx: &mut Ctx) -> Result<(), Dif
             return Err(err(
                 &l.pos,
                 format!(
-                    "netns {} already has {} — from topology '{other}'",
+                    "netns '{}' already has {} — from topology '{other}'",
                     l.ns, l.name
                 ),
                 Some("pick another name, or take that topology down first"),
