@@ -6,6 +6,7 @@ mod cli;
 mod cmd;
 mod diag;
 mod doc;
+mod interrupt;
 mod kernel;
 mod ledger;
 mod model;

@@ -400,3 +400,24 @@ fn pty_ctrl_c_interrupts_a_running_loop_and_rolls_it_back() {
     p.exp_string(PROMPT).expect("prompt");
     quit(p);
 }
+
+#[test]
+fn pty_ctrl_c_stops_a_command_run_by_exec() {
+    let sb = Sandbox::new();
+    let mut p = pty(&sb);
+    p.send_line("let m = netns(\"ex\"); m.exec(\"sleep 30\");")
+        .expect("send");
+    p.exp_string("+ netns ex").expect("applied before exec");
+    std::thread::sleep(Duration::from_millis(500));
+    let t = std::time::Instant::now();
+    p.send_control('c').expect("ctrl-c");
+    p.exp_string("interrupted").expect("interrupted");
+    p.exp_string(PROMPT).expect("prompt is back");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "waited {:?} for sleep 30",
+        t.elapsed()
+    );
+    assert!(netns_list(&sb).is_empty(), "the statement is rolled back");
+    quit(p);
+}

@@ -64,20 +64,27 @@ pub fn run(ns: Option<&File>, line: &str, timeout: Duration) -> Result<ExecOutpu
     let deadline = Instant::now() + timeout;
     let status = loop {
         if let Some(st) = child.try_wait().map_err(KernelError::from)? {
-            break Some(st);
+            break Some(Ok(st));
         }
-        if Instant::now() >= deadline {
+        // Ctrl-C in the REPL reaches netplumb, not the command's own
+        // process group: stop the command for it.
+        let stop = crate::interrupt::raised();
+        if stop || Instant::now() >= deadline {
             // SAFETY: plain kill(2) of the child's own process group.
             unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             let _ = child.wait();
-            break None;
+            break if stop { Some(Err(())) } else { None };
         }
         std::thread::sleep(Duration::from_millis(5));
     };
     let stdout = out.join().unwrap_or_default();
     let mut stderr = err.join().unwrap_or_default();
     let status = match status {
-        Some(st) => i64::from(st.code().unwrap_or(-1)),
+        Some(Ok(st)) => i64::from(st.code().unwrap_or(-1)),
+        Some(Err(())) => {
+            stderr.push_str("netplumb: interrupted\n");
+            -1
+        }
         None => {
             stderr.push_str(&format!(
                 "netplumb: killed after {} s (exec timeout)\n",

@@ -9,12 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static RUNNING: AtomicBool = AtomicBool::new(false);
 static INTERACTIVE: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_sigint(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+    crate::interrupt::raise();
     if !RUNNING.load(Ordering::SeqCst) && !INTERACTIVE.load(Ordering::SeqCst) {
         // Reading statements from a pipe with none running: nothing is
         // half-done, so Ctrl-C ends the session as it would any filter.
@@ -38,7 +37,7 @@ pub fn install(interactive: bool) -> Result<(), nix::Error> {
 
 /// A statement starts: forget any earlier Ctrl-C.
 pub fn begin() {
-    INTERRUPTED.store(false, Ordering::SeqCst);
+    crate::interrupt::clear();
     RUNNING.store(true, Ordering::SeqCst);
 }
 
@@ -48,5 +47,5 @@ pub fn end() {
 
 /// Ctrl-C was pressed since `begin`.
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    crate::interrupt::raised()
 }
