@@ -9,7 +9,7 @@ use miette::Report;
 use serde::{Deserialize, Serialize};
 
 use crate::apply::LinuxKernel;
-use crate::cmd::{Opts, require_root};
+use crate::cmd::{Opts, require_root, script_dir};
 use crate::diag;
 use crate::kernel::{ExecOutput, Kernel, KernelError, NsState, Recorder};
 use crate::ledger::{self, Owned};
@@ -83,16 +83,6 @@ impl Kernel for ReadOnly {
     fn is_real(&self) -> bool {
         false
     }
-}
-
-fn script_dir(file: &Path) -> Option<PathBuf> {
-    file.parent().map(|p| {
-        if p.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            p.to_path_buf()
-        }
-    })
 }
 
 /// Run `file` into a session over `kernel`; the session, or the rendered error.

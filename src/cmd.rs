@@ -95,7 +95,7 @@ fn read_script(file: &Path) -> Result<String, Report> {
     })
 }
 
-fn script_dir(file: &Path) -> Option<PathBuf> {
+pub fn script_dir(file: &Path) -> Option<PathBuf> {
     file.parent().map(|p| {
         if p.as_os_str().is_empty() {
             PathBuf::from(".")

@@ -573,32 +573,21 @@ dnat(8080, "172.18.0.20:80");
         s.runner().topo.clone()
     }
 
+    /// The steps that converge kernel `k` to `topo`, for a topology "t" owning nothing yet.
+    fn plan_on(topo: &Topology, k: &mut Recorder) -> Result<Vec<Step>, DiffError> {
+        diff(topo, &mut Applied::default(), k, "t", &[], &HashMap::new())
+    }
+
     #[test]
     fn second_diff_after_apply_is_empty() {
         let topo = declared(SEED);
         let mut k = Recorder::new();
-        let steps = diff(
-            &topo,
-            &mut Applied::default(),
-            &mut k,
-            "t",
-            &[],
-            &HashMap::new(),
-        )
-        .unwrap();
+        let steps = plan_on(&topo, &mut k).unwrap();
         assert!(steps.len() > 10);
         for s in &steps {
             k.apply(&s.op).unwrap();
         }
-        let again = diff(
-            &topo,
-            &mut Applied::default(),
-            &mut k,
-            "t",
-            &[],
-            &HashMap::new(),
-        )
-        .unwrap();
+        let again = plan_on(&topo, &mut k).unwrap();
         let left: Vec<String> = again.iter().map(|s| s.op.summary()).collect();
         assert!(left.is_empty(), "{left:?}");
     }
@@ -606,15 +595,7 @@ dnat(8080, "172.18.0.20:80");
     #[test]
     fn veth_is_born_in_place_with_its_final_name() {
         let topo = declared(SEED);
-        let steps = diff(
-            &topo,
-            &mut Applied::default(),
-            &mut Recorder::new(),
-            "t",
-            &[],
-            &HashMap::new(),
-        )
-        .unwrap();
+        let steps = plan_on(&topo, &mut Recorder::new()).unwrap();
         let lines: Vec<String> = steps
             .iter()
             .flat_map(|s| crate::plan::render(&s.op))
@@ -630,16 +611,7 @@ dnat(8080, "172.18.0.20:80");
     fn a_late_refusal_rolls_everything_back() {
         let topo = declared(SEED);
         let mut probe = Recorder::new();
-        let n = diff(
-            &topo,
-            &mut Applied::default(),
-            &mut probe,
-            "t",
-            &[],
-            &HashMap::new(),
-        )
-        .unwrap()
-        .len();
+        let n = plan_on(&topo, &mut probe).unwrap().len();
         for fail_at in [0, 1, n / 2, n - 1] {
             let mut rec = Recorder::new();
             rec.fail_at = Some(fail_at);
@@ -680,26 +652,10 @@ dnat(8080, "172.18.0.20:80");
         })
         .unwrap();
         let topo = declared(SEED);
-        let e = diff(
-            &topo,
-            &mut Applied::default(),
-            &mut k,
-            "t",
-            &[],
-            &HashMap::new(),
-        )
-        .unwrap_err();
+        let e = plan_on(&topo, &mut k).unwrap_err();
         assert!(e.msg.contains("already has veth0"), "{}", e.msg);
         let topo = declared("let n = netns(\"a\"); n.route(\"default\", \"10.0.0.1\");");
-        let e = diff(
-            &topo,
-            &mut Applied::default(),
-            &mut Recorder::new(),
-            "t",
-            &[],
-            &HashMap::new(),
-        )
-        .unwrap_err();
+        let e = plan_on(&topo, &mut Recorder::new()).unwrap_err();
         assert!(
             e.msg
                 .contains("gateway 10.0.0.1 is not on any subnet of netns a"),
@@ -713,15 +669,7 @@ dnat(8080, "172.18.0.20:80");
     fn teardown_skips_what_goes_with_a_namespace() {
         let topo = declared(SEED);
         let mut k = Recorder::new();
-        let steps = diff(
-            &topo,
-            &mut Applied::default(),
-            &mut k,
-            "t",
-            &[],
-            &HashMap::new(),
-        )
-        .unwrap();
+        let steps = plan_on(&topo, &mut k).unwrap();
         for s in &steps {
             k.apply(&s.op).unwrap();
         }

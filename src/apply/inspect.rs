@@ -283,7 +283,7 @@ fn scope_name(s: u8) -> String {
     }
 }
 
-fn addr_detail(a: &AddressMessage) -> Option<AddrDetail> {
+pub(super) fn addr_detail(a: &AddressMessage) -> Option<AddrDetail> {
     let mut local = None;
     let mut address = None;
     for at in &a.attributes {

@@ -1,8 +1,7 @@
 //! Read back links, addresses and main-table routes of one namespace.
 
-use ipnet::IpNet;
 use netlink_packet_route::RouteNetlinkMessage as M;
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use netlink_packet_route::route::RouteMessage;
 
@@ -63,20 +62,10 @@ pub fn link_state(l: &LinkMessage) -> LinkState {
 }
 
 fn addr_state(a: &AddressMessage) -> Option<AddrState> {
-    let mut local = None;
-    let mut address = None;
-    for at in &a.attributes {
-        match at {
-            AddressAttribute::Local(ip) => local = Some(*ip),
-            AddressAttribute::Address(ip) => address = Some(*ip),
-            _ => {}
-        }
-    }
-    let ip = local.or(address)?;
-    let net = IpNet::new(ip, a.header.prefix_len).ok()?;
+    let d = super::inspect::addr_detail(a)?;
     Some(AddrState {
-        index: a.header.index,
-        cidr: Cidr::parse(&net.to_string()).ok()?,
+        index: d.index,
+        cidr: Cidr::parse(&d.net.to_string()).ok()?,
     })
 }
 
