@@ -70,6 +70,10 @@ pub struct Runner {
 fn help_for(op: &Op, e: &KernelError) -> Option<String> {
     match e.errno {
         Some(libc::EPERM) | Some(libc::EACCES) => Some("run as root or add --sandbox".into()),
+        Some(libc::EEXIST) if matches!(op, Op::AddAddr { .. }) => Some(
+            "that address is already on the device (lo has 127.0.0.1/8 and ::1/128 from the start)"
+                .into(),
+        ),
         Some(libc::EEXIST) => {
             Some("the name is taken: pick another, or remove the existing object".into())
         }
@@ -272,11 +276,7 @@ impl Runner {
                 if let Some(b) = &bar {
                     b.abandon();
                 }
-                let what = failed
-                    .op
-                    .summary()
-                    .trim_start_matches(['+', '~', '-', ' '])
-                    .to_string();
+                let what = failed.op.action();
                 return Err(RunError::Apply(Box::new(ApplyError {
                     help: help_for(&failed.op, &err),
                     what,

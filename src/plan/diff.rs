@@ -97,12 +97,11 @@ impl Ctx<'_> {
 
 /// Turn a kernel-style refusal from the simulation into words about the object.
 fn explain(op: &Op, e: &KernelError, pos: &Pos) -> DiffError {
-    let what = op.summary();
-    let what = what.trim_start_matches(['+', '~', '-', ' ']);
+    let what = op.action();
     match (op, e.errno) {
         (Op::AddRoute { ns, via, .. }, Some(libc::ENETUNREACH)) => err(
             pos,
-            format!("cannot add {what}: gateway {via} is not on any subnet of netns {ns}"),
+            format!("cannot {what}: gateway {via} is not on any subnet of netns {ns}"),
             Some("give a link in that namespace an address on the gateway's subnet first"),
         ),
         (_, Some(libc::EEXIST)) => err(

@@ -120,6 +120,19 @@ impl Op {
         }
     }
 
+    /// The summary as a verb phrase for errors: "add addr 10.0.0.1/24 on eth0",
+    /// "set link veth0 up", "remove netns foons".
+    pub fn action(&self) -> String {
+        let s = self.summary();
+        let (verb, rest) = match s.split_at_checked(1) {
+            Some(("+", r)) => ("add", r),
+            Some(("~", r)) => ("set", r),
+            Some(("-", r)) => ("remove", r),
+            _ => ("", s.as_str()),
+        };
+        format!("{verb} {}", rest.trim_start()).trim().to_string()
+    }
+
     /// Short human description for progress lines and errors: `+ veth veth0 ↔ foons:eth0`.
     pub fn summary(&self) -> String {
         let at = |ns: &NsRef, name: &dyn std::fmt::Display| match ns {
