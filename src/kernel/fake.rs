@@ -33,6 +33,7 @@ impl Recorder {
         r
     }
 
+    /// A new namespace as the kernel makes it, with `lo` up.
     fn fresh_ns() -> NsState {
         NsState {
             links: vec![LinkState {
@@ -44,6 +45,12 @@ impl Recorder {
                 mtu: 65536,
                 master: None,
             }],
+            // What the kernel gives `lo` once it is up.
+            addrs: ["127.0.0.1/8", "::1/128"]
+                .iter()
+                .filter_map(|c| crate::model::Cidr::parse(c).ok())
+                .map(|cidr| AddrState { index: 1, cidr })
+                .collect(),
             ..NsState::default()
         }
     }
