@@ -91,6 +91,12 @@ pub fn at(
     } else {
         key.clone()
     };
+    let msg = match &pos.called_from {
+        Some((line, f)) if !key.is_empty() => {
+            format!("{msg}\n  called from {}:{line} ({f})", session.main_name)
+        }
+        _ => msg,
+    };
     match session.source_text(&key) {
         Some(text) if pos.line > 0 => miette::Report::new(AtScript {
             msg: format!("{msg}\n  at {display}:{}:{}", pos.line, pos.col),
@@ -151,6 +157,7 @@ pub fn script_error(session: &Session, e: &EvalAltResult) -> miette::Report {
         source: source.unwrap_or_default().into(),
         line: p.line().unwrap_or(0),
         col: p.position().unwrap_or(1),
+        called_from: None,
     };
     let pos = if session.source_text(&pos.source).is_some() {
         pos

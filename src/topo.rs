@@ -15,6 +15,9 @@ pub struct Pos {
     pub source: Arc<str>,
     pub line: usize,
     pub col: usize,
+    /// For a declaration inside a module function: the line of the user's
+    /// script that called into the module, and the function it called.
+    pub called_from: Option<(usize, Arc<str>)>,
 }
 
 impl std::fmt::Display for Pos {

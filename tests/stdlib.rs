@@ -711,3 +711,22 @@ fn every_script_and_module_goes_up_and_down_cleanly() {
         assert_clean(&sb);
     }
 }
+
+#[test]
+fn a_refusal_inside_a_module_names_the_callers_line() {
+    let sb = Sandbox::new();
+    sb.ok("ip link add app type bridge");
+    let s = sb.script(
+        "app.rhai",
+        "import \"docker\" as d;\nlet n = d::network(\"web\", \"172.30.0.0/16\");\n\nlet c = d::container(n, \"app\");\n",
+    );
+    let o = sb.netplumb(&["up", &s]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("called from {s}:4 (container)")),
+        "{err}"
+    );
+    assert!(err.contains("at stdlib/docker.rhai:"), "{err}");
+    assert_eq!(sb.ok("ip netns list"), "", "nothing is left behind");
+}

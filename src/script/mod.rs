@@ -46,10 +46,21 @@ pub(crate) fn fail(ctx: &NativeCallContext, msg: impl std::fmt::Display) -> Box<
 
 pub(crate) fn pos_of(ctx: &NativeCallContext) -> Pos {
     let p = ctx.call_position();
+    let source = ctx.call_source().unwrap_or("");
+    // Inside a module, also remember where the user's script called in: the
+    // outermost frame of Rhai's call stack (kept by the registered debugger).
+    let called_from = if source.is_empty() {
+        None
+    } else {
+        ctx.debugger()
+            .and_then(|d| d.call_stack().first())
+            .and_then(|f| f.pos.line().map(|l| (l, Arc::from(f.fn_name.as_str()))))
+    };
     Pos {
-        source: Arc::from(ctx.call_source().unwrap_or("")),
+        source: Arc::from(source),
         line: p.line().unwrap_or(0),
         col: p.position().unwrap_or(0),
+        called_from,
     }
 }
 
@@ -87,6 +98,13 @@ impl Session {
         let sources: SharedSources = Arc::default();
         let mut engine = Engine::new();
         engine.set_max_operations(max_ops);
+        // Only for its call stack (see `pos_of`): it never stops the script.
+        // Rhai marks this API volatile (with a deprecation), not deprecated.
+        #[allow(deprecated)]
+        engine.register_debugger(
+            |_, d| d,
+            |_, _, _, _, _| Ok(rhai::debugger::DebuggerCommand::Continue),
+        );
         engine.set_max_call_levels(64);
         engine.set_max_expr_depths(128, 64);
         net::register(&mut engine, script_dir.clone());
