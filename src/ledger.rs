@@ -110,10 +110,51 @@ pub enum LedgerError {
     BadName(String),
 }
 
+/// Where the records live. By default one directory per network namespace
+/// under /run/netplumb: a record describes objects of one namespace world,
+/// and throwaway namespaces that share the machine's /run (a private
+/// `/run/netns` but not a private `/run`) must not see — or claim — each
+/// other's objects.
 pub fn state_dir() -> PathBuf {
-    std::env::var_os("NETPLUMB_STATE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/run/netplumb"))
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| match std::env::var_os("NETPLUMB_STATE_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from("/run/netplumb").join(format!("netns-{}", netns_id())),
+    })
+    .clone()
+}
+
+/// This process's network namespace, as an id that is never reused: the
+/// kernel's netns cookie (SO_NETNS_COOKIE), else the namespace's inode.
+fn netns_id() -> String {
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    // SAFETY: a plain socket, a getsockopt into a u64, and close.
+    let cookie = unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        let mut v: u64 = 0;
+        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        let ok = fd >= 0
+            && libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                SO_NETNS_COOKIE,
+                (&mut v as *mut u64).cast(),
+                &mut len,
+            ) == 0;
+        if fd >= 0 {
+            libc::close(fd);
+        }
+        ok.then_some(v)
+    };
+    match cookie {
+        Some(c) => c.to_string(),
+        None => {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata("/proc/self/ns/net")
+                .map(|m| format!("ino{}", m.ino()))
+                .unwrap_or_else(|_| "unknown".into())
+        }
+    }
 }
 
 pub fn check_topology_name(name: &str) -> Result<(), LedgerError> {

@@ -344,7 +344,10 @@ fn links(topo: &Topology, applied: &mut Applied, cx: &mut Ctx) -> Result<(), Dif
             continue;
         }
         let existing = cx.state(&l.ns).link(l.name.as_str()).cloned();
-        if let Some(other) = cx.foreign.get(&(l.ns.clone(), l.name.to_string())) {
+        // Another topology's record only matters for a device that is there.
+        if let Some(other) = cx.foreign.get(&(l.ns.clone(), l.name.to_string()))
+            && existing.is_some()
+        {
             return Err(err(
                 &l.pos,
                 format!(
