@@ -183,7 +183,10 @@ a.attach(b);
         "error must give the script line: {err}"
     );
     assert_eq!(sb.snapshot(), before, "a failed up must leave no trace");
-    assert_eq!(sb.ok("ls /run/netplumb"), "late.lock\n");
+    assert_eq!(
+        sb.ok("find /run/netplumb -type f -printf '%f\\n'"),
+        "late.lock\n"
+    );
 }
 
 #[test]

@@ -147,7 +147,7 @@ fn same_topology_up_and_down_take_turns() {
         .unwrap();
     // Wait until `up` holds the lock (its record exists), then race it.
     let t = Instant::now();
-    while sb.sh("test -s /run/netplumb/big.jsonl").status.code() != Some(0)
+    while sb.sh("test -s /run/netplumb/*/big.jsonl").status.code() != Some(0)
         && t.elapsed() < Duration::from_secs(10)
     {
         std::thread::sleep(Duration::from_millis(5));
