@@ -59,6 +59,9 @@ fn main() {
         );
         std::process::exit(1);
     }
+    // The record directory is named after this process's network namespace:
+    // settle it now, on the main thread, before any thread enters another.
+    let _ = ledger::state_dir();
     match cmd::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(report) => {
