@@ -126,7 +126,8 @@ impl Topology {
             .position(|l| &l.ns == ns && &l.name == name)
     }
 
-    /// Every namespace the topology touches, host first when it is used.
+    /// Every namespace the topology touches: the host first when it is used,
+    /// then the declared namespaces in order, then any other one referenced.
     pub fn touched_ns(&self) -> Vec<NsRef> {
         let mut out: Vec<NsRef> = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -135,6 +136,16 @@ impl Topology {
                 out.push(r.clone());
             }
         };
+        let host_used = self.links.iter().any(|l| l.ns == NsRef::Host)
+            || self.routes.iter().any(|r| r.ns == NsRef::Host)
+            || self.sysctls.iter().any(|s| s.ns == NsRef::Host)
+            || self.nat.iter().any(|n| n.ns == NsRef::Host);
+        if host_used {
+            push(&NsRef::Host);
+        }
+        for (n, _) in &self.namespaces {
+            push(&NsRef::Named(n.clone()));
+        }
         for l in &self.links {
             push(&l.ns);
         }

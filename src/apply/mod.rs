@@ -207,11 +207,11 @@ impl Kernel for LinuxKernel {
             }
             let op_ns = op.ns();
             let needs_drain = !pending.is_empty()
-                && (op_ns != ns || !self.indexes_known(op) || self.request_kind(op).is_none());
+                && (op_ns != ns || !self.indexes_known(op) || !Self::is_rtnetlink(op));
             if needs_drain {
                 self.send(&ns, std::mem::take(&mut pending), first)?;
             }
-            if self.request_kind(op).is_none() {
+            if !Self::is_rtnetlink(op) {
                 let what = match op {
                     Op::AddNetns { .. } => "netns create",
                     Op::DelNetns { .. } => "netns delete",
@@ -336,16 +336,16 @@ impl LinuxKernel {
         })
     }
 
-    /// Some(()) when the op is an rtnetlink request.
-    fn request_kind(&self, op: &Op) -> Option<()> {
-        match op {
+    /// Is the op one rtnetlink request (the rest are mounts, /proc/sys, nf_tables)?
+    fn is_rtnetlink(op: &Op) -> bool {
+        !matches!(
+            op,
             Op::AddNetns { .. }
-            | Op::DelNetns { .. }
-            | Op::Sysctl { .. }
-            | Op::ReplaceNat { .. }
-            | Op::DelNat { .. } => None,
-            _ => Some(()),
-        }
+                | Op::DelNetns { .. }
+                | Op::Sysctl { .. }
+                | Op::ReplaceNat { .. }
+                | Op::DelNat { .. }
+        )
     }
 
     /// Whether every ifindex the op needs is already known.
@@ -370,7 +370,7 @@ impl LinuxKernel {
         }
     }
 
-    /// The rtnetlink request for an op (callers check `request_kind` first).
+    /// The rtnetlink request for an op (callers check `is_rtnetlink` first).
     fn request_for(&mut self, op: &Op) -> Result<msg::Req, KernelError> {
         Ok(match op {
             Op::AddVeth {

@@ -492,20 +492,8 @@ pub fn show(t: &Topology) -> String {
     if t.size() == 0 {
         return "the session has built nothing yet\n".to_string();
     }
-    let mut spaces: Vec<NsRef> = Vec::new();
-    if t.touched_ns().contains(&NsRef::Host) {
-        spaces.push(NsRef::Host);
-    }
-    for (n, _) in &t.namespaces {
-        spaces.push(NsRef::Named(n.clone()));
-    }
-    for r in t.touched_ns() {
-        if !spaces.contains(&r) {
-            spaces.push(r);
-        }
-    }
     let mut out = String::new();
-    for ns in spaces {
+    for ns in t.touched_ns() {
         let _ = match &ns {
             NsRef::Host => writeln!(out, "host"),
             NsRef::Named(n) => writeln!(out, "netns {n}"),

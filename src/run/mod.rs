@@ -183,6 +183,13 @@ impl Runner {
         }
     }
 
+    /// `-v`: where the kernel time went, per phase.
+    fn print_timings(&self) {
+        for (what, count, d) in self.kernel.timings() {
+            eprintln!("netplumb:   {what:<26} {count:>6} ops {d:>12.2?}");
+        }
+    }
+
     /// Diff as if `owned` were this topology's ledger (for `check`, which
     /// reads the ledger without taking the lock).
     pub fn assume_owned(&mut self, owned: Vec<Owned>) {
@@ -220,9 +227,7 @@ impl Runner {
         self.apply_steps(steps)?;
         if self.verbose {
             eprintln!("netplumb: applied {n} ops in {:?}", t0.elapsed());
-            for (what, count, d) in self.kernel.timings() {
-                eprintln!("netplumb:   {what:<26} {count:>6} ops {d:>12.2?}");
-            }
+            self.print_timings();
         }
         Ok(n)
     }
@@ -392,9 +397,7 @@ impl Runner {
         let errs = teardown(self.kernel.as_mut(), self.ledger.as_mut(), &owns);
         if self.verbose {
             eprintln!("netplumb: teardown of {n} objects in {:?}", t0.elapsed());
-            for (what, count, d) in self.kernel.timings() {
-                eprintln!("netplumb:   {what:<26} {count:>6} ops {d:>12.2?}");
-            }
+            self.print_timings();
         }
         if let Some(l) = self.ledger.as_mut() {
             l.compact()?;

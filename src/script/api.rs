@@ -41,10 +41,9 @@ fn declare(
 ) -> R<LinkId> {
     if let Some(other) = r.topo.link_at(ns, name) {
         let prev = &r.topo.links[other];
-        if matches!(kind, LinkKind::Existing)
-            || prev.kind.kernel_kind() == kind.kernel_kind() && matches!(kind, LinkKind::Bridge)
-        {
-            // Declaring the same bridge or device twice is harmless: same handle.
+        // Declaring the same bridge (add_bridge refused any other kind) or
+        // adopting the same device twice is harmless: same handle.
+        if matches!(kind, LinkKind::Existing | LinkKind::Bridge) {
             return Ok(other);
         }
         return Err(fail(

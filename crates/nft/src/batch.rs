@@ -35,16 +35,17 @@ impl Batch {
             msgs: Vec::new(),
             next_seq: first_seq,
         };
-        let seq = b.take_seq();
-        let m = b.buf.begin_msg(
-            NFNL_MSG_BATCH_BEGIN,
-            NLM_F_REQUEST,
-            seq,
-            0,
-            NFNL_SUBSYS_NFTABLES,
-        );
-        b.buf.end_msg(m);
+        b.marker(NFNL_MSG_BATCH_BEGIN);
         b
+    }
+
+    /// BATCH_BEGIN / BATCH_END: empty messages addressed to nf_tables.
+    fn marker(&mut self, ty: u16) {
+        let seq = self.take_seq();
+        let m = self
+            .buf
+            .begin_msg(ty, NLM_F_REQUEST, seq, 0, NFNL_SUBSYS_NFTABLES);
+        self.buf.end_msg(m);
     }
 
     fn take_seq(&mut self) -> u32 {
@@ -77,15 +78,7 @@ impl Batch {
     }
 
     pub fn finish(mut self) -> Self {
-        let seq = self.take_seq();
-        let m = self.buf.begin_msg(
-            NFNL_MSG_BATCH_END,
-            NLM_F_REQUEST,
-            seq,
-            0,
-            NFNL_SUBSYS_NFTABLES,
-        );
-        self.buf.end_msg(m);
+        self.marker(NFNL_MSG_BATCH_END);
         self
     }
 

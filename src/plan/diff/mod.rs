@@ -139,13 +139,7 @@ pub fn diff(
     let mut sim = Recorder::new();
     sim.state.clear();
     // Observe what exists. A namespace that does not exist yet is empty.
-    let mut touched = topo.touched_ns();
-    for (n, _) in &topo.namespaces {
-        let r = NsRef::Named(n.clone());
-        if !touched.contains(&r) {
-            touched.push(r);
-        }
-    }
+    let touched = topo.touched_ns();
     let kerr = |e: KernelError, pos: &Pos, what: String| err(pos, format!("{what}: {e}"), None);
     for ns in &touched {
         let exists = match ns {
