@@ -67,27 +67,44 @@ pub enum Cmd {
         no_wait: bool,
     },
     /// Remove exactly what a topology created, newest first
+    #[command(
+        after_help = "Examples:\n  netplumb down lab.rhai       the topology of lab.rhai (its file stem)\n  netplumb down --name lab     a topology by name\n  netplumb down --all          every netplumb topology"
+    )]
     Down {
         /// The script whose topology to remove (its file stem is the name)
         #[arg(required_unless_present_any = ["name", "all"], conflicts_with_all = ["name", "all"])]
         file: Option<PathBuf>,
+        /// The topology to remove, by name
         #[arg(long, conflicts_with = "all")]
         name: Option<String>,
         /// Every netplumb topology
         #[arg(long)]
         all: bool,
+        /// Fail at once instead of waiting when the topology is busy
         #[arg(long)]
         no_wait: bool,
+        /// Forget the topology's record without touching the kernel (for a
+        /// record that cannot be read any more)
+        #[arg(long, requires = "name")]
+        force_forget: bool,
     },
     /// Print the equivalent ip / nft commands without touching the kernel
     Plan {
         #[command(flatten)]
         script: ScriptArgs,
+        /// Print exactly what `up` would run now against the live kernel
+        /// (needs root or --sandbox): removals as `ip … del` lines, nothing
+        /// when up to date
+        #[arg(long)]
+        diff: bool,
     },
     /// Run a command inside a namespace; its exit status is passed through
+    /// (128+N when killed by signal N, 127 not found, 126 not executable)
     Exec {
+        /// The namespace (as `ip netns` names it)
         ns: String,
-        #[arg(last = true, required = true)]
+        /// The command and its arguments (`--` before it is optional)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         cmd: Vec<String>,
     },
     /// Interactive shell: every statement takes effect at once

@@ -1,12 +1,13 @@
 //! miette diagnostics: Rhai positions and op positions become source spans
 //! with the script snippet and a caret.
 
-use miette::{Diagnostic, NamedSource, SourceSpan};
+use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
 use rhai::EvalAltResult;
 
-use crate::run::RunError;
+use crate::ledger::LedgerError;
+use crate::run::{RunError, TeardownError};
 use crate::script::{Session, innermost};
-use crate::topo::Pos;
+use crate::topo::{DeclError, Pos};
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("{msg}")]
@@ -14,9 +15,9 @@ pub struct AtScript {
     pub msg: String,
     #[source_code]
     pub src: NamedSource<String>,
-    #[label("{label}")]
-    pub span: SourceSpan,
-    pub label: String,
+    /// The refused line, and where two declarations clash, the first one.
+    #[label(collection)]
+    pub spans: Vec<LabeledSpan>,
     #[help]
     pub help: Option<String>,
 }
@@ -34,6 +35,26 @@ pub fn plain(msg: impl Into<String>, help: Option<&str>) -> miette::Report {
         msg: msg.into(),
         help: help.map(str::to_string),
     })
+}
+
+/// A ledger error with what to do about it.
+pub fn ledger(e: LedgerError) -> miette::Report {
+    let help = e.help();
+    plain(e.to_string(), help.as_deref())
+}
+
+/// A failure whose rollback failed too: both, and each undo that failed.
+pub fn with_rollback_errors(report: miette::Report, errs: &[TeardownError]) -> miette::Report {
+    plain(
+        format!(
+            "{report:?}\nand rolling back failed too:\n  {}",
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        ),
+        None,
+    )
 }
 
 /// Byte span of the statement at (line, col), 1-based, up to the end of the line.
@@ -85,6 +106,19 @@ pub fn at(
     label: &str,
     help: Option<String>,
 ) -> miette::Report {
+    at2(session, pos, None, msg, label, help)
+}
+
+/// An error at `pos` that also points at an earlier declaration `first`
+/// (labelled in the same snippet when it is in the same file).
+pub fn at2(
+    session: &Session,
+    pos: &Pos,
+    first: Option<&Pos>,
+    msg: String,
+    label: &str,
+    help: Option<String>,
+) -> miette::Report {
     let key = pos.source.to_string();
     let display = if key.is_empty() {
         session.main_name.clone()
@@ -98,13 +132,31 @@ pub fn at(
         _ => msg,
     };
     match session.source_text(&key) {
-        Some(text) if pos.line > 0 => miette::Report::new(AtScript {
-            msg: format!("{msg}\n  at {display}:{}:{}", pos.line, pos.col),
-            span: span_at(&text, pos.line, pos.col),
-            src: NamedSource::new(display, text),
-            label: label.to_string(),
-            help,
-        }),
+        Some(text) if pos.line > 0 => {
+            let mut spans = vec![LabeledSpan::new_with_span(
+                Some(label.to_string()),
+                span_at(&text, pos.line, pos.col),
+            )];
+            if let Some(f) = first
+                && f.line > 0
+                && *f.source == *pos.source
+                && f.line != pos.line
+            {
+                spans.insert(
+                    0,
+                    LabeledSpan::new_with_span(
+                        Some("first declared here".to_string()),
+                        span_at(&text, f.line, f.col.max(1)),
+                    ),
+                );
+            }
+            miette::Report::new(AtScript {
+                msg: format!("{msg}\n  at {display}:{}:{}", pos.line, pos.col),
+                spans,
+                src: NamedSource::new(display, text),
+                help,
+            })
+        }
         _ => miette::Report::new(Plain { msg, help }),
     }
 }
@@ -112,7 +164,14 @@ pub fn at(
 /// A Rhai error (syntax, type, a netplumb function's refusal).
 pub fn script_error(session: &Session, e: &EvalAltResult) -> miette::Report {
     let (inner, p, source) = innermost(e);
+    let decl = match inner {
+        EvalAltResult::ErrorRuntime(d, _) => d.clone().try_cast::<DeclError>(),
+        _ => None,
+    };
     let msg = match inner {
+        EvalAltResult::ErrorRuntime(_, _) if decl.is_some() => {
+            decl.as_ref().map(|d| d.to_string()).unwrap_or_default()
+        }
         EvalAltResult::ErrorRuntime(d, _) => d.to_string(),
         EvalAltResult::ErrorParsing(p, _) => format!("syntax error: {p}"),
         EvalAltResult::ErrorModuleNotFound(m, _) => {
@@ -135,7 +194,7 @@ pub fn script_error(session: &Session, e: &EvalAltResult) -> miette::Report {
         EvalAltResult::ErrorFunctionNotFound(..) => {
             Some("check the function's name and its arguments' types (see docs/dsl.md)".to_string())
         }
-        _ => None,
+        _ => decl.as_ref().and_then(|d| d.help()).map(str::to_string),
     };
     // An error inside a module (the bundled stdlib, say) also names the
     // line of the user's script that called into it.
@@ -167,14 +226,16 @@ pub fn script_error(session: &Session, e: &EvalAltResult) -> miette::Report {
             ..pos
         }
     };
-    at(session, &pos, msg, "here", help)
+    let first = decl.as_ref().and_then(|d| d.first());
+    at2(session, &pos, first, msg, "here", help)
 }
 
 pub fn run_error(session: &Session, e: &RunError) -> miette::Report {
     match e {
-        RunError::Diff(d) => at(
+        RunError::Diff(d) => at2(
             session,
             &d.pos,
+            d.other.as_deref(),
             d.msg.clone(),
             "declared here",
             d.help.clone(),
@@ -186,7 +247,7 @@ pub fn run_error(session: &Session, e: &RunError) -> miette::Report {
             "from here",
             a.help.clone(),
         ),
-        RunError::Ledger(l) => plain(l.to_string(), None),
-        RunError::Teardown(t) => plain(t.clone(), None),
+        RunError::Ledger(l) => plain(l.to_string(), l.help().as_deref()),
+        RunError::Teardown(t) => plain(crate::run::describe_teardown(t), None),
     }
 }

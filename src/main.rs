@@ -1,15 +1,18 @@
 //! netplumb: Linux network topologies from Rhai scripts, over netlink.
 
 mod apply;
-mod check;
 mod cli;
 mod cmd;
 mod diag;
 mod doc;
+mod drive;
 mod interrupt;
 mod kernel;
 mod ledger;
 mod model;
+mod op;
+mod opts;
+mod out;
 mod plan;
 mod repl;
 mod run;
@@ -17,6 +20,7 @@ mod sandbox;
 mod script;
 mod show;
 mod topo;
+mod uprecord;
 
 use clap::Parser;
 

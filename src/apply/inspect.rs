@@ -135,20 +135,7 @@ impl Inspector {
             Some(f) => f.as_raw_fd(),
             None => self.host.as_raw_fd(),
         };
-        let mut msg = NsidMessage::default();
-        msg.attributes.push(NsidAttribute::Fd(fd as u32));
-        let replies = from.rt.query(M::GetNsId(msg))?;
-        for r in replies {
-            if let M::NewNsId(m) = r {
-                for a in m.attributes {
-                    if let NsidAttribute::Id(id) = a {
-                        // -1 is NETNSA_NSID_NOT_ASSIGNED.
-                        return Ok((id >= 0).then_some(id));
-                    }
-                }
-            }
-        }
-        Ok(None)
+        nsid_query(&mut from.rt, fd)
     }
 
     /// The NAT table `table` in `ns`, read back; None when it does not exist.
@@ -187,6 +174,24 @@ impl Inspector {
         let f = self.open_file(ns)?;
         in_ns(f.as_ref(), || ping_once(addr))
     }
+}
+
+/// The id the namespace of `rt` gives the namespace `fd` names.
+pub fn nsid_query(rt: &mut Rtnl, fd: std::os::fd::RawFd) -> Result<Option<i32>, KernelError> {
+    let mut msg = NsidMessage::default();
+    msg.attributes.push(NsidAttribute::Fd(fd as u32));
+    let replies = rt.query(M::GetNsId(msg))?;
+    for r in replies {
+        if let M::NewNsId(m) = r {
+            for a in m.attributes {
+                if let NsidAttribute::Id(id) = a {
+                    // -1 is NETNSA_NSID_NOT_ASSIGNED.
+                    return Ok((id >= 0).then_some(id));
+                }
+            }
+        }
+    }
+    Ok(None)
 }
 
 impl NsConn {

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::os::fd::RawFd;
 
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::RouteNetlinkMessage as M;
 use netlink_packet_route::address::{
@@ -14,7 +14,8 @@ use netlink_packet_route::route::RouteMessage;
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder};
 
 use crate::kernel::KernelError;
-use crate::model::{Cidr, RouteDest};
+use crate::model::Cidr;
+use crate::op::RouteSpec;
 
 pub type Req = (M, u16);
 
@@ -42,14 +43,23 @@ pub fn add_veth(
         b = b.up();
     }
     let msg = b.build();
-    (M::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
+    // The echo of the new link carries its ifindex and its peer's: the
+    // identity the ledger records, without a dump.
+    (M::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO)
 }
 
+/// A bridge as `ip link add … type bridge` makes it: down. (rtnetlink's
+/// `LinkBridge::new` would bring it up at birth, behind the plan's back.)
 pub fn add_bridge(name: &str) -> Req {
     (
-        M::NewLink(LinkBridge::new(name).build()),
-        NLM_F_CREATE | NLM_F_EXCL,
+        M::NewLink(LinkMessageBuilder::<LinkBridge>::new(name).build()),
+        NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO,
     )
+}
+
+/// A new namespace's `lo`: up (it starts down), and marked as netplumb's.
+pub fn init_lo(mark: &str) -> Req {
+    set_link(by_index(1).up().alias(mark.to_string()))
 }
 
 pub fn set_stp(name: &str, on: bool) -> Req {
@@ -59,13 +69,22 @@ pub fn set_stp(name: &str, on: bool) -> Req {
         BridgeStpState::Disabled
     };
     (
-        M::NewLink(LinkBridge::new(name).stp_state(state).build()),
+        M::NewLink(
+            LinkMessageBuilder::<LinkBridge>::new(name)
+                .stp_state(state)
+                .build(),
+        ),
         0,
     )
 }
 
 pub fn del_link(name: &str) -> Req {
     (M::DelLink(LinkUnspec::new_with_name(name).build()), 0)
+}
+
+/// Delete by identity: whatever its name is now, and never a namesake.
+pub fn del_link_index(index: u32) -> Req {
+    (M::DelLink(LinkUnspec::new_with_index(index).build()), 0)
 }
 
 pub fn set_link(b: LinkMessageBuilder<LinkUnspec>) -> Req {
@@ -113,7 +132,8 @@ pub fn del_addr(index: u32, cidr: &Cidr) -> Req {
     (M::DelAddress(addr_msg(index, cidr)), 0)
 }
 
-fn route_msg(dest: &RouteDest, via: &IpAddr) -> Result<RouteMessage, KernelError> {
+fn route_msg(r: &RouteSpec) -> Result<RouteMessage, KernelError> {
+    let (dest, via) = (&r.dest, &r.via);
     let net = dest.as_net();
     RouteMessageBuilder::<IpAddr>::new()
         .destination_prefix(net.addr(), net.prefix_len())
@@ -122,13 +142,15 @@ fn route_msg(dest: &RouteDest, via: &IpAddr) -> Result<RouteMessage, KernelError
         .map_err(|e| KernelError::other(e.to_string()))
 }
 
-pub fn add_route(dest: &RouteDest, via: &IpAddr) -> Result<Req, KernelError> {
-    Ok((
-        M::NewRoute(route_msg(dest, via)?),
-        NLM_F_CREATE | NLM_F_EXCL,
-    ))
+pub fn add_route(r: &RouteSpec) -> Result<Req, KernelError> {
+    Ok((M::NewRoute(route_msg(r)?), NLM_F_CREATE | NLM_F_EXCL))
 }
 
-pub fn del_route(dest: &RouteDest, via: &IpAddr) -> Result<Req, KernelError> {
-    Ok((M::DelRoute(route_msg(dest, via)?), 0))
+/// The route to the same destination, changed in place.
+pub fn replace_route(r: &RouteSpec) -> Result<Req, KernelError> {
+    Ok((M::NewRoute(route_msg(r)?), NLM_F_CREATE | NLM_F_REPLACE))
+}
+
+pub fn del_route(r: &RouteSpec) -> Result<Req, KernelError> {
+    Ok((M::DelRoute(route_msg(r)?), 0))
 }

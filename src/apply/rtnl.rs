@@ -5,7 +5,7 @@
 //! are opened on short-lived threads that `setns` first.
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_ECHO, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
@@ -15,6 +15,14 @@ use crate::kernel::KernelError;
 /// Requests in flight before we stop to read ACKs: keeps the ACKs well
 /// inside the default receive buffer.
 const WINDOW: usize = 256;
+
+/// The same for requests the kernel echoes (NLM_F_ECHO): each echo is a
+/// whole link message of a kilobyte or two, and a receive buffer that
+/// overflows drops the ACKs a window waits for.
+const ECHO_WINDOW: usize = 32;
+
+/// One request's outcome: the messages echoed for it, or its refusal.
+pub type Reply = Result<Vec<RouteNetlinkMessage>, KernelError>;
 
 pub struct Rtnl {
     sock: Socket,
@@ -95,60 +103,90 @@ impl Rtnl {
 
     /// Send one request and wait for its ACK.
     pub fn request(&mut self, payload: RouteNetlinkMessage, flags: u16) -> Result<(), KernelError> {
-        self.request_many(vec![(payload, flags)])
-            .map_err(|(_, e)| e)
+        match self.request_many(vec![(payload, flags)]).pop() {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(e),
+            None => Err(KernelError::other("the request was not sent")),
+        }
     }
 
-    /// Send many requests, pipelined; stop at the first refusal and return
-    /// its index. Requests after a refused one may already have been sent
-    /// and applied: callers treat the whole batch as one unit for rollback.
-    pub fn request_many(
-        &mut self,
-        reqs: Vec<(RouteNetlinkMessage, u16)>,
-    ) -> Result<(), (usize, KernelError)> {
-        let total = reqs.len();
-        let mut iter = reqs.into_iter().enumerate();
-        let mut first_err: Option<(usize, KernelError)> = None;
-        let mut sent = 0usize;
-        while sent < total {
+    /// Send many requests, pipelined, and return each one's outcome: the
+    /// messages the kernel echoed for it (NLM_F_ECHO), or its refusal. After
+    /// a window with a refusal nothing more is sent; requests in that window
+    /// after the refused one may have been applied, and their outcome says so.
+    /// The result is as long as the requests sent.
+    pub fn request_many(&mut self, reqs: Vec<(RouteNetlinkMessage, u16)>) -> Vec<Reply> {
+        let mut out: Vec<Reply> = Vec::with_capacity(reqs.len());
+        let mut iter = reqs.into_iter();
+        loop {
             let start_seq = self.seq.wrapping_add(1);
             let mut batch = 0usize;
-            for (i, (p, flags)) in iter.by_ref() {
-                self.send(p, flags | NLM_F_REQUEST | NLM_F_ACK)
-                    .map_err(|e| (i, e))?;
+            let mut send_err = None;
+            let mut room = WINDOW;
+            for (p, flags) in iter.by_ref() {
+                if flags & NLM_F_ECHO != 0 {
+                    room = room.min(ECHO_WINDOW);
+                }
+                if let Err(e) = self.send(p, flags | NLM_F_REQUEST | NLM_F_ACK) {
+                    send_err = Some(e);
+                    break;
+                }
                 batch += 1;
-                if batch == WINDOW {
+                if batch >= room {
                     break;
                 }
             }
+            if batch == 0 && send_err.is_none() {
+                return out;
+            }
+            let base = out.len();
+            out.extend((0..batch).map(|_| Ok(Vec::new())));
             let mut acked = 0usize;
-            let base = sent;
-            self.recv_until(|seq, payload| {
-                if let NetlinkPayload::Error(e) = payload {
-                    let idx = base + seq.wrapping_sub(start_seq) as usize;
-                    acked += 1;
-                    if let Some(code) = e.code
-                        && first_err.as_ref().is_none_or(|(i, _)| idx < *i)
-                    {
-                        let errno = -code.get();
-                        first_err = Some((
-                            idx,
-                            KernelError::errno(
-                                errno,
-                                std::io::Error::from_raw_os_error(errno).to_string(),
-                            ),
-                        ));
+            let mut refused = false;
+            if batch > 0 {
+                let res = self.recv_until(|seq, payload| {
+                    let i = seq.wrapping_sub(start_seq) as usize;
+                    if i >= batch {
+                        return false;
                     }
+                    match payload {
+                        NetlinkPayload::InnerMessage(m) => {
+                            if let Some(Ok(v)) = out.get_mut(base + i) {
+                                v.push(m);
+                            }
+                        }
+                        NetlinkPayload::Error(e) => {
+                            acked += 1;
+                            if let Some(code) = e.code {
+                                let errno = -code.get();
+                                refused = true;
+                                out[base + i] = Err(KernelError::errno(
+                                    errno,
+                                    std::io::Error::from_raw_os_error(errno).to_string(),
+                                ));
+                            }
+                        }
+                        _ => {}
+                    }
+                    acked >= batch
+                });
+                if let Err(e) = res {
+                    // The ACKs are lost: what happened to these is unknown,
+                    // so none of them counts as applied.
+                    for r in &mut out[base..] {
+                        *r = Err(e.clone());
+                    }
+                    return out;
                 }
-                acked >= batch
-            })
-            .map_err(|e| (base, e))?;
-            sent += batch;
-            if let Some(e) = first_err.take() {
-                return Err(e);
+            }
+            if let Some(e) = send_err {
+                out.push(Err(e));
+                return out;
+            }
+            if refused {
+                return out;
             }
         }
-        Ok(())
     }
 
     /// A request answered with data (RTM_GETNSID): every reply message up to

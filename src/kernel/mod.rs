@@ -1,80 +1,18 @@
-//! The kernel as netplumb sees it: a small trait, so that plan and apply logic
+//! The kernel as netplumb sees it: a small trait, so that the planner, the
+//! runner and the read-back commands (`show`, `graph`, `ping-all`, `check`)
 //! run against a recording fake (for `plan` and unit tests) or the real thing.
 
 mod fake;
+mod state;
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 pub use fake::Recorder;
-use ipnet::IpNet;
+pub use state::{Addr, ExecOutput, Link, NsState, RT_TABLE_MAIN, Route, TableInfo};
 
-use crate::model::{Cidr, NsName, NsRef};
-use crate::plan::Op;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkState {
-    pub index: u32,
-    pub name: String,
-    /// `IFLA_INFO_KIND`: "veth", "bridge", … (None for physical devices and lo).
-    pub kind: Option<String>,
-    pub up: bool,
-    /// IFF_LOWER_UP: carrier seen and processed by the kernel's link watch.
-    pub lower_up: bool,
-    pub mtu: u32,
-    pub master: Option<u32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddrState {
-    pub index: u32,
-    pub cidr: Cidr,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteState {
-    pub dest: IpNet,
-    pub via: Option<IpAddr>,
-}
-
-/// One namespace's links, addresses and main-table routes, as read back.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NsState {
-    pub links: Vec<LinkState>,
-    pub addrs: Vec<AddrState>,
-    pub routes: Vec<RouteState>,
-}
-
-impl NsState {
-    pub fn link(&self, name: &str) -> Option<&LinkState> {
-        self.links.iter().find(|l| l.name == name)
-    }
-    pub fn link_by_index(&self, index: u32) -> Option<&LinkState> {
-        self.links.iter().find(|l| l.index == index)
-    }
-    pub fn has_addr(&self, dev: &str, cidr: &Cidr) -> bool {
-        self.link(dev).is_some_and(|l| {
-            self.addrs
-                .iter()
-                .any(|a| a.index == l.index && &a.cidr == cidr)
-        })
-    }
-    pub fn has_route(&self, dest: &IpNet, via: &IpAddr) -> bool {
-        self.routes
-            .iter()
-            .any(|r| &r.dest == dest && r.via.as_ref() == Some(via))
-    }
-    /// Is `gw` on a subnet one of this namespace's addresses is on?
-    pub fn reaches(&self, gw: &IpAddr) -> bool {
-        self.addrs.iter().any(|a| a.cidr.trunc().contains(gw))
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExecOutput {
-    pub status: i64,
-    pub stdout: String,
-    pub stderr: String,
-}
+use crate::model::{IfName, NsName, NsRef};
+use crate::op::{Made, Op, Outcome};
 
 /// A refusal or failure from the kernel, with its errno when there is one.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -84,6 +22,9 @@ pub struct KernelError {
     pub msg: String,
     /// For NAT: the tag of the rule the kernel refused.
     pub tag: Option<usize>,
+    /// The question was not put to a kernel at all (the recording fake has
+    /// no packets and runs no programs): a result would be made up.
+    pub not_run: bool,
 }
 
 impl KernelError {
@@ -92,6 +33,7 @@ impl KernelError {
             errno: Some(errno),
             msg: msg.into(),
             tag: None,
+            not_run: false,
         }
     }
     pub fn other(msg: impl Into<String>) -> Self {
@@ -99,6 +41,13 @@ impl KernelError {
             errno: None,
             msg: msg.into(),
             tag: None,
+            not_run: false,
+        }
+    }
+    pub fn not_run(msg: impl Into<String>) -> Self {
+        Self {
+            not_run: true,
+            ..Self::other(msg)
         }
     }
     pub fn is_not_found(&self) -> bool {
@@ -106,6 +55,11 @@ impl KernelError {
             self.errno,
             Some(libc::ENOENT | libc::ENODEV | libc::ESRCH | libc::EADDRNOTAVAIL)
         )
+    }
+    /// Prefix the message with what was being done.
+    pub fn context(mut self, what: &str) -> Self {
+        self.msg = format!("{what}: {}", self.msg);
+        self
     }
 }
 
@@ -115,45 +69,98 @@ impl From<std::io::Error> for KernelError {
             errno: e.raw_os_error(),
             msg: e.to_string(),
             tag: None,
+            not_run: false,
         }
     }
 }
 
+/// Links that did not become ready in time, and why (for the report).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotReady {
+    pub waited: Duration,
+    /// "foons:eth0: operstate LOWERLAYERDOWN", "host:br0: fd00::1 tentative"
+    pub pending: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysctlScope {
+    PerNetns,
+    Global,
+    Missing,
+}
+
+/// The alias netplumb gives the `lo` of every namespace it makes: the
+/// namespace's mark of origin, when the record holds no identity for it.
+pub const NETNS_MARK: &str = "netplumb";
+
+pub fn is_netns_marker(alias: &str) -> bool {
+    alias == NETNS_MARK
+}
+
+// `netns_list`, `nsid` and `nat_summary` serve the read-back commands
+// (show, graph, ping-all), which move onto this trait next.
+#[allow(dead_code)]
 pub trait Kernel: Send {
-    fn netns_exists(&mut self, ns: &NsName) -> Result<bool, KernelError>;
+    /// Every named namespace (under /run/netns), sorted.
+    fn netns_list(&mut self) -> Result<Vec<NsName>, KernelError>;
+    /// The namespace's identity (its nsfs inode) when it exists.
+    fn netns_ino(&mut self, ns: &NsName) -> Result<Option<u64>, KernelError>;
+    /// Links, addresses and routes of one namespace.
     fn observe(&mut self, ns: &NsRef) -> Result<NsState, KernelError>;
-    fn sysctl_get(&mut self, ns: &NsRef, key: &str) -> Result<Option<String>, KernelError>;
-    fn nat_userdata(&mut self, ns: &NsRef, table: &str) -> Result<Option<Vec<u8>>, KernelError>;
-    fn apply(&mut self, op: &Op) -> Result<(), KernelError>;
-    /// Apply in order, stopping at the first failure (its index is returned).
-    /// Real kernels override this to pipeline requests.
-    fn apply_all(&mut self, ops: &[Op]) -> Result<(), (usize, KernelError)> {
-        for (i, op) in ops.iter().enumerate() {
-            self.apply(op).map_err(|e| (i, e))?;
-        }
-        Ok(())
+    /// The names of a namespace's links (cheaper than a full observe).
+    fn link_names(&mut self, ns: &NsRef) -> Result<Vec<String>, KernelError> {
+        Ok(self
+            .observe(ns)?
+            .links
+            .into_iter()
+            .map(|l| l.name)
+            .collect())
     }
-    fn exec(
+    /// The id namespace `from` gives namespace `to` (how a veth in `from`
+    /// names its peer's namespace); None when it has none.
+    fn nsid(&mut self, from: &NsRef, to: &NsRef) -> Result<Option<i32>, KernelError>;
+    fn sysctl_get(&mut self, ns: &NsRef, key: &str) -> Result<Option<String>, KernelError>;
+    fn nat_info(&mut self, ns: &NsRef, table: &str) -> Result<Option<TableInfo>, KernelError>;
+    /// A table netplumb made, read back as the rules it holds (to restore
+    /// it on rollback); None when it is not there or cannot be read back.
+    fn nat_table(
         &mut self,
         ns: &NsRef,
-        cmd: &str,
-        timeout: std::time::Duration,
-    ) -> Result<ExecOutput, KernelError>;
+        table: &str,
+    ) -> Result<Option<netplumb_nft::NatTable>, KernelError>;
+    /// Is this sysctl one each network namespace keeps for itself, a knob
+    /// of the whole machine that only shows up in the first namespace, or
+    /// no sysctl at all?
+    fn sysctl_scope(&mut self, key: &str) -> Result<SysctlScope, KernelError>;
+    /// The topology's NAT table as nft-like text, for `show` and `graph`.
+    fn nat_summary(
+        &mut self,
+        ns: &NsRef,
+        table: &str,
+    ) -> Result<Option<netplumb_nft::TableSummary>, KernelError>;
+    /// Apply in order, stopping at the first refusal. Real kernels pipeline.
+    fn apply_all(&mut self, ops: &[Op]) -> Outcome<KernelError>;
+    fn apply(&mut self, op: &Op) -> Result<Made, KernelError> {
+        let out = self.apply_all(std::slice::from_ref(op));
+        match out.failed {
+            Some((_, e)) => Err(e),
+            None => Ok(out
+                .applied
+                .into_iter()
+                .next()
+                .flatten()
+                .unwrap_or(Made::Nothing)),
+        }
+    }
+    fn exec(&mut self, ns: &NsRef, cmd: &str, timeout: Duration)
+    -> Result<ExecOutput, KernelError>;
     fn ping(&mut self, ns: &NsRef, addr: IpAddr) -> Result<bool, KernelError>;
+    /// Wait until these links are operationally up (a bridge port
+    /// forwarding) and their IPv6 addresses are past duplicate address
+    /// detection, for at most `timeout`. Err(NotReady) names what is not.
+    fn wait_ready(&mut self, links: &[(NsRef, IfName)], timeout: Duration) -> Result<(), NotReady>;
     /// Time spent per phase so far (for `-v`).
-    fn timings(&self) -> Vec<(String, usize, std::time::Duration)> {
+    fn timings(&self) -> Vec<(String, usize, Duration)> {
         Vec::new()
-    }
-    /// False for the recording fake: `plan` says so where results are made up.
-    fn is_real(&self) -> bool {
-        true
-    }
-}
-
-impl KernelError {
-    /// Prefix the message with what was being done.
-    pub fn context(mut self, what: &str) -> Self {
-        self.msg = format!("{what}: {}", self.msg);
-        self
     }
 }

@@ -33,12 +33,51 @@ fn check_chars(kind: &'static str, name: &str) -> Result<(), InvalidValue> {
             name: name.to_string(),
         });
     }
+    // Names end up as words of the `ip` lines `plan` prints and of paths
+    // under /run/netns: only what needs no quoting anywhere.
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
+    {
+        return Err(InvalidValue::BadChar {
+            kind,
+            name: name.to_string(),
+            what: char_name(c),
+        });
+    }
     Ok(())
+}
+
+/// A character as the error names it.
+fn char_name(c: char) -> &'static str {
+    match c {
+        '$' => "'$'",
+        ';' => "';'",
+        '`' => "'`'",
+        '\'' => "a quote",
+        '"' => "a quote",
+        '\\' => "'\\'",
+        '|' => "'|'",
+        '&' => "'&'",
+        '(' | ')' => "a parenthesis",
+        '*' | '?' | '[' | ']' => "a wildcard character",
+        '<' | '>' => "a redirection character",
+        '#' => "'#'",
+        '~' => "'~'",
+        '!' => "'!'",
+        '{' | '}' => "a brace",
+        '@' => "'@'",
+        '%' => "'%'",
+        '=' => "'='",
+        '+' => "'+'",
+        ',' => "','",
+        _ => "a character other than letters, digits, '-', '_' and '.'",
+    }
 }
 
 /// A network interface name as the kernel accepts it (`dev_valid_name`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct IfName(String);
 
 impl IfName {
@@ -69,7 +108,7 @@ impl fmt::Display for IfName {
 
 /// A named network namespace: a file under the netns directory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct NsName(String);
 
 impl NsName {
@@ -88,6 +127,32 @@ impl NsName {
 impl fmt::Display for NsName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for IfName {
+    type Error = InvalidValue;
+    fn try_from(s: String) -> Result<Self, InvalidValue> {
+        Self::new(&s)
+    }
+}
+
+impl From<IfName> for String {
+    fn from(n: IfName) -> String {
+        n.0
+    }
+}
+
+impl TryFrom<String> for NsName {
+    type Error = InvalidValue;
+    fn try_from(s: String) -> Result<Self, InvalidValue> {
+        Self::new(&s)
+    }
+}
+
+impl From<NsName> for String {
+    fn from(n: NsName) -> String {
+        n.0
     }
 }
 
@@ -135,10 +200,30 @@ mod tests {
     }
 
     #[test]
+    fn records_are_validated_on_load() {
+        let bad: Result<NsName, _> = serde_json::from_str("\"../../tmp/x/f\"");
+        assert!(bad.is_err());
+        let ok: NsName = serde_json::from_str("\"foons\"").unwrap();
+        assert_eq!(ok.as_str(), "foons");
+        let bad: Result<IfName, _> = serde_json::from_str("\"a-very-long-interface\"");
+        assert!(bad.is_err());
+    }
+
+    #[test]
     fn nsname_limits() {
         assert!(NsName::new("foons").is_ok());
         assert!(NsName::new(&"x".repeat(255)).is_ok());
-        for bad in ["", "a/b", "a b", ".", ".."] {
+        for bad in [
+            "",
+            "a/b",
+            "a b",
+            ".",
+            "..",
+            "x$(touch${IFS}PWNED)",
+            "a;b",
+            "a`b`",
+            "a'b",
+        ] {
             assert!(NsName::new(bad).is_err(), "{bad:?} accepted");
         }
         assert!(NsName::new(&"x".repeat(256)).is_err());

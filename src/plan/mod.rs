@@ -1,10 +1,11 @@
-//! Ops, their rendering as shell commands, and the diff that turns a desired
-//! topology plus what the kernel has into the ops still needed.
+//! The planner: the diff that turns a desired topology, what the topology
+//! owns and what the kernel has into the ops still needed; the intent keys
+//! that tell an edit from a repair; ops rendered as shell commands.
 
 mod diff;
-mod op;
+mod intent;
 mod render;
 
-pub use diff::{Applied, DiffError, Step, diff};
-pub use op::{LinkChange, Op, VethWith};
-pub use render::render;
+pub use diff::{DiffError, Step, diff};
+pub use intent::{Intent, intent};
+pub use render::{render, shell_quote};

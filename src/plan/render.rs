@@ -1,12 +1,27 @@
-//! Ops as the `ip` / `nft` shell commands a person would have typed.
+//! Ops as the `ip` / `nft` shell commands a person would have typed. Every
+//! word that could mean something to a shell is quoted: `plan | sh` runs
+//! exactly the commands shown, whatever a script put in a value.
 
-use super::op::{LinkChange, Op};
 use crate::model::{NsRef, RouteDest};
+use crate::op::{LinkChange, Op};
+
+/// A word as a POSIX shell reads it back unchanged.
+pub fn shell_quote(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}
 
 fn sysctl_cmd(ns: &NsRef, key: &str, value: &str) -> String {
+    let kv = shell_quote(&format!("{key}={value}"));
     match ns {
-        NsRef::Host => format!("sysctl -w {key}={value}"),
-        NsRef::Named(n) => format!("ip netns exec {n} sysctl -w {key}={value}"),
+        NsRef::Host => format!("sysctl -w {kv}"),
+        NsRef::Named(n) => format!("ip netns exec {n} sysctl -w {kv}"),
     }
 }
 
@@ -28,7 +43,7 @@ pub fn render(op: &Op) -> Vec<String> {
             format!("ip netns add {ns}"),
             format!("ip -n {ns} link set lo up"),
         ],
-        Op::DelNetns { ns } => vec![format!("ip netns del {ns}")],
+        Op::DelNetns { ns, .. } => vec![format!("ip netns del {ns}")],
         Op::AddVeth {
             ns,
             name,
@@ -60,7 +75,7 @@ pub fn render(op: &Op) -> Vec<String> {
         Op::AddBridge { ns, name } => {
             vec![format!("{} link add {name} type bridge", ns.ip_prefix())]
         }
-        Op::DelLink { ns, name } => vec![format!("{} link del {name}", ns.ip_prefix())],
+        Op::DelLink { ns, name, .. } => vec![format!("{} link del {name}", ns.ip_prefix())],
         Op::MoveLink { ns, name, to } => {
             let to = match to {
                 NsRef::Host => "$$".to_string(),
@@ -100,18 +115,26 @@ pub fn render(op: &Op) -> Vec<String> {
                 ip_in(ns, cidr.is_v6())
             )]
         }
-        Op::AddRoute { ns, dest, via } => vec![format!(
-            "{} route add {} via {via}",
-            ip_in(ns, dest.is_v6()),
-            route_dest(dest)
+        Op::AddRoute { ns, route } => vec![format!(
+            "{} route add {} via {}",
+            ip_in(ns, route.dest.is_v6()),
+            route_dest(&route.dest),
+            route.via
         )],
-        Op::DelRoute { ns, dest, via } => vec![format!(
-            "{} route del {} via {via}",
-            ip_in(ns, dest.is_v6()),
-            route_dest(dest)
+        Op::ReplaceRoute { ns, route } => vec![format!(
+            "{} route replace {} via {}",
+            ip_in(ns, route.dest.is_v6()),
+            route_dest(&route.dest),
+            route.via
+        )],
+        Op::DelRoute { ns, route } => vec![format!(
+            "{} route del {} via {}",
+            ip_in(ns, route.dest.is_v6()),
+            route_dest(&route.dest),
+            route.via
         )],
         Op::Sysctl { ns, key, value } => vec![sysctl_cmd(ns, key, value)],
-        Op::ReplaceNat { ns, table } => {
+        Op::ReplaceNat { ns, table, .. } => {
             let head = match ns {
                 NsRef::Host => "nft -f - <<'NFT'".to_string(),
                 NsRef::Named(n) => format!("ip netns exec {n} nft -f - <<'NFT'"),
@@ -121,7 +144,7 @@ pub fn render(op: &Op) -> Vec<String> {
             out.push("NFT".to_string());
             out
         }
-        Op::DelNat { ns, table } => vec![match ns {
+        Op::DelNat { ns, table, .. } => vec![match ns {
             NsRef::Host => format!("nft delete table inet {table}"),
             NsRef::Named(n) => format!("ip netns exec {n} nft delete table inet {table}"),
         }],
@@ -184,8 +207,10 @@ mod tests {
             (
                 Op::AddRoute {
                     ns: ns("foons"),
-                    dest: RouteDest::Default { v6: false },
-                    via: "172.18.0.1".parse().unwrap(),
+                    route: crate::op::RouteSpec {
+                        dest: RouteDest::Default { v6: false },
+                        via: "172.18.0.1".parse().unwrap(),
+                    },
                 },
                 "ip -n foons route add default via 172.18.0.1",
             ),
@@ -207,7 +232,7 @@ mod props {
 
     use super::render;
     use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
-    use crate::plan::{LinkChange, Op};
+    use crate::op::{LinkChange, Op, RouteSpec};
 
     fn ifname() -> impl Strategy<Value = IfName> {
         "[a-z][a-z0-9_.-]{0,14}".prop_map(|s| IfName::new(&s).unwrap())
@@ -246,7 +271,11 @@ mod props {
                 }
             }),
             (nsref(), ifname()).prop_map(|(ns, name)| Op::AddBridge { ns, name }),
-            (nsref(), ifname()).prop_map(|(ns, name)| Op::DelLink { ns, name }),
+            (nsref(), ifname()).prop_map(|(ns, name)| Op::DelLink {
+                ns,
+                name,
+                index: None
+            }),
             (nsref(), ifname(), nsref()).prop_map(|(ns, name, to)| Op::MoveLink { ns, name, to }),
             (nsref(), ifname(), ifname()).prop_map(|(ns, name, to)| Op::RenameLink {
                 ns,
@@ -275,7 +304,10 @@ mod props {
                 } else {
                     RouteDest::Prefix(c.trunc())
                 };
-                Op::AddRoute { ns, dest, via }
+                Op::AddRoute {
+                    ns,
+                    route: RouteSpec { dest, via },
+                }
             }),
         ]
     }
@@ -354,6 +386,7 @@ mod props {
             ["link", "del", name] => Op::DelLink {
                 ns,
                 name: ifn(name)?,
+                index: None,
             },
             ["link", "set", name, "netns", t] => Op::MoveLink {
                 ns,
@@ -403,8 +436,10 @@ mod props {
                 }
                 Op::AddRoute {
                     ns,
-                    dest: RouteDest::parse(d, &via).ok()?,
-                    via,
+                    route: RouteSpec {
+                        dest: RouteDest::parse(d, &via).ok()?,
+                        via,
+                    },
                 }
             }
             _ => return None,
@@ -423,10 +458,11 @@ mod props {
         }
 
         #[test]
-        fn ifname_matches_the_kernels_rule(s in "\\PC{0,20}") {
+        fn ifname_is_the_kernels_rule_without_shell_words(s in "\\PC{0,20}") {
             let kernel_ok = !s.is_empty() && s.len() < 16 && s != "." && s != ".."
                 && !s.contains(['/', ':']) && !s.chars().any(|c| c.is_whitespace() || c.is_control());
-            prop_assert_eq!(IfName::new(&s).is_ok(), kernel_ok, "{:?}", s);
+            let shell_safe = s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            prop_assert_eq!(IfName::new(&s).is_ok(), kernel_ok && shell_safe, "{:?}", s);
         }
 
         #[test]

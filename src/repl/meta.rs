@@ -498,15 +498,15 @@ pub fn show(t: &Topology) -> String {
             NsRef::Host => writeln!(out, "host"),
             NsRef::Named(n) => writeln!(out, "netns {n}"),
         };
-        for (id, l) in t.links.iter().enumerate().filter(|(_, l)| l.ns == ns) {
+        for (id, l) in t.links().filter(|(_, l)| l.ns == ns) {
             let mut line = format!("  {:<15}", l.name.to_string());
             match &l.kind {
                 LinkKind::Veth { peer } => {
-                    let p = t.links.get(*peer);
-                    let other = p.map_or("?".to_string(), |p| match &p.ns {
+                    let p = t.get(*peer);
+                    let other = match &p.ns {
                         NsRef::Host => p.name.to_string(),
                         NsRef::Named(n) => format!("{n}:{}", p.name),
-                    });
+                    };
                     let _ = write!(line, " veth ↔ {other}");
                 }
                 LinkKind::Bridge => line.push_str(" bridge"),
@@ -520,24 +520,24 @@ pub fn show(t: &Topology) -> String {
             if let Some(m) = l.mtu {
                 let _ = write!(line, " mtu {m}");
             }
-            if let Some(m) = l.master.and_then(|m| t.links.get(m)) {
-                let _ = write!(line, " master {}", m.name);
+            if let Some(m) = l.master {
+                let _ = write!(line, " master {}", t.get(m).name);
             }
             if let Some(on) = l.stp {
                 let _ = write!(line, " stp {}", if on { "on" } else { "off" });
             }
-            for a in t.addrs.iter().filter(|a| a.link == id) {
+            for a in t.addrs().iter().filter(|a| a.link == id) {
                 let _ = write!(line, " {}", a.cidr);
             }
             let _ = writeln!(out, "{line}");
         }
-        for r in t.routes.iter().filter(|r| r.ns == ns) {
-            let _ = writeln!(out, "  route {} via {}", r.dest, r.via);
+        for r in t.routes().iter().filter(|r| r.ns == ns) {
+            let _ = writeln!(out, "  route {} via {}", r.route.dest, r.route.via);
         }
-        for s in t.sysctls.iter().filter(|s| s.ns == ns) {
+        for s in t.sysctls().iter().filter(|s| s.ns == ns) {
             let _ = writeln!(out, "  sysctl {}={}", s.key, s.value);
         }
-        for n in t.nat.iter().filter(|n| n.ns == ns) {
+        for n in t.nat().iter().filter(|n| n.ns == ns) {
             let _ = writeln!(out, "  {}", nat_line(&n.rule));
         }
     }

@@ -38,12 +38,13 @@ use rustyline::history::DefaultHistory;
 use rustyline::{CompletionType, Config, Editor};
 
 use crate::apply::LinuxKernel;
-use crate::cmd::{Opts, require_root};
 use crate::diag;
-use crate::ledger::{self, Ledger, Owned};
+use crate::ledger::{self, Entry as Owned, Ledger};
 use crate::model::NsRef;
+use crate::opts::{Opts, require_root};
+use crate::out::say;
 use crate::plan;
-use crate::run::{Checkpoint, RunError, Runner, undo_op};
+use crate::run::{Checkpoint, RunError, Runner};
 use crate::script::{LinkHandle, Session, lock, param_value};
 
 use complete::{Known, ReplHelper};
@@ -69,7 +70,7 @@ pub fn run(
         .map_err(|e| diag::plain(e.to_string(), Some("use --name to choose one")))?;
     // Fail at once rather than wait: the lock is held for the whole session,
     // so waiting would mean waiting for another person's session to end.
-    let ledger = Ledger::open(&name, false).map_err(|e| {
+    let ledger = Ledger::open(&name, false, o.quiet).map_err(|e| {
         diag::plain(
             e.to_string(),
             Some("another session is using this topology: start this one with --name NAME"),
@@ -172,9 +173,9 @@ impl Repl {
             .engine
             .register_fn("to_debug", move |l: &mut LinkHandle| {
                 let r = lock(&rn);
-                match r.topo.links.get(l.id) {
-                    Some(d) => format!("link {}:{}", d.ns, d.name),
-                    None => "link (removed)".to_string(),
+                match r.topo.link(l.id) {
+                    Ok(d) => format!("link {}:{}", d.ns, d.name),
+                    Err(_) => "link (removed)".to_string(),
                 }
             });
         let index = FnIndex::from_engine(&session.engine);
@@ -221,7 +222,7 @@ impl Repl {
             // A first session has no history yet: nothing to report.
             let _ = rl.load_history(h);
         }
-        println!(
+        say!(
             "netplumb repl: topology '{}'. Each statement is applied when complete.\n\
              :help lists functions and commands; Ctrl-C stops a statement, Ctrl-D leaves.",
             self.session.runner().name
@@ -422,7 +423,7 @@ impl Repl {
                 }
                 self.keep(&ast, text, file);
                 if !value.is_unit() {
-                    println!("=> {}", self.show_value(value));
+                    say!("=> {}", self.show_value(value));
                 }
                 self.refresh_known();
             }
@@ -507,7 +508,10 @@ impl Repl {
             eprintln!(
                 "{:?}",
                 diag::plain(
-                    format!("rolling back failed too:\n  {}", errs.join("\n  ")),
+                    format!(
+                        "rolling back failed too:\n  {}",
+                        crate::run::describe_teardown(&errs).replace('\n', "\n  ")
+                    ),
                     Some("`:down` removes what the session built, whatever is left"),
                 )
             );
@@ -612,11 +616,11 @@ impl Repl {
         let (links, namespaces) = {
             let r = self.session.runner();
             (
-                r.topo.links.iter().map(|l| l.name.to_string()).collect(),
+                r.topo.links().map(|(_, l)| l.name.to_string()).collect(),
                 r.topo
-                    .namespaces
+                    .namespaces()
                     .iter()
-                    .map(|(n, _)| n.to_string())
+                    .map(|n| n.name.to_string())
                     .collect(),
             )
         };
@@ -640,12 +644,12 @@ impl Repl {
         match cmd {
             ":help" | ":h" => {
                 if arg.is_empty() {
-                    print!("{}", meta::help_all(&self.index, &self.user_fns));
+                    crate::out::write(&meta::help_all(&self.index, &self.user_fns));
                 } else {
                     // Script functions first, then bundled modules (`:help docker`).
                     let module_doc = || crate::doc::help_text(Some(arg)).ok();
                     match meta::help_one(&self.index, &self.user_fns, arg).or_else(module_doc) {
-                        Some(h) => print!("{h}"),
+                        Some(h) => crate::out::write(&h),
                         None => self.fail(diag::plain(
                             format!("no function or command named '{arg}'"),
                             Some(":help lists them all"),
@@ -656,11 +660,11 @@ impl Repl {
             ":plan" => {
                 let r = self.session.runner();
                 if r.done.is_empty() {
-                    println!("# the session has changed nothing yet");
+                    say!("# the session has changed nothing yet");
                 }
                 for s in &r.done {
                     for l in plan::render(&s.op) {
-                        println!("{l}");
+                        say!("{l}");
                     }
                 }
             }
@@ -669,8 +673,8 @@ impl Repl {
                 // built there is nothing to read, so show the declared model.
                 let name = self.session.runner().name.clone();
                 match crate::show::show_text(Some(&name)) {
-                    Ok(t) => print!("{t}"),
-                    Err(_) => print!("{}", meta::show(&self.session.runner().topo)),
+                    Ok(t) => crate::out::write(&t),
+                    Err(_) => crate::out::write(&meta::show(&self.session.runner().topo)),
                 }
             }
             ":save" => self.save(arg),
@@ -709,7 +713,7 @@ impl Repl {
         match std::fs::write(arg, &script) {
             Ok(()) => {
                 if self.interactive {
-                    println!(
+                    say!(
                         "saved {} statements to {arg}: `netplumb up {arg}` rebuilds them",
                         inputs.len()
                     );
@@ -726,7 +730,7 @@ impl Repl {
         let mut r = self.session.runner();
         let owned: Vec<Owned> = r.owned().to_vec();
         let res = r.down();
-        r.restore(Checkpoint::default());
+        r.reset_model();
         let quiet = r.quiet;
         drop(r);
         match res {
@@ -736,17 +740,19 @@ impl Repl {
                     let doomed: Vec<NsRef> = owned
                         .iter()
                         .filter_map(|o| match o {
-                            Owned::Netns { ns } => Some(NsRef::Named(ns.clone())),
+                            Owned::Netns { ns, .. } => Some(NsRef::Named(ns.clone())),
                             _ => None,
                         })
                         .collect();
                     for o in owned.iter().rev() {
                         if !o.ns().is_some_and(|n| doomed.contains(n)) {
-                            println!("{}", undo_op(o).summary());
+                            for op in o.undo_ops() {
+                                say!("{}", op.summary());
+                            }
                         }
                     }
                     if n == 0 {
-                        println!("nothing to remove");
+                        say!("nothing to remove");
                     }
                 }
             }
@@ -763,7 +769,7 @@ impl Repl {
         self.log.retain(|e| e.defs_only);
         self.refresh_known();
         if self.interactive {
-            println!("the session starts afresh: variables are gone, functions and imports stay");
+            say!("the session starts afresh: variables are gone, functions and imports stay");
         }
     }
 }

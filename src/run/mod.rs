@@ -1,18 +1,21 @@
 //! A run of one topology: the desired model the script builds, the kernel,
 //! the ledger, and what this run changed (for rollback).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::io::IsTerminal;
+use std::time::Duration;
 
-use crate::kernel::{Kernel, KernelError};
-use crate::ledger::{self, Ledger, LedgerError, Owned};
-use crate::model::NsRef;
-use crate::plan::{self, Applied, DiffError, LinkChange, Op, Step};
+use crate::kernel::{Kernel, KernelError, NotReady};
+use crate::ledger::{Entry, Ledger, LedgerError, World, WorldLock};
+use crate::model::{IfName, NsRef};
+use crate::op::{LinkChange, Op};
+use crate::plan::{self, DiffError, Intent, Step};
 use crate::topo::{Pos, Topology};
 
+mod identity;
 mod teardown;
 
-pub use teardown::{teardown, undo_op};
+pub use teardown::{TeardownError, describe as describe_teardown, teardown};
 
 /// The kernel refused an op: what, where, and the script line it came from.
 #[derive(Debug, thiserror::Error)]
@@ -33,42 +36,63 @@ pub enum RunError {
     Apply(Box<ApplyError>),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    #[error("{0}")]
-    Teardown(String),
+    #[error("{}", teardown::describe(.0))]
+    Teardown(Vec<TeardownError>),
 }
 
-/// A snapshot of a runner's model (see `Runner::checkpoint`); the default is
-/// the empty model, as at the start of a run.
+impl From<DiffError> for RunError {
+    fn from(e: DiffError) -> Self {
+        RunError::Diff(Box::new(e))
+    }
+}
+
+/// A snapshot of a runner's model (see `Runner::checkpoint`).
 #[derive(Debug, Clone, Default)]
 pub struct Checkpoint {
     topo: Topology,
-    applied: Applied,
     done: usize,
 }
 
-/// How ops reach the world: applied, or only rendered (`plan`).
+/// How long `ping()`, `exec()` and the end of `up` wait for links to be ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How ops reach the world: applied, or only recorded (`plan`, `check`).
 pub struct Runner {
     pub topo: Topology,
     pub name: String,
-    applied: Applied,
+    /// The main script's file name, for positions other topologies see.
+    pub script: String,
     kernel: Box<dyn Kernel>,
     ledger: Option<Ledger>,
-    foreign: HashMap<(NsRef, String), String>,
     /// Steps applied since the last `commit`: what a failure rolls back.
     journal: Vec<Step>,
+    /// Ledger-only claims and releases since the last commit.
+    claimed: Vec<Entry>,
+    released: Vec<Entry>,
     /// Every step applied in this run, for `plan` output and the summary.
     pub done: Vec<Step>,
+    /// What was left alone and why (shared objects), for the summary.
+    pub notes: Vec<String>,
+    /// Questions the kernel was not asked (the recording fake runs no
+    /// programs and sends no packets): results the script got were made up.
+    pub not_run: Vec<String>,
     pub verbose: bool,
     pub quiet: bool,
     /// Print each change as it is applied (the REPL's "+ netns foons").
     pub echo: bool,
     /// A convergence failure inside exec()/ping(), reported by the edge.
     pub failed: Option<RunError>,
-    assumed: Vec<Owned>,
-    /// Fingerprint of the model at the last successful flush.
+    /// `check`: the ledger to diff against, read without the lock.
+    assumed: Vec<Entry>,
+    /// Without a ledger, still read the other topologies' records (for
+    /// `check NAME` and `plan --diff`, which must plan what `up` would).
+    pub read_world: bool,
+    /// The model's revision at the last successful flush.
     flushed: Option<u64>,
-    /// The ledger as it was when the run began.
-    initial: Vec<Owned>,
+    /// What the script asked for when the topology was last committed.
+    pub prev_intent: Intent,
+    /// Links confirmed ready since they were brought up.
+    ready: HashSet<(NsRef, IfName)>,
 }
 
 fn help_for(op: &Op, e: &KernelError) -> Option<String> {
@@ -78,9 +102,14 @@ fn help_for(op: &Op, e: &KernelError) -> Option<String> {
             "that address is already on the device (lo has 127.0.0.1/8 and ::1/128 from the start)"
                 .into(),
         ),
-        Some(libc::EEXIST) => {
-            Some("the name is taken: pick another, or remove the existing object".into())
-        }
+        Some(libc::EEXIST) if matches!(op, Op::AddRoute { .. }) => Some(
+            "the namespace already has a route to that destination: remove it, or let netplumb replace its own"
+                .into(),
+        ),
+        Some(libc::EEXIST) => Some(
+            "the name was taken by someone else since the plan was made: pick another, or remove the existing object"
+                .into(),
+        ),
         Some(libc::ENODEV) => Some("no such device: check the link's name and namespace".into()),
         Some(libc::ERANGE) | Some(libc::EINVAL)
             if matches!(
@@ -96,13 +125,10 @@ fn help_for(op: &Op, e: &KernelError) -> Option<String> {
         Some(libc::ENETUNREACH) => {
             Some("the gateway must be on a subnet of one of the namespace's addresses".into())
         }
+        Some(libc::EMFILE) | Some(libc::ENFILE) => {
+            Some("too many open files: raise the limit (ulimit -n)".into())
+        }
         _ => None,
-    }
-}
-
-impl From<DiffError> for RunError {
-    fn from(e: DiffError) -> Self {
-        RunError::Diff(Box::new(e))
     }
 }
 
@@ -112,40 +138,28 @@ impl Runner {
         kernel: Box<dyn Kernel>,
         ledger: Option<Ledger>,
     ) -> Result<Self, RunError> {
-        ledger::check_topology_name(name)?;
-        let mut foreign = HashMap::new();
-        if ledger.is_some() {
-            for other in ledger::list_topologies()? {
-                if other == name {
-                    continue;
-                }
-                for o in ledger::read_entries(&other)? {
-                    if let Owned::Link { ns, name: l, .. } = o {
-                        foreign.insert((ns, l.to_string()), other.clone());
-                    }
-                }
-            }
-        }
-        let initial = ledger
-            .as_ref()
-            .map(|l| l.entries().to_vec())
-            .unwrap_or_default();
+        crate::ledger::check_topology_name(name)?;
         Ok(Self {
             topo: Topology::default(),
             name: name.to_string(),
-            applied: Applied::default(),
+            script: String::new(),
             kernel,
             ledger,
-            foreign,
             journal: Vec::new(),
+            claimed: Vec::new(),
+            released: Vec::new(),
             done: Vec::new(),
+            notes: Vec::new(),
+            not_run: Vec::new(),
             verbose: false,
             quiet: false,
             echo: false,
             failed: None,
             assumed: Vec::new(),
+            read_world: false,
             flushed: None,
-            initial,
+            prev_intent: Intent::new(),
+            ready: HashSet::new(),
         })
     }
 
@@ -153,34 +167,38 @@ impl Runner {
         self.kernel.as_mut()
     }
 
-    pub fn is_real(&self) -> bool {
-        self.kernel.is_real()
+    pub fn has_ledger(&self) -> bool {
+        self.ledger.is_some()
     }
 
-    pub fn owned(&self) -> &[Owned] {
+    pub fn owned(&self) -> &[Entry] {
         self.ledger
             .as_ref()
             .map(|l| l.entries())
             .unwrap_or(&self.assumed)
     }
 
-    /// Does this step put back something the topology already had (drift
-    /// behind its back: a namespace deleted, a link downed, NAT flushed)?
-    pub fn is_repair(&self, s: &Step) -> bool {
-        if !s.owns.is_empty() {
-            return s.owns.iter().all(|o| self.initial.contains(o));
+    /// Diff as if `owned` were this topology's ledger (for `check` and
+    /// `plan --diff`, which read the ledger without taking the lock).
+    pub fn assume_owned(&mut self, owned: Vec<Entry>) {
+        self.assumed = owned;
+    }
+
+    /// Does this step put back something the script did not change (drift
+    /// behind the topology's back: a namespace deleted, a link downed, NAT
+    /// flushed)? Everything else is an edit of the script.
+    pub fn is_repair(&self, s: &Step, now: &Intent) -> bool {
+        match &s.key {
+            Some(k) => self
+                .prev_intent
+                .get(k)
+                .is_some_and(|v| now.get(k) == Some(v)),
+            None => false,
         }
-        match &s.op {
-            Op::SetLink { ns, name, .. } => self
-                .initial
-                .iter()
-                .any(|o| matches!(o, Owned::Link { ns: n, name: l, .. } if n == ns && l == name)),
-            Op::Sysctl { ns, key, .. } => self
-                .initial
-                .iter()
-                .any(|o| matches!(o, Owned::Sysctl { ns: n, key: k, .. } if n == ns && k == key)),
-            _ => false,
-        }
+    }
+
+    pub fn note_not_run(&mut self, what: String) {
+        self.not_run.push(what);
     }
 
     /// `-v`: where the kernel time went, per phase.
@@ -190,41 +208,60 @@ impl Runner {
         }
     }
 
-    /// Diff as if `owned` were this topology's ledger (for `check`, which
-    /// reads the ledger without taking the lock).
-    pub fn assume_owned(&mut self, owned: Vec<Owned>) {
-        self.assumed = owned;
-    }
-
     /// Converge the kernel to the model as declared so far. When nothing was
     /// declared since the last successful flush, the kernel is not re-read:
     /// a script pinging in a loop must not re-dump every namespace each time.
     pub fn flush(&mut self) -> Result<usize, RunError> {
-        let fp = fingerprint(&self.topo);
-        if self.flushed == Some(fp) {
+        let rev = self.topo.revision();
+        if self.flushed == Some(rev) {
             return Ok(0);
         }
         let n = self.flush_now()?;
-        self.flushed = Some(fp);
+        self.flushed = Some(rev);
         Ok(n)
     }
 
     fn flush_now(&mut self) -> Result<usize, RunError> {
-        let owned: Vec<Owned> = self.owned().to_vec();
+        // Other topologies' records only mean something while they cannot
+        // change: decide and act under the world lock.
+        let _world_lock = match &self.ledger {
+            Some(_) => Some(WorldLock::acquire()?),
+            None => None,
+        };
+        let world = if self.ledger.is_some() || self.read_world {
+            World::load(&self.name)?
+        } else {
+            World::default()
+        };
+        if self.verbose {
+            for d in &world.damaged {
+                eprintln!("netplumb: note: {d} (that topology's objects are not considered)");
+            }
+        }
+        let owned: Vec<Entry> = self.owned().to_vec();
         let t0 = std::time::Instant::now();
-        let steps = plan::diff(
+        let d = plan::diff(
             &self.topo,
-            &mut self.applied,
             self.kernel.as_mut(),
             &self.name,
+            &self.script,
             &owned,
-            &self.foreign,
+            &world,
         )?;
         if self.verbose {
-            eprintln!("netplumb: diff {} ops in {:?}", steps.len(), t0.elapsed());
+            eprintln!("netplumb: diff {} ops in {:?}", d.steps.len(), t0.elapsed());
         }
-        let n = steps.len();
-        self.apply_steps(steps)?;
+        let n = d.steps.len();
+        self.notes.extend(d.notes);
+        if let Some(l) = self.ledger.as_mut() {
+            l.add(&d.claims)?;
+        }
+        self.claimed.extend(d.claims);
+        self.apply_steps(d.steps)?;
+        if let Some(l) = self.ledger.as_mut() {
+            l.remove(&d.releases)?;
+        }
+        self.released.extend(d.releases);
         if self.verbose {
             eprintln!("netplumb: applied {n} ops in {:?}", t0.elapsed());
             self.print_timings();
@@ -239,8 +276,8 @@ impl Runner {
         // Write ahead: every object is in the ledger before the kernel
         // sees the request that creates it.
         if let Some(l) = self.ledger.as_mut() {
-            let owns: Vec<Owned> = steps.iter().flat_map(|s| s.owns.clone()).collect();
-            l.add(&owns)?;
+            let recs: Vec<Entry> = steps.iter().flat_map(|s| s.records.clone()).collect();
+            l.add(&recs)?;
         }
         let bar = progress(steps.len(), self.quiet);
         let mut start = 0;
@@ -248,43 +285,45 @@ impl Runner {
         while start < steps.len() {
             let end = (start + CHUNK).min(steps.len());
             let ops: Vec<Op> = steps[start..end].iter().map(|s| s.op.clone()).collect();
-            let res = self.kernel.apply_all(&ops);
-            let ok_upto = match &res {
-                Ok(()) => end,
-                Err((i, _)) => start + i,
-            };
-            for s in &steps[start..ok_upto] {
-                if self.echo {
-                    println!("{}", s.op.summary());
+            let out = self.kernel.apply_all(&ops);
+            let mut confirms = Vec::new();
+            let mut retired = Vec::new();
+            let mut never = Vec::new();
+            for (j, made) in out.applied.iter().enumerate() {
+                let mut s = steps[start + j].clone();
+                match made {
+                    Some(m) => {
+                        if self.echo {
+                            println!("{}", s.op.summary());
+                        }
+                        identity::confirm(&mut s, m, &mut confirms);
+                        retired
+                            .extend(s.retires.iter().filter(|r| !s.records.contains(r)).cloned());
+                        self.journal.push(s.clone());
+                        self.done.push(s);
+                    }
+                    // Refused or never sent: nothing of it exists, and its
+                    // record must not make anyone delete a namesake.
+                    None => never.extend(s.records.iter().cloned()),
                 }
-                if let Some(l) = self.ledger.as_mut()
-                    && !s.retires.is_empty()
-                {
-                    l.remove(&s.retires)?;
-                }
+            }
+            if let Some(l) = self.ledger.as_mut() {
+                l.replace(&confirms)?;
+                l.remove(&retired)?;
             }
             if let Some(b) = &bar {
-                b.inc((ok_upto - start) as u64);
+                b.inc((end - start) as u64);
             }
-            if let Err((i, err)) = res {
-                let failed = &steps[start + i];
-                // The failed step and those after it were recorded but
-                // (mostly) never happened: they roll back with the rest.
-                self.journal.extend(steps[..start + i].iter().cloned());
-                self.done.extend(steps[..start + i].iter().cloned());
-                let unapplied: Vec<Owned> = steps[start + i..]
-                    .iter()
-                    .flat_map(|s| s.owns.clone())
-                    .collect();
-                self.journal.push(Step {
-                    op: failed.op.clone(),
-                    pos: failed.pos.clone(),
-                    owns: unapplied,
-                    retires: vec![],
-                });
+            if let Some((i, err)) = out.failed {
+                // Steps after this chunk were recorded ahead too.
+                never.extend(steps[end..].iter().flat_map(|s| s.records.clone()));
+                if let Some(l) = self.ledger.as_mut() {
+                    l.remove(&never)?;
+                }
                 if let Some(b) = &bar {
                     b.abandon();
                 }
+                let failed = &steps[start + i];
                 let what = failed.op.action();
                 return Err(RunError::Apply(Box::new(ApplyError {
                     help: help_for(&failed.op, &err),
@@ -299,72 +338,110 @@ impl Runner {
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        self.journal.extend(steps.iter().cloned());
-        self.done.extend(steps);
         Ok(())
     }
 
     fn nat_pos(&self, err: &KernelError) -> Option<Pos> {
         err.tag
-            .and_then(|t| self.topo.nat.get(t))
+            .and_then(|t| self.topo.nat().get(t))
             .map(|d| d.pos.clone())
     }
 
-    /// Wait (up to 3 s) until every link this run brought up has carrier as
-    /// the kernel sees it: carrier changes reach bridges through the link
-    /// watch, up to a second later, and a ping sent before that is lost.
-    pub fn settle(&mut self) {
-        let mut want: Vec<(NsRef, String)> = self
-            .done
-            .iter()
-            .filter_map(|s| match &s.op {
+    /// The links this run brought up that are not known to be ready yet.
+    fn brought_up(&self) -> Vec<(NsRef, IfName)> {
+        let mut out: Vec<(NsRef, IfName)> = Vec::new();
+        for s in &self.done {
+            let l = match &s.op {
                 Op::SetLink {
                     ns,
                     name,
                     change: LinkChange::Up(true),
-                } => Some((ns.clone(), name.to_string())),
-                Op::AddVeth { ns, name, with, .. } if with.up => {
-                    Some((ns.clone(), name.to_string()))
-                }
-                _ => None,
-            })
-            .collect();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        while !want.is_empty() && std::time::Instant::now() < deadline {
-            let mut nss: Vec<NsRef> = want.iter().map(|(n, _)| n.clone()).collect();
-            nss.sort();
-            nss.dedup();
-            for ns in nss {
-                if let Ok(st) = self.kernel.observe(&ns) {
-                    want.retain(|(n, l)| n != &ns || !st.link(l).is_some_and(|x| x.lower_up));
-                }
-            }
-            if !want.is_empty() {
-                std::thread::sleep(std::time::Duration::from_millis(20));
+                } => (ns.clone(), name.clone()),
+                Op::AddVeth { ns, name, with, .. } if with.up => (ns.clone(), name.clone()),
+                _ => continue,
+            };
+            if !self.ready.contains(&l) && !out.contains(&l) {
+                out.push(l);
             }
         }
+        out
+    }
+
+    /// Wait (a bounded, reported time) until every link this run brought
+    /// up is operationally up, a bridge port forwarding, and its IPv6
+    /// addresses past duplicate address detection: "carrier" is not
+    /// "ready", and a ping sent before that is lost.
+    pub fn settle(&mut self) -> Result<(), NotReady> {
+        let want = self.brought_up();
+        if want.is_empty() {
+            return Ok(());
+        }
+        let res = self.kernel.wait_ready(&want, READY_TIMEOUT);
+        // Waited for once: a link that did not get ready is reported once,
+        // not waited for again at every later ping.
+        self.ready.extend(want);
+        res
     }
 
     /// The changes since the last commit are final.
     pub fn commit(&mut self) -> Result<(), RunError> {
         self.journal.clear();
+        self.claimed.clear();
+        self.released.clear();
         if let Some(l) = self.ledger.as_mut() {
             l.compact()?;
         }
+        self.prev_intent = plan::intent(&self.topo, &self.name);
         Ok(())
     }
 
-    /// Undo what this run changed since the last commit, newest first.
-    pub fn rollback(&mut self) -> Vec<String> {
-        let owns: Vec<Owned> = self.journal.drain(..).flat_map(|s| s.owns).collect();
-        let mut errs = teardown(self.kernel.as_mut(), self.ledger.as_mut(), &owns);
-        self.applied = Applied::default();
-        self.flushed = None;
-        if let Some(l) = self.ledger.as_mut()
-            && let Err(e) = l.compact()
-        {
-            errs.push(e.to_string());
+    /// Undo what this run changed since the last commit, newest first:
+    /// creations deleted by identity, removals built again, changes put
+    /// back; the ledger back as it was.
+    pub fn rollback(&mut self) -> Vec<TeardownError> {
+        let mut errs = Vec::new();
+        let journal: Vec<Step> = self.journal.drain(..).collect();
+        for a in journal.iter().rev() {
+            let mut remade = Vec::new();
+            for op in &a.undo {
+                match self.kernel.apply(op) {
+                    Ok(m) => remade.push(m),
+                    Err(e) if e.is_not_found() && op.is_removal() => {}
+                    Err(err) => errs.push(TeardownError::kernel(op.summary(), err)),
+                }
+            }
+            if let Some(l) = self.ledger.as_mut() {
+                let made: Vec<Entry> = a
+                    .records
+                    .iter()
+                    .filter(|r| !a.retires.contains(r))
+                    .cloned()
+                    .collect();
+                let mut back: Vec<Entry> = a
+                    .retires
+                    .iter()
+                    .filter(|r| !a.records.contains(r))
+                    .cloned()
+                    .collect();
+                identity::rebuilt(&mut back, &remade);
+                let res = l.remove(&made).and_then(|_| l.add(&back));
+                if let Err(e) = res {
+                    errs.push(TeardownError::ledger(e));
+                }
+            }
         }
+        if let Some(l) = self.ledger.as_mut() {
+            let claimed: Vec<Entry> = self.claimed.drain(..).collect();
+            let released: Vec<Entry> = self.released.drain(..).collect();
+            let res = l
+                .remove(&claimed)
+                .and_then(|_| l.add(&released))
+                .and_then(|_| l.compact());
+            if let Err(e) = res {
+                errs.push(TeardownError::ledger(e));
+            }
+        }
+        self.flushed = None;
         errs
     }
 
@@ -373,49 +450,61 @@ impl Runner {
     pub fn checkpoint(&self) -> Checkpoint {
         Checkpoint {
             topo: self.topo.clone(),
-            applied: self.applied.clone(),
             done: self.done.len(),
         }
     }
 
     /// Return the model to `c`. Call after `rollback` (or `down`): the kernel
-    /// side is undone there, this puts back what the model and the diff knew.
+    /// side is undone there, this puts back what the model knew.
     pub fn restore(&mut self, c: Checkpoint) {
         self.topo = c.topo;
-        self.applied = c.applied;
         self.done.truncate(c.done);
         // The kernel may no longer match the model it last converged to.
         self.flushed = None;
     }
 
-    /// Remove everything the topology owns (`down`).
+    /// An empty model (the REPL's `:down`): handles made before are stale.
+    pub fn reset_model(&mut self) {
+        self.topo.reset();
+        self.done.clear();
+        self.ready.clear();
+        self.flushed = None;
+    }
+
+    /// Remove everything the topology owns (`down`), leaving what other
+    /// topologies still use. Returns how many objects were removed.
     pub fn down(&mut self) -> Result<usize, RunError> {
         self.flushed = None;
-        let owns: Vec<Owned> = self.owned().to_vec();
-        let n = owns.len();
+        let _world_lock = match &self.ledger {
+            Some(_) => Some(WorldLock::acquire()?),
+            None => None,
+        };
+        let world = match &self.ledger {
+            Some(_) => World::load(&self.name)?,
+            None => World::default(),
+        };
+        let owns: Vec<Entry> = self.owned().to_vec();
         let t0 = std::time::Instant::now();
-        let errs = teardown(self.kernel.as_mut(), self.ledger.as_mut(), &owns);
+        let report = teardown(self.kernel.as_mut(), self.ledger.as_mut(), &owns, &world);
         if self.verbose {
-            eprintln!("netplumb: teardown of {n} objects in {:?}", t0.elapsed());
+            eprintln!(
+                "netplumb: teardown of {} objects in {:?}",
+                owns.len(),
+                t0.elapsed()
+            );
             self.print_timings();
         }
+        self.notes.extend(report.notes);
         if let Some(l) = self.ledger.as_mut() {
             l.compact()?;
         }
-        if errs.is_empty() {
-            Ok(n)
+        self.prev_intent.clear();
+        if report.errors.is_empty() {
+            Ok(report.removed)
         } else {
-            Err(RunError::Teardown(errs.join("\n")))
+            Err(RunError::Teardown(report.errors))
         }
     }
-}
-
-/// A cheap fingerprint of the declared model (its debug form, hashed).
-fn fingerprint(t: &Topology) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    format!("{t:?}").hash(&mut h);
-    h.finish()
 }
 
 fn progress(n: usize, quiet: bool) -> Option<indicatif::ProgressBar> {

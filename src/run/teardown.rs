@@ -1,122 +1,241 @@
-//! Undoing what a topology owns: for `down` and for rolling back a run.
+//! Undoing what a topology owns, for `down`: newest first, in an order the
+//! kernel does quickly — settings, addresses and devices put back home,
+//! then whole namespaces (which take their links, and the far ends of their
+//! veths, with them), then the remaining links. Objects another topology
+//! still uses are left to it; objects whose identity does not match the
+//! record are someone else's and left alone. What is already gone counts
+//! as removed; every failure is collected and none stops the rest.
 
-use crate::kernel::Kernel;
-use crate::ledger::{Ledger, Owned};
+use std::time::{Duration, Instant};
+
+use crate::kernel::{Kernel, KernelError};
+use crate::ledger::{Entry, Ledger, LedgerError, World};
 use crate::model::NsRef;
-use crate::plan::Op;
 
-/// The op that undoes an owned object or change.
-pub fn undo_op(o: &Owned) -> Op {
-    match o.clone() {
-        Owned::Netns { ns } => Op::DelNetns { ns },
-        Owned::Link { ns, name, .. } => Op::DelLink { ns, name },
-        Owned::Addr { ns, dev, cidr } => Op::DelAddr { ns, dev, cidr },
-        Owned::Route { ns, dest, via } => Op::DelRoute { ns, dest, via },
-        Owned::Sysctl { ns, key, old } => Op::Sysctl {
-            ns,
-            key,
-            value: old,
-        },
-        Owned::LinkAttr { ns, name, old } => Op::SetLink {
-            ns,
-            name,
-            change: old,
-        },
-        Owned::Nat { ns, table } => Op::DelNat { ns, table },
+#[derive(Debug, thiserror::Error)]
+pub enum TeardownError {
+    #[error("cannot undo `{what}`: {err}")]
+    Kernel { what: String, err: KernelError },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl TeardownError {
+    pub fn kernel(what: String, err: KernelError) -> Self {
+        TeardownError::Kernel { what, err }
+    }
+    pub fn ledger(e: LedgerError) -> Self {
+        TeardownError::Ledger(e)
     }
 }
 
-/// Undo `owns`, newest first, in an order the kernel does quickly:
-/// settings and addresses, then whole namespaces (which take their links,
-/// and the far ends of their veths, with them), then the remaining links.
-/// What is already gone counts as removed; every failure is collected and
-/// none stops the rest.
+/// Each error on a line of its own.
+pub fn describe(errs: &[TeardownError]) -> String {
+    errs.iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[derive(Debug, Default)]
+pub struct TeardownReport {
+    pub removed: usize,
+    pub notes: Vec<String>,
+    pub errors: Vec<TeardownError>,
+}
+
+struct Run<'a> {
+    kernel: &'a mut dyn Kernel,
+    gone: Vec<Entry>,
+    report: TeardownReport,
+}
+
+impl Run<'_> {
+    fn undo(&mut self, e: &Entry) {
+        for op in e.undo_ops() {
+            match self.kernel.apply(&op) {
+                Ok(_) => {}
+                Err(err) if err.is_not_found() => {}
+                Err(err) => {
+                    self.report.errors.push(TeardownError::Kernel {
+                        what: op.summary(),
+                        err,
+                    });
+                    return;
+                }
+            }
+        }
+        self.done(e);
+    }
+    fn done(&mut self, e: &Entry) {
+        if matches!(e, Entry::Netns { .. } | Entry::Link { .. }) {
+            self.report.removed += 1;
+        }
+        self.gone.push(e.clone());
+    }
+    /// Forget without touching: another topology's, or not ours after all.
+    fn leave(&mut self, e: &Entry, note: String) {
+        self.report.notes.push(note);
+        self.gone.push(e.clone());
+    }
+}
+
+/// Is this namespace still the one the record describes? A name recorded
+/// but never made (a run killed right after its write-ahead record) may
+/// belong to someone else by now.
+fn netns_is_ours(kernel: &mut dyn Kernel, e: &Entry) -> Result<bool, KernelError> {
+    let Entry::Netns { ns, ino } = e else {
+        return Ok(false);
+    };
+    match (ino, kernel.netns_ino(ns)?) {
+        (_, None) => Ok(true),
+        (Some(want), Some(have)) => Ok(*want == have),
+        (None, Some(_)) => {
+            // No identity recorded: netplumb marks the namespaces it makes
+            // (an alias on their lo); trust only that.
+            let st = kernel.observe(&NsRef::Named(ns.clone()))?;
+            Ok(st
+                .link("lo")
+                .and_then(|l| l.alias.as_deref())
+                .is_some_and(crate::kernel::is_netns_marker))
+        }
+    }
+}
+
 pub fn teardown(
     kernel: &mut dyn Kernel,
-    mut ledger: Option<&mut Ledger>,
-    owns: &[Owned],
-) -> Vec<String> {
-    let doomed: Vec<NsRef> = owns
-        .iter()
-        .filter_map(|o| match o {
-            Owned::Netns { ns } => Some(NsRef::Named(ns.clone())),
-            _ => None,
-        })
-        .collect();
-    let mut errs = Vec::new();
-    let mut gone = Vec::new();
-    let mut undo = |kernel: &mut dyn Kernel, o: &Owned, gone: &mut Vec<Owned>| {
-        let op = undo_op(o);
-        match kernel.apply(&op) {
-            Ok(()) => gone.push(o.clone()),
-            Err(e) if e.is_not_found() => gone.push(o.clone()),
-            Err(e) => errs.push(format!("cannot undo `{}`: {e}", op.summary())),
-        }
+    ledger: Option<&mut Ledger>,
+    owns: &[Entry],
+    world: &World,
+) -> TeardownReport {
+    let mut run = Run {
+        kernel,
+        gone: Vec::new(),
+        report: TeardownReport::default(),
     };
+    let mut doomed: Vec<NsRef> = Vec::new();
+    for e in owns {
+        let Entry::Netns { ns, .. } = e else { continue };
+        if let Some(other) = world.claimant_of(e) {
+            run.leave(
+                e,
+                format!("netns {ns}: still used by topology '{other}', left to it"),
+            );
+            continue;
+        }
+        match netns_is_ours(run.kernel, e) {
+            Ok(true) => doomed.push(NsRef::Named(ns.clone())),
+            Ok(false) => run.leave(
+                e,
+                format!("netns {ns} is not the one this topology made: left alone"),
+            ),
+            Err(err) => run.report.errors.push(TeardownError::Kernel {
+                what: format!("- netns {ns}"),
+                err,
+            }),
+        }
+    }
     let mut links = Vec::new();
     let mut vanishing = Vec::new();
     for o in owns.iter().rev() {
+        let inside_doomed = o.ns().is_some_and(|n| doomed.contains(n));
         match o {
-            Owned::Netns { .. } => {}
-            _ if o.ns().is_some_and(|n| doomed.contains(n)) => gone.push(o.clone()),
-            Owned::Link {
-                peer_ns: Some(p), ..
-            } if doomed.contains(p) => vanishing.push(o.clone()),
-            Owned::Link { .. } => links.push(o.clone()),
-            _ => undo(kernel, o, &mut gone),
+            Entry::Netns { .. } => {}
+            // Home before its namespace goes: a virtual device would die
+            // with it, a physical one would land in the wrong place.
+            Entry::LinkPlace { .. } => run.undo(o),
+            _ if inside_doomed => run.done(o),
+            Entry::Link { ns, name, .. } if world.claimant_of(o).is_some() => {
+                let other = world.claimant_of(o).unwrap_or_default().to_string();
+                run.leave(
+                    o,
+                    format!(
+                        "link {name} in netns {ns}: still used by topology '{other}', left to it"
+                    ),
+                );
+            }
+            Entry::Link { peer: Some(p), .. } if doomed.contains(&p.ns) => {
+                vanishing.push(o.clone())
+            }
+            Entry::Link { .. } => links.push(o.clone()),
+            Entry::Sysctl { ns, key, .. } if world.sysctl_claims(o).next().is_some() => {
+                let other = world
+                    .sysctl_claims(o)
+                    .next()
+                    .map(|(n, _)| n.to_string())
+                    .unwrap_or_default();
+                run.leave(
+                    o,
+                    format!(
+                        "sysctl {} in netns {ns}: still needed by topology '{other}', left as it is",
+                        key.as_str()
+                    ),
+                );
+            }
+            _ => run.undo(o),
         }
     }
     for o in owns.iter().rev() {
-        if let Owned::Netns { .. } = o {
-            undo(kernel, o, &mut gone);
+        if let Entry::Netns { ns, .. } = o
+            && doomed.contains(&NsRef::Named(ns.clone()))
+        {
+            run.undo(o);
         }
     }
-    // The kernel destroys a dead namespace's devices asynchronously; wait
-    // for the veth ends outside it, so `down` returns on the final state.
-    // A namespace kept alive by a process inside never lets go: when the
-    // count stops falling for a while, delete those ends ourselves.
-    let mut last_progress = std::time::Instant::now();
+    wait_vanished(&mut run, &mut vanishing, &mut links);
+    for o in &links {
+        run.undo(o);
+    }
+    if let Some(l) = ledger
+        && let Err(e) = l.remove(&run.gone)
+    {
+        run.report.errors.push(TeardownError::Ledger(e));
+    }
+    run.report
+}
+
+/// The kernel destroys a dead namespace's devices asynchronously; wait for
+/// the veth ends outside it, so `down` returns on the final state. A
+/// namespace kept alive by a process inside never lets go: when the count
+/// stops falling for a while, delete those ends ourselves.
+fn wait_vanished(run: &mut Run, vanishing: &mut Vec<Entry>, links: &mut Vec<Entry>) {
+    let mut last_progress = Instant::now();
     let mut left = vanishing.len();
+    let mut pause = Duration::from_millis(2);
     while !vanishing.is_empty() {
         let mut by_ns: Vec<NsRef> = vanishing.iter().filter_map(|o| o.ns().cloned()).collect();
         by_ns.sort();
         by_ns.dedup();
         let mut still = Vec::new();
         for ns in by_ns {
-            let Ok(st) = kernel.observe(&ns) else {
+            let Ok(names) = run.kernel.link_names(&ns) else {
                 continue;
             };
-            for o in &vanishing {
-                if let Owned::Link { ns: n, name, .. } = o
+            for o in vanishing.iter() {
+                if let Entry::Link { ns: n, name, .. } = o
                     && n == &ns
-                    && st.link(name.as_str()).is_some()
+                    && names.iter().any(|x| x == name.as_str())
                 {
                     still.push(o.clone());
                 }
             }
         }
-        gone.extend(vanishing.iter().filter(|o| !still.contains(o)).cloned());
-        vanishing = still;
+        for o in vanishing.iter().filter(|o| !still.contains(o)) {
+            run.done(o);
+        }
+        *vanishing = still;
         if vanishing.len() < left {
             left = vanishing.len();
-            last_progress = std::time::Instant::now();
+            last_progress = Instant::now();
         }
         if vanishing.is_empty() {
             break;
         }
-        if last_progress.elapsed() > std::time::Duration::from_millis(400) {
+        if last_progress.elapsed() > Duration::from_millis(400) {
             links.splice(0..0, vanishing.drain(..));
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
     }
-    for o in &links {
-        undo(kernel, o, &mut gone);
-    }
-    if let Some(l) = ledger.as_mut()
-        && let Err(e) = l.remove(&gone)
-    {
-        errs.push(e.to_string());
-    }
-    errs
 }

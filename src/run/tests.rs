@@ -1,11 +1,10 @@
 //! Plan/apply logic against the recording fake: no root, no kernel.
 
-use std::collections::HashMap;
-
 use super::*;
 use crate::kernel::Recorder;
+use crate::ledger::{Entry, World};
 use crate::model::NsName;
-use crate::plan::{Applied, diff};
+use crate::plan::diff;
 use crate::script::Session;
 
 const SEED: &str = r#"
@@ -33,7 +32,7 @@ fn declared(script: &str) -> Topology {
 
 /// The steps that converge kernel `k` to `topo`, for a topology "t" owning nothing yet.
 fn plan_on(topo: &Topology, k: &mut Recorder) -> Result<Vec<Step>, DiffError> {
-    diff(topo, &mut Applied::default(), k, "t", &[], &HashMap::new())
+    diff(topo, k, "t", "t.rhai", &[], &World::default()).map(|d| d.steps)
 }
 
 #[test]
@@ -81,13 +80,15 @@ fn a_late_refusal_rolls_everything_back() {
         assert!(errs.is_empty(), "fail at {fail_at}: {errs:?}");
         let k = r.kernel();
         assert!(
-            !k.netns_exists(&NsName::new("foons").unwrap()).unwrap(),
+            k.netns_ino(&NsName::new("foons").unwrap())
+                .unwrap()
+                .is_none(),
             "fail at {fail_at}"
         );
         let host = k.observe(&NsRef::Host).unwrap();
         let pristine = Recorder::new().observe(&NsRef::Host).unwrap();
         assert_eq!(host, pristine, "fail at {fail_at}");
-        assert_eq!(k.nat_userdata(&NsRef::Host, "netplumb-t").unwrap(), None);
+        assert_eq!(k.nat_info(&NsRef::Host, "netplumb-t").unwrap(), None);
         assert_eq!(
             k.sysctl_get(&NsRef::Host, "net.ipv4.ip_forward")
                 .unwrap()
@@ -127,9 +128,13 @@ fn teardown_skips_what_goes_with_a_namespace() {
     for s in &steps {
         k.apply(&s.op).unwrap();
     }
-    let owns: Vec<Owned> = steps.iter().flat_map(|s| s.owns.clone()).collect();
+    let owns: Vec<Entry> = steps.iter().flat_map(|s| s.records.clone()).collect();
     let before = k.log.len();
-    assert!(teardown(&mut k, None, &owns).is_empty());
+    assert!(
+        teardown(&mut k, None, &owns, &World::default())
+            .errors
+            .is_empty()
+    );
     let undone: Vec<String> = k.log[before..].iter().map(|o| o.summary()).collect();
     assert!(undone.iter().any(|s| s == "- netns foons"), "{undone:?}");
     assert!(

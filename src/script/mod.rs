@@ -92,8 +92,11 @@ impl Session {
         params: &[(String, String)],
         max_ops: u64,
     ) -> Self {
-        // In `plan`, stdout carries the commands: the script's prints go to stderr.
-        let real = runner.is_real();
+        // A run without a ledger (`plan`, `check`) prints its plan on
+        // stdout: the script's prints go to stderr.
+        let dry = !runner.has_ledger();
+        let mut runner = runner;
+        runner.topo = crate::topo::Topology::with_limit(max_ops);
         let runner = Arc::new(Mutex::new(runner));
         let sources: SharedSources = Arc::default();
         let mut engine = Engine::new();
@@ -109,7 +112,7 @@ impl Session {
         engine.set_max_expr_depths(128, 64);
         net::register(&mut engine, script_dir.clone());
         engine.set_module_resolver(resolver::Resolver::new(script_dir, sources.clone()));
-        if !real {
+        if dry {
             engine.on_print(|s| eprintln!("{s}"));
         }
         api::register(&mut engine, &runner);

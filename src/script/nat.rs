@@ -6,10 +6,9 @@ use ipnet::IpNet;
 use netplumb_nft::{DnatMapping, L4Proto, NatRule};
 use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 
-use super::api::{NsHandle, check_limit};
+use super::api::{NsHandle, refused};
 use super::{SharedRunner, fail, lock, pos_of};
 use crate::model::{Cidr, IfName, NsRef, parse_ip};
-use crate::topo::{NatDecl, SysctlDecl};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
 
@@ -111,38 +110,17 @@ fn ports(ctx: &NativeCallContext, v: &Dynamic) -> R<(u16, u16)> {
     ))
 }
 
+/// Declare a NAT rule: the model checks it against the rules before it
+/// and switches forwarding on where the rule is.
 fn push(
     ctx: &NativeCallContext,
     rn: &SharedRunner,
     ns: NsRef,
     rule: impl FnOnce(usize) -> NatRule,
-    v6: bool,
 ) -> R<()> {
-    let mut r = lock(rn);
-    check_limit(ctx, &r)?;
-    let tag = r.topo.nat.len();
     let pos = pos_of(ctx);
-    r.topo.nat.push(NatDecl {
-        ns: ns.clone(),
-        rule: rule(tag),
-        pos: pos.clone(),
-    });
-    // NAT for forwarded traffic needs forwarding on where it happens;
-    // `down` restores the old value from the ledger.
-    let key = if v6 {
-        "net.ipv6.conf.all.forwarding"
-    } else {
-        "net.ipv4.ip_forward"
-    };
-    if !r.topo.sysctls.iter().any(|s| s.ns == ns && s.key == key) {
-        r.topo.sysctls.push(SysctlDecl {
-            ns,
-            key: key.into(),
-            value: "1".into(),
-            pos,
-        });
-    }
-    Ok(())
+    let mut r = lock(rn);
+    r.topo.add_nat(ns, rule, pos).map_err(|e| refused(ctx, e))
 }
 
 fn masquerade(
@@ -155,8 +133,7 @@ fn masquerade(
     check_keys(ctx, opts, &["oif"])?;
     let src = prefix(ctx, cidr)?;
     let oif = opt_ifname(ctx, opts, "oif")?;
-    let v6 = src.addr().is_ipv6();
-    push(ctx, rn, ns, |tag| NatRule::Masquerade { src, oif, tag }, v6)
+    push(ctx, rn, ns, |tag| NatRule::Masquerade { src, oif, tag })
 }
 
 fn snat(
@@ -179,8 +156,7 @@ fn snat(
         ));
     }
     let oif = opt_ifname(ctx, opts, "oif")?;
-    let v6 = to.is_ipv6();
-    push(ctx, rn, ns, |tag| NatRule::Snat { src, to, oif, tag }, v6)
+    push(ctx, rn, ns, |tag| NatRule::Snat { src, to, oif, tag })
 }
 
 fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R<()> {
@@ -228,24 +204,17 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
         Some(Err(_)) => return Err(fail(ctx, "proto must be \"tcp\" or \"udp\"")),
     };
     let iif = opt_ifname(ctx, m, "iif")?;
-    let v6 = to_addr.is_ipv6();
-    push(
-        ctx,
-        rn,
-        ns,
-        |tag| {
-            NatRule::Dnat(DnatMapping {
-                proto,
-                daddr,
-                iif,
-                ports,
-                to_addr,
-                to_port,
-                tag,
-            })
-        },
-        v6,
-    )
+    push(ctx, rn, ns, |tag| {
+        NatRule::Dnat(DnatMapping {
+            proto,
+            daddr,
+            iif,
+            ports,
+            to_addr,
+            to_port,
+            tag,
+        })
+    })
 }
 
 fn dnat_simple(

@@ -14,9 +14,9 @@ use std::path::PathBuf;
 use miette::Report;
 
 use crate::cli::GraphFormat;
-use crate::cmd::{Opts, require_root};
 use crate::diag;
-use crate::ledger::{self, Owned};
+use crate::ledger::{self, Entry as Owned};
+use crate::opts::Opts;
 use model::{GatherError, TopologyView};
 
 fn gather_err(e: GatherError) -> Report {
@@ -76,7 +76,7 @@ fn write_out(output: Option<&PathBuf>, bytes: &[u8]) -> Result<(), Report> {
 }
 
 pub fn show(o: &Opts, name: Option<&str>, json: bool) -> Result<i32, Report> {
-    require_root(o)?;
+    let _ = o;
     let v = views(name)?;
     let text = if json {
         json::render(&v)
@@ -93,7 +93,7 @@ pub fn graph(
     format: GraphFormat,
     output: Option<PathBuf>,
 ) -> Result<i32, Report> {
-    require_root(o)?;
+    let _ = o;
     let v = views(name)?;
     if v.is_empty() {
         return Err(diag::plain(
@@ -114,7 +114,7 @@ pub fn graph(
 }
 
 pub fn ping_all(o: &Opts, name: Option<&str>) -> Result<i32, Report> {
-    require_root(o)?;
+    let _ = o;
     let v = views(name)?;
     if v.is_empty() {
         return Err(diag::plain(

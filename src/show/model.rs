@@ -14,7 +14,7 @@ use ipnet::IpNet;
 
 use crate::apply::inspect::{Inspector, LinkDetail, NsConn, NsDetail};
 use crate::kernel::KernelError;
-use crate::ledger::{LedgerError, Owned};
+use crate::ledger::{Entry as Owned, LedgerError};
 use crate::model::NsRef;
 
 #[derive(Debug, thiserror::Error)]
@@ -341,8 +341,10 @@ fn wanted(entries: &[Owned]) -> Vec<Wanted> {
     }
     for e in entries {
         match e {
-            Owned::Netns { ns } => slot(&mut out, &NsRef::Named(ns.clone())).owned = true,
-            Owned::Link { ns, name, .. } | Owned::LinkAttr { ns, name, .. } => {
+            Owned::Netns { ns, .. } => slot(&mut out, &NsRef::Named(ns.clone())).owned = true,
+            Owned::Link { ns, name, .. }
+            | Owned::LinkAttr { ns, name, .. }
+            | Owned::LinkPlace { ns, name, .. } => {
                 slot(&mut out, ns).links.insert(name.to_string());
             }
             Owned::Addr { ns, dev, .. } => {
@@ -351,8 +353,8 @@ fn wanted(entries: &[Owned]) -> Vec<Wanted> {
             Owned::Route { ns, dest, via } => {
                 slot(&mut out, ns).routes.push((dest.as_net(), *via));
             }
-            Owned::Nat { ns, table } => {
-                slot(&mut out, ns).nat.insert(table.clone());
+            Owned::Nat { ns, table, .. } => {
+                slot(&mut out, ns).nat.insert(table.as_str().to_string());
             }
             Owned::Sysctl { ns, .. } => {
                 slot(&mut out, ns);
@@ -703,12 +705,18 @@ mod tests {
     fn wanted_puts_host_first_and_collects_links() {
         let foo = NsName::new("foons").unwrap();
         let entries = vec![
-            Owned::Netns { ns: foo.clone() },
+            Owned::Netns {
+                ns: foo.clone(),
+                ino: None,
+            },
             Owned::Link {
                 ns: NsRef::Host,
                 name: IfName::new("veth0").unwrap(),
-                kind: "veth".into(),
-                peer_ns: None,
+                kind: crate::ledger::MadeKind::Veth,
+                peer: None,
+                index: None,
+                key: None,
+                shared: false,
             },
             Owned::Addr {
                 ns: NsRef::Host,

@@ -1,43 +1,59 @@
-//! Desired topology + observed kernel state → the ops still needed.
+//! Desired topology + what the topology owns (its ledger) + what the kernel
+//! has → the ops that converge the kernel to the script: creations,
+//! changes in place, and removals of what the script no longer declares.
 //!
 //! Every op is first applied to a simulated kernel seeded with what the real
 //! one holds, so a name that is taken, a missing device or an unreachable
-//! gateway is found here, before anything is changed.
+//! gateway is found here, before anything is changed. Every op also gets its
+//! inverse, computed from the state it was planned against, so a failure
+//! half-way rolls removals back as exactly as creations.
 
 use std::collections::HashMap;
 
 use crate::kernel::{Kernel, KernelError, NsState, Recorder};
-use crate::ledger::Owned;
-use crate::model::{IfName, NsRef};
-use crate::plan::Op;
+use crate::ledger::{Entry, World};
+use crate::model::NsRef;
+use crate::op::Op;
 use crate::topo::{Pos, Topology};
 
 mod links;
 mod nat;
+mod remove;
 mod settings;
+mod sysctl;
 
-use links::links;
-use nat::{nat, sysctls};
-use settings::{attrs_addrs_routes, fuse_veths, group_by_ns};
+pub use links::link_key;
+pub use nat::fingerprint;
 
-/// One op, the script position it comes from, and what it makes us own.
+/// One op, the script position it comes from, and its ledger effects.
 #[derive(Debug, Clone)]
 pub struct Step {
     pub op: Op,
     pub pos: Pos,
-    pub owns: Vec<Owned>,
-    /// Ledger entries this op retires (a moved or renamed link's old place).
-    pub retires: Vec<Owned>,
+    /// Entries written ahead of the op: what it makes the topology own.
+    pub records: Vec<Entry>,
+    /// Entries the op retires once it is done (what it removed, a moved
+    /// link's old place).
+    pub retires: Vec<Entry>,
+    /// The ops that undo it, in order, computed from the state it was
+    /// planned against.
+    pub undo: Vec<Op>,
+    /// The intent key it serves (see `plan::intent`): tells an edit of the
+    /// script from a repair of drift.
+    pub key: Option<String>,
 }
 
-/// What earlier flushes of this run already converged: where each declared
-/// link is now, so a later `move_to`/`rename` becomes a move, not a create.
+/// The plan of one flush: kernel steps, plus ledger-only claims and
+/// releases of objects shared with other topologies.
 #[derive(Debug, Clone, Default)]
-pub struct Applied {
-    pub link_loc: Vec<Option<(NsRef, IfName)>>,
-    pub stp: HashMap<usize, bool>,
-    /// Links this topology created (as opposed to adopted), by id.
-    pub created: Vec<bool>,
+pub struct Diff {
+    pub steps: Vec<Step>,
+    /// Objects another topology made that this one now shares.
+    pub claims: Vec<Entry>,
+    /// Shared objects this one no longer declares (left to the others).
+    pub releases: Vec<Entry>,
+    /// What was left alone and why ("netns x: shared with topology 'b'").
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,13 +62,17 @@ pub struct DiffError {
     pub msg: String,
     pub help: Option<String>,
     pub pos: Pos,
+    /// A second position the error is about (the other topology's line is
+    /// in another file and named in the message instead).
+    pub other: Option<Box<Pos>>,
 }
 
-fn err(pos: &Pos, msg: impl Into<String>, help: Option<&str>) -> DiffError {
+pub(crate) fn err(pos: &Pos, msg: impl Into<String>, help: Option<&str>) -> DiffError {
     DiffError {
         msg: msg.into(),
         help: help.map(str::to_string),
         pos: pos.clone(),
+        other: None,
     }
 }
 
@@ -60,25 +80,29 @@ pub fn nat_table_name(topology: &str) -> String {
     format!("netplumb-{topology}")
 }
 
-struct Ctx<'a> {
+pub(crate) struct Cx<'a> {
+    /// The kernel as it will be after the steps so far.
     sim: Recorder,
+    /// The kernel as it was read, for computing inverses.
+    seen: HashMap<NsRef, NsState>,
     steps: Vec<Step>,
+    diff: Diff,
     topo_name: &'a str,
-    owned: &'a [Owned],
-    foreign: &'a HashMap<(NsRef, String), String>,
+    /// The main script's file name, for positions other topologies see.
+    script: &'a str,
+    owned: &'a [Entry],
+    world: &'a World,
 }
 
-impl Ctx<'_> {
-    fn push(&mut self, op: Op, pos: &Pos, owns: Vec<Owned>) -> Result<(), DiffError> {
-        self.sim.apply(&op).map_err(|e| explain(&op, &e, pos))?;
-        self.steps.push(Step {
-            op,
-            pos: pos.clone(),
-            owns,
-            retires: Vec::new(),
-        });
+impl Cx<'_> {
+    fn push_step(&mut self, step: Step) -> Result<(), DiffError> {
+        self.sim
+            .apply(&step.op)
+            .map_err(|e| explain(&step.op, &e, &step.pos))?;
+        self.steps.push(step);
         Ok(())
     }
+
     /// Made by this diff: nothing in it can be read from the kernel yet.
     fn is_fresh(&self, ns: &NsRef) -> bool {
         match ns {
@@ -94,10 +118,14 @@ impl Ctx<'_> {
         static EMPTY: std::sync::LazyLock<NsState> = std::sync::LazyLock::new(NsState::default);
         self.sim.state.get(ns).unwrap_or(&EMPTY)
     }
-    fn owns_link(&self, ns: &NsRef, name: &IfName) -> bool {
-        self.owned
-            .iter()
-            .any(|o| matches!(o, Owned::Link { ns: n, name: l, .. } if n == ns && l == name))
+
+    fn seen(&self, ns: &NsRef) -> &NsState {
+        static EMPTY: std::sync::LazyLock<NsState> = std::sync::LazyLock::new(NsState::default);
+        self.seen.get(ns).unwrap_or(&EMPTY)
+    }
+
+    fn owns(&self, f: impl Fn(&Entry) -> bool) -> Option<&Entry> {
+        self.owned.iter().find(|e| f(e))
     }
 }
 
@@ -105,10 +133,23 @@ impl Ctx<'_> {
 fn explain(op: &Op, e: &KernelError, pos: &Pos) -> DiffError {
     let what = op.action();
     match (op, e.errno) {
-        (Op::AddRoute { ns, via, .. }, Some(libc::ENETUNREACH)) => err(
+        (Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route }, Some(libc::ENETUNREACH)) => {
+            err(
+                pos,
+                format!(
+                    "cannot {what}: gateway {} is not on any subnet of netns {ns}",
+                    route.via
+                ),
+                Some("give a link in that namespace an address on the gateway's subnet first"),
+            )
+        }
+        (Op::AddRoute { ns, route }, Some(libc::EEXIST)) => err(
             pos,
-            format!("cannot {what}: gateway {via} is not on any subnet of netns {ns}"),
-            Some("give a link in that namespace an address on the gateway's subnet first"),
+            format!(
+                "cannot {what}: netns {ns} already has a route to {}, not made by this topology",
+                route.dest
+            ),
+            Some("remove that route, or route another destination"),
         ),
         (_, Some(libc::EEXIST)) => err(
             pos,
@@ -124,82 +165,78 @@ fn explain(op: &Op, e: &KernelError, pos: &Pos) -> DiffError {
     }
 }
 
-/// Compute the steps that converge the kernel to `topo`.
-///
-/// `owned` is this topology's ledger; `foreign` maps (ns, link name) to the
-/// other topology that owns it.
+/// Compute what converges the kernel to `topo` for topology `topo_name`
+/// (declared by `script`), which owns `owned`; `world` holds every other
+/// topology's records.
 pub fn diff(
     topo: &Topology,
-    applied: &mut Applied,
     kernel: &mut dyn Kernel,
     topo_name: &str,
-    owned: &[Owned],
-    foreign: &HashMap<(NsRef, String), String>,
-) -> Result<Vec<Step>, DiffError> {
+    script: &str,
+    owned: &[Entry],
+    world: &World,
+) -> Result<Diff, DiffError> {
     let mut sim = Recorder::new();
     sim.state.clear();
-    // Observe what exists. A namespace that does not exist yet is empty.
-    let touched = topo.touched_ns();
-    let kerr = |e: KernelError, pos: &Pos, what: String| err(pos, format!("{what}: {e}"), None);
-    for ns in &touched {
-        let exists = match ns {
-            NsRef::Host => true,
-            NsRef::Named(n) => kernel
-                .netns_exists(n)
-                .map_err(|e| kerr(e, &Pos::default(), format!("cannot look for netns {n}")))?,
+    let mut seen = HashMap::new();
+    // Read what exists: the namespaces the script touches and those the
+    // topology owns things in. A namespace that does not exist is empty.
+    let mut touched = topo.touched_ns();
+    for e in owned {
+        let ns = match e {
+            Entry::Netns { ns, .. } => NsRef::Named(ns.clone()),
+            other => match other.ns() {
+                Some(ns) => ns.clone(),
+                None => continue,
+            },
         };
-        if exists {
-            if let NsRef::Named(n) = ns {
-                sim.netns.insert(n.clone());
-            }
-            let st = kernel
-                .observe(ns)
-                .map_err(|e| kerr(e, &Pos::default(), format!("cannot read netns {ns}")))?;
-            sim.state.insert(ns.clone(), st);
+        if !touched.contains(&ns) {
+            touched.push(ns);
         }
     }
-    let mut cx = Ctx {
+    let kerr = |e: KernelError, what: String| err(&Pos::default(), format!("{what}: {e}"), None);
+    for ns in &touched {
+        let ino = match ns {
+            NsRef::Host => Some(0),
+            NsRef::Named(n) => kernel
+                .netns_ino(n)
+                .map_err(|e| kerr(e, format!("cannot look for netns {n}")))?,
+        };
+        let Some(ino) = ino else { continue };
+        let st = match kernel.observe(ns) {
+            Ok(st) => st,
+            // Deleted between the two questions: as good as absent.
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(kerr(e, format!("cannot read netns {ns}"))),
+        };
+        if let NsRef::Named(n) = ns {
+            sim.netns.insert(n.clone(), ino);
+        }
+        sim.state.insert(ns.clone(), st.clone());
+        seen.insert(ns.clone(), st);
+    }
+    let mut cx = Cx {
         sim,
+        seen,
         steps: Vec::new(),
+        diff: Diff::default(),
         topo_name,
+        script,
         owned,
-        foreign,
+        world,
     };
 
-    // 1. namespaces
-    for (n, pos) in &topo.namespaces {
-        if !cx.sim.netns.contains(n) {
-            cx.push(
-                Op::AddNetns { ns: n.clone() },
-                pos,
-                vec![Owned::Netns { ns: n.clone() }],
-            )?;
-        }
-    }
-    for ns in &touched {
-        if let NsRef::Named(n) = ns
-            && !cx.sim.netns.contains(n)
-        {
-            let pos = topo
-                .links
-                .iter()
-                .find(|l| &l.ns == ns)
-                .map(|l| l.pos.clone())
-                .unwrap_or_default();
-            return Err(err(
-                &pos,
-                format!("netns {n} does not exist"),
-                Some("create it with netns(\"…\") first"),
-            ));
-        }
-    }
-
-    links(topo, applied, &mut cx)?;
+    nat::check_ports(topo, &mut cx)?;
+    remove::removals(topo, kernel, &mut cx)?;
+    links::namespaces(topo, &mut cx)?;
+    links::links(topo, &mut cx)?;
     let mid = cx.steps.len();
-    attrs_addrs_routes(topo, applied, &mut cx)?;
-    group_by_ns(&mut cx.steps[mid..]);
-    fuse_veths(&mut cx.steps);
-    sysctls(topo, kernel, &mut cx)?;
-    nat(topo, kernel, &mut cx)?;
-    Ok(cx.steps)
+    settings::attrs_addrs_routes(topo, &mut cx)?;
+    settings::group_by_ns(&mut cx.steps[mid..]);
+    settings::fuse_veths(&mut cx.steps);
+    sysctl::sysctls(topo, kernel, &mut cx)?;
+    nat::nat(topo, kernel, &mut cx)?;
+    let mut d = cx.diff;
+    d.steps = cx.steps;
+    Ok(d)
 }

@@ -1,86 +1,23 @@
-//! Sysctls and NAT: compared with the kernel's current values, and the
-//! NAT table by the fingerprint kept in its userdata.
+//! NAT: one table per namespace, compared by the fingerprint kept in its
+//! userdata (which also marks it as this topology's: a table of the same
+//! name without the mark is someone else's and is never touched), and the
+//! host ports it publishes, checked against every other topology's.
 
-use std::collections::BTreeMap;
+use netplumb_nft::{NatRule, NatTable};
 
-use netplumb_nft::NatTable;
-
-use super::{Ctx, DiffError, err, nat_table_name};
+use super::{Cx, DiffError, Step, err, nat_table_name};
 use crate::kernel::Kernel;
-use crate::ledger::Owned;
+use crate::ledger::{Entry, PortClaim, TableName};
 use crate::model::NsRef;
-use crate::plan::Op;
+use crate::op::Op;
 use crate::topo::{Pos, Topology};
 
-pub(super) fn sysctls(
-    topo: &Topology,
-    kernel: &mut dyn Kernel,
-    cx: &mut Ctx,
-) -> Result<(), DiffError> {
-    // Last write per (ns, key) wins, in first-seen order.
-    let mut last: BTreeMap<(NsRef, String), usize> = BTreeMap::new();
-    let mut order = Vec::new();
-    for (i, s) in topo.sysctls.iter().enumerate() {
-        let k = (s.ns.clone(), s.key.clone());
-        if last.insert(k.clone(), i).is_none() {
-            order.push(k);
-        }
-    }
-    for k in order {
-        let s = &topo.sysctls[last[&k]];
-        let fresh_ns = cx.is_fresh(&s.ns);
-        let cur = if cx.sim.sysctls.contains_key(&k) {
-            cx.sim.sysctl_get(&s.ns, &s.key).ok().flatten()
-        } else if fresh_ns {
-            // A namespace made by this diff cannot be read yet; it goes away
-            // whole on `down`, so the value to restore does not matter.
-            Some(String::new())
-        } else {
-            kernel.sysctl_get(&s.ns, &s.key).map_err(|e| {
-                err(
-                    &s.pos,
-                    format!("cannot read sysctl {} in netns {}: {e}", s.key, s.ns),
-                    None,
-                )
-            })?
-        };
-        let Some(cur) = cur else {
-            return Err(err(
-                &s.pos,
-                format!("netns {} has no sysctl {}", s.ns, s.key),
-                Some("check the name, e.g. net.ipv4.ip_forward"),
-            ));
-        };
-        if cur.trim() != s.value {
-            let already = cx.owned.iter().any(
-                |o| matches!(o, Owned::Sysctl { ns, key, .. } if ns == &s.ns && key == &s.key),
-            );
-            let owns = if already {
-                vec![]
-            } else {
-                vec![Owned::Sysctl {
-                    ns: s.ns.clone(),
-                    key: s.key.clone(),
-                    old: cur.trim().to_string(),
-                }]
-            };
-            cx.push(
-                Op::Sysctl {
-                    ns: s.ns.clone(),
-                    key: s.key.clone(),
-                    value: s.value.clone(),
-                },
-                &s.pos,
-                owns,
-            )?;
-        }
-    }
-    Ok(())
-}
+const MARK: &str = "netplumb:";
 
-/// A stable fingerprint of a NAT table's content, stored as the table's
-/// userdata: a second `up` compares it instead of re-reading every element.
-fn fingerprint(table: &NatTable) -> Vec<u8> {
+/// A stable fingerprint of a NAT table's content, tagged with the topology
+/// that made it, stored as the table's userdata: a second `up` compares it
+/// instead of re-reading every element.
+pub fn fingerprint(topology: &str, table: &NatTable) -> Vec<u8> {
     // FNV-1a over the rendered ruleset: stable across runs and builds.
     let text = netplumb_nft::render(table);
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -88,12 +25,102 @@ fn fingerprint(table: &NatTable) -> Vec<u8> {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("netplumb:{h:016x}").into_bytes()
+    format!("{MARK}{topology}:{h:016x}").into_bytes()
 }
 
-pub(super) fn nat(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Ctx) -> Result<(), DiffError> {
+/// The topology a table's userdata names, when netplumb made it.
+pub fn marker_topology(userdata: &[u8]) -> Option<&str> {
+    let s = std::str::from_utf8(userdata).ok()?;
+    let rest = s.strip_prefix(MARK)?;
+    let (topo, _) = rest.rsplit_once(':')?;
+    Some(topo)
+}
+
+/// "pa.rhai:3": where a published port was declared, for another
+/// topology's error message.
+fn place(script: &str, pos: &Pos) -> String {
+    if pos.source.is_empty() {
+        format!("{script}:{}", pos.line)
+    } else {
+        format!("{}:{}", pos.source, pos.line)
+    }
+}
+
+/// The host ports the script publishes in `ns`, ranges merged per line.
+fn port_claims(topo: &Topology, ns: &NsRef, script: &str) -> Vec<(PortClaim, Pos)> {
+    let mut out: Vec<(PortClaim, Pos)> = Vec::new();
+    for d in topo.nat().iter().filter(|d| &d.ns == ns) {
+        let NatRule::Dnat(m) = &d.rule else { continue };
+        let c = PortClaim {
+            proto: m.proto,
+            v6: m.to_addr.is_ipv6(),
+            daddr: m.daddr,
+            lo: m.ports.0,
+            hi: m.ports.1,
+            at: place(script, &d.pos),
+        };
+        match out.last_mut() {
+            Some((l, _))
+                if l.proto == c.proto
+                    && l.v6 == c.v6
+                    && l.daddr == c.daddr
+                    && l.at == c.at
+                    && l.hi.checked_add(1) == Some(c.lo) =>
+            {
+                l.hi = c.hi;
+            }
+            _ => out.push((c, d.pos.clone())),
+        }
+    }
+    out
+}
+
+fn overlaps(a: &PortClaim, b: &PortClaim) -> bool {
+    a.proto == b.proto
+        && a.v6 == b.v6
+        && (a.daddr.is_none() || b.daddr.is_none() || a.daddr == b.daddr)
+        && a.lo <= b.hi
+        && b.lo <= a.hi
+}
+
+/// A host port another topology already publishes is refused before
+/// anything changes, naming both topologies and lines.
+pub(super) fn check_ports(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
+    let mut nss: Vec<NsRef> = Vec::new();
+    for d in topo.nat() {
+        if !nss.contains(&d.ns) {
+            nss.push(d.ns.clone());
+        }
+    }
+    for ns in nss {
+        for (c, pos) in port_claims(topo, &ns, cx.script) {
+            for (other, ons, oc) in cx.world.port_claims() {
+                if ons != &ns || !overlaps(&c, oc) {
+                    continue;
+                }
+                let port = c.lo.max(oc.lo);
+                let where_ = match &ns {
+                    NsRef::Host => "host".to_string(),
+                    NsRef::Named(n) => format!("netns {n}"),
+                };
+                return Err(err(
+                    &pos,
+                    format!(
+                        "{} port {port} in {where_} is already published by topology '{other}' ({})",
+                        c.proto.name(),
+                        oc.at
+                    ),
+                    Some("publish another host port, or take that topology down first"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn nat(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Cx) -> Result<(), DiffError> {
     let mut by_ns: Vec<(NsRef, Vec<usize>)> = Vec::new();
-    for (i, d) in topo.nat.iter().enumerate() {
+    for (i, d) in topo.nat().iter().enumerate() {
         match by_ns.iter_mut().find(|(n, _)| n == &d.ns) {
             Some((_, v)) => v.push(i),
             None => by_ns.push((d.ns.clone(), vec![i])),
@@ -103,19 +130,21 @@ pub(super) fn nat(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Ctx) -> Res
     for (ns, idx) in by_ns {
         let mut table = NatTable {
             name: name.clone(),
-            rules: idx.iter().map(|i| topo.nat[*i].rule.clone()).collect(),
+            rules: idx.iter().map(|i| topo.nat()[*i].rule.clone()).collect(),
             userdata: Vec::new(),
         };
-        let first = &topo.nat[idx[0]].pos;
+        let first = &topo.nat()[idx[0]].pos;
         table.validate().map_err(|e| {
-            let pos = nat_error_pos(topo, &e).unwrap_or(first);
-            err(pos, e.to_string(), None)
+            let (pos, other) = nat_error_pos(topo, &e);
+            let mut d = err(pos.unwrap_or(first), e.to_string(), None);
+            d.other = other.cloned().map(Box::new);
+            d
         })?;
-        table.userdata = fingerprint(&table);
-        let cur = if cx.is_fresh(&ns) {
+        table.userdata = fingerprint(cx.topo_name, &table);
+        let info = if cx.is_fresh(&ns) {
             None
         } else {
-            kernel.nat_userdata(&ns, &name).map_err(|e| {
+            kernel.nat_info(&ns, &name).map_err(|e| {
                 err(
                     first,
                     format!("cannot read NAT table {name} in netns {ns}: {e}"),
@@ -123,30 +152,100 @@ pub(super) fn nat(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Ctx) -> Res
                 )
             })?
         };
-        if cur.as_deref() != Some(table.userdata.as_slice()) {
-            let owns = vec![Owned::Nat {
+        if let Some(i) = &info
+            && marker_topology(&i.userdata) != Some(cx.topo_name)
+        {
+            let whose = match marker_topology(&i.userdata) {
+                Some(t) => format!("topology '{t}'"),
+                None => "something other than netplumb".to_string(),
+            };
+            return Err(err(
+                first,
+                format!("netns {ns} already has an nftables table inet {name}, made by {whose}"),
+                Some(
+                    "netplumb never changes a table it did not make: rename or remove that table, or pick another topology name with --name",
+                ),
+            ));
+        }
+        let mine = cx
+            .owned
+            .iter()
+            .find(|e| matches!(e, Entry::Nat { ns: n, .. } if n == &ns))
+            .cloned();
+        let record = Entry::Nat {
+            ns: ns.clone(),
+            table: TableName::for_topology(cx.topo_name),
+            handle: info.as_ref().map(|i| i.handle),
+            ports: port_claims(topo, &ns, cx.script)
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect(),
+        };
+        if let Some(i) = &info
+            && i.userdata == table.userdata
+        {
+            if mine.as_ref() != Some(&record) {
+                cx.diff.releases.extend(mine);
+                cx.diff.claims.push(record);
+            }
+            continue;
+        }
+        let undo = match &info {
+            None => vec![Op::DelNat {
                 ns: ns.clone(),
                 table: name.clone(),
-            }];
-            cx.push(
-                Op::ReplaceNat {
-                    ns,
-                    table: Box::new(table),
-                },
-                first,
-                owns,
-            )?;
-        }
+                handle: None,
+            }],
+            Some(_) => kernel
+                .nat_table(&ns, &name)
+                .ok()
+                .flatten()
+                .map(|prev| Op::ReplaceNat {
+                    ns: ns.clone(),
+                    table: Box::new(prev),
+                    replaces: None,
+                })
+                .into_iter()
+                .collect(),
+        };
+        let record = match record {
+            Entry::Nat {
+                ns, table, ports, ..
+            } => Entry::Nat {
+                ns,
+                table,
+                handle: None,
+                ports,
+            },
+            other => other,
+        };
+        cx.push_step(Step {
+            op: Op::ReplaceNat {
+                ns: ns.clone(),
+                table: Box::new(table),
+                replaces: info.map(|i| i.handle),
+            },
+            pos: first.clone(),
+            records: vec![record],
+            retires: mine.into_iter().collect(),
+            undo,
+            key: Some(format!("nat {ns}")),
+        })?;
     }
     Ok(())
 }
 
-/// The script position of the rule an nft error names by tag.
-pub fn nat_error_pos<'a>(topo: &'a Topology, e: &netplumb_nft::NftError) -> Option<&'a Pos> {
-    let tag = match e {
-        netplumb_nft::NftError::Invalid { tag, .. } => Some(*tag),
-        netplumb_nft::NftError::Kernel { tag, .. } => *tag,
-        _ => None,
-    }?;
-    topo.nat.get(tag).map(|d| &d.pos)
+/// The script positions of the rule an nft error names by tag (and of the
+/// rule it clashes with, when there is one).
+pub fn nat_error_pos<'a>(
+    topo: &'a Topology,
+    e: &netplumb_nft::NftError,
+) -> (Option<&'a Pos>, Option<&'a Pos>) {
+    let (tag, other) = match e {
+        netplumb_nft::NftError::Invalid { tag, other_tag, .. } => (Some(*tag), *other_tag),
+        netplumb_nft::NftError::Kernel { tag, .. } => (*tag, None),
+        _ => (None, None),
+    };
+    let at = |t: Option<usize>| t.and_then(|t| topo.nat().get(t)).map(|d| &d.pos);
+    (at(tag), at(other))
 }

@@ -1,13 +1,21 @@
 //! Link settings, addresses and routes, and the two passes that shape the
 //! plan for the apply layer (grouping per namespace, folding into creates).
+//!
+//! A link the topology made gets exactly what the script says, and what the
+//! script does not say goes back to what a new link has (down, no master,
+//! MTU 1500, STP off): an edit that drops `.up()` gives what a fresh `up`
+//! of the edited script gives. An adopted device only gets what the script
+//! says, and the ledger keeps its old setting to put back.
 
 use std::collections::HashMap;
 
-use super::{Applied, Ctx, DiffError, Step};
-use crate::ledger::Owned;
-use crate::model::{IfName, NsRef};
-use crate::plan::{LinkChange, Op, VethWith};
-use crate::topo::Topology;
+use super::links::{end_text, link_key, owned_entry};
+use super::{Cx, DiffError, Step};
+use crate::kernel::Link;
+use crate::ledger::Entry;
+use crate::model::{Cidr, IfName, NsRef};
+use crate::op::{LinkChange, Op, RouteSpec, VethWith};
+use crate::topo::{LinkId, LinkKind, Pos, Topology};
 
 /// Link settings, addresses and routes never depend on another namespace's,
 /// so they are grouped per namespace (order kept within each): the apply
@@ -24,8 +32,8 @@ pub(super) fn group_by_ns(steps: &mut [Step]) {
 /// Fold a new veth's `master` and `up` into the request that creates the
 /// pair: one request instead of three, and the bridge sees a port that
 /// arrives ready instead of one that changes twice. Only settings of links
-/// this plan creates (nothing to restore on `down`), and a master only when
-/// it exists before the pair is made.
+/// this plan creates (nothing to restore), and a master only when it exists
+/// before the pair is made.
 pub(super) fn fuse_veths(steps: &mut Vec<Step>) {
     let made_at: HashMap<(NsRef, IfName), usize> = steps
         .iter()
@@ -35,44 +43,46 @@ pub(super) fn fuse_veths(steps: &mut Vec<Step>) {
             _ => None,
         })
         .collect();
-    let mut sets: HashMap<(NsRef, IfName), Vec<usize>> = HashMap::new();
-    for (j, s) in steps.iter().enumerate() {
-        if let Op::SetLink { ns, name, change } = &s.op
-            && s.owns.is_empty()
-            && matches!(change, LinkChange::Up(true) | LinkChange::Master(Some(_)))
-        {
-            sets.entry((ns.clone(), name.clone())).or_default().push(j);
-        }
-    }
+    let created: HashMap<(NsRef, IfName), usize> = steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match &s.op {
+            Op::AddVeth { ns, name, .. } => Some(((ns.clone(), name.clone()), i)),
+            _ => None,
+        })
+        .collect();
     let mut fused = vec![false; steps.len()];
-    for i in 0..steps.len() {
-        let Op::AddVeth { ns, name, .. } = &steps[i].op else {
+    let mut with: HashMap<usize, VethWith> = HashMap::new();
+    for (j, s) in steps.iter().enumerate() {
+        let Op::SetLink { ns, name, change } = &s.op else {
             continue;
         };
-        let mut with = VethWith::default();
-        for &j in sets.get(&(ns.clone(), name.clone())).into_iter().flatten() {
-            match &steps[j].op {
-                Op::SetLink {
-                    change: LinkChange::Up(true),
-                    ..
-                } => {
-                    with.up = true;
-                    fused[j] = true;
-                }
-                Op::SetLink {
-                    change: LinkChange::Master(Some(m)),
-                    ..
-                } if made_at.get(&(ns.clone(), m.clone())).is_none_or(|&b| b < i) => {
-                    with.master = Some(m.clone());
-                    fused[j] = true;
-                }
-                _ => {}
-            }
+        let Some(&i) = created.get(&(ns.clone(), name.clone())) else {
+            continue;
+        };
+        if j < i || !s.records.is_empty() {
+            continue;
         }
-        // The peer's `up` stays a request of its own: the kernel refuses a
-        // veth peer that is up at birth (ENOTCONN, kernel 6.18).
-        if let Op::AddVeth { with: w, .. } = &mut steps[i].op {
-            *w = with;
+        let w = with.entry(i).or_default();
+        match change {
+            LinkChange::Up(true) => {
+                w.up = true;
+                fused[j] = true;
+            }
+            LinkChange::Master(Some(m))
+                if made_at.get(&(ns.clone(), m.clone())).is_none_or(|&b| b < i) =>
+            {
+                w.master = Some(m.clone());
+                fused[j] = true;
+            }
+            _ => {}
+        }
+    }
+    // The peer's `up` stays a request of its own: the kernel refuses a
+    // veth peer that is up at birth (ENOTCONN, kernel 6.18).
+    for (i, w) in with {
+        if let Op::AddVeth { with: v, .. } = &mut steps[i].op {
+            *v = w;
         }
     }
     let mut k = 0;
@@ -82,126 +92,320 @@ pub(super) fn fuse_veths(steps: &mut Vec<Step>) {
     });
 }
 
-pub(super) fn attrs_addrs_routes(
-    topo: &Topology,
-    applied: &mut Applied,
-    cx: &mut Ctx,
-) -> Result<(), DiffError> {
-    // Remember each link's state before this diff, for restoring adopted ones.
-    let adopted = |cx: &Ctx, applied: &Applied, id: usize| {
-        let l = &topo.links[id];
-        !applied.created[id] && !cx.owns_link(&l.ns, &l.name)
-    };
-    let set = |cx: &mut Ctx, applied: &Applied, id: usize, change: LinkChange, old: LinkChange| {
-        let l = &topo.links[id];
-        let p = match change {
-            LinkChange::Up(_) => l.set_pos.up.as_ref(),
-            LinkChange::Mtu(_) => l.set_pos.mtu.as_ref(),
-            LinkChange::Master(_) => l.set_pos.master.as_ref(),
-            LinkChange::Stp(_) => l.set_pos.stp.as_ref(),
-        }
-        .unwrap_or(&l.pos);
-        let owns = if adopted(cx, applied, id) {
-            vec![Owned::LinkAttr {
-                ns: l.ns.clone(),
-                name: l.name.clone(),
-                old,
-            }]
-        } else {
-            vec![]
+fn made_here(cx: &Cx, ns: &NsRef, name: &IfName) -> bool {
+    cx.steps
+        .iter()
+        .any(|s| matches!(&s.op, Op::AddBridge { ns: n, name: b } if n == ns && b == name))
+}
+
+/// Did the topology make this link (in this plan or before)? Adopted and
+/// shared links get only what the script says.
+fn is_owned(topo: &Topology, cx: &Cx, id: LinkId) -> bool {
+    let l = topo.get(id);
+    if l.kind == LinkKind::Existing {
+        return false;
+    }
+    let made_now = cx.steps.iter().any(|s| match &s.op {
+        Op::AddVeth {
+            ns,
+            name,
+            peer_ns,
+            peer,
+            ..
+        } => (ns == &l.ns && name == &l.name) || (peer_ns == &l.ns && peer == &l.name),
+        Op::AddBridge { ns, name } => ns == &l.ns && name == &l.name,
+        _ => false,
+    });
+    made_now
+        || matches!(
+            owned_entry(cx, topo, id),
+            Some(Entry::Link { shared: false, .. })
+        )
+}
+
+struct Setter<'t> {
+    topo: &'t Topology,
+    id: LinkId,
+    owned: bool,
+}
+
+impl Setter<'_> {
+    fn set(&self, cx: &mut Cx, change: LinkChange, now: LinkChange) -> Result<(), DiffError> {
+        let l = self.topo.get(self.id);
+        let (p, what) = match change {
+            LinkChange::Up(_) => (l.set_pos.up.as_ref(), "up"),
+            LinkChange::Mtu(_) => (l.set_pos.mtu.as_ref(), "mtu"),
+            LinkChange::Master(_) => (l.set_pos.master.as_ref(), "master"),
+            LinkChange::Stp(_) => (l.set_pos.stp.as_ref(), "stp"),
         };
-        cx.push(
-            Op::SetLink {
+        let pos = p.unwrap_or(&l.pos).clone();
+        let mut records = Vec::new();
+        if !self.owned {
+            let recorded = cx.owned.iter().any(|e| {
+                matches!(e, Entry::LinkAttr { ns, name, old }
+                    if ns == &l.ns && name == &l.name
+                        && std::mem::discriminant(old) == std::mem::discriminant(&now))
+            });
+            if !recorded {
+                records.push(Entry::LinkAttr {
+                    ns: l.ns.clone(),
+                    name: l.name.clone(),
+                    old: now.clone(),
+                });
+            }
+        }
+        cx.push_step(Step {
+            op: Op::SetLink {
                 ns: l.ns.clone(),
                 name: l.name.clone(),
                 change,
             },
-            p,
-            owns,
-        )
-    };
-    for (id, l) in topo.links.iter().enumerate() {
+            pos,
+            records,
+            retires: Vec::new(),
+            undo: vec![Op::SetLink {
+                ns: l.ns.clone(),
+                name: l.name.clone(),
+                change: now,
+            }],
+            key: Some(format!("{} {what}", link_key(l))),
+        })
+    }
+}
+
+fn master_name(cx: &Cx, ns: &NsRef, cur: &Link) -> Option<IfName> {
+    cur.master
+        .and_then(|i| cx.state(ns).link_by_index(i))
+        .and_then(|m| IfName::new(&m.name).ok())
+}
+
+pub(super) fn attrs_addrs_routes(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
+    let ids: Vec<LinkId> = topo.links().map(|(id, _)| id).collect();
+    for &id in &ids {
+        let l = topo.get(id);
         let Some(cur) = cx.state(&l.ns).link(l.name.as_str()).cloned() else {
             continue;
         };
-        if let Some(m) = l.mtu
+        let owned = is_owned(topo, cx, id);
+        let s = Setter { topo, id, owned };
+        let bridge = l.kind == LinkKind::Bridge || cur.is_bridge();
+        // What a link the topology made has when the script says nothing.
+        let mtu = l.mtu.or((owned && !bridge).then_some(1500));
+        if let Some(m) = mtu
             && m != cur.mtu
         {
-            set(
-                cx,
-                applied,
-                id,
-                LinkChange::Mtu(m),
-                LinkChange::Mtu(cur.mtu),
-            )?;
+            s.set(cx, LinkChange::Mtu(m), LinkChange::Mtu(cur.mtu))?;
         }
-        if let Some(mid) = l.master {
-            let want = &topo.links[mid].name;
-            let cur_master = cur
-                .master
-                .and_then(|i| cx.state(&l.ns).link_by_index(i))
-                .map(|m| m.name.clone());
-            if cur_master.as_deref() != Some(want.as_str()) {
-                let old = LinkChange::Master(cur_master.and_then(|n| IfName::new(&n).ok()));
-                set(cx, applied, id, LinkChange::Master(Some(want.clone())), old)?;
+        let want_master = match l.master {
+            Some(m) => Some(Some(topo.get(m).name.clone())),
+            None if owned => Some(None),
+            None => None,
+        };
+        if let Some(want) = want_master {
+            let now = master_name(cx, &l.ns, &cur);
+            if now != want {
+                s.set(cx, LinkChange::Master(want), LinkChange::Master(now))?;
             }
         }
-        if let Some(on) = l.stp {
-            let known = applied.stp.get(&id).copied();
-            let fresh = cx.steps.iter().any(
-                |s| matches!(&s.op, Op::AddBridge { ns, name } if ns == &l.ns && name == &l.name),
-            );
-            if known != Some(on) && (fresh || known.is_some() || on) {
-                set(cx, applied, id, LinkChange::Stp(on), LinkChange::Stp(!on))?;
+        if bridge {
+            let stp = l.stp.or(owned.then_some(false));
+            // A bridge made by this plan gets the script's stp() said out
+            // loud, as `brctl stp br off` would, though it is the default.
+            let said = l.stp.is_some() && made_here(cx, &l.ns, &l.name);
+            if let Some(on) = stp
+                && (cur.stp != Some(on) || said)
+            {
+                s.set(
+                    cx,
+                    LinkChange::Stp(on),
+                    LinkChange::Stp(cur.stp.unwrap_or(false)),
+                )?;
             }
-            applied.stp.insert(id, on);
         }
     }
-    for a in &topo.addrs {
-        let l = &topo.links[a.link];
-        if !cx.state(&l.ns).has_addr(l.name.as_str(), &a.cidr) {
-            let owns = vec![Owned::Addr {
-                ns: l.ns.clone(),
-                dev: l.name.clone(),
-                cidr: a.cidr,
-            }];
-            cx.push(
-                Op::AddAddr {
-                    ns: l.ns.clone(),
-                    dev: l.name.clone(),
-                    cidr: a.cidr,
-                },
-                &a.pos,
-                owns,
-            )?;
-        }
+    for &id in &ids {
+        addrs(topo, cx, id)?;
     }
-    for (id, l) in topo.links.iter().enumerate() {
-        let Some(up) = l.up else { continue };
+    for &id in &ids {
+        let l = topo.get(id);
         let Some(cur) = cx.state(&l.ns).link(l.name.as_str()).cloned() else {
             continue;
         };
-        if cur.up != up {
-            set(cx, applied, id, LinkChange::Up(up), LinkChange::Up(cur.up))?;
+        let owned = is_owned(topo, cx, id);
+        let up = l.up.or(owned.then_some(false));
+        if let Some(up) = up
+            && cur.up != up
+        {
+            Setter { topo, id, owned }.set(cx, LinkChange::Up(up), LinkChange::Up(cur.up))?;
         }
     }
-    for r in &topo.routes {
-        let st = cx.state(&r.ns);
-        if !st.has_route(&r.dest.as_net(), &r.via) {
-            let owns = vec![Owned::Route {
-                ns: r.ns.clone(),
-                dest: r.dest,
-                via: r.via,
-            }];
-            cx.push(
-                Op::AddRoute {
-                    ns: r.ns.clone(),
-                    dest: r.dest,
-                    via: r.via,
+    routes(topo, cx)
+}
+
+/// A link's addresses in the script's order: the first of each family is
+/// the primary, the source of the namespace's traffic. Addresses the ledger
+/// owns that sit out of order are taken off and put back in order.
+fn addrs(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffError> {
+    let l = topo.get(id);
+    let want: Vec<(Cidr, Pos)> = topo
+        .addrs()
+        .iter()
+        .filter(|a| a.link == id)
+        .map(|a| (a.cidr, a.pos.clone()))
+        .collect();
+    if want.is_empty() {
+        return Ok(());
+    }
+    let owns = |cx: &Cx, c: &Cidr| {
+        cx.owned.iter().any(
+            |e| matches!(e, Entry::Addr { ns, dev, cidr } if ns == &l.ns && dev == &l.name && cidr == c),
+        )
+    };
+    for v6 in [false, true] {
+        let want_f: Vec<&(Cidr, Pos)> = want.iter().filter(|(c, _)| c.is_v6() == v6).collect();
+        let have: Vec<Cidr> = cx
+            .state(&l.ns)
+            .addrs_of(l.name.as_str())
+            .iter()
+            .map(|a| a.cidr)
+            .filter(|c| c.is_v6() == v6 && want_f.iter().any(|(w, _)| w == c))
+            .collect();
+        let prefix = have
+            .iter()
+            .zip(want_f.iter())
+            .take_while(|(h, (w, _))| *h == w)
+            .count();
+        for c in &have[prefix..] {
+            if owns(cx, c) {
+                let pos = want_f
+                    .iter()
+                    .find(|(w, _)| w == c)
+                    .map(|(_, p)| p.clone())
+                    .unwrap_or_default();
+                cx.push_step(Step {
+                    op: Op::DelAddr {
+                        ns: l.ns.clone(),
+                        dev: l.name.clone(),
+                        cidr: *c,
+                    },
+                    pos,
+                    records: Vec::new(),
+                    retires: Vec::new(),
+                    undo: vec![Op::AddAddr {
+                        ns: l.ns.clone(),
+                        dev: l.name.clone(),
+                        cidr: *c,
+                    }],
+                    key: Some(format!(
+                        "addr {} {c} order",
+                        end_text(&l.origin.0, &l.origin.1)
+                    )),
+                })?;
+            }
+        }
+        for (c, pos) in &want_f[prefix..] {
+            if cx.state(&l.ns).has_addr(l.name.as_str(), c) {
+                continue;
+            }
+            let rec = Entry::Addr {
+                ns: l.ns.clone(),
+                dev: l.name.clone(),
+                cidr: *c,
+            };
+            cx.push_step(Step {
+                op: Op::AddAddr {
+                    ns: l.ns.clone(),
+                    dev: l.name.clone(),
+                    cidr: *c,
                 },
-                &r.pos,
-                owns,
-            )?;
+                pos: pos.clone(),
+                records: vec![rec],
+                retires: Vec::new(),
+                undo: vec![Op::DelAddr {
+                    ns: l.ns.clone(),
+                    dev: l.name.clone(),
+                    cidr: *c,
+                }],
+                key: Some(format!("addr {} {c}", end_text(&l.origin.0, &l.origin.1))),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn routes(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
+    for r in topo.routes() {
+        let dest = r.route.dest.as_net();
+        let now: Vec<Option<std::net::IpAddr>> =
+            cx.state(&r.ns).routes_to(&dest).map(|x| x.via).collect();
+        let mine = cx
+            .owned
+            .iter()
+            .find(|e| matches!(e, Entry::Route { ns, dest: d, .. } if ns == &r.ns && d == &r.route.dest))
+            .cloned();
+        let rec = Entry::Route {
+            ns: r.ns.clone(),
+            dest: r.route.dest,
+            via: r.route.via,
+        };
+        let key = Some(format!("route {} {}", r.ns, r.route.dest));
+        if now.contains(&Some(r.route.via)) {
+            if let Some(old) = mine
+                && old != rec
+            {
+                cx.diff.releases.push(old);
+                cx.diff.claims.push(rec);
+            }
+            continue;
+        }
+        match (now.first().copied().flatten(), &mine) {
+            (None, _) if now.is_empty() => cx.push_step(Step {
+                op: Op::AddRoute {
+                    ns: r.ns.clone(),
+                    route: r.route.clone(),
+                },
+                pos: r.pos.clone(),
+                records: vec![rec],
+                retires: mine.into_iter().collect(),
+                undo: vec![Op::DelRoute {
+                    ns: r.ns.clone(),
+                    route: r.route.clone(),
+                }],
+                key,
+            })?,
+            (Some(old_via), Some(_)) => cx.push_step(Step {
+                op: Op::ReplaceRoute {
+                    ns: r.ns.clone(),
+                    route: r.route.clone(),
+                },
+                pos: r.pos.clone(),
+                records: vec![rec],
+                retires: mine.into_iter().collect(),
+                undo: vec![Op::ReplaceRoute {
+                    ns: r.ns.clone(),
+                    route: RouteSpec {
+                        dest: r.route.dest,
+                        via: old_via,
+                    },
+                }],
+                key,
+            })?,
+            _ => {
+                let via = now
+                    .first()
+                    .copied()
+                    .flatten()
+                    .map(|v| format!(" via {v}"))
+                    .unwrap_or_default();
+                return Err(super::err(
+                    &r.pos,
+                    format!(
+                        "netns {} already has a route to {}{via}, not made by this topology",
+                        r.ns, r.route.dest
+                    ),
+                    Some("remove that route first, or route another destination"),
+                ));
+            }
         }
     }
     Ok(())

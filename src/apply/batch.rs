@@ -1,0 +1,471 @@
+//! Applying a batch of ops: consecutive rtnetlink requests in one namespace
+//! are pipelined on its socket, runs of namespace creations and deletions go
+//! to a few threads, and every op's outcome — what it made, or its refusal
+//! — is reported, so a rollback undoes exactly what happened.
+
+use netlink_packet_route::RouteNetlinkMessage as M;
+use netlink_packet_route::link::LinkAttribute;
+use netplumb_nft::NftError;
+
+use std::os::fd::AsRawFd;
+
+use super::netns::in_ns;
+use super::rtnl::Rtnl;
+use super::{LinuxKernel, msg};
+use crate::kernel::{KernelError, NETNS_MARK};
+use crate::model::{NsName, NsRef};
+use crate::op::{LinkChange, Made, Op, Outcome, VethWith};
+
+pub fn nft_err(e: NftError) -> KernelError {
+    let tag = match &e {
+        NftError::Kernel { tag, .. } => *tag,
+        NftError::Invalid { tag, .. } => Some(*tag),
+        _ => None,
+    };
+    let errno = match &e {
+        NftError::Kernel { errno, .. } => Some(*errno),
+        NftError::Io(io) => io.raw_os_error(),
+        _ => None,
+    };
+    KernelError {
+        errno,
+        msg: e.to_string(),
+        tag,
+        not_run: false,
+    }
+}
+
+/// Runs inside a namespace just made: its rtnetlink socket, and `lo` up
+/// (it starts down) with netplumb's mark.
+fn new_ns_init() -> Result<Rtnl, KernelError> {
+    let mut rt = Rtnl::open()?;
+    let (m, fl) = msg::init_lo(NETNS_MARK);
+    rt.request(m, fl)?;
+    Ok(rt)
+}
+
+fn ino_of(f: &std::fs::File) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    f.metadata().map(|m| m.ino()).unwrap_or(0)
+}
+
+/// Is the op one rtnetlink request (the rest are mounts, /proc/sys,
+/// nf_tables, or need an answer before the next op)?
+fn is_rtnetlink(op: &Op) -> bool {
+    !matches!(
+        op,
+        Op::AddNetns { .. }
+            | Op::DelNetns { .. }
+            | Op::Sysctl { .. }
+            | Op::ReplaceNat { .. }
+            | Op::DelNat { .. }
+            | Op::MoveLink { .. }
+    )
+}
+
+struct Pending {
+    ns: NsRef,
+    reqs: Vec<(usize, msg::Req)>,
+    /// Namespace files the requests name by fd (IFLA_NET_NS_FD), held open
+    /// until they are sent: the handle cache may close its own meanwhile.
+    fds: Vec<std::fs::File>,
+}
+
+pub(super) fn apply_all(k: &mut LinuxKernel, ops: &[Op]) -> Outcome<KernelError> {
+    let mut applied: Vec<Option<Made>> = vec![None; ops.len()];
+    let fail = |applied: Vec<Option<Made>>, i: usize, e: KernelError| Outcome {
+        applied,
+        failed: Some((i, e)),
+    };
+    let mut pending = Pending {
+        ns: NsRef::Host,
+        reqs: Vec::new(),
+        fds: Vec::new(),
+    };
+    let mut i = 0;
+    while i < ops.len() {
+        let op = &ops[i];
+        let run = match op {
+            Op::AddNetns { .. } => ops[i..]
+                .iter()
+                .take_while(|o| matches!(o, Op::AddNetns { .. }))
+                .count(),
+            Op::DelNetns { .. } => ops[i..]
+                .iter()
+                .take_while(|o| matches!(o, Op::DelNetns { .. }))
+                .count(),
+            _ => 0,
+        };
+        let needs_drain = !pending.reqs.is_empty()
+            && (run > 0 || op.ns() != pending.ns || !indexes_known(k, op) || !is_rtnetlink(op));
+        if needs_drain && let Err((j, e)) = flush(k, &mut pending, ops, &mut applied) {
+            return fail(applied, j, e);
+        }
+        if run > 1 || (run == 1 && matches!(op, Op::DelNetns { .. })) {
+            if let Err((j, e)) = namespaces(k, &ops[i..i + run], i, &mut applied) {
+                return fail(applied, j, e);
+            }
+            i += run;
+            continue;
+        }
+        if !is_rtnetlink(op) {
+            let what = match op {
+                Op::AddNetns { .. } => "netns create",
+                Op::Sysctl { .. } => "sysctl",
+                Op::MoveLink { .. } => "rtnetlink move",
+                _ => "nf_tables",
+            };
+            match k.timed(what, 1, |k| special(k, op)) {
+                Ok(m) => applied[i] = Some(m),
+                Err(e) => return fail(applied, i, e),
+            }
+            i += 1;
+            continue;
+        }
+        if pending.reqs.is_empty() {
+            pending.ns = op.ns();
+        }
+        match request_for(k, op, &mut pending.fds) {
+            Ok(req) => pending.reqs.push((i, req)),
+            Err(e) => {
+                if let Err((j, e)) = flush(k, &mut pending, ops, &mut applied) {
+                    return fail(applied, j, e);
+                }
+                return fail(applied, i, e);
+            }
+        }
+        match op {
+            Op::DelLink { ns, name, .. } | Op::RenameLink { ns, name, .. } => {
+                k.index.remove(&(ns.clone(), name.to_string()));
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if let Err((j, e)) = flush(k, &mut pending, ops, &mut applied) {
+        return fail(applied, j, e);
+    }
+    Outcome {
+        applied,
+        failed: None,
+    }
+}
+
+/// Send what is pending; record each request's outcome.
+fn flush(
+    k: &mut LinuxKernel,
+    p: &mut Pending,
+    ops: &[Op],
+    applied: &mut [Option<Made>],
+) -> Result<(), (usize, KernelError)> {
+    if p.reqs.is_empty() {
+        return Ok(());
+    }
+    let reqs = std::mem::take(&mut p.reqs);
+    let _held = std::mem::take(&mut p.fds);
+    let idx: Vec<usize> = reqs.iter().map(|(i, _)| *i).collect();
+    let first = idx[0];
+    let what = if p.ns == NsRef::Host {
+        "rtnetlink host"
+    } else {
+        "rtnetlink in namespaces"
+    };
+    let ns = p.ns.clone();
+    let n = reqs.len();
+    let replies = k.timed(what, n, |k| {
+        let rt = k.conns.rtnl(&k.nsdir, &ns).map_err(|e| (first, e))?;
+        Ok::<_, (usize, KernelError)>(rt.request_many(reqs.into_iter().map(|(_, r)| r).collect()))
+    })?;
+    let mut failed = None;
+    for (j, reply) in replies.into_iter().enumerate() {
+        let i = idx[j];
+        match reply {
+            Ok(echo) => applied[i] = Some(made_from(k, &ops[i], &echo)),
+            Err(e) => {
+                if failed.is_none() {
+                    failed = Some((i, e));
+                }
+            }
+        }
+    }
+    match failed {
+        Some(f) => Err(f),
+        None if applied[idx[idx.len() - 1]].is_none() => Err((
+            idx[idx.len() - 1],
+            KernelError::other("the request was not answered"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The identity an applied request made, from the kernel's echo.
+fn made_from(k: &mut LinuxKernel, op: &Op, echo: &[M]) -> Made {
+    let (ns, name, peer) = match op {
+        Op::AddVeth {
+            ns,
+            name,
+            peer_ns,
+            peer,
+            ..
+        } => (ns, name, Some((peer_ns, peer))),
+        Op::AddBridge { ns, name } => (ns, name, None),
+        _ => return Made::Nothing,
+    };
+    let Some(l) = echo.iter().find_map(|m| match m {
+        M::NewLink(l) => Some(l),
+        _ => None,
+    }) else {
+        // No echo: ask.
+        return match k.ifindex(ns, name.as_str()) {
+            Ok(index) => Made::Link { index, peer: None },
+            Err(_) => Made::Nothing,
+        };
+    };
+    let index = l.header.index;
+    let peer_index = l.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Link(i) => Some(*i),
+        _ => None,
+    });
+    k.index.insert((ns.clone(), name.to_string()), index);
+    if let (Some((pns, pname)), Some(pi)) = (peer, peer_index) {
+        k.index.insert((pns.clone(), pname.to_string()), pi);
+    }
+    Made::Link {
+        index,
+        peer: peer_index,
+    }
+}
+
+impl LinuxKernel {
+    pub(super) fn ifindex(&mut self, ns: &NsRef, name: &str) -> Result<u32, KernelError> {
+        if let Some(i) = self.index.get(&(ns.clone(), name.to_string())) {
+            return Ok(*i);
+        }
+        let links = super::read::read_links(self.conns.rtnl(&self.nsdir, ns)?)?;
+        for l in &links {
+            self.index.insert((ns.clone(), l.name.clone()), l.index);
+        }
+        self.index
+            .get(&(ns.clone(), name.to_string()))
+            .copied()
+            .ok_or_else(|| {
+                KernelError::errno(libc::ENODEV, format!("no device {name} in netns {ns}"))
+            })
+    }
+}
+
+/// Whether every ifindex the op needs is already known.
+fn indexes_known(k: &LinuxKernel, op: &Op) -> bool {
+    let known = |ns: &NsRef, n: &str| k.index.contains_key(&(ns.clone(), n.to_string()));
+    match op {
+        Op::RenameLink { ns, name, .. } => known(ns, name.as_str()),
+        Op::AddVeth {
+            ns,
+            with: VethWith {
+                master: Some(m), ..
+            },
+            ..
+        } => known(ns, m.as_str()),
+        Op::SetLink {
+            ns,
+            change: LinkChange::Master(Some(m)),
+            ..
+        } => known(ns, m.as_str()),
+        Op::AddAddr { ns, dev, .. } | Op::DelAddr { ns, dev, .. } => known(ns, dev.as_str()),
+        _ => true,
+    }
+}
+
+/// The rtnetlink request for an op (callers check `is_rtnetlink` first).
+/// A namespace named by fd gets a handle of its own in `fds`, kept until
+/// the request is sent.
+fn request_for(
+    k: &mut LinuxKernel,
+    op: &Op,
+    fds: &mut Vec<std::fs::File>,
+) -> Result<msg::Req, KernelError> {
+    Ok(match op {
+        Op::AddVeth {
+            ns,
+            name,
+            peer_ns,
+            peer,
+            with,
+        } => {
+            let fd = if peer_ns == ns {
+                None
+            } else {
+                let f = k.conns.ns_file(&k.nsdir, peer_ns)?;
+                let fd = f.as_raw_fd();
+                fds.push(f);
+                Some(fd)
+            };
+            let master = match &with.master {
+                Some(m) => Some(k.ifindex(ns, m.as_str())?),
+                None => None,
+            };
+            msg::add_veth(name.as_str(), peer.as_str(), fd, master, with.up)
+        }
+        Op::AddBridge { name, .. } => msg::add_bridge(name.as_str()),
+        Op::DelLink { name, index, .. } => match index {
+            Some(i) => msg::del_link_index(*i),
+            None => msg::del_link(name.as_str()),
+        },
+        Op::RenameLink { ns, name, to } => {
+            let idx = k.ifindex(ns, name.as_str())?;
+            msg::set_link(msg::by_index(idx).name(to.to_string()))
+        }
+        Op::SetLink { ns, name, change } => match change {
+            LinkChange::Up(true) => msg::set_link(msg::by_name(name.as_str()).up()),
+            LinkChange::Up(false) => msg::set_link(msg::by_name(name.as_str()).down()),
+            LinkChange::Mtu(m) => msg::set_link(msg::by_name(name.as_str()).mtu(*m)),
+            LinkChange::Master(Some(m)) => {
+                let idx = k.ifindex(ns, m.as_str())?;
+                msg::set_link(msg::by_name(name.as_str()).controller(idx))
+            }
+            LinkChange::Master(None) => msg::set_link(msg::by_name(name.as_str()).nocontroller()),
+            LinkChange::Stp(on) => msg::set_stp(name.as_str(), *on),
+        },
+        Op::AddAddr { ns, dev, cidr } => msg::add_addr(k.ifindex(ns, dev.as_str())?, cidr),
+        Op::DelAddr { ns, dev, cidr } => msg::del_addr(k.ifindex(ns, dev.as_str())?, cidr),
+        Op::AddRoute { route, .. } => msg::add_route(route)?,
+        Op::ReplaceRoute { route, .. } => msg::replace_route(route)?,
+        Op::DelRoute { route, .. } => msg::del_route(route)?,
+        other => {
+            return Err(KernelError::other(format!(
+                "not an rtnetlink op: {}",
+                other.summary()
+            )));
+        }
+    })
+}
+
+/// A run of namespace creations or deletions, on a few threads.
+fn namespaces(
+    k: &mut LinuxKernel,
+    run: &[Op],
+    first: usize,
+    applied: &mut [Option<Made>],
+) -> Result<(), (usize, KernelError)> {
+    let mut failure = None;
+    if let Some(Op::AddNetns { .. }) = run.first() {
+        let names: Vec<NsName> = run
+            .iter()
+            .filter_map(|o| match o {
+                Op::AddNetns { ns } => Some(ns.clone()),
+                _ => None,
+            })
+            .collect();
+        let results = k.timed("netns create (parallel)", names.len(), |k| {
+            k.nsdir.create_many(&names, new_ns_init)
+        });
+        for (j, (ns, r)) in names.iter().zip(results).enumerate() {
+            match r {
+                Ok((f, rt)) => {
+                    let ino = ino_of(&f);
+                    let r = NsRef::Named(ns.clone());
+                    k.forget(&r);
+                    k.index.insert((r.clone(), "lo".into()), 1);
+                    k.conns.adopt(&r, f, rt);
+                    applied[first + j] = Some(Made::Netns { ino });
+                }
+                Err(e) => {
+                    if failure.is_none() {
+                        failure = Some((first + j, e));
+                    }
+                }
+            }
+        }
+    } else {
+        let list: Vec<(NsName, Option<u64>)> = run
+            .iter()
+            .filter_map(|o| match o {
+                Op::DelNetns { ns, ino } => Some((ns.clone(), *ino)),
+                _ => None,
+            })
+            .collect();
+        for (ns, _) in &list {
+            let r = NsRef::Named(ns.clone());
+            k.conns.drop_ns(&r);
+            k.forget(&r);
+        }
+        let results = k.timed("netns delete (parallel)", list.len(), |k| {
+            k.nsdir.delete_many(&list)
+        });
+        for (j, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(()) => applied[first + j] = Some(Made::Nothing),
+                Err(e) => {
+                    if failure.is_none() {
+                        failure = Some((first + j, e));
+                    }
+                }
+            }
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError> {
+    match op {
+        Op::AddNetns { ns } => {
+            let (f, rt) = k.nsdir.create(ns, new_ns_init)?;
+            let ino = ino_of(&f);
+            let r = NsRef::Named(ns.clone());
+            k.forget(&r);
+            k.index.insert((r.clone(), "lo".into()), 1);
+            k.conns.adopt(&r, f, rt);
+            Ok(Made::Netns { ino })
+        }
+        Op::Sysctl { ns, key, value } => {
+            let path = LinuxKernel::sysctl_path(key);
+            let f = k.conns.file(&k.nsdir, ns)?;
+            in_ns(f, || {
+                let old = std::fs::read_to_string(&path)
+                    .map_err(|e| KernelError::from(e).context(&format!("cannot read {key}")))?;
+                std::fs::write(&path, value.as_bytes())
+                    .map_err(|e| KernelError::from(e).context(&format!("cannot set {key}")))?;
+                Ok(Made::Sysctl {
+                    old: old.trim().to_string(),
+                })
+            })
+        }
+        Op::ReplaceNat { ns, table, .. } => {
+            k.conns
+                .nft(&k.nsdir, ns)?
+                .replace_table(table)
+                .map_err(nft_err)?;
+            Ok(Made::Table { handle: 0 })
+        }
+        Op::DelNat { ns, table, .. } => {
+            let existed = k
+                .conns
+                .nft(&k.nsdir, ns)?
+                .delete_table(table)
+                .map_err(nft_err)?;
+            if existed {
+                Ok(Made::Nothing)
+            } else {
+                Err(KernelError::errno(
+                    libc::ENOENT,
+                    format!("no NAT table {table}"),
+                ))
+            }
+        }
+        Op::MoveLink { ns, name, to } => {
+            let f = k.conns.ns_file(&k.nsdir, to)?;
+            let (m, fl) = msg::set_link(msg::by_name(name.as_str()).setns_by_fd(f.as_raw_fd()));
+            k.conns.rtnl(&k.nsdir, ns)?.request(m, fl)?;
+            drop(f);
+            k.index.remove(&(ns.clone(), name.to_string()));
+            k.index.remove(&(to.clone(), name.to_string()));
+            // The device may get another index where it lands.
+            let index = k.ifindex(to, name.as_str())?;
+            Ok(Made::Link { index, peer: None })
+        }
+        other => Err(KernelError::other(format!(
+            "not a special op: {}",
+            other.summary()
+        ))),
+    }
+}

@@ -1,0 +1,248 @@
+//! Read kernel state back into the one set of state types (kernel/state.rs):
+//! links with their operational and bridge-port state, addresses in the
+//! kernel's order with their DAD state, routes of every table.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use netlink_packet_route::RouteNetlinkMessage as M;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
+use netlink_packet_route::link::{
+    InfoBridge, InfoBridgePort, InfoData, InfoPortData, LinkAttribute, LinkFlags, LinkInfo,
+    LinkMessage, State,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteType, RouteVia,
+};
+
+use super::rtnl::Rtnl;
+use crate::kernel::{Addr, KernelError, Link, NsState, Route};
+use crate::model::Cidr;
+
+pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
+    let mut st = NsState {
+        links: read_links(rt)?,
+        ..NsState::default()
+    };
+    for m in rt.dump(M::GetAddress(AddressMessage::default()))? {
+        if let M::NewAddress(a) = m
+            && let Some(s) = addr(&a)
+        {
+            st.addrs.push(s);
+        }
+    }
+    for m in rt.dump(M::GetRoute(RouteMessage::default()))? {
+        if let M::NewRoute(r) = m
+            && let Some(s) = route(&r)
+        {
+            st.routes.push(s);
+        }
+    }
+    Ok(st)
+}
+
+pub fn read_links(rt: &mut Rtnl) -> Result<Vec<Link>, KernelError> {
+    Ok(rt
+        .dump(M::GetLink(LinkMessage::default()))?
+        .into_iter()
+        .filter_map(|m| match m {
+            M::NewLink(l) => Some(link(&l)),
+            _ => None,
+        })
+        .collect())
+}
+
+fn oper_name(s: &State) -> String {
+    match s {
+        State::Unknown => "UNKNOWN".into(),
+        State::NotPresent => "NOTPRESENT".into(),
+        State::Down => "DOWN".into(),
+        State::LowerLayerDown => "LOWERLAYERDOWN".into(),
+        State::Testing => "TESTING".into(),
+        State::Dormant => "DORMANT".into(),
+        State::Up => "UP".into(),
+        State::Other(n) => format!("{n}"),
+        _ => "UNKNOWN".into(),
+    }
+}
+
+pub fn link(l: &LinkMessage) -> Link {
+    let mut s = Link {
+        index: l.header.index,
+        up: l.header.flags.contains(LinkFlags::Up),
+        lower_up: l.header.flags.contains(LinkFlags::LowerUp),
+        oper: "UNKNOWN".into(),
+        ..Link::default()
+    };
+    for a in &l.attributes {
+        match a {
+            LinkAttribute::IfName(n) => s.name = n.clone(),
+            LinkAttribute::Mtu(m) => s.mtu = *m,
+            LinkAttribute::Controller(c) => s.master = Some(*c),
+            LinkAttribute::Link(i) => s.peer = Some(*i),
+            LinkAttribute::LinkNetNsId(id) => s.peer_netnsid = Some(*id),
+            LinkAttribute::OperState(st) => s.oper = oper_name(st),
+            LinkAttribute::IfAlias(a) if !a.is_empty() => s.alias = Some(a.clone()),
+            LinkAttribute::Address(mac) if !mac.is_empty() => {
+                s.mac = Some(
+                    mac.iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                );
+            }
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    match i {
+                        LinkInfo::Kind(k) => s.kind = Some(k.to_string()),
+                        LinkInfo::Data(InfoData::Bridge(opts)) => {
+                            for o in opts {
+                                if let InfoBridge::StpState(st) = o {
+                                    s.stp = Some(u32::from(*st) != 0);
+                                }
+                            }
+                        }
+                        LinkInfo::PortData(InfoPortData::BridgePort(opts)) => {
+                            for o in opts {
+                                if let InfoBridgePort::State(st) = o {
+                                    s.port_state = Some(u8::from(*st));
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+pub fn scope_name(s: u8) -> String {
+    match s {
+        0 => "global".into(),
+        200 => "site".into(),
+        253 => "link".into(),
+        254 => "host".into(),
+        255 => "nowhere".into(),
+        n => n.to_string(),
+    }
+}
+
+pub fn addr(a: &AddressMessage) -> Option<Addr> {
+    let mut local = None;
+    let mut address = None;
+    let mut flags = u32::from(a.header.flags.bits());
+    for at in &a.attributes {
+        match at {
+            AddressAttribute::Local(ip) => local = Some(*ip),
+            AddressAttribute::Address(ip) => address = Some(*ip),
+            AddressAttribute::Flags(f) => flags = f.bits(),
+            _ => {}
+        }
+    }
+    // On point-to-point links IFA_ADDRESS is the far end; IFA_LOCAL is ours.
+    let ip = local.or(address)?;
+    let net = IpNet::new(ip, a.header.prefix_len).ok()?;
+    Some(Addr {
+        index: a.header.index,
+        cidr: Cidr::parse(&net.to_string()).ok()?,
+        scope: scope_name(u8::from(a.header.scope)),
+        tentative: flags & AddressFlags::Tentative.bits() != 0,
+    })
+}
+
+fn ip_of(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+pub fn proto_name(p: RouteProtocol) -> String {
+    match p {
+        RouteProtocol::Unspec => "unspec".into(),
+        RouteProtocol::IcmpRedirect => "redirect".into(),
+        RouteProtocol::Kernel => "kernel".into(),
+        RouteProtocol::Boot => "boot".into(),
+        RouteProtocol::Static => "static".into(),
+        RouteProtocol::Ra => "ra".into(),
+        RouteProtocol::Dhcp => "dhcp".into(),
+        RouteProtocol::Bird => "bird".into(),
+        RouteProtocol::Zebra => "zebra".into(),
+        RouteProtocol::Bgp => "bgp".into(),
+        RouteProtocol::Ospf => "ospf".into(),
+        other => u8::from(other).to_string(),
+    }
+}
+
+pub fn type_name(t: RouteType) -> String {
+    match t {
+        RouteType::Unicast => "unicast".into(),
+        RouteType::Local => "local".into(),
+        RouteType::Broadcast => "broadcast".into(),
+        RouteType::Anycast => "anycast".into(),
+        RouteType::Multicast => "multicast".into(),
+        RouteType::BlackHole => "blackhole".into(),
+        RouteType::Unreachable => "unreachable".into(),
+        RouteType::Prohibit => "prohibit".into(),
+        RouteType::Throw => "throw".into(),
+        RouteType::Nat => "nat".into(),
+        other => u8::from(other).to_string(),
+    }
+}
+
+pub fn route(r: &RouteMessage) -> Option<Route> {
+    let mut out = Route {
+        table: u32::from(r.header.table),
+        dest: IpNet::default(),
+        via: None,
+        oif: None,
+        kind: type_name(r.header.kind),
+        proto: proto_name(r.header.protocol),
+        scope: scope_name(u8::from(r.header.scope)),
+        src: None,
+        metric: None,
+    };
+    let mut dest = None;
+    for at in &r.attributes {
+        match at {
+            RouteAttribute::Table(t) => out.table = *t,
+            RouteAttribute::Destination(d) => dest = ip_of(d),
+            RouteAttribute::Gateway(g) => out.via = ip_of(g),
+            RouteAttribute::Via(RouteVia::Inet(v4)) => out.via = Some(IpAddr::V4(*v4)),
+            RouteAttribute::Via(RouteVia::Inet6(v6)) => out.via = Some(IpAddr::V6(*v6)),
+            RouteAttribute::Oif(i) => out.oif = Some(*i),
+            RouteAttribute::PrefSource(s) => out.src = ip_of(s),
+            RouteAttribute::Priority(p) => out.metric = Some(*p),
+            _ => {}
+        }
+    }
+    let v6 = matches!(
+        r.header.address_family,
+        netlink_packet_route::AddressFamily::Inet6
+    );
+    let dest = dest.unwrap_or(if v6 {
+        IpAddr::from([0u8; 16])
+    } else {
+        IpAddr::from([0u8; 4])
+    });
+    out.dest = IpNet::new(dest, r.header.destination_prefix_length).ok()?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_iproute2() {
+        assert_eq!(scope_name(0), "global");
+        assert_eq!(scope_name(253), "link");
+        assert_eq!(type_name(RouteType::Unreachable), "unreachable");
+        assert_eq!(proto_name(RouteProtocol::Kernel), "kernel");
+        assert_eq!(oper_name(&State::LowerLayerDown), "LOWERLAYERDOWN");
+    }
+}

@@ -1,0 +1,94 @@
+//! `netplumb down`: remove exactly what a topology created, newest first,
+//! leaving what other topologies still use. `--all` goes on past a
+//! topology it cannot read and reports it at the end.
+
+use std::path::{Path, PathBuf};
+
+use miette::Report;
+
+use crate::apply::LinuxKernel;
+use crate::diag;
+use crate::ledger::{self, Ledger};
+use crate::opts::{Opts, topology_name};
+use crate::out::say;
+use crate::run::Runner;
+use crate::uprecord::UpRecord;
+
+pub fn run(
+    o: &Opts,
+    file: Option<PathBuf>,
+    name: Option<String>,
+    all: bool,
+    no_wait: bool,
+    force_forget: bool,
+) -> Result<i32, Report> {
+    if force_forget {
+        let n = topology_name(Path::new(""), name.as_deref())?;
+        let had = ledger::force_forget(&n).map_err(diag::ledger)?;
+        UpRecord::forget(&n);
+        if !o.quiet {
+            if had {
+                say!("topology '{n}': record forgotten; nothing in the kernel was touched");
+            } else {
+                say!("topology '{n}': had no record");
+            }
+        }
+        return Ok(0);
+    }
+    let names = if all {
+        ledger::list_topologies().map_err(diag::ledger)?
+    } else if let Some(f) = &file {
+        vec![topology_name(f, None)?]
+    } else {
+        let n = topology_name(Path::new(""), name.as_deref())?;
+        let known = ledger::list_topologies().map_err(diag::ledger)?;
+        if !known.contains(&n) {
+            let list = if known.is_empty() {
+                "netplumb has no topologies here".to_string()
+            } else {
+                format!("known: {}", known.join(", "))
+            };
+            return Err(diag::plain(
+                format!("no topology named '{n}' ({list})"),
+                Some("`netplumb show` lists every topology; names are the scripts' file stems"),
+            ));
+        }
+        vec![n]
+    };
+    let mut failed = Vec::new();
+    for n in names {
+        match down_one(o, &n, no_wait) {
+            Ok(0) if !o.quiet => say!("topology '{n}': nothing to remove"),
+            Ok(k) if !o.quiet => say!("topology '{n}': removed {k} objects"),
+            Ok(_) => {}
+            Err(e) => failed.push(format!("topology '{n}': {e}")),
+        }
+    }
+    if failed.is_empty() {
+        Ok(0)
+    } else {
+        Err(diag::plain(
+            failed.join("\n"),
+            Some("what could be removed was; run down again after fixing the cause"),
+        ))
+    }
+}
+
+fn down_one(o: &Opts, n: &str, no_wait: bool) -> Result<usize, String> {
+    let ledger = Ledger::open(n, !no_wait, o.quiet).map_err(|e| match e.help() {
+        Some(h) => format!("{e}\n  help: {h}"),
+        None => e.to_string(),
+    })?;
+    let kernel = LinuxKernel::new().map_err(|e| e.to_string())?;
+    let mut runner = Runner::new(n, Box::new(kernel), Some(ledger)).map_err(|e| e.to_string())?;
+    runner.verbose = o.verbose;
+    let res = runner.down();
+    if !o.quiet {
+        for note in &runner.notes {
+            eprintln!("netplumb: note: {note}");
+        }
+    }
+    let k = res.map_err(|e| e.to_string())?;
+    UpRecord::forget(n);
+    Ok(k)
+}

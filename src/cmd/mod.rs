@@ -1,0 +1,70 @@
+//! The commands: each turns arguments into a session, a runner and output.
+//! The root check is made here, before any command starts.
+
+mod check;
+mod down;
+mod exec;
+mod plan;
+mod up;
+
+use clap::CommandFactory;
+use miette::Report;
+
+use crate::cli::{Cli, Cmd};
+use crate::opts::{Opts, require_root};
+
+/// Does the command change or read the kernel's network configuration?
+fn needs_root(cmd: &Cmd) -> bool {
+    match cmd {
+        Cmd::Up { .. }
+        | Cmd::Down { .. }
+        | Cmd::Exec { .. }
+        | Cmd::Repl { .. }
+        | Cmd::Show { .. }
+        | Cmd::Graph { .. }
+        | Cmd::PingAll { .. } => true,
+        Cmd::Plan { diff, .. } => *diff,
+        // `check NAME` reads the kernel; `check FILE` does not (decided there).
+        Cmd::Check { .. } | Cmd::Doc { .. } | Cmd::Completions { .. } => false,
+    }
+}
+
+pub fn run(cli: Cli) -> Result<i32, Report> {
+    let o = Opts {
+        verbose: cli.verbose > 0,
+        quiet: cli.quiet,
+        sandbox: cli.sandbox,
+        json: cli.json,
+    };
+    if needs_root(&cli.cmd) {
+        require_root(&o)?;
+    }
+    match cli.cmd {
+        Cmd::Up { script, no_wait } => up::run(&o, &script, no_wait),
+        Cmd::Down {
+            file,
+            name,
+            all,
+            no_wait,
+            force_forget,
+        } => down::run(&o, file, name, all, no_wait, force_forget),
+        Cmd::Plan { script, diff } => plan::run(&o, &script, diff),
+        Cmd::Exec { ns, cmd } => exec::run(&ns, &cmd),
+        Cmd::Repl { file, name, set } => crate::repl::run(&o, file, name, &set),
+        Cmd::Show { name } => crate::show::show(&o, name.as_deref(), o.json),
+        Cmd::Graph {
+            name,
+            format,
+            output,
+        } => crate::show::graph(&o, name.as_deref(), format, output),
+        Cmd::PingAll { name } => crate::show::ping_all(&o, name.as_deref()),
+        Cmd::Doc { module, check } => crate::doc::run(module.as_deref(), check, o.json),
+        Cmd::Check { target, set } => check::run(&o, &target, &set),
+        Cmd::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "netplumb", &mut buf);
+            crate::out::write(&String::from_utf8_lossy(&buf));
+            Ok(0)
+        }
+    }
+}

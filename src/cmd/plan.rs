@@ -1,0 +1,48 @@
+//! `netplumb plan FILE`: the from-scratch `ip` / `nft` commands of a script,
+//! without root and without touching the kernel. `plan --diff FILE`: exactly
+//! what `up` would run now against the live kernel.
+
+use miette::Report;
+
+use crate::apply::ReadOnly;
+use crate::cli::ScriptArgs;
+use crate::diag;
+use crate::drive;
+use crate::kernel::{Kernel, Recorder};
+use crate::ledger;
+use crate::opts::{Opts, read_script, script_dir, script_label, topology_name};
+use crate::plan;
+use crate::run::Runner;
+use crate::script::Session;
+
+pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
+    let name = topology_name(&a.file, a.name.as_deref())?;
+    let text = read_script(&a.file)?;
+    let kernel: Box<dyn Kernel> = if diff {
+        Box::new(ReadOnly::new().map_err(|e| diag::plain(e.to_string(), None))?)
+    } else {
+        Box::new(Recorder::new())
+    };
+    let mut runner =
+        Runner::new(&name, kernel, None).map_err(|e| diag::plain(e.to_string(), None))?;
+    runner.quiet = true;
+    runner.verbose = o.verbose;
+    runner.script = script_label(&a.file);
+    if diff {
+        runner.assume_owned(ledger::read_entries(&name).map_err(diag::ledger)?);
+        runner.read_world = true;
+    }
+    let mut session = Session::new(runner, script_dir(&a.file), &a.set, a.max_ops);
+    drive::run_file(&mut session, &a.file, &text)?;
+    let r = session.runner();
+    let mut out = String::new();
+    for s in &r.done {
+        for line in plan::render(&s.op) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    crate::out::write(&out);
+    super::check::say_not_run(&r.not_run);
+    Ok(0)
+}

@@ -1,0 +1,137 @@
+//! Kernel state as read back: one set of types for the diff, `show`,
+//! `graph`, `ping-all`, `check` and the REPL. Plain data with the kernel's
+//! own numbers (ifindex, table ids); names are resolved by the readers.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::model::Cidr;
+
+/// The kernel's main routing table (what `ip route` shows by default).
+pub const RT_TABLE_MAIN: u32 = 254;
+
+/// Bridge port state "forwarding" (BR_STATE_FORWARDING).
+pub const BR_STATE_FORWARDING: u8 = 3;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    /// `IFLA_INFO_KIND`: "veth", "bridge", … (None for physical devices and lo).
+    pub kind: Option<String>,
+    /// IFF_UP: the administrative state `ip link set … up` sets.
+    pub up: bool,
+    /// IFF_LOWER_UP: carrier (for a veth: the peer is up too).
+    pub lower_up: bool,
+    /// `IFLA_OPERSTATE` as `ip` prints it: UP, DOWN, LOWERLAYERDOWN, UNKNOWN, …
+    pub oper: String,
+    pub mtu: u32,
+    pub mac: Option<String>,
+    /// `IFLA_IFALIAS`: the description `ip link set … alias` sets.
+    pub alias: Option<String>,
+    pub master: Option<u32>,
+    /// `IFLA_LINK`: for a veth, the peer's ifindex in the peer's namespace.
+    pub peer: Option<u32>,
+    /// `IFLA_LINK_NETNSID`: the peer's namespace as this namespace numbers
+    /// it; None when the peer is in this same namespace.
+    pub peer_netnsid: Option<i32>,
+    /// For a bridge port: its STP state (3 = forwarding).
+    pub port_state: Option<u8>,
+    /// For a bridge: whether the kernel runs STP on it.
+    pub stp: Option<bool>,
+}
+
+impl Link {
+    pub fn is_bridge(&self) -> bool {
+        self.kind.as_deref() == Some("bridge")
+    }
+    pub fn is_veth(&self) -> bool {
+        self.kind.as_deref() == Some("veth")
+    }
+    /// Operationally up and, when it is a bridge port, forwarding: a packet
+    /// sent now is carried. A bridge without ports reports no carrier but
+    /// carries the host's own traffic once up, so it counts as ready.
+    pub fn is_ready(&self) -> bool {
+        let carrying = self.oper == "UP" || (self.is_bridge() && self.up);
+        carrying && self.port_state.is_none_or(|s| s == BR_STATE_FORWARDING)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addr {
+    pub index: u32,
+    /// The address with its prefix, host bits kept (`172.18.0.20/16`).
+    pub cidr: Cidr,
+    /// "global", "link", "host", … as `ip` prints it.
+    pub scope: String,
+    /// IPv6 duplicate address detection has not finished: not usable yet.
+    pub tentative: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub table: u32,
+    pub dest: IpNet,
+    pub via: Option<IpAddr>,
+    pub oif: Option<u32>,
+    /// "unicast", "unreachable", "blackhole", …
+    pub kind: String,
+    /// "kernel", "boot", "static", …
+    pub proto: String,
+    /// "global", "link", "host", …
+    pub scope: String,
+    pub src: Option<IpAddr>,
+    pub metric: Option<u32>,
+}
+
+/// One namespace's links, addresses (in the kernel's order) and routes of
+/// every table, as read back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NsState {
+    pub links: Vec<Link>,
+    pub addrs: Vec<Addr>,
+    pub routes: Vec<Route>,
+}
+
+impl NsState {
+    pub fn link(&self, name: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.name == name)
+    }
+    pub fn link_by_index(&self, index: u32) -> Option<&Link> {
+        self.links.iter().find(|l| l.index == index)
+    }
+    /// The addresses on `dev`, in the kernel's order (the primary first).
+    pub fn addrs_of(&self, dev: &str) -> Vec<&Addr> {
+        match self.link(dev) {
+            Some(l) => self.addrs.iter().filter(|a| a.index == l.index).collect(),
+            None => Vec::new(),
+        }
+    }
+    pub fn has_addr(&self, dev: &str, cidr: &Cidr) -> bool {
+        self.addrs_of(dev).iter().any(|a| &a.cidr == cidr)
+    }
+    /// Main-table unicast routes to `dest` (whatever their gateway).
+    pub fn routes_to(&self, dest: &IpNet) -> impl Iterator<Item = &Route> {
+        self.routes
+            .iter()
+            .filter(move |r| r.table == RT_TABLE_MAIN && &r.dest == dest && r.kind == "unicast")
+    }
+    pub fn has_route(&self, dest: &IpNet, via: &IpAddr) -> bool {
+        self.routes_to(dest).any(|r| r.via.as_ref() == Some(via))
+    }
+}
+
+/// An nf_tables table's identity and marker, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableInfo {
+    pub handle: u64,
+    pub userdata: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub status: i64,
+    pub stdout: String,
+    pub stderr: String,
+}

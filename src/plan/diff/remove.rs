@@ -1,0 +1,348 @@
+//! What the topology owns and the script no longer declares: removed (or
+//! put back, for changes to adopted objects), innermost first — NAT,
+//! sysctls, routes, addresses, links, then namespaces — each with the op
+//! that rebuilds it, so a failure later in the run restores it exactly.
+//! Objects another topology shares are released, not removed.
+
+use std::collections::HashSet;
+
+use super::links::{current_loc, is_first_end, owned_entry, recreate_link};
+use super::{Cx, DiffError, Step};
+use crate::kernel::Kernel;
+use crate::ledger::{Entry, MadeKind};
+use crate::model::{IfName, NsRef};
+use crate::op::{LinkChange, Op, RouteSpec};
+use crate::topo::{LinkId, LinkKind, Pos, Topology};
+
+/// Is this owned entry still what the script declares?
+fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
+    match e {
+        Entry::Netns { ns, .. } => topo.has_ns(ns),
+        Entry::Link { .. } => topo
+            .links()
+            .filter(|(id, l)| l.kind != LinkKind::Existing && is_first_end(topo, *id))
+            .any(|(id, _)| owned_entry(cx, topo, id) == Some(e)),
+        Entry::LinkPlace { home, .. } => topo.links().any(|(_, l)| {
+            l.kind == LinkKind::Existing && l.origin == (home.ns.clone(), home.name.clone())
+        }),
+        Entry::Addr { ns, dev, cidr } => link_now_at(topo, cx, ns, dev)
+            .is_some_and(|id| topo.addrs().iter().any(|a| a.link == id && &a.cidr == cidr)),
+        Entry::LinkAttr { ns, name, old } => link_now_at(topo, cx, ns, name).is_some_and(|id| {
+            let l = topo.get(id);
+            match old {
+                LinkChange::Up(_) => l.up.is_some(),
+                LinkChange::Mtu(_) => l.mtu.is_some(),
+                LinkChange::Master(_) => l.master.is_some(),
+                LinkChange::Stp(_) => l.stp.is_some(),
+            }
+        }),
+        Entry::Route { ns, dest, .. } => topo
+            .routes()
+            .iter()
+            .any(|r| &r.ns == ns && &r.route.dest == dest),
+        Entry::Sysctl { ns, key, .. } => topo
+            .sysctls()
+            .iter()
+            .any(|s| &s.ns == ns && s.key == key.as_str()),
+        Entry::Nat { ns, .. } => topo.nat().iter().any(|n| &n.ns == ns),
+    }
+}
+
+/// The declared link that is at (ns, name) now.
+fn link_now_at(topo: &Topology, cx: &Cx, ns: &NsRef, name: &IfName) -> Option<LinkId> {
+    topo.links()
+        .map(|(id, _)| id)
+        .find(|id| current_loc(cx, topo, *id).is_some_and(|(n, l)| &n == ns && &l == name))
+}
+
+/// Removal order: innermost objects first.
+fn rank(e: &Entry) -> u8 {
+    match e {
+        Entry::Nat { .. } => 0,
+        Entry::Sysctl { .. } => 1,
+        Entry::Route { .. } => 2,
+        Entry::Addr { .. } => 3,
+        Entry::LinkAttr { .. } => 4,
+        Entry::LinkPlace { .. } => 5,
+        Entry::Link {
+            kind: MadeKind::Veth,
+            ..
+        } => 6,
+        Entry::Link { .. } => 7,
+        Entry::Netns { .. } => 8,
+    }
+}
+
+pub(super) fn removals(
+    topo: &Topology,
+    kernel: &mut dyn Kernel,
+    cx: &mut Cx,
+) -> Result<(), DiffError> {
+    let mut gone: Vec<Entry> = cx
+        .owned
+        .iter()
+        .filter(|e| !declared(topo, cx, e))
+        .cloned()
+        .collect();
+    // Newest first within a rank, like a teardown.
+    gone.reverse();
+    gone.sort_by_key(rank);
+    let doomed: HashSet<NsRef> = gone
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Netns { ns, .. } if cx.world.claimant_of(e).is_none() => {
+                Some(NsRef::Named(ns.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    for e in gone {
+        remove(kernel, cx, &doomed, e)?;
+    }
+    Ok(())
+}
+
+fn retire_only(cx: &mut Cx, e: Entry) {
+    cx.diff.releases.push(e);
+}
+
+fn remove(
+    kernel: &mut dyn Kernel,
+    cx: &mut Cx,
+    doomed: &HashSet<NsRef>,
+    e: Entry,
+) -> Result<(), DiffError> {
+    let pos = Pos::default();
+    let step = |op: Op, undo: Vec<Op>, e: &Entry| Step {
+        op,
+        pos: pos.clone(),
+        records: Vec::new(),
+        retires: vec![e.clone()],
+        undo,
+        key: None,
+    };
+    if let Some(ns) = e.ns()
+        && let NsRef::Named(n) = ns
+        && !cx.sim.netns.contains_key(n)
+    {
+        // Its namespace is gone already: so is the object.
+        retire_only(cx, e);
+        return Ok(());
+    }
+    match &e {
+        Entry::Nat {
+            ns, table, handle, ..
+        } => {
+            if cx.sim.nat_info(ns, table.as_str()).ok().flatten().is_none() {
+                retire_only(cx, e.clone());
+                return Ok(());
+            }
+            let prev = kernel.nat_table(ns, table.as_str()).ok().flatten();
+            let undo = prev
+                .map(|t| Op::ReplaceNat {
+                    ns: ns.clone(),
+                    table: Box::new(t),
+                    replaces: None,
+                })
+                .into_iter()
+                .collect();
+            let op = Op::DelNat {
+                ns: ns.clone(),
+                table: table.as_str().to_string(),
+                handle: *handle,
+            };
+            cx.push_step(step(op, undo, &e))
+        }
+        Entry::Sysctl {
+            ns,
+            key,
+            old,
+            value,
+            ..
+        } => {
+            let shared = cx.world.sysctl_claims(&e).next().is_some();
+            match old {
+                Some(old) if !shared && !doomed.contains(ns) => {
+                    let op = Op::Sysctl {
+                        ns: ns.clone(),
+                        key: key.as_str().to_string(),
+                        value: old.as_str().to_string(),
+                    };
+                    let undo = vec![Op::Sysctl {
+                        ns: ns.clone(),
+                        key: key.as_str().to_string(),
+                        value: value.as_str().to_string(),
+                    }];
+                    cx.push_step(step(op, undo, &e))
+                }
+                _ => {
+                    retire_only(cx, e);
+                    Ok(())
+                }
+            }
+        }
+        Entry::Route { ns, dest, via } => {
+            let route = RouteSpec {
+                dest: *dest,
+                via: *via,
+            };
+            if !cx.state(ns).has_route(&dest.as_net(), via) {
+                retire_only(cx, e);
+                return Ok(());
+            }
+            let op = Op::DelRoute {
+                ns: ns.clone(),
+                route: route.clone(),
+            };
+            let undo = vec![Op::AddRoute {
+                ns: ns.clone(),
+                route,
+            }];
+            cx.push_step(step(op, undo, &e))
+        }
+        Entry::Addr { ns, dev, cidr } => {
+            if !cx.state(ns).has_addr(dev.as_str(), cidr) {
+                retire_only(cx, e);
+                return Ok(());
+            }
+            let op = Op::DelAddr {
+                ns: ns.clone(),
+                dev: dev.clone(),
+                cidr: *cidr,
+            };
+            let undo = vec![Op::AddAddr {
+                ns: ns.clone(),
+                dev: dev.clone(),
+                cidr: *cidr,
+            }];
+            cx.push_step(step(op, undo, &e))
+        }
+        Entry::LinkAttr { ns, name, old } => {
+            let Some(l) = cx.state(ns).link(name.as_str()).cloned() else {
+                retire_only(cx, e);
+                return Ok(());
+            };
+            let st = cx.state(ns);
+            let now = match old {
+                LinkChange::Up(_) => LinkChange::Up(l.up),
+                LinkChange::Mtu(_) => LinkChange::Mtu(l.mtu),
+                LinkChange::Master(_) => LinkChange::Master(
+                    l.master
+                        .and_then(|m| st.link_by_index(m))
+                        .and_then(|m| IfName::new(&m.name).ok()),
+                ),
+                LinkChange::Stp(_) => LinkChange::Stp(l.stp.unwrap_or(false)),
+            };
+            let op = Op::SetLink {
+                ns: ns.clone(),
+                name: name.clone(),
+                change: old.clone(),
+            };
+            let undo = vec![Op::SetLink {
+                ns: ns.clone(),
+                name: name.clone(),
+                change: now,
+            }];
+            cx.push_step(step(op, undo, &e))
+        }
+        Entry::LinkPlace { ns, name, home, .. } => {
+            if cx.state(ns).link(name.as_str()).is_none() {
+                retire_only(cx, e);
+                return Ok(());
+            }
+            let ops = e.undo_ops();
+            let mut undo: Vec<Op> = Vec::new();
+            // Moved away again on rollback, in the opposite order.
+            for op in ops.iter().rev() {
+                match op {
+                    Op::RenameLink { ns, name, to } => undo.push(Op::RenameLink {
+                        ns: ns.clone(),
+                        name: to.clone(),
+                        to: name.clone(),
+                    }),
+                    Op::MoveLink { ns, name, to } => undo.push(Op::MoveLink {
+                        ns: to.clone(),
+                        name: name.clone(),
+                        to: ns.clone(),
+                    }),
+                    _ => {}
+                }
+            }
+            let _ = home;
+            let n = ops.len();
+            for (i, op) in ops.into_iter().enumerate() {
+                let last = i + 1 == n;
+                cx.push_step(Step {
+                    op,
+                    pos: pos.clone(),
+                    records: Vec::new(),
+                    retires: if last { vec![e.clone()] } else { Vec::new() },
+                    undo: if last {
+                        std::mem::take(&mut undo)
+                    } else {
+                        Vec::new()
+                    },
+                    key: None,
+                })?;
+            }
+            Ok(())
+        }
+        Entry::Link {
+            ns, name, index, ..
+        } => {
+            let present = cx
+                .state(ns)
+                .links
+                .iter()
+                .find(|l| match index {
+                    Some(i) => l.index == *i,
+                    None => l.name == name.as_str(),
+                })
+                .cloned();
+            let Some(present) = present else {
+                retire_only(cx, e);
+                return Ok(());
+            };
+            if let Some(other) = cx.world.claimant_of(&e) {
+                cx.diff.notes.push(format!(
+                    "link {name} in netns {ns}: still used by topology '{other}', left to it"
+                ));
+                retire_only(cx, e);
+                return Ok(());
+            }
+            let undo = recreate_link(cx, &e);
+            let op = Op::DelLink {
+                ns: ns.clone(),
+                name: IfName::new(&present.name).unwrap_or_else(|_| name.clone()),
+                index: Some(present.index),
+            };
+            cx.push_step(step(op, undo, &e))
+        }
+        Entry::Netns { ns, ino } => {
+            if !doomed.contains(&NsRef::Named(ns.clone())) {
+                if let Some(other) = cx.world.claimant_of(&e) {
+                    cx.diff.notes.push(format!(
+                        "netns {ns}: still used by topology '{other}', left to it"
+                    ));
+                }
+                retire_only(cx, e);
+                return Ok(());
+            }
+            if let (Some(want), Some(have)) = (ino, cx.sim.netns.get(ns))
+                && want != have
+            {
+                cx.diff.notes.push(format!(
+                    "netns {ns} is not the one this topology made: left alone"
+                ));
+                retire_only(cx, e);
+                return Ok(());
+            }
+            let op = Op::DelNetns {
+                ns: ns.clone(),
+                ino: *ino,
+            };
+            let undo = vec![Op::AddNetns { ns: ns.clone() }];
+            cx.push_step(step(op, undo, &e))
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! What the script asks for, flattened into keys (the same keys the diff
+//! puts on its steps) and values. Kept with the topology's record after
+//! each successful run: a step whose key had the same value last time is
+//! a repair of drift; any other step is an edit of the script.
+
+use std::collections::BTreeMap;
+
+use netplumb_nft::NatTable;
+
+use super::diff::{fingerprint, link_key, nat_table_name};
+use crate::model::NsRef;
+use crate::topo::{LinkKind, Topology};
+
+pub type Intent = BTreeMap<String, String>;
+
+fn at(ns: &NsRef, name: &dyn std::fmt::Display) -> String {
+    match ns {
+        NsRef::Host => name.to_string(),
+        NsRef::Named(n) => format!("{n}:{name}"),
+    }
+}
+
+pub fn intent(topo: &Topology, topology: &str) -> Intent {
+    let mut out = Intent::new();
+    for n in topo.namespaces() {
+        out.insert(format!("netns {}", n.name), "declared".into());
+    }
+    for (id, l) in topo.links() {
+        let k = link_key(l);
+        let kind = match l.kind {
+            LinkKind::Veth { .. } => "veth",
+            LinkKind::Bridge => "bridge",
+            LinkKind::Existing => "device",
+        };
+        out.insert(k.clone(), format!("{kind} at {}", at(&l.ns, &l.name)));
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        out.insert(format!("{k} up"), opt(l.up.map(|u| u.to_string())));
+        out.insert(format!("{k} mtu"), opt(l.mtu.map(|m| m.to_string())));
+        out.insert(
+            format!("{k} master"),
+            opt(l.master.map(|m| topo.get(m).name.to_string())),
+        );
+        out.insert(format!("{k} stp"), opt(l.stp.map(|s| s.to_string())));
+        let origin = at(&l.origin.0, &l.origin.1);
+        for (i, a) in topo.addrs().iter().filter(|a| a.link == id).enumerate() {
+            out.insert(format!("addr {origin} {}", a.cidr), "declared".into());
+            out.insert(format!("addr {origin} {} order", a.cidr), i.to_string());
+        }
+    }
+    for r in topo.routes() {
+        out.insert(
+            format!("route {} {}", r.ns, r.route.dest),
+            r.route.via.to_string(),
+        );
+    }
+    for s in topo.sysctls() {
+        out.insert(format!("sysctl {} {}", s.ns, s.key), s.value.clone());
+    }
+    let mut nss: Vec<&NsRef> = Vec::new();
+    for d in topo.nat() {
+        if !nss.contains(&&d.ns) {
+            nss.push(&d.ns);
+        }
+    }
+    for ns in nss {
+        let table = NatTable {
+            name: nat_table_name(topology),
+            rules: topo
+                .nat()
+                .iter()
+                .filter(|d| &d.ns == ns)
+                .map(|d| d.rule.clone())
+                .collect(),
+            userdata: Vec::new(),
+        };
+        let fp = String::from_utf8_lossy(&fingerprint(topology, &table)).into_owned();
+        out.insert(format!("nat {ns}"), fp);
+    }
+    out
+}

@@ -1,0 +1,278 @@
+//! The desired topology: what the script has declared so far. The model
+//! keeps its own rules (src/topo/declare.rs): script functions call its
+//! declaring methods, which refuse what cannot be built with a typed error
+//! naming both positions where two declarations clash. `plan::diff` turns
+//! it into kernel ops.
+
+mod declare;
+mod error;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use netplumb_nft::NatRule;
+
+pub use error::DeclError;
+
+use crate::model::{Cidr, IfName, NsName, NsRef};
+use crate::op::RouteSpec;
+
+/// Where in which script something was declared: errors point here.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
+pub struct Pos {
+    /// Script path or module name; empty for the main script.
+    pub source: Arc<str>,
+    pub line: usize,
+    pub col: usize,
+    /// For a declaration inside a module function: the line of the user's
+    /// script that called into the module, and the function it called.
+    pub called_from: Option<(usize, Arc<str>)>,
+}
+
+impl std::fmt::Display for Pos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.source.is_empty() {
+            write!(f, "line {}", self.line)
+        } else {
+            write!(f, "{}:{}", self.source, self.line)
+        }
+    }
+}
+
+/// A link's uid: never reused in this process, across resets and restored
+/// checkpoints too, so a handle from before is recognised as stale.
+fn fresh_uid() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A declared link, as a script holds it. Checked on every use: a handle
+/// from before a REPL `:down` or a rolled-back statement is refused with a
+/// script error instead of pointing at whatever took its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LinkId {
+    index: u32,
+    uid: u32,
+}
+
+impl LinkId {
+    /// Position in declaration order (for tables indexed like the links).
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkKind {
+    Veth {
+        peer: LinkId,
+    },
+    Bridge,
+    /// A device the script found with `ns.link(name)`: adopted, never created.
+    Existing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NsDecl {
+    pub name: NsName,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkDecl {
+    uid: u32,
+    pub kind: LinkKind,
+    /// Where the link is to be (after any `move_to` / `rename`).
+    pub ns: NsRef,
+    pub name: IfName,
+    /// Where it was declared: for an adopted device, where it is found; for
+    /// a created link, the key that identifies it across edits of a script.
+    pub origin: (NsRef, IfName),
+    pub up: Option<bool>,
+    pub mtu: Option<u32>,
+    pub master: Option<LinkId>,
+    pub stp: Option<bool>,
+    pub pos: Pos,
+    /// Where the last up()/down(), mtu(), attach() and stp() calls were.
+    pub set_pos: SetPos,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SetPos {
+    pub up: Option<Pos>,
+    pub mtu: Option<Pos>,
+    pub master: Option<Pos>,
+    pub stp: Option<Pos>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrDecl {
+    pub link: LinkId,
+    pub cidr: Cidr,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteDecl {
+    pub ns: NsRef,
+    pub route: RouteSpec,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysctlDecl {
+    pub ns: NsRef,
+    pub key: String,
+    pub value: String,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone)]
+pub struct NatDecl {
+    pub ns: NsRef,
+    pub rule: NatRule,
+    pub pos: Pos,
+}
+
+/// DNAT keys already declared, per (namespace, v6, proto, daddr, iif):
+/// first port of each range → (last port, tag). Ranges never overlap, so
+/// the one starting at or before a port is the only one that can hold it.
+type DnatIndex =
+    HashMap<(NsRef, bool, u8, Option<IpAddr>, Option<String>), BTreeMap<u16, (u16, usize)>>;
+
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    namespaces: Vec<NsDecl>,
+    links: Vec<LinkDecl>,
+    addrs: Vec<AddrDecl>,
+    routes: Vec<RouteDecl>,
+    sysctls: Vec<SysctlDecl>,
+    nat: Vec<NatDecl>,
+    dnat_index: DnatIndex,
+    /// Bumped by every change: "did anything change since the last flush?"
+    revision: u64,
+    /// Most objects a script may declare (0: no limit).
+    limit: u64,
+}
+
+impl Topology {
+    pub fn with_limit(limit: u64) -> Self {
+        Self {
+            limit,
+            ..Self::default()
+        }
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    pub fn namespaces(&self) -> &[NsDecl] {
+        &self.namespaces
+    }
+    pub fn has_ns(&self, ns: &NsName) -> bool {
+        self.namespaces.iter().any(|n| &n.name == ns)
+    }
+    /// Every declared link, in declaration order.
+    pub fn links(&self) -> impl Iterator<Item = (LinkId, &LinkDecl)> {
+        self.links.iter().enumerate().map(|(i, l)| {
+            (
+                LinkId {
+                    index: i as u32,
+                    uid: l.uid,
+                },
+                l,
+            )
+        })
+    }
+    /// The link a handle names, or a stale-handle error.
+    pub fn link(&self, id: LinkId) -> Result<&LinkDecl, DeclError> {
+        match self.links.get(id.index()) {
+            Some(l) if l.uid == id.uid => Ok(l),
+            _ => Err(DeclError::Stale),
+        }
+    }
+    /// The link of a handle the model itself made (a veth's peer, a
+    /// master): always current while the model holds it.
+    pub fn get(&self, id: LinkId) -> &LinkDecl {
+        &self.links[id.index()]
+    }
+    /// The declared link currently at `name` in `ns`, if any.
+    pub fn link_at(&self, ns: &NsRef, name: &IfName) -> Option<LinkId> {
+        self.links()
+            .find(|(_, l)| &l.ns == ns && &l.name == name)
+            .map(|(id, _)| id)
+    }
+    pub fn addrs(&self) -> &[AddrDecl] {
+        &self.addrs
+    }
+    pub fn routes(&self) -> &[RouteDecl] {
+        &self.routes
+    }
+    pub fn sysctls(&self) -> &[SysctlDecl] {
+        &self.sysctls
+    }
+    pub fn nat(&self) -> &[NatDecl] {
+        &self.nat
+    }
+
+    /// Every namespace the topology touches: the host first when it is used,
+    /// then the declared namespaces in order, then any other one referenced.
+    pub fn touched_ns(&self) -> Vec<NsRef> {
+        let mut out: Vec<NsRef> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut push = |r: &NsRef| {
+            if seen.insert(r.clone()) {
+                out.push(r.clone());
+            }
+        };
+        let host_used = self.links.iter().any(|l| l.ns == NsRef::Host)
+            || self.routes.iter().any(|r| r.ns == NsRef::Host)
+            || self.sysctls.iter().any(|s| s.ns == NsRef::Host)
+            || self.nat.iter().any(|n| n.ns == NsRef::Host);
+        if host_used {
+            push(&NsRef::Host);
+        }
+        for n in &self.namespaces {
+            push(&NsRef::Named(n.name.clone()));
+        }
+        for l in &self.links {
+            push(&l.ns);
+            push(&l.origin.0);
+        }
+        for r in &self.routes {
+            push(&r.ns);
+        }
+        for s in &self.sysctls {
+            push(&s.ns);
+        }
+        for n in &self.nat {
+            push(&n.ns);
+        }
+        out
+    }
+
+    /// Number of declarations: what the object limit counts.
+    pub fn size(&self) -> usize {
+        self.namespaces.len()
+            + self.links.len()
+            + self.addrs.len()
+            + self.routes.len()
+            + self.sysctls.len()
+            + self.nat.len()
+    }
+
+    /// Forget every declaration (the REPL's `:down`). Handles made before
+    /// stay stale.
+    pub fn reset(&mut self) {
+        *self = Self {
+            revision: self.revision + 1,
+            limit: self.limit,
+            ..Self::default()
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests;
