@@ -3,6 +3,7 @@
 //! stdlib), `--set` parameters and the source texts diagnostics point into.
 
 mod api;
+mod callsite;
 mod nat;
 mod net;
 mod pingall;
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position, Scope};
 
 pub use api::LinkHandle;
+pub use callsite::instrument;
 pub(crate) use resolver::Resolver;
 pub use resolver::STDLIB;
 
@@ -47,14 +49,11 @@ pub(crate) fn fail(ctx: &NativeCallContext, msg: impl std::fmt::Display) -> Box<
 pub(crate) fn pos_of(ctx: &NativeCallContext) -> Pos {
     let p = ctx.call_position();
     let source = ctx.call_source().unwrap_or("");
-    // Inside a module, also remember where the user's script called in: the
-    // outermost frame of Rhai's call stack (kept by the registered debugger).
+    // Inside a module, also remember where the user's script called in.
     let called_from = if source.is_empty() {
         None
     } else {
-        ctx.debugger()
-            .and_then(|d| d.call_stack().first())
-            .and_then(|f| f.pos.line().map(|l| (l, Arc::from(f.fn_name.as_str()))))
+        callsite::caller(ctx, source)
     };
     Pos {
         source: Arc::from(source),
@@ -98,13 +97,7 @@ impl Session {
         let sources: SharedSources = Arc::default();
         let mut engine = Engine::new();
         engine.set_max_operations(max_ops);
-        // Only for its call stack (see `pos_of`): it never stops the script.
-        // Rhai marks this API volatile (with a deprecation), not deprecated.
-        #[allow(deprecated)]
-        engine.register_debugger(
-            |_, d| d,
-            |_, _, _, _, _| Ok(rhai::debugger::DebuggerCommand::Continue),
-        );
+        callsite::register(&mut engine);
         engine.set_max_call_levels(64);
         engine.set_max_expr_depths(128, 64);
         net::register(&mut engine, script_dir.clone());
@@ -147,6 +140,7 @@ impl Session {
         if !name.is_empty() {
             ast.set_source(name);
         }
+        let ast = instrument(&self.engine, &ast);
         self.engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &ast)
     }
