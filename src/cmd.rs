@@ -150,6 +150,7 @@ fn up(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<i32, Report> {
     runner.quiet = o.quiet;
     let t0 = std::time::Instant::now();
     let mut session = Session::new(runner, script_dir(&a.file), &a.set, a.max_ops);
+    session.set_max_memory(a.max_memory);
     run_script(&mut session, &a.file, &text)?;
     let mut r = session.runner();
     r.commit().map_err(|e| diag::plain(e.to_string(), None))?;
@@ -253,6 +254,7 @@ fn plan_cmd(o: &Opts, a: &ScriptArgs) -> Result<i32, Report> {
     runner.quiet = true;
     runner.verbose = o.verbose;
     let mut session = Session::new(runner, script_dir(&a.file), &a.set, a.max_ops);
+    session.set_max_memory(a.max_memory);
     run_script(&mut session, &a.file, &text)?;
     let r = session.runner();
     let mut out = String::new();

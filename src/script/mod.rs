@@ -4,6 +4,7 @@
 
 mod api;
 mod callsite;
+pub mod limits;
 mod nat;
 mod net;
 mod pingall;
@@ -69,6 +70,8 @@ pub struct Session {
     pub runner: SharedRunner,
     pub sources: SharedSources,
     pub main_name: String,
+    /// The memory budget in force (Rhai's progress callback checks it).
+    pub budget: limits::Budget,
 }
 
 /// `--set k=v`: numbers become numbers, true/false booleans, the rest strings.
@@ -97,6 +100,8 @@ impl Session {
         let sources: SharedSources = Arc::default();
         let mut engine = Engine::new();
         engine.set_max_operations(max_ops);
+        let budget = limits::Budget::new(limits::DEFAULT_MAX_MEMORY_MIB);
+        engine.on_progress(move |_| budget.check());
         callsite::register(&mut engine);
         engine.set_max_call_levels(64);
         engine.set_max_expr_depths(128, 64);
@@ -118,7 +123,17 @@ impl Session {
             runner,
             sources,
             main_name: String::new(),
+            budget,
         }
+    }
+
+    /// `--max-memory`: let the heap grow `mib` MiB from now (0: no limit).
+    /// Replaces the engine's progress callback; a caller that sets its own
+    /// must also return `self.budget.check()` from it.
+    pub fn set_max_memory(&mut self, mib: u64) {
+        let budget = limits::Budget::new(mib);
+        self.budget = budget;
+        self.engine.on_progress(move |_| budget.check());
     }
 
     pub fn runner(&self) -> MutexGuard<'_, Runner> {
