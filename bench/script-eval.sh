@@ -29,7 +29,7 @@ R
 once() {
   local t0 t1
   t0=$(date +%s%N)
-  "$bin" plan "$1" >/dev/null
+  "$bin" plan --name bench "$1" >/dev/null
   t1=$(date +%s%N)
   echo $(((t1 - t0) / 1000000))
 }
@@ -38,7 +38,7 @@ median() {
   for i in $(seq "$runs"); do once "$f"; done | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
-cmp <("$bin" plan "$dir/shift.rhai") <("$bin" plan "$dir/loop.rhai") >/dev/null ||
+cmp <("$bin" plan --name bench "$dir/shift.rhai") <("$bin" plan --name bench "$dir/loop.rhai") >/dev/null ||
   { echo "shift and loop plan differently" >&2; exit 1; }
 shift_ms=$(median "$dir/shift.rhai")
 loop_ms=$(median "$dir/loop.rhai")
