@@ -54,6 +54,10 @@ pub struct ScriptArgs {
     /// Stop a runaway script after this many script operations
     #[arg(long, default_value_t = 50_000_000)]
     pub max_ops: u64,
+    /// Stop a script once netplumb's memory has grown this many MiB while it
+    /// runs: its strings, arrays and maps (0: no limit)
+    #[arg(long, value_name = "MIB", default_value_t = crate::script::limits::DEFAULT_MAX_MEMORY_MIB)]
+    pub max_memory: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ use rhai::EvalAltResult;
 
 use crate::ledger::LedgerError;
 use crate::run::{RunError, TeardownError};
+use crate::script::limits::OverBudget;
 use crate::script::{Session, innermost};
 use crate::topo::{DeclError, Pos};
 
@@ -181,6 +182,10 @@ pub fn script_error(session: &Session, e: &EvalAltResult) -> miette::Report {
             "the script ran too many operations: stopped (raise --max-ops if this is intended)"
                 .to_string()
         }
+        EvalAltResult::ErrorTerminated(t, _) if t.is::<OverBudget>() => {
+            let mib = t.clone_cast::<OverBudget>().mib;
+            format!("the script used more than {mib} MiB of memory: stopped")
+        }
         EvalAltResult::ErrorStackOverflow(_) => {
             "the script recursed too deeply: stopped (is a function calling itself without end?)"
                 .to_string()
@@ -194,6 +199,11 @@ pub fn script_error(session: &Session, e: &EvalAltResult) -> miette::Report {
         EvalAltResult::ErrorFunctionNotFound(..) => {
             Some("check the function's name and its arguments' types (see docs/dsl.md)".to_string())
         }
+        EvalAltResult::ErrorTerminated(t, _) if t.is::<OverBudget>() => Some(
+            "raise --max-memory MIB if this is intended; a string or array that doubles \
+             in a loop never fits"
+                .to_string(),
+        ),
         _ => decl.as_ref().and_then(|d| d.help()).map(str::to_string),
     };
     // An error inside a module (the bundled stdlib, say) also names the

@@ -33,6 +33,7 @@ pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
         runner.read_world = true;
     }
     let mut session = Session::new(runner, script_dir(&a.file), &a.set, a.max_ops);
+    session.set_max_memory(a.max_memory);
     drive::run_file(&mut session, &a.file, &text)?;
     let r = session.runner();
     let mut out = String::new();

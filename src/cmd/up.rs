@@ -28,6 +28,7 @@ pub fn run(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<i32, Report> {
     runner.prev_intent = UpRecord::load(&name).map(|u| u.intent).unwrap_or_default();
     let t0 = std::time::Instant::now();
     let mut session = Session::new(runner, script_dir(&a.file), &a.set, a.max_ops);
+    session.set_max_memory(a.max_memory);
     drive::run_file(&mut session, &a.file, &text)?;
     let mut r = session.runner();
     if let Err(nr) = r.settle()

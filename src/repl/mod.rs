@@ -163,10 +163,13 @@ impl Repl {
             cache: modules.clone(),
         });
         // Ctrl-C: the handler raises a flag, this stops the script at its
-        // next operation with ErrorTerminated.
-        session
-            .engine
-            .on_progress(|_| signal::interrupted().then(|| Dynamic::from("interrupted")));
+        // next operation with ErrorTerminated; so does the memory budget.
+        let budget = session.budget;
+        session.engine.on_progress(move |_| {
+            signal::interrupted()
+                .then(|| Dynamic::from("interrupted"))
+                .or_else(|| budget.check())
+        });
         // `=> …` shows values with to_debug; give links a readable one.
         let rn = session.runner.clone();
         session
@@ -379,6 +382,8 @@ impl Repl {
             }
         };
         ast.set_source(name);
+        // Module calls mark their line, for errors that name the caller.
+        let ast = crate::script::instrument(&self.session.engine, &ast);
         let run_ast = if self.imports.is_empty() {
             ast.clone()
         } else {

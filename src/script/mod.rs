@@ -3,6 +3,8 @@
 //! stdlib), `--set` parameters and the source texts diagnostics point into.
 
 mod api;
+mod callsite;
+pub mod limits;
 mod nat;
 mod net;
 mod pingall;
@@ -15,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position, Scope};
 
 pub use api::LinkHandle;
+pub use callsite::instrument;
 pub(crate) use resolver::Resolver;
 pub use resolver::STDLIB;
 
@@ -47,14 +50,11 @@ pub(crate) fn fail(ctx: &NativeCallContext, msg: impl std::fmt::Display) -> Box<
 pub(crate) fn pos_of(ctx: &NativeCallContext) -> Pos {
     let p = ctx.call_position();
     let source = ctx.call_source().unwrap_or("");
-    // Inside a module, also remember where the user's script called in: the
-    // outermost frame of Rhai's call stack (kept by the registered debugger).
+    // Inside a module, also remember where the user's script called in.
     let called_from = if source.is_empty() {
         None
     } else {
-        ctx.debugger()
-            .and_then(|d| d.call_stack().first())
-            .and_then(|f| f.pos.line().map(|l| (l, Arc::from(f.fn_name.as_str()))))
+        callsite::caller(ctx, source)
     };
     Pos {
         source: Arc::from(source),
@@ -70,6 +70,8 @@ pub struct Session {
     pub runner: SharedRunner,
     pub sources: SharedSources,
     pub main_name: String,
+    /// The memory budget in force (Rhai's progress callback checks it).
+    pub budget: limits::Budget,
 }
 
 /// `--set k=v`: numbers become numbers, true/false booleans, the rest strings.
@@ -101,13 +103,9 @@ impl Session {
         let sources: SharedSources = Arc::default();
         let mut engine = Engine::new();
         engine.set_max_operations(max_ops);
-        // Only for its call stack (see `pos_of`): it never stops the script.
-        // Rhai marks this API volatile (with a deprecation), not deprecated.
-        #[allow(deprecated)]
-        engine.register_debugger(
-            |_, d| d,
-            |_, _, _, _, _| Ok(rhai::debugger::DebuggerCommand::Continue),
-        );
+        let budget = limits::Budget::new(limits::DEFAULT_MAX_MEMORY_MIB);
+        engine.on_progress(move |_| budget.check());
+        callsite::register(&mut engine);
         engine.set_max_call_levels(64);
         engine.set_max_expr_depths(128, 64);
         net::register(&mut engine, script_dir.clone());
@@ -128,7 +126,17 @@ impl Session {
             runner,
             sources,
             main_name: String::new(),
+            budget,
         }
+    }
+
+    /// `--max-memory`: let the heap grow `mib` MiB from now (0: no limit).
+    /// Replaces the engine's progress callback; a caller that sets its own
+    /// must also return `self.budget.check()` from it.
+    pub fn set_max_memory(&mut self, mib: u64) {
+        let budget = limits::Budget::new(mib);
+        self.budget = budget;
+        self.engine.on_progress(move |_| budget.check());
     }
 
     pub fn runner(&self) -> MutexGuard<'_, Runner> {
@@ -150,6 +158,7 @@ impl Session {
         if !name.is_empty() {
             ast.set_source(name);
         }
+        let ast = instrument(&self.engine, &ast);
         self.engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &ast)
     }
