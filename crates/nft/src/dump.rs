@@ -13,35 +13,50 @@ use crate::parse::{self, attr, attr_be32, attr_str, attrs, data_value};
 use crate::socket::{NftSocket, unwrap_userdata};
 use crate::sys::*;
 
+/// A table read back as text, for people (`netplumb show`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableSummary {
+    /// The table name.
     pub name: String,
+    /// The caller's userdata as stored (unwrapped from this crate's TLV).
     pub userdata: Vec<u8>,
+    /// Chains in kernel order, each with its rules.
     pub chains: Vec<ChainSummary>,
+    /// Named sets and maps with their elements.
     pub maps: Vec<MapSummary>,
 }
 
+/// One chain and its rules as nft-like text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainSummary {
+    /// The chain name.
     pub name: String,
+    /// Each rule as nft would print it (e.g. `meta l4proto tcp dnat ip to tcp dport map @dnat_tcp`).
     pub rules: Vec<String>,
 }
 
+/// One named set or map and its elements as text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MapSummary {
+    /// The set or map name.
     pub name: String,
+    /// The key type as nft names it (`ipv4_addr . inet_service`).
     pub key_type: String,
+    /// The data type (empty for a plain set).
     pub data_type: String,
+    /// Whether elements are ranges (`flags interval`).
     pub interval: bool,
     /// key -> value, as nft would print them ("10.0.0.1 . 80" -> "172.17.0.3 . 8080")
     pub elements: Vec<(String, String)>,
 }
 
 impl MapSummary {
+    /// The number of elements.
     pub fn len(&self) -> usize {
         self.elements.len()
     }
 
+    /// Whether the map has no elements.
     pub fn is_empty(&self) -> bool {
         self.elements.is_empty()
     }
@@ -192,6 +207,7 @@ fn decode_elements(info: &SetInfo, msgs: &[Vec<u8>]) -> Vec<(String, String)> {
 }
 
 impl NftSocket {
+    /// Reads table `name` (family inet) back as text; `None` when it does not exist.
     pub fn table_summary(&mut self, name: &str) -> Result<Option<TableSummary>, NftError> {
         let Some(t) = self.get_table(name)? else {
             return Ok(None);

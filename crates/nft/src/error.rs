@@ -2,26 +2,41 @@
 
 use std::fmt;
 
+/// Everything that can go wrong talking to nf_tables (or ctnetlink).
 #[derive(Debug, thiserror::Error)]
 pub enum NftError {
+    /// The netlink socket itself failed (open, send, receive, timeout).
     #[error("nftables socket: {0}")]
     Io(#[from] std::io::Error),
+    /// The kernel refused a request; the whole transaction was rolled back.
     #[error("{}", kernel_text(*errno, op, *tag, msg.as_deref()))]
     Kernel {
+        /// The errno the kernel answered (positive, e.g. `libc::EEXIST`).
         errno: i32,
+        /// The refused request, as the nft command that does the same.
         op: String,
+        /// The tag of the rule or mapping the refused request was about.
         tag: Option<usize>,
+        /// The kernel's extended-ACK message, when it gave one.
         msg: Option<String>,
     },
+    /// A rule is invalid; found before any kernel contact.
     #[error("{msg}")]
     Invalid {
+        /// The tag of the offending rule.
         tag: usize,
+        /// The tag of the rule it clashes with, for a conflict.
         other_tag: Option<usize>,
+        /// What is wrong, in words.
         msg: String,
     },
     /// A problem with the table itself (name, userdata), not with one rule.
     #[error("{msg}")]
-    InvalidTable { msg: String },
+    InvalidTable {
+        /// What is wrong, in words.
+        msg: String,
+    },
+    /// The transaction does not fit netlink's limits or the socket buffers.
     #[error("NAT table too large: {0}")]
     TooLarge(String),
 }

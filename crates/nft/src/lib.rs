@@ -2,6 +2,8 @@
 //! no libnftnl, no `nft` binary at run time. One table per topology, DNAT
 //! mappings coalesced into named maps, applied as one atomic transaction.
 
+#![warn(missing_docs)]
+
 mod batch;
 mod describe;
 mod dump;

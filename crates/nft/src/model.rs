@@ -9,13 +9,17 @@ use serde::{Deserialize, Serialize};
 use crate::error::NftError;
 use crate::sys::{IFNAMSIZ, NFT_NAME_MAXLEN};
 
+/// The transport protocol a port mapping forwards.
 #[derive(Copy, Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum L4Proto {
+    /// TCP (IP protocol 6).
     Tcp,
+    /// UDP (IP protocol 17).
     Udp,
 }
 
 impl L4Proto {
+    /// The name nft uses: `"tcp"` or `"udp"`.
     pub fn name(self) -> &'static str {
         match self {
             L4Proto::Tcp => "tcp",
@@ -31,14 +35,41 @@ impl L4Proto {
     }
 }
 
+/// One port mapping (DNAT): traffic for `ports` goes to `to_addr[:to_port]`.
+///
+/// Mappings of the same shape (family, protocol, with or without `daddr`,
+/// `iif`, single port or range, with or without a destination port) share
+/// one nftables map and one rule, so 10,000 mappings cost one lookup.
+///
+/// ```
+/// use netplumb_nft::{DnatMapping, L4Proto};
+/// // host port 8080 -> 172.17.0.3:80
+/// let m = DnatMapping {
+///     proto: L4Proto::Tcp,
+///     daddr: None,
+///     iif: None,
+///     ports: (8080, 8080),
+///     to_addr: "172.17.0.3".parse().unwrap(),
+///     to_port: Some(80),
+///     tag: 7,
+/// };
+/// assert_eq!(m.to_port, Some(80));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DnatMapping {
+    /// The transport protocol forwarded.
     pub proto: L4Proto,
+    /// Only traffic for this destination address (else any local address).
     pub daddr: Option<IpAddr>,
+    /// Only traffic arriving on this interface (prerouting only).
     pub iif: Option<String>,
+    /// The destination port range matched, inclusive; `(p, p)` for one port.
     pub ports: (u16, u16),
+    /// The backend address; its family decides the mapping's family.
     pub to_addr: IpAddr,
+    /// The backend port; `None` keeps the original destination port.
     pub to_port: Option<u16>,
+    /// The caller's identifier, returned in errors about this mapping.
     pub tag: usize,
 }
 
@@ -61,23 +92,36 @@ impl DnatMapping {
     }
 }
 
+/// One NAT rule of a table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NatRule {
+    /// `ip saddr SRC ip daddr != SRC [oifname OIF] masquerade`: traffic from
+    /// the subnet leaving it takes the outgoing interface's address.
     Masquerade {
+        /// The subnet whose traffic is rewritten.
         src: IpNet,
+        /// Only traffic leaving through this interface.
         oif: Option<String>,
+        /// The caller's identifier, returned in errors about this rule.
         tag: usize,
     },
+    /// `ip saddr SRC ip daddr != SRC [oifname OIF] snat to TO`.
     Snat {
+        /// The subnet whose traffic is rewritten.
         src: IpNet,
+        /// The source address it takes.
         to: IpAddr,
+        /// Only traffic leaving through this interface.
         oif: Option<String>,
+        /// The caller's identifier, returned in errors about this rule.
         tag: usize,
     },
+    /// A port mapping.
     Dnat(DnatMapping),
 }
 
 impl NatRule {
+    /// The caller's identifier of this rule.
     pub fn tag(&self) -> usize {
         match self {
             NatRule::Masquerade { tag, .. } | NatRule::Snat { tag, .. } => *tag,
@@ -86,17 +130,41 @@ impl NatRule {
     }
 }
 
+/// One nftables table (family `inet`) as netplumb declares it: replaced as a
+/// whole, in one transaction.
+///
+/// ```
+/// use netplumb_nft::{NatRule, NatTable};
+/// let t = NatTable {
+///     name: "netplumb-lab".into(),
+///     rules: vec![NatRule::Masquerade {
+///         src: "172.18.0.0/16".parse().unwrap(),
+///         oif: None,
+///         tag: 0,
+///     }],
+///     userdata: b"netplumb:lab".to_vec(),
+/// };
+/// t.validate().unwrap();
+/// assert!(netplumb_nft::render(&t).contains("masquerade"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct NatTable {
+    /// The table name (family inet); at most 255 bytes, an nft identifier.
     pub name: String,
+    /// The NAT rules, in any order: the table's layout does not depend on it.
     pub rules: Vec<NatRule>,
+    /// Opaque bytes stored with the table (at most [`MAX_USERDATA`]), e.g. a
+    /// fingerprint of the desired state and the marker that says who owns it.
     pub userdata: Vec<u8>,
 }
 
-/// Userdata is wrapped in one nftnl TLV (2 header bytes) inside the kernel's 256.
+/// The most userdata bytes a table can carry: the kernel keeps 256, and this
+/// crate wraps them in one nftnl TLV (2 header bytes) so `nft list` still reads.
 pub const MAX_USERDATA: usize = 254;
 
 impl NatTable {
+    /// Checks names, addresses, ports and conflicts before any kernel contact;
+    /// an error names the offending rule's tag (and the other one's for a clash).
     pub fn validate(&self) -> Result<(), NftError> {
         check_object_name("table", &self.name)?;
         if self.userdata.len() > MAX_USERDATA {

@@ -85,6 +85,10 @@ pub(crate) fn elem_text(m: &MapPlan, e: &ElemPlan) -> (String, String) {
     (key, val)
 }
 
+/// The `nft -f` script that makes the same table [`NftSocket::replace_table`]
+/// makes: `nft -j list ruleset` reads the same after either.
+///
+/// [`NftSocket::replace_table`]: crate::NftSocket::replace_table
 pub fn render(table: &NatTable) -> String {
     let p = plan::plan(table);
     let name = &table.name;

@@ -21,6 +21,16 @@ const RECV_CHUNK: usize = 256 << 10;
 /// bytes (a hash) would break `nft list ruleset`; unknown types it skips.
 const UDATA_TYPE: u8 = 0xe5;
 
+/// A NETLINK_NETFILTER socket in the network namespace of the thread that
+/// opened it. Not shared between threads: open one per namespace.
+///
+/// ```no_run
+/// use netplumb_nft::{NatTable, NftSocket};
+/// let mut s = NftSocket::open()?;
+/// s.replace_table(&NatTable { name: "netplumb-lab".into(), ..Default::default() })?;
+/// assert!(s.delete_table("netplumb-lab")?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct NftSocket {
     sock: Socket,
     seq: u32,
@@ -68,6 +78,8 @@ fn grow_buffer(fd: i32, force: i32, plain: i32, want: usize) -> io::Result<usize
 }
 
 impl NftSocket {
+    /// Opens a socket in the calling thread's network namespace, with
+    /// extended ACKs and a receive buffer large enough for 10,000 ACKs.
     pub fn open() -> io::Result<Self> {
         let mut sock = Socket::new(NETLINK_NETFILTER)?;
         sock.bind_auto()?;
@@ -101,6 +113,9 @@ impl NftSocket {
         })
     }
 
+    /// Validates `t`, then replaces table `inet t.name` with it in one
+    /// transaction, whether or not a table of that name exists (and whoever
+    /// made it).
     pub fn replace_table(&mut self, t: &NatTable) -> Result<(), NftError> {
         t.validate()?;
         self.replace_table_unvalidated(t)
@@ -122,6 +137,7 @@ impl NftSocket {
         self.run_batch(b)
     }
 
+    /// Deletes table `inet name`; `Ok(false)` when there was none.
     pub fn delete_table(&mut self, name: &str) -> Result<bool, NftError> {
         check_object_name("table", name)?;
         let mut b = Batch::new(self.seq, 256);
@@ -138,6 +154,8 @@ impl NftSocket {
         }
     }
 
+    /// The caller's userdata of table `inet name`; `None` when it does not
+    /// exist. A table not written by this crate returns its raw userdata.
     pub fn table_userdata(&mut self, name: &str) -> Result<Option<Vec<u8>>, NftError> {
         check_object_name("table", name)?;
         let Some(t) = self.get_table(name)? else {
