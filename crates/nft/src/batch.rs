@@ -26,6 +26,19 @@ pub(crate) struct Batch {
     pub buf: Buf,
     pub msgs: Vec<MsgInfo>,
     next_seq: u32,
+    /// seq of the NEWTABLE that creates the table (echoed with its handle)
+    create_seq: Option<u32>,
+}
+
+/// What a replace may remove to make room for the new table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Previous {
+    /// Whatever table has the name (created first if missing).
+    Any,
+    /// Nothing: the name must be free.
+    Absent,
+    /// Exactly the table with this handle.
+    Handle(u64),
 }
 
 impl Batch {
@@ -34,6 +47,7 @@ impl Batch {
             buf: Buf::with_capacity(capacity),
             msgs: Vec::new(),
             next_seq: first_seq,
+            create_seq: None,
         };
         b.marker(NFNL_MSG_BATCH_BEGIN);
         b
@@ -56,6 +70,10 @@ impl Batch {
 
     pub fn next_seq(&self) -> u32 {
         self.next_seq
+    }
+
+    pub fn create_seq(&self) -> Option<u32> {
+        self.create_seq
     }
 
     /// Starts an nf_tables message; every one asks for an ACK so that the
@@ -82,13 +100,60 @@ impl Batch {
         self
     }
 
-    pub fn table(&mut self, name: &str, flags: u16, userdata: Option<&[u8]>, op: String) {
-        let m = self.begin(NFT_MSG_NEWTABLE, flags, op, None);
+    /// `add table`: creates it if missing, leaves an existing one as it is
+    /// (no flags attribute: updating the flags of an owned or persistent
+    /// table is refused).
+    pub fn ensure_table(&mut self, name: &str) {
+        let m = self.begin(
+            NFT_MSG_NEWTABLE,
+            NLM_F_CREATE,
+            format!("add table inet {name}"),
+            None,
+        );
         self.buf.str(NFTA_TABLE_NAME, name);
-        self.buf.u32be(NFTA_TABLE_FLAGS, 0);
-        if let Some(u) = userdata {
-            self.buf.attr(NFTA_TABLE_USERDATA, u);
-        }
+        self.buf.end_msg(m);
+    }
+
+    /// `create table`: fails with EEXIST when the name is taken. Echoed, so
+    /// the caller learns the new table's handle.
+    pub fn create_table(&mut self, name: &str, flags: u32, userdata: &[u8]) {
+        let op = format!("create table inet {name}");
+        let m = self.begin(
+            NFT_MSG_NEWTABLE,
+            NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO,
+            op,
+            None,
+        );
+        self.create_seq = self.msgs.last().map(|i| i.seq);
+        self.buf.str(NFTA_TABLE_NAME, name);
+        self.buf.u32be(NFTA_TABLE_FLAGS, flags);
+        self.buf.attr(NFTA_TABLE_USERDATA, userdata);
+        self.buf.end_msg(m);
+    }
+
+    /// Sets the flags of an existing table (NEWTABLE without NLM_F_EXCL).
+    pub fn update_table_flags(&mut self, name: &str, flags: u32) {
+        let m = self.begin(
+            NFT_MSG_NEWTABLE,
+            0,
+            format!("add table inet {name} {{ flags {flags:#x}; }}"),
+            None,
+        );
+        self.buf.str(NFTA_TABLE_NAME, name);
+        self.buf.u32be(NFTA_TABLE_FLAGS, flags);
+        self.buf.end_msg(m);
+    }
+
+    /// `delete table inet handle H`: fails with ENOENT when that exact table
+    /// is gone, whatever now carries its name.
+    pub fn del_table_handle(&mut self, handle: u64) {
+        let m = self.begin(
+            NFT_MSG_DELTABLE,
+            0,
+            format!("delete table inet handle {handle}"),
+            None,
+        );
+        self.buf.attr(NFTA_TABLE_HANDLE, &handle.to_be_bytes());
         self.buf.end_msg(m);
     }
 
@@ -266,6 +331,7 @@ impl Batch {
 }
 
 const NLM_F_APPEND: u16 = 0x800;
+const NLM_F_ECHO: u16 = 0x08;
 
 struct Item {
     key: Vec<u8>,
@@ -347,20 +413,28 @@ fn element_items(mp: &MapPlan) -> Vec<Item> {
     out
 }
 
-/// create-if-missing + delete + create: replaces the table whether or not it exists.
-pub(crate) fn replace_batch(t: &NatTable, userdata: &[u8], first_seq: u32) -> Batch {
+/// Removes what `prev` allows, then creates the table afresh: one
+/// transaction, so either the new table is there or nothing changed.
+pub(crate) fn replace_batch(
+    t: &NatTable,
+    userdata: &[u8],
+    prev: Previous,
+    first_seq: u32,
+) -> Batch {
     let p: Plan = plan::plan(t);
     let nelems: usize = p.maps.iter().map(|m| m.elems.len()).sum();
     let mut b = Batch::new(first_seq, 4096 + nelems * 80);
     let name = t.name.as_str();
-    b.table(name, NLM_F_CREATE, None, format!("add table inet {name}"));
-    b.del_table(name);
-    b.table(
-        name,
-        NLM_F_CREATE | NLM_F_EXCL,
-        Some(userdata),
-        format!("create table inet {name}"),
-    );
+    match prev {
+        // create-if-missing + delete: works whether or not it exists
+        Previous::Any => {
+            b.ensure_table(name);
+            b.del_table(name);
+        }
+        Previous::Absent => {}
+        Previous::Handle(h) => b.del_table_handle(h),
+    }
+    b.create_table(name, t.flags.bits(), userdata);
     b.chain(name, plan::PREROUTING, NF_INET_PRE_ROUTING, -100);
     b.chain(name, plan::OUTPUT, NF_INET_LOCAL_OUT, -100);
     b.chain(name, plan::POSTROUTING, NF_INET_POST_ROUTING, 100);

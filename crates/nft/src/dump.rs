@@ -209,13 +209,20 @@ fn decode_elements(info: &SetInfo, msgs: &[Vec<u8>]) -> Vec<(String, String)> {
 impl NftSocket {
     /// Reads table `name` (family inet) back as text; `None` when it does not exist.
     pub fn table_summary(&mut self, name: &str) -> Result<Option<TableSummary>, NftError> {
-        let Some(t) = self.get_table(name)? else {
+        let Some(t) = self.get_table(NFPROTO_INET, name)? else {
             return Ok(None);
         };
-        let userdata = unwrap_userdata(parse::attr(&t, NFTA_TABLE_USERDATA).unwrap_or_default());
+        let raw = parse::attr(&t.attrs, NFTA_TABLE_USERDATA).unwrap_or_default();
+        let userdata = unwrap_userdata(raw).unwrap_or(raw).to_vec();
         let mut chains: Vec<ChainSummary> = self
-            .dump(NFT_MSG_GETCHAIN, &[], &format!("list chains inet {name}"))?
+            .dump(
+                NFT_MSG_GETCHAIN,
+                NFPROTO_INET,
+                &[],
+                &format!("list chains inet {name}"),
+            )?
             .iter()
+            .map(|m| &m.attrs)
             .filter(|c| attr_str(c, NFTA_CHAIN_TABLE).as_deref() == Some(name))
             .filter_map(|c| attr_str(c, NFTA_CHAIN_NAME))
             .map(|n| ChainSummary {
@@ -225,11 +232,16 @@ impl NftSocket {
             .collect();
         let mut sets = HashMap::new();
         let mut maps = Vec::new();
-        for s in self.dump(
-            NFT_MSG_GETSET,
-            &[(NFTA_SET_TABLE, name)],
-            &format!("list sets inet {name}"),
-        )? {
+        for s in self
+            .dump(
+                NFT_MSG_GETSET,
+                NFPROTO_INET,
+                &[(NFTA_SET_TABLE, name)],
+                &format!("list sets inet {name}"),
+            )?
+            .into_iter()
+            .map(|m| m.attrs)
+        {
             let Some(sname) = attr_str(&s, NFTA_SET_NAME) else {
                 continue;
             };
@@ -242,11 +254,16 @@ impl NftSocket {
                 (NFTA_SET_ELEM_LIST_TABLE, name),
                 (NFTA_SET_ELEM_LIST_SET, sname.as_str()),
             ];
-            let elems = self.dump(
-                NFT_MSG_GETSETELEM,
-                &filters,
-                &format!("list map inet {name} {sname}"),
-            )?;
+            let elems = self
+                .dump(
+                    NFT_MSG_GETSETELEM,
+                    NFPROTO_INET,
+                    &filters,
+                    &format!("list map inet {name} {sname}"),
+                )?
+                .into_iter()
+                .map(|m| m.attrs)
+                .collect::<Vec<_>>();
             maps.push(MapSummary {
                 name: sname.clone(),
                 key_type: type_name(info.key_type),
@@ -256,11 +273,16 @@ impl NftSocket {
             });
             sets.insert(sname, info);
         }
-        for rule in self.dump(
-            NFT_MSG_GETRULE,
-            &[(NFTA_RULE_TABLE, name)],
-            &format!("list table inet {name}"),
-        )? {
+        for rule in self
+            .dump(
+                NFT_MSG_GETRULE,
+                NFPROTO_INET,
+                &[(NFTA_RULE_TABLE, name)],
+                &format!("list table inet {name}"),
+            )?
+            .into_iter()
+            .map(|m| m.attrs)
+        {
             let chain = attr_str(&rule, NFTA_RULE_CHAIN).unwrap_or_default();
             let text = describe_rule(
                 attr(&rule, NFTA_RULE_EXPRESSIONS).unwrap_or_default(),

@@ -36,9 +36,51 @@ pub enum NftError {
         /// What is wrong, in words.
         msg: String,
     },
+    /// The table by that name is not the one the caller made; nothing was
+    /// changed.
+    #[error("{}", identity_text(table, mismatch))]
+    Identity {
+        /// The table name.
+        table: String,
+        /// How the table differs from what the caller expected.
+        mismatch: Mismatch,
+    },
     /// The transaction does not fit netlink's limits or the socket buffers.
     #[error("NAT table too large: {0}")]
     TooLarge(String),
+}
+
+/// Why a table is not the one the caller expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mismatch {
+    /// A table of that name already exists (the caller expected none).
+    Exists,
+    /// The table with the recorded handle is gone.
+    Gone {
+        /// The handle the caller recorded.
+        expected: u64,
+    },
+    /// Another table now has the name.
+    Other {
+        /// The handle the caller recorded.
+        expected: u64,
+        /// The handle of the table that has the name now.
+        present: u64,
+    },
+}
+
+fn identity_text(table: &str, m: &Mismatch) -> String {
+    match m {
+        Mismatch::Exists => format!(
+            "a table inet {table} already exists and was not made by this run; it was left alone"
+        ),
+        Mismatch::Gone { expected } => format!(
+            "table inet {table} (handle {expected}) is gone: someone deleted it or made it again since it was recorded; nothing was changed"
+        ),
+        Mismatch::Other { expected, present } => format!(
+            "table inet {table} has handle {present}, not the recorded {expected}: it is someone else's and was left alone"
+        ),
+    }
 }
 
 impl NftError {

@@ -16,12 +16,14 @@ mod plan;
 mod render;
 mod socket;
 mod sys;
+mod table;
 
 pub use dump::{ChainSummary, MapSummary, TableSummary};
-pub use error::NftError;
+pub use error::{Mismatch, NftError};
 pub use model::{DnatMapping, L4Proto, MAX_USERDATA, NatRule, NatTable};
 pub use render::render;
 pub use socket::NftSocket;
+pub use table::{Family, TableFlags, TableInfo};
 
 /// Parser entry point for robustness tests: must never panic on any bytes.
 #[doc(hidden)]
@@ -36,7 +38,7 @@ pub fn fuzz_parse(bytes: &[u8]) -> usize {
 /// parser. Must never panic, whatever the table holds.
 #[doc(hidden)]
 pub fn fuzz_encode(t: &NatTable) -> usize {
-    let b = batch::replace_batch(t, &t.userdata, 1);
+    let b = batch::replace_batch(t, &t.userdata, batch::Previous::Any, 1);
     let bytes = &b.buf.data;
     parse::messages(bytes).count() + b.msgs.len() + bytes.len()
 }

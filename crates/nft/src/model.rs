@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::NftError;
 use crate::sys::{IFNAMSIZ, NFT_NAME_MAXLEN};
+use crate::table::TableFlags;
 
 /// The transport protocol a port mapping forwards.
 #[derive(Copy, Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -143,6 +144,7 @@ impl NatRule {
 ///         tag: 0,
 ///     }],
 ///     userdata: b"netplumb:lab".to_vec(),
+///     ..Default::default()
 /// };
 /// t.validate().unwrap();
 /// assert!(netplumb_nft::render(&t).contains("masquerade"));
@@ -156,6 +158,9 @@ pub struct NatTable {
     /// Opaque bytes stored with the table (at most [`MAX_USERDATA`]), e.g. a
     /// fingerprint of the desired state and the marker that says who owns it.
     pub userdata: Vec<u8>,
+    /// The table's flags (owner, persist); none by default.
+    #[serde(default)]
+    pub flags: TableFlags,
 }
 
 /// The most userdata bytes a table can carry: the kernel keeps 256, and this

@@ -101,9 +101,24 @@ pub fn render(table: &NatTable) -> String {
         let hex: String = table.userdata.iter().map(|b| format!("{b:02x}")).collect();
         let _ = writeln!(s, "# table userdata (not expressible in nft syntax): {hex}");
     }
+    let f = table.flags;
+    if f.owner || f.persist {
+        let names: Vec<&str> = [(f.owner, "owner"), (f.persist, "persist")]
+            .into_iter()
+            .filter_map(|(on, n)| on.then_some(n))
+            .collect();
+        let _ = writeln!(
+            s,
+            "# table flags {} (held by netplumb's socket; an owned table made by `nft -f` goes when nft exits)",
+            names.join(",")
+        );
+    }
     // add + delete: replacing works whether or not the table exists yet
     let _ = writeln!(s, "add table inet {name}\ndelete table inet {name}\n");
     let _ = writeln!(s, "table inet {name} {{");
+    if f.dormant {
+        let _ = writeln!(s, "\tflags dormant\n");
+    }
     for m in &p.maps {
         let _ = writeln!(s, "\tmap {} {{", m.name);
         let _ = writeln!(s, "\t\ttype {} : {}", map_key_type(m), map_data_type(m));

@@ -8,6 +8,9 @@ pub const NFNL_MSG_BATCH_END: u16 = 0x11;
 pub const NFPROTO_INET: u8 = 1;
 pub const NFPROTO_IPV4: u8 = 2;
 pub const NFPROTO_IPV6: u8 = 10;
+pub const NFPROTO_ARP: u8 = 3;
+pub const NFPROTO_NETDEV: u8 = 5;
+pub const NFPROTO_BRIDGE: u8 = 7;
 
 pub const NLMSG_ERROR: u16 = 2;
 pub const NLMSG_DONE: u16 = 3;
@@ -37,7 +40,13 @@ pub const NFT_MSG_GETSETELEM: u16 = 13;
 
 pub const NFTA_TABLE_NAME: u16 = 1;
 pub const NFTA_TABLE_FLAGS: u16 = 2;
+pub const NFTA_TABLE_USE: u16 = 3;
+pub const NFTA_TABLE_HANDLE: u16 = 4;
 pub const NFTA_TABLE_USERDATA: u16 = 6;
+pub const NFTA_TABLE_OWNER: u16 = 7;
+pub const NFT_TABLE_F_DORMANT: u32 = 0x1;
+pub const NFT_TABLE_F_OWNER: u32 = 0x2;
+pub const NFT_TABLE_F_PERSIST: u32 = 0x4;
 
 pub const NFTA_CHAIN_TABLE: u16 = 1;
 pub const NFTA_CHAIN_NAME: u16 = 3;

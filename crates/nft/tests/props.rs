@@ -65,7 +65,7 @@ proptest! {
             }
             r
         }).collect();
-        let t = NatTable { name, rules, userdata: ud };
+        let t = NatTable { name, rules, userdata: ud, ..Default::default() };
         let _ = t.validate();
         let _ = netplumb_nft::render(&t);
         prop_assert!(fuzz_encode(&t) > 0);

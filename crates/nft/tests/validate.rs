@@ -10,6 +10,7 @@ fn table(rules: Vec<NatRule>) -> NatTable {
         name: "np".into(),
         rules,
         userdata: vec![],
+        ..Default::default()
     }
 }
 
@@ -194,6 +195,7 @@ fn table_name_and_userdata() {
             name: bad.into(),
             rules: vec![],
             userdata: vec![],
+            ..Default::default()
         };
         assert!(
             matches!(t.validate(), Err(NftError::InvalidTable { .. })),
@@ -204,6 +206,7 @@ fn table_name_and_userdata() {
         name: "my-lab.v2_x".into(),
         rules: vec![],
         userdata: vec![0; 254],
+        ..Default::default()
     };
     ok.validate().expect("valid");
     let big = NatTable {

@@ -208,5 +208,6 @@ pub fn kitchen_sink(name: &str) -> NatTable {
         name: name.into(),
         rules,
         userdata: b"spec-hash-0123456789abcdef".to_vec(),
+        ..Default::default()
     }
 }
