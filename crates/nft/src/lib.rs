@@ -5,24 +5,26 @@
 #![warn(missing_docs)]
 
 mod batch;
-mod describe;
-mod dump;
 mod encode;
 mod error;
 mod expr;
 mod model;
 mod parse;
 mod plan;
+mod read;
+mod readback;
 mod render;
 mod socket;
+mod summary;
 mod sys;
 mod table;
 
-pub use dump::{ChainSummary, MapSummary, TableSummary};
 pub use error::{Mismatch, NftError};
 pub use model::{DnatMapping, L4Proto, MAX_USERDATA, NatRule, NatTable};
+pub use readback::ReadBack;
 pub use render::render;
 pub use socket::NftSocket;
+pub use summary::{ChainSummary, MapSummary, TableSummary};
 pub use table::{Family, TableFlags, TableInfo};
 
 /// Parser entry point for robustness tests: must never panic on any bytes.
@@ -30,7 +32,11 @@ pub use table::{Family, TableFlags, TableInfo};
 pub fn fuzz_parse(bytes: &[u8]) -> usize {
     parse::messages(bytes).count()
         + parse::attrs(bytes).count()
-        + describe::describe_rule(bytes, &Default::default()).len()
+        + read::text::rule(
+            sys::NFPROTO_INET,
+            &read::expr::decode(bytes, &Default::default()),
+        )
+        .len()
 }
 
 /// Encoder entry point for robustness tests: builds the whole replace batch

@@ -56,7 +56,7 @@ impl L4Proto {
 /// };
 /// assert_eq!(m.to_port, Some(80));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DnatMapping {
     /// The transport protocol forwarded.
     pub proto: L4Proto,
@@ -94,7 +94,7 @@ impl DnatMapping {
 }
 
 /// One NAT rule of a table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum NatRule {
     /// `ip saddr SRC ip daddr != SRC [oifname OIF] masquerade`: traffic from
     /// the subnet leaving it takes the outgoing interface's address.
@@ -119,13 +119,48 @@ pub enum NatRule {
     },
     /// A port mapping.
     Dnat(DnatMapping),
+    /// `ip saddr S ip daddr S ct status dnat masquerade`: a host on subnet
+    /// `S` reaching a published port whose backend is on `S` too (itself or a
+    /// sibling) has its source rewritten, so the answer comes back through
+    /// the host instead of straight from the backend (which the client would
+    /// drop). The backend's bridge port also needs hairpin mode to reach itself.
+    Hairpin {
+        /// The subnet whose traffic to its own published ports is rewritten.
+        subnet: IpNet,
+        /// The caller's identifier, returned in errors about this rule.
+        tag: usize,
+    },
+    /// `oifname OIF ip saddr 127.0.0.0/8 ct status dnat masquerade`: DNAT of
+    /// traffic to 127.0.0.1 leaves through `oif` with a routable source. It
+    /// needs `net.ipv4.conf.OIF.route_localnet=1`; IPv6 has no equivalent
+    /// (the kernel never routes ::1).
+    LocalhostMasquerade {
+        /// The interface the DNAT'd traffic leaves through (the backend's bridge).
+        oif: String,
+        /// The caller's identifier, returned in errors about this rule.
+        tag: usize,
+    },
 }
 
 impl NatRule {
+    /// The caller's identifier, to set it.
+    pub fn tag_mut(&mut self) -> &mut usize {
+        match self {
+            NatRule::Masquerade { tag, .. }
+            | NatRule::Snat { tag, .. }
+            | NatRule::Hairpin { tag, .. }
+            | NatRule::LocalhostMasquerade { tag, .. } => tag,
+            NatRule::Dnat(m) => &mut m.tag,
+        }
+    }
+
     /// The caller's identifier of this rule.
     pub fn tag(&self) -> usize {
         match self {
-            NatRule::Masquerade { tag, .. } | NatRule::Snat { tag, .. } => *tag,
+            NatRule::Masquerade { tag, .. }
+            | NatRule::Snat { tag, .. }
+            | NatRule::Hairpin { tag, .. }
+            | NatRule::LocalhostMasquerade { tag, .. } => *tag,
             NatRule::Dnat(m) => m.tag,
         }
     }
@@ -285,6 +320,10 @@ fn check_rule(r: &NatRule) -> Result<(), NftError> {
             check_ifname(*tag, "output interface", oif)
         }
         NatRule::Dnat(m) => check_mapping(m),
+        NatRule::Hairpin { subnet, tag } => check_src(*tag, "hairpin", subnet),
+        NatRule::LocalhostMasquerade { oif, tag } => {
+            check_ifname(*tag, "output interface", &Some(oif.clone()))
+        }
     }
 }
 

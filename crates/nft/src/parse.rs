@@ -231,7 +231,10 @@ mod tests {
             }
             let _ = attrs(&b).count();
             let _ = attr_str(&b, 1);
-            let _ = crate::describe::describe_rule(&b, &Default::default());
+            let _ = crate::read::text::rule(
+                NFPROTO_INET,
+                &crate::read::expr::decode(&b, &Default::default()),
+            );
         }
     }
 }

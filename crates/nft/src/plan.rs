@@ -11,6 +11,11 @@ use crate::model::{DnatMapping, L4Proto, NatRule, NatTable};
 pub(crate) const PREROUTING: &str = "prerouting";
 pub(crate) const OUTPUT: &str = "output";
 pub(crate) const POSTROUTING: &str = "postrouting";
+/// 127.0.0.0/8, the source of connections to 127.0.0.1
+pub(crate) const LOCALNET: IpNet = IpNet::V4(ipnet::Ipv4Net::new_assert(
+    std::net::Ipv4Addr::new(127, 0, 0, 0),
+    8,
+));
 
 /// One named map plus the rule (in prerouting and output) that looks it up.
 #[derive(Debug)]
@@ -39,10 +44,22 @@ pub(crate) struct ElemPlan {
 #[derive(Debug)]
 pub(crate) struct SrcPlan {
     pub src: IpNet,
-    /// None = masquerade
-    pub to: Option<IpAddr>,
+    pub kind: SrcKind,
     pub oif: Option<String>,
     pub tag: usize,
+}
+
+/// What a postrouting rule does with traffic from `src`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SrcKind {
+    /// leaving the subnet: masquerade
+    Masquerade,
+    /// leaving the subnet: snat to the address
+    Snat(IpAddr),
+    /// to the subnet itself, DNAT'd: masquerade
+    Hairpin,
+    /// from 127.0.0.0/8, DNAT'd: masquerade
+    Localhost,
 }
 
 #[derive(Debug)]
@@ -109,14 +126,26 @@ pub(crate) fn plan(t: &NatTable) -> Plan {
         match r {
             NatRule::Masquerade { src, oif, tag } => src_rules.push(SrcPlan {
                 src: src.trunc(),
-                to: None,
+                kind: SrcKind::Masquerade,
                 oif: oif.clone(),
                 tag: *tag,
             }),
             NatRule::Snat { src, to, oif, tag } => src_rules.push(SrcPlan {
                 src: src.trunc(),
-                to: Some(*to),
+                kind: SrcKind::Snat(*to),
                 oif: oif.clone(),
+                tag: *tag,
+            }),
+            NatRule::Hairpin { subnet, tag } => src_rules.push(SrcPlan {
+                src: subnet.trunc(),
+                kind: SrcKind::Hairpin,
+                oif: None,
+                tag: *tag,
+            }),
+            NatRule::LocalhostMasquerade { oif, tag } => src_rules.push(SrcPlan {
+                src: LOCALNET,
+                kind: SrcKind::Localhost,
+                oif: Some(oif.clone()),
                 tag: *tag,
             }),
             NatRule::Dnat(m) => {

@@ -1,7 +1,7 @@
 //! The `nft -f` script equivalent to what replace_table() sends.
 
 use crate::model::NatTable;
-use crate::plan::{self, ElemPlan, MapPlan, SrcPlan};
+use crate::plan::{self, ElemPlan, MapPlan, SrcKind, SrcPlan};
 use std::fmt::Write;
 
 fn fam(v6: bool) -> &'static str {
@@ -52,15 +52,35 @@ pub(crate) fn src_rule_text(r: &SrcPlan) -> String {
     } else {
         r.src.to_string()
     };
-    let mut s = format!("{f} saddr {net} {f} daddr != {net}");
-    if let Some(o) = &r.oif {
-        let _ = write!(s, " oifname \"{o}\"");
+    let mut s = format!(
+        "meta nfproto {} ",
+        if r.src.addr().is_ipv6() {
+            "ipv6"
+        } else {
+            "ipv4"
+        }
+    );
+    if let (SrcKind::Localhost, Some(o)) = (r.kind, &r.oif) {
+        let _ = write!(s, "oifname \"{o}\" ");
     }
-    match r.to {
-        None => s.push_str(" masquerade"),
-        Some(a) => {
+    let _ = write!(s, "{f} saddr {net}");
+    match r.kind {
+        SrcKind::Masquerade | SrcKind::Snat(_) => {
+            let _ = write!(s, " {f} daddr != {net}");
+            if let Some(o) = &r.oif {
+                let _ = write!(s, " oifname \"{o}\"");
+            }
+        }
+        SrcKind::Hairpin => {
+            let _ = write!(s, " {f} daddr {net} ct status dnat");
+        }
+        SrcKind::Localhost => s.push_str(" ct status dnat"),
+    }
+    match r.kind {
+        SrcKind::Snat(a) => {
             let _ = write!(s, " snat {f} to {a}");
         }
+        _ => s.push_str(" masquerade"),
     }
     s
 }

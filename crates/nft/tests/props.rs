@@ -24,6 +24,11 @@ fn rule() -> impl Strategy<Value = NatRule> {
             oif,
             tag: 0
         }),
+        (ip(), 0u8..=128).prop_map(|(a, l)| NatRule::Hairpin {
+            subnet: ipnet::IpNet::new(a, l.min(if a.is_ipv4() { 32 } else { 128 })).unwrap(),
+            tag: 0
+        }),
+        "[a-z0-9*]{0,20}".prop_map(|oif| NatRule::LocalhostMasquerade { oif, tag: 0 }),
         (ip(), 0u8..=128, ip(), ifname()).prop_map(|(a, l, to, oif)| NatRule::Snat {
             src: ipnet::IpNet::new(a, l.min(if a.is_ipv4() { 32 } else { 128 })).unwrap(),
             to,
@@ -59,10 +64,7 @@ proptest! {
     #[test]
     fn encoder_never_panics(rules in proptest::collection::vec(rule(), 0..40), name in "[a-z][a-z0-9-]{0,30}", ud in proptest::collection::vec(any::<u8>(), 0..40)) {
         let rules: Vec<NatRule> = rules.into_iter().enumerate().map(|(i, mut r)| {
-            match &mut r {
-                NatRule::Masquerade { tag, .. } | NatRule::Snat { tag, .. } => *tag = i,
-                NatRule::Dnat(m) => m.tag = i,
-            }
+            *r.tag_mut() = i;
             r
         }).collect();
         let t = NatTable { name, rules, userdata: ud, ..Default::default() };

@@ -242,3 +242,25 @@ fn fuzz_parser_entry_never_panics() {
         netplumb_nft::fuzz_parse(&bytes);
     }
 }
+
+#[test]
+fn hairpin_and_localhost_are_checked() {
+    let (tag, _, msg) = invalid(&table(vec![NatRule::Hairpin {
+        subnet: "0.0.0.0/0".parse().expect("net"),
+        tag: 4,
+    }]));
+    assert_eq!(tag, 4);
+    assert!(
+        msg.contains("hairpin source 0.0.0.0/0 matches everything"),
+        "{msg}"
+    );
+    let (tag, _, msg) = invalid(&table(vec![NatRule::LocalhostMasquerade {
+        oif: "br*".into(),
+        tag: 5,
+    }]));
+    assert_eq!(tag, 5);
+    assert!(
+        msg.contains("output interface 'br*' is not a valid interface name"),
+        "{msg}"
+    );
+}

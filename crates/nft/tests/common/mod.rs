@@ -57,6 +57,28 @@ impl Netns {
         v
     }
 
+    /// Runs a shell snippet (`sh -c`) inside this namespace.
+    pub fn sh(&self, script: &str) -> (bool, String, String) {
+        let fd = self.fd.as_raw_fd();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]).stdin(Stdio::null());
+        // SAFETY: setns is async-signal-safe; fd stays open until the child has exec'd.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = cmd.output().expect("spawn sh");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     pub fn ruleset_text(&self) -> String {
         let (ok, out, err) = self.nft(&["list", "ruleset"], None);
         assert!(ok, "nft list ruleset failed: {err}");
@@ -203,6 +225,18 @@ pub fn kitchen_sink(name: &str) -> NatTable {
             ports: (81, 81),
             ..m(20)
         }),
+        NatRule::Hairpin {
+            subnet: "172.18.0.0/16".parse().expect("net"),
+            tag: 21,
+        },
+        NatRule::Hairpin {
+            subnet: "fd00:18::/64".parse().expect("net"),
+            tag: 22,
+        },
+        NatRule::LocalhostMasquerade {
+            oif: "br0".into(),
+            tag: 23,
+        },
     ];
     NatTable {
         name: name.into(),
