@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+mod conntrack;
 mod encode;
 mod error;
 mod expr;
@@ -19,6 +20,7 @@ mod summary;
 mod sys;
 mod table;
 
+pub use conntrack::CtMatch;
 pub use error::{Mismatch, NftError};
 pub use model::{DnatMapping, L4Proto, MAX_USERDATA, NatRule, NatTable};
 pub use readback::ReadBack;

@@ -35,7 +35,7 @@ const UDATA_TYPE: u8 = 0xe5;
 pub struct NftSocket {
     sock: Socket,
     pub(crate) seq: u32,
-    rbuf: Vec<u8>,
+    pub(crate) rbuf: Vec<u8>,
 }
 
 /// One error answer inside a transaction.
@@ -241,7 +241,7 @@ impl NftSocket {
         s
     }
 
-    fn send_all(&mut self, buf: &Buf) -> Result<(), NftError> {
+    pub(crate) fn send_all(&mut self, buf: &Buf) -> Result<(), NftError> {
         if let Some(o) = buf.overflow() {
             return Err(NftError::TooLarge(format!(
                 "{o} exceeds the netlink limit of 65535 bytes"
@@ -271,7 +271,7 @@ impl NftSocket {
         }
     }
 
-    fn recv(&mut self, dontwait: bool) -> io::Result<Option<usize>> {
+    pub(crate) fn recv(&mut self, dontwait: bool) -> io::Result<Option<usize>> {
         let flags = libc::MSG_TRUNC | if dontwait { libc::MSG_DONTWAIT } else { 0 };
         // SAFETY: rbuf is valid for writes of its length.
         let n = unsafe {

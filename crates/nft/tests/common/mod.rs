@@ -2,6 +2,8 @@
 //! so tests run in parallel and the machine's own ruleset is never touched.
 #![allow(dead_code)]
 
+pub mod net;
+
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
