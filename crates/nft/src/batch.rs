@@ -4,8 +4,9 @@
 use crate::encode::{Buf, NLA_MAX};
 use crate::expr::{self, addr_bytes};
 use crate::model::NatTable;
-use crate::plan::{self, MapPlan, Plan};
+use crate::plan::{self, BaseChain, MapPlan, Plan};
 use crate::render;
+use crate::sets::{self, SetPlan};
 use crate::sys::*;
 
 /// NFTA_SET_ELEM_LIST_ELEMENTS is one nested attribute with a u16 length.
@@ -168,22 +169,25 @@ impl Batch {
         self.buf.end_msg(m);
     }
 
-    fn chain(&mut self, table: &str, name: &str, hook: u32, prio: i32) {
+    pub fn chain(&mut self, table: &str, c: &BaseChain, tag: Option<usize>) {
         let m = self.begin(
             NFT_MSG_NEWCHAIN,
             NLM_F_CREATE,
-            format!("add chain inet {table} {name}"),
-            None,
+            format!("add chain inet {table} {} {{ {} }}", c.name, c.spec_text()),
+            tag,
         );
         self.buf.str(NFTA_CHAIN_TABLE, table);
-        self.buf.str(NFTA_CHAIN_NAME, name);
+        self.buf.str(NFTA_CHAIN_NAME, &c.name);
         let h = self.buf.nest(NFTA_CHAIN_HOOK);
-        self.buf.u32be(NFTA_HOOK_HOOKNUM, hook);
+        self.buf.u32be(NFTA_HOOK_HOOKNUM, c.hook);
         // signed priority, sent as its two's complement big-endian bits
-        self.buf.attr(NFTA_HOOK_PRIORITY, &prio.to_be_bytes());
+        self.buf.attr(NFTA_HOOK_PRIORITY, &c.prio.to_be_bytes());
+        if let Some(d) = &c.dev {
+            self.buf.str(NFTA_HOOK_DEV, d);
+        }
         self.buf.end_nest(h);
         self.buf.u32be(NFTA_CHAIN_POLICY, NF_ACCEPT);
-        self.buf.str(NFTA_CHAIN_TYPE, "nat");
+        self.buf.str(NFTA_CHAIN_TYPE, c.ty);
         self.buf.end_msg(m);
     }
 
@@ -249,6 +253,75 @@ impl Batch {
         self.elements(table, mp, set_id);
     }
 
+    /// A plain set (no data) and its elements, split under the nest limit.
+    pub fn plain_set(&mut self, table: &str, set: &SetPlan, set_id: u32) {
+        let types: Vec<&str> = set.fields.iter().map(|f| f.type_name()).collect();
+        let op = format!(
+            "add set inet {table} {} {{ type {} }}",
+            set.name,
+            types.join(" . ")
+        );
+        let tag = set.elems.first().map(|e| e.tag);
+        let m = self.begin(NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, op, tag);
+        self.buf.str(NFTA_SET_TABLE, table);
+        self.buf.str(NFTA_SET_NAME, &set.name);
+        self.buf.u32be(NFTA_SET_FLAGS, set.flags());
+        self.buf.u32be(NFTA_SET_KEY_TYPE, set.key_type());
+        self.buf.u32be(NFTA_SET_KEY_LEN, set.key_len());
+        self.buf.u32be(NFTA_SET_ID, set_id);
+        if let Some(ud) = set.userdata() {
+            self.buf.attr(NFTA_SET_USERDATA, &ud);
+        }
+        if set.interval && set.concat() {
+            let d = self.buf.nest(NFTA_SET_DESC);
+            let c = self.buf.nest(NFTA_SET_DESC_CONCAT);
+            for f in &set.fields {
+                let e = self.buf.nest(NFTA_LIST_ELEM);
+                self.buf.u32be(NFTA_SET_FIELD_LEN, f.len() as u32);
+                self.buf.end_nest(e);
+            }
+            self.buf.end_nest(c);
+            self.buf.end_nest(d);
+        }
+        self.buf.end_msg(m);
+        let mut open: Option<(usize, usize)> = None;
+        let mut count = 0;
+        for e in set.encoded() {
+            if let Some((m, n)) = open
+                && (count >= MAX_ELEMS_PER_MSG || self.buf.len() - n + MAX_ELEM_BYTES > NLA_MAX)
+            {
+                self.end_elems((m, n));
+                open = None;
+            }
+            if open.is_none() {
+                count = 0;
+            }
+            let op = format!("add element inet {table} {}", set.name);
+            let (m, _) = *open.get_or_insert_with(|| {
+                let m = self.begin(
+                    NFT_MSG_NEWSETELEM,
+                    NLM_F_CREATE | NLM_F_EXCL,
+                    op,
+                    Some(e.tag),
+                );
+                self.buf.str(NFTA_SET_ELEM_LIST_TABLE, table);
+                self.buf.str(NFTA_SET_ELEM_LIST_SET, &set.name);
+                self.buf.u32be(NFTA_SET_ELEM_LIST_SET_ID, set_id);
+                (m, self.buf.nest(NFTA_SET_ELEM_LIST_ELEMENTS))
+            });
+            let start = self.buf.len() - m;
+            sets::emit_elem(&mut self.buf, &e);
+            let end = self.buf.len() - m;
+            if let Some(info) = self.msgs.last_mut() {
+                info.elems.push((start as u32, end as u32, e.tag));
+            }
+            count += 1;
+        }
+        if let Some(o) = open {
+            self.end_elems(o);
+        }
+    }
+
     fn begin_elems(
         &mut self,
         table: &str,
@@ -310,7 +383,7 @@ impl Batch {
         }
     }
 
-    fn rule(
+    pub fn rule(
         &mut self,
         table: &str,
         chain: &str,
@@ -435,11 +508,18 @@ pub(crate) fn replace_batch(
         Previous::Handle(h) => b.del_table_handle(h),
     }
     b.create_table(name, t.flags.bits(), userdata);
-    b.chain(name, plan::PREROUTING, NF_INET_PRE_ROUTING, -100);
-    b.chain(name, plan::OUTPUT, NF_INET_LOCAL_OUT, -100);
-    b.chain(name, plan::POSTROUTING, NF_INET_POST_ROUTING, 100);
+    for c in plan::nat_chains() {
+        b.chain(name, &c, None);
+    }
+    if !p.filter.rules.is_empty() {
+        b.chain(name, &plan::forward_chain(), None);
+    }
     for (i, m) in p.maps.iter().enumerate() {
         b.set(name, m, i as u32 + 1);
+    }
+    let first_filter_id = p.maps.len() as u32 + 1;
+    for (i, s) in p.filter.sets.iter().enumerate() {
+        b.plain_set(name, s, first_filter_id + i as u32);
     }
     for (i, m) in p.maps.iter().enumerate() {
         let id = i as u32 + 1;
@@ -461,6 +541,9 @@ pub(crate) fn replace_batch(
             Some(r.tag),
             |buf| expr::src_rule(buf, r),
         );
+    }
+    for r in &p.filter.rules {
+        b.rule(name, plan::FORWARD, r.text(), r.tag, |buf| r.encode(buf));
     }
     b.finish()
 }

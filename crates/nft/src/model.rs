@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::error::NftError;
+use crate::filter::{FilterRule, check_filter};
 use crate::sys::{IFNAMSIZ, NFT_NAME_MAXLEN};
 use crate::table::TableFlags;
 
@@ -193,6 +194,9 @@ pub struct NatTable {
     /// Opaque bytes stored with the table (at most [`MAX_USERDATA`]), e.g. a
     /// fingerprint of the desired state and the marker that says who owns it.
     pub userdata: Vec<u8>,
+    /// Filter rules of the table's forward chain (none: no forward chain).
+    #[serde(default)]
+    pub filter: Vec<FilterRule>,
     /// The table's flags (owner, persist); none by default.
     #[serde(default)]
     pub flags: TableFlags,
@@ -218,6 +222,7 @@ impl NatTable {
         for r in &self.rules {
             check_rule(r)?;
         }
+        check_filter(&self.filter)?;
         check_conflicts(&self.rules)
     }
 }
@@ -247,7 +252,7 @@ pub(crate) fn check_object_name(what: &str, name: &str) -> Result<(), NftError> 
     Ok(())
 }
 
-fn check_ifname(tag: usize, role: &str, name: &Option<String>) -> Result<(), NftError> {
+pub(crate) fn check_ifname(tag: usize, role: &str, name: &Option<String>) -> Result<(), NftError> {
     let Some(n) = name else { return Ok(()) };
     if n.is_empty() || n.len() >= IFNAMSIZ {
         return Err(NftError::invalid(

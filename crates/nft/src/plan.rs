@@ -6,16 +6,82 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use crate::filter::{self, FilterPlan};
 use crate::model::{DnatMapping, L4Proto, NatRule, NatTable};
+use crate::sys::*;
 
 pub(crate) const PREROUTING: &str = "prerouting";
 pub(crate) const OUTPUT: &str = "output";
 pub(crate) const POSTROUTING: &str = "postrouting";
+pub(crate) const FORWARD: &str = "forward";
 /// 127.0.0.0/8, the source of connections to 127.0.0.1
 pub(crate) const LOCALNET: IpNet = IpNet::V4(ipnet::Ipv4Net::new_assert(
     std::net::Ipv4Addr::new(127, 0, 0, 0),
     8,
 ));
+
+/// A base chain: where it hooks, at which priority, of which type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BaseChain {
+    pub name: String,
+    pub hook: u32,
+    pub prio: i32,
+    pub ty: &'static str,
+    /// the device of an ingress chain
+    pub dev: Option<String>,
+}
+
+impl BaseChain {
+    fn new(name: &str, hook: u32, prio: i32, ty: &'static str) -> Self {
+        BaseChain {
+            name: name.into(),
+            hook,
+            prio,
+            ty,
+            dev: None,
+        }
+    }
+
+    /// `type nat hook prerouting priority dstnat; policy accept;`, as nft lists it.
+    pub fn spec_text(&self) -> String {
+        let hook = match self.hook {
+            NF_INET_PRE_ROUTING => "prerouting",
+            NF_INET_LOCAL_IN => "input",
+            NF_INET_FORWARD => "forward",
+            NF_INET_LOCAL_OUT => "output",
+            NF_INET_POST_ROUTING => "postrouting",
+            _ => "ingress",
+        };
+        let prio = match (self.ty, self.hook, self.prio) {
+            ("nat", NF_INET_PRE_ROUTING, -100) => "dstnat".to_string(),
+            ("nat", NF_INET_POST_ROUTING, 100) => "srcnat".to_string(),
+            ("filter", _, 0) => "filter".to_string(),
+            (_, _, p) => p.to_string(),
+        };
+        let dev = self
+            .dev
+            .as_ref()
+            .map(|d| format!(" device \"{d}\""))
+            .unwrap_or_default();
+        format!(
+            "type {} hook {hook}{dev} priority {prio}; policy accept;",
+            self.ty
+        )
+    }
+}
+
+/// The NAT base chains, in the order they are made.
+pub(crate) fn nat_chains() -> [BaseChain; 3] {
+    [
+        BaseChain::new(PREROUTING, NF_INET_PRE_ROUTING, -100, "nat"),
+        BaseChain::new(OUTPUT, NF_INET_LOCAL_OUT, -100, "nat"),
+        BaseChain::new(POSTROUTING, NF_INET_POST_ROUTING, 100, "nat"),
+    ]
+}
+
+pub(crate) fn forward_chain() -> BaseChain {
+    BaseChain::new(FORWARD, NF_INET_FORWARD, 0, "filter")
+}
 
 /// One named map plus the rule (in prerouting and output) that looks it up.
 #[derive(Debug)]
@@ -66,6 +132,7 @@ pub(crate) enum SrcKind {
 pub(crate) struct Plan {
     pub maps: Vec<MapPlan>,
     pub src_rules: Vec<SrcPlan>,
+    pub filter: FilterPlan,
 }
 
 impl MapPlan {
@@ -182,7 +249,7 @@ pub(crate) fn plan(t: &NatTable) -> Plan {
     // port map placed earlier would shadow a daddr- or iif-specific one.
     groups.sort_by_key(|(k, _)| (!k.2, k.3.is_none()));
     let mut used = HashSet::new();
-    let maps = groups
+    let maps: Vec<MapPlan> = groups
         .into_iter()
         .map(|(k, mut elems)| {
             if k.4 {
@@ -202,5 +269,11 @@ pub(crate) fn plan(t: &NatTable) -> Plan {
             }
         })
         .collect();
-    Plan { maps, src_rules }
+    // filter set ids follow the DNAT maps' (each map's id is its index + 1)
+    let filter = filter::plan(&t.filter, maps.len() as u32 + 1);
+    Plan {
+        maps,
+        src_rules,
+        filter,
+    }
 }

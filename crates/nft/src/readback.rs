@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::error::NftError;
+use crate::filter::FilterRule;
 use crate::model::{DnatMapping, NatRule, NatTable};
 use crate::read::walk;
 use crate::socket::NftSocket;
@@ -61,6 +62,7 @@ impl NftSocket {
         let table = NatTable {
             name: raw.info.name.clone(),
             rules: rec.nat,
+            filter: rec.filter,
             userdata: raw.info.marker().map(<[u8]>::to_vec).unwrap_or_default(),
             flags: raw.info.flags,
         }
@@ -115,8 +117,12 @@ impl NatTable {
         let mut rules: Vec<NatRule> = self.rules.iter().map(NatRule::normalized).collect();
         rules.sort();
         rules.dedup();
+        let mut filter: Vec<FilterRule> = self.filter.iter().map(FilterRule::normalized).collect();
+        filter.sort();
+        filter.dedup();
         NatTable {
             rules,
+            filter,
             ..self.clone()
         }
     }

@@ -157,18 +157,24 @@ pub fn render(table: &NatTable) -> String {
         }
         let _ = writeln!(s, " }}\n\t}}\n");
     }
-    let chains: [(&str, &str, &str, bool); 3] = [
-        (plan::PREROUTING, "prerouting", "dstnat", false),
-        (plan::OUTPUT, "output", "-100", true),
-        (plan::POSTROUTING, "postrouting", "srcnat", false),
-    ];
-    for (i, (chain, hook, prio, output)) in chains.iter().enumerate() {
+    for set in &p.filter.sets {
+        set.render(&mut s);
+    }
+    let mut chains: Vec<plan::BaseChain> = plan::nat_chains().into();
+    if !p.filter.rules.is_empty() {
+        chains.push(plan::forward_chain());
+    }
+    let last = chains.len() - 1;
+    for (i, c) in chains.iter().enumerate() {
+        let chain = c.name.as_str();
+        let output = &(chain == plan::OUTPUT);
         let _ = writeln!(s, "\tchain {chain} {{");
-        let _ = writeln!(
-            s,
-            "\t\ttype nat hook {hook} priority {prio}; policy accept;"
-        );
-        if *chain == plan::POSTROUTING {
+        let _ = writeln!(s, "\t\t{}", c.spec_text());
+        if chain == plan::FORWARD {
+            for r in &p.filter.rules {
+                let _ = writeln!(s, "\t\t{}", r.text());
+            }
+        } else if chain == plan::POSTROUTING {
             for r in &p.src_rules {
                 let _ = writeln!(s, "\t\t{}", src_rule_text(r));
             }
@@ -177,7 +183,7 @@ pub fn render(table: &NatTable) -> String {
                 let _ = writeln!(s, "\t\t{}", dnat_rule_text(m, *output));
             }
         }
-        let _ = writeln!(s, "\t}}{}", if i < 2 { "\n" } else { "" });
+        let _ = writeln!(s, "\t}}{}", if i < last { "\n" } else { "" });
     }
     let _ = writeln!(s, "}}");
     s

@@ -16,6 +16,7 @@ fn owned(persist: bool) -> NatTable {
             persist,
             ..Default::default()
         },
+        ..Default::default()
     }
 }
 

@@ -7,7 +7,10 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::*;
-use netplumb_nft::{DnatMapping, Family, L4Proto, NatRule, NatTable, NftSocket};
+use netplumb_nft::{
+    DnatMapping, Endpoint, Family, FilterMatch, FilterProto, FilterRule, L4Proto, NatRule,
+    NatTable, NftSocket,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -101,6 +104,35 @@ fn rule() -> impl Strategy<Value = NatRule> {
     })
 }
 
+fn endpoint(v6_: bool) -> impl Strategy<Value = Option<Endpoint>> {
+    proptest::option::of(prop_oneof![
+        net(v6_).prop_map(Endpoint::Net),
+        ifname().prop_map(Endpoint::Iface),
+    ])
+}
+
+fn filter_rule() -> impl Strategy<Value = FilterRule> {
+    (any::<bool>(), any::<bool>()).prop_flat_map(|(v6_, accept)| {
+        let proto = prop_oneof![
+            Just(None),
+            Just(Some(FilterProto::Tcp)),
+            Just(Some(FilterProto::Udp)),
+            Just(Some(FilterProto::Icmp)),
+        ];
+        prop_oneof![
+            8 => (endpoint(v6_), endpoint(v6_), proto, proptest::option::of(ports()))
+                .prop_map(move |(from, to, proto, ports)| {
+                    let ports = ports.filter(|_| {
+                        matches!(proto, Some(FilterProto::Tcp | FilterProto::Udp))
+                    });
+                    let m = FilterMatch { from, to, proto, ports, tag: 0 };
+                    if accept { FilterRule::Allow(m) } else { FilterRule::Deny(m) }
+                }),
+            1 => ifname().prop_map(|bridge| FilterRule::Isolate { bridge, tag: 0 }),
+        ]
+    })
+}
+
 /// Keeps each rule that does not clash with those kept before.
 fn valid_table(rules: Vec<NatRule>) -> NatTable {
     let mut t = NatTable {
@@ -127,15 +159,22 @@ fn any_valid_table_round_trips_through_the_kernel() {
             ..Config::default()
         });
         runner
-            .run(&proptest::collection::vec(rule(), 0..40), |rules| {
-                let t = valid_table(rules);
-                let mut s = s.borrow_mut();
-                s.replace_table(&t).expect("replace");
-                let rb = s.read_table("np").expect("read").expect("exists");
-                prop_assert_eq!(&rb.unrecognized, &Vec::<String>::new());
-                prop_assert_eq!(rb.table, t.normalized());
-                Ok(())
-            })
+            .run(
+                &(
+                    proptest::collection::vec(rule(), 0..40),
+                    proptest::collection::vec(filter_rule(), 0..30),
+                ),
+                |(rules, filter)| {
+                    let mut t = valid_table(rules);
+                    t.filter = filter;
+                    let mut s = s.borrow_mut();
+                    s.replace_table(&t).expect("replace");
+                    let rb = s.read_table("np").expect("read").expect("exists");
+                    prop_assert_eq!(&rb.unrecognized, &Vec::<String>::new());
+                    prop_assert_eq!(rb.table, t.normalized());
+                    Ok(())
+                },
+            )
             .expect("round trip");
     });
 }

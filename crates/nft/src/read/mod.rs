@@ -5,6 +5,7 @@
 pub(crate) mod cond;
 pub(crate) mod elems;
 pub(crate) mod expr;
+pub(crate) mod filter;
 pub(crate) mod nat;
 pub(crate) mod text;
 pub(crate) mod walk;

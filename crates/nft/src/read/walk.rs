@@ -5,7 +5,9 @@
 use std::collections::HashSet;
 
 use super::cond::{self, Action, Cond};
+use super::filter::FilterAcc;
 use super::{RawTable, nat, text};
+use crate::filter::FilterRule;
 use crate::model::NatRule;
 use crate::sys::*;
 
@@ -13,6 +15,7 @@ use crate::sys::*;
 #[derive(Debug, Default)]
 pub(crate) struct Recognized {
     pub nat: Vec<NatRule>,
+    pub filter: Vec<FilterRule>,
     pub unrecognized: Vec<String>,
 }
 
@@ -20,10 +23,10 @@ const MAX_DEPTH: usize = 8;
 
 /// The base chain a rule is reached from.
 #[derive(Clone, Copy)]
-struct Hooked {
+struct Hooked<'a> {
     num: u32,
-    /// a `type nat` chain
-    nat: bool,
+    /// the chain type: nat, filter, route
+    ty: Option<&'a str>,
 }
 
 struct Walk<'a> {
@@ -33,10 +36,11 @@ struct Walk<'a> {
     /// mappings of output chains, kept only when prerouting lacks them
     output: Vec<(Vec<NatRule>, String)>,
     reached: HashSet<String>,
+    filter: FilterAcc,
 }
 
-impl Walk<'_> {
-    fn chain(&mut self, name: &str, hook: Hooked, prefix: &[Cond], path: &str, depth: usize) {
+impl<'a> Walk<'a> {
+    fn chain(&mut self, name: &str, hook: Hooked<'a>, prefix: &[Cond], path: &str, depth: usize) {
         let Some(c) = self.raw.chain(name) else {
             return;
         };
@@ -69,9 +73,12 @@ impl Walk<'_> {
     }
 
     /// Files one rule; false when nothing recognises it.
-    fn rule(&mut self, hook: Hooked, p: &cond::Parsed, desc: String) -> bool {
+    fn rule(&mut self, hook: Hooked<'a>, p: &cond::Parsed, desc: String) -> bool {
         let sets = |n: &str| self.raw.set(n).cloned();
-        if !hook.nat {
+        if hook.num == NF_INET_FORWARD && hook.ty == Some("filter") {
+            return self.filter.rule(p, sets, &desc);
+        }
+        if hook.ty != Some("nat") {
             return false;
         }
         match hook.num {
@@ -118,6 +125,7 @@ pub(crate) fn recognize(raw: &RawTable) -> Recognized {
         out: Recognized::default(),
         output: Vec::new(),
         reached: HashSet::new(),
+        filter: FilterAcc::default(),
     };
     for c in &raw.chains {
         let Some(h) = &c.hook else { continue };
@@ -126,7 +134,7 @@ pub(crate) fn recognize(raw: &RawTable) -> Recognized {
         }
         let hook = Hooked {
             num: h.num,
-            nat: c.ty.as_deref() == Some("nat"),
+            ty: c.ty.as_deref(),
         };
         w.chain(&c.name, hook, &[], &c.name, 0);
     }
@@ -140,6 +148,9 @@ pub(crate) fn recognize(raw: &RawTable) -> Recognized {
                 .push(format!("{desc} (only for locally generated traffic)"));
         }
     }
+    let (filter, rest) = std::mem::take(&mut w.filter).finish();
+    w.out.filter = filter;
+    w.out.unrecognized.extend(rest);
     for c in &raw.chains {
         if c.hook.is_none() && !w.reached.contains(&c.name) && !c.rules.is_empty() {
             w.out.unrecognized.push(format!(

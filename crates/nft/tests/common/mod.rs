@@ -2,6 +2,7 @@
 //! so tests run in parallel and the machine's own ruleset is never touched.
 #![allow(dead_code)]
 
+pub mod lab;
 pub mod net;
 
 use std::fs::File;
@@ -10,7 +11,9 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-use netplumb_nft::{DnatMapping, L4Proto, NatRule, NatTable};
+use netplumb_nft::{
+    DnatMapping, Endpoint, FilterMatch, FilterProto, FilterRule, L4Proto, NatRule, NatTable,
+};
 use serde_json::Value;
 
 pub struct Netns {
@@ -246,4 +249,81 @@ pub fn kitchen_sink(name: &str) -> NatTable {
         userdata: b"spec-hash-0123456789abcdef".to_vec(),
         ..Default::default()
     }
+}
+
+fn fm(
+    from: Option<Endpoint>,
+    to: Option<Endpoint>,
+    proto: Option<FilterProto>,
+    ports: Option<(u16, u16)>,
+    tag: usize,
+) -> FilterMatch {
+    FilterMatch {
+        from,
+        to,
+        proto,
+        ports,
+        tag,
+    }
+}
+
+pub fn net(s: &str) -> Option<Endpoint> {
+    Some(Endpoint::Net(s.parse().expect("net")))
+}
+
+pub fn iface(s: &str) -> Option<Endpoint> {
+    Some(Endpoint::Iface(s.into()))
+}
+
+/// Filter rules of every shape the planner knows.
+pub fn filter_sink() -> Vec<FilterRule> {
+    use FilterProto::*;
+    vec![
+        FilterRule::Allow(fm(
+            net("10.1.0.0/16"),
+            net("10.2.0.0/16"),
+            Some(Tcp),
+            Some((8000, 8100)),
+            100,
+        )),
+        FilterRule::Allow(fm(
+            net("10.1.2.3/32"),
+            net("10.2.0.9/32"),
+            Some(Tcp),
+            Some((22, 22)),
+            101,
+        )),
+        FilterRule::Allow(fm(iface("eth0"), iface("br0"), None, None, 102)),
+        FilterRule::Allow(fm(None, iface("br1"), Some(Udp), Some((53, 53)), 103)),
+        FilterRule::Deny(fm(
+            net("fd00:1::/64"),
+            None,
+            Some(Udp),
+            Some((5353, 5353)),
+            104,
+        )),
+        FilterRule::Deny(fm(iface("eth1"), None, Some(Icmp), None, 105)),
+        FilterRule::Deny(fm(
+            net("10.9.0.5/32"),
+            iface("br0"),
+            Some(Tcp),
+            Some((80, 80)),
+            106,
+        )),
+        FilterRule::Deny(fm(None, None, Some(Udp), Some((65000, 65535)), 107)),
+        FilterRule::Deny(fm(net("0.0.0.0/1"), None, None, None, 108)),
+        FilterRule::Deny(fm(net("255.255.255.0/24"), None, None, None, 109)),
+        // overlaps 108 (same shape): goes to a second set
+        FilterRule::Deny(fm(net("10.0.0.0/8"), None, None, None, 110)),
+        FilterRule::Deny(fm(None, net("fd00:2::/48"), Some(Icmp), None, 111)),
+        FilterRule::Deny(fm(None, None, Some(Tcp), None, 112)),
+        FilterRule::Isolate {
+            bridge: "br0".into(),
+            tag: 113,
+        },
+        FilterRule::Isolate {
+            bridge: "br1".into(),
+            tag: 114,
+        },
+    ]
 }
