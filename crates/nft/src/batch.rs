@@ -514,6 +514,9 @@ pub(crate) fn replace_batch(
     if !p.filter.rules.is_empty() {
         b.chain(name, &plan::forward_chain(), None);
     }
+    for l in &p.loss {
+        b.chain(name, &l.chain, Some(l.tag));
+    }
     for (i, m) in p.maps.iter().enumerate() {
         b.set(name, m, i as u32 + 1);
     }
@@ -544,6 +547,11 @@ pub(crate) fn replace_batch(
     }
     for r in &p.filter.rules {
         b.rule(name, plan::FORWARD, r.text(), r.tag, |buf| r.encode(buf));
+    }
+    for l in &p.loss {
+        b.rule(name, &l.chain.name, l.text(), Some(l.tag), |buf| {
+            l.encode(buf)
+        });
     }
     b.finish()
 }

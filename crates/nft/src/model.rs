@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::NftError;
 use crate::filter::{FilterRule, check_filter};
+use crate::loss::{RandomLoss, check_loss};
 use crate::sys::{IFNAMSIZ, NFT_NAME_MAXLEN};
 use crate::table::TableFlags;
 
@@ -197,6 +198,9 @@ pub struct NatTable {
     /// Filter rules of the table's forward chain (none: no forward chain).
     #[serde(default)]
     pub filter: Vec<FilterRule>,
+    /// Random loss on interfaces, one ingress chain each.
+    #[serde(default)]
+    pub loss: Vec<RandomLoss>,
     /// The table's flags (owner, persist); none by default.
     #[serde(default)]
     pub flags: TableFlags,
@@ -223,6 +227,7 @@ impl NatTable {
             check_rule(r)?;
         }
         check_filter(&self.filter)?;
+        check_loss(&self.loss)?;
         check_conflicts(&self.rules)
     }
 }

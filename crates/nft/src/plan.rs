@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::filter::{self, FilterPlan};
+use crate::loss::{self, LossPlan};
 use crate::model::{DnatMapping, L4Proto, NatRule, NatTable};
 use crate::sys::*;
 
@@ -79,6 +80,13 @@ pub(crate) fn nat_chains() -> [BaseChain; 3] {
     ]
 }
 
+pub(crate) fn ingress_chain(name: &str, dev: &str) -> BaseChain {
+    BaseChain {
+        dev: Some(dev.into()),
+        ..BaseChain::new(name, NF_INET_INGRESS, 0, "filter")
+    }
+}
+
 pub(crate) fn forward_chain() -> BaseChain {
     BaseChain::new(FORWARD, NF_INET_FORWARD, 0, "filter")
 }
@@ -133,6 +141,7 @@ pub(crate) struct Plan {
     pub maps: Vec<MapPlan>,
     pub src_rules: Vec<SrcPlan>,
     pub filter: FilterPlan,
+    pub loss: Vec<LossPlan>,
 }
 
 impl MapPlan {
@@ -275,5 +284,6 @@ pub(crate) fn plan(t: &NatTable) -> Plan {
         maps,
         src_rules,
         filter,
+        loss: loss::plan(&t.loss),
     }
 }

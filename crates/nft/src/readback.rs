@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::error::NftError;
 use crate::filter::FilterRule;
+use crate::loss::RandomLoss;
 use crate::model::{DnatMapping, NatRule, NatTable};
 use crate::read::walk;
 use crate::socket::NftSocket;
@@ -63,6 +64,7 @@ impl NftSocket {
             name: raw.info.name.clone(),
             rules: rec.nat,
             filter: rec.filter,
+            loss: rec.loss,
             userdata: raw.info.marker().map(<[u8]>::to_vec).unwrap_or_default(),
             flags: raw.info.flags,
         }
@@ -120,9 +122,19 @@ impl NatTable {
         let mut filter: Vec<FilterRule> = self.filter.iter().map(FilterRule::normalized).collect();
         filter.sort();
         filter.dedup();
+        let mut loss: Vec<RandomLoss> = self
+            .loss
+            .iter()
+            .map(|l| RandomLoss {
+                tag: 0,
+                ..l.clone()
+            })
+            .collect();
+        loss.sort();
         NatTable {
             rules,
             filter,
+            loss,
             ..self.clone()
         }
     }

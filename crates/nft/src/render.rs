@@ -164,13 +164,16 @@ pub fn render(table: &NatTable) -> String {
     if !p.filter.rules.is_empty() {
         chains.push(plan::forward_chain());
     }
+    chains.extend(p.loss.iter().map(|l| l.chain.clone()));
     let last = chains.len() - 1;
     for (i, c) in chains.iter().enumerate() {
         let chain = c.name.as_str();
         let output = &(chain == plan::OUTPUT);
         let _ = writeln!(s, "\tchain {chain} {{");
         let _ = writeln!(s, "\t\t{}", c.spec_text());
-        if chain == plan::FORWARD {
+        if let Some(l) = p.loss.iter().find(|l| l.chain.name == chain) {
+            let _ = writeln!(s, "\t\t{}", l.text());
+        } else if chain == plan::FORWARD {
             for r in &p.filter.rules {
                 let _ = writeln!(s, "\t\t{}", r.text());
             }

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use common::*;
 use netplumb_nft::{
     DnatMapping, Endpoint, Family, FilterMatch, FilterProto, FilterRule, L4Proto, NatRule,
-    NatTable, NftSocket,
+    NatTable, NftSocket, RandomLoss,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

@@ -19,7 +19,7 @@
 mod plan;
 mod validate;
 
-pub(crate) use plan::{FilterPlan, ISOLATED, ISOLATED_SELF, plan};
+pub(crate) use plan::{FilterPlan, ISOLATED, ISOLATED_SELF, plan, verdict};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};

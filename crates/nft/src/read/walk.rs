@@ -8,6 +8,7 @@ use super::cond::{self, Action, Cond};
 use super::filter::FilterAcc;
 use super::{RawTable, nat, text};
 use crate::filter::FilterRule;
+use crate::loss::RandomLoss;
 use crate::model::NatRule;
 use crate::sys::*;
 
@@ -16,6 +17,7 @@ use crate::sys::*;
 pub(crate) struct Recognized {
     pub nat: Vec<NatRule>,
     pub filter: Vec<FilterRule>,
+    pub loss: Vec<RandomLoss>,
     pub unrecognized: Vec<String>,
 }
 
@@ -27,6 +29,8 @@ struct Hooked<'a> {
     num: u32,
     /// the chain type: nat, filter, route
     ty: Option<&'a str>,
+    /// the device of an ingress chain
+    dev: Option<&'a str>,
 }
 
 struct Walk<'a> {
@@ -77,6 +81,27 @@ impl<'a> Walk<'a> {
         let sets = |n: &str| self.raw.set(n).cloned();
         if hook.num == NF_INET_FORWARD && hook.ty == Some("filter") {
             return self.filter.rule(p, sets, &desc);
+        }
+        if let (NF_INET_INGRESS, Some("filter"), Some(dev)) = (hook.num, hook.ty, hook.dev) {
+            return match (p.conds.as_slice(), &p.action) {
+                (
+                    [
+                        Cond::Random {
+                            modulus: 100,
+                            below,
+                        },
+                    ],
+                    Action::Drop,
+                ) if (1..=100).contains(below) => {
+                    self.out.loss.push(RandomLoss {
+                        iface: dev.to_string(),
+                        percent: *below as u8,
+                        tag: 0,
+                    });
+                    true
+                }
+                _ => false,
+            };
         }
         if hook.ty != Some("nat") {
             return false;
@@ -135,6 +160,7 @@ pub(crate) fn recognize(raw: &RawTable) -> Recognized {
         let hook = Hooked {
             num: h.num,
             ty: c.ty.as_deref(),
+            dev: h.dev.as_deref(),
         };
         w.chain(&c.name, hook, &[], &c.name, 0);
     }
