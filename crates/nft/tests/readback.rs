@@ -163,10 +163,19 @@ fn any_valid_table_round_trips_through_the_kernel() {
                 &(
                     proptest::collection::vec(rule(), 0..40),
                     proptest::collection::vec(filter_rule(), 0..30),
+                    proptest::option::of(1u8..=100),
                 ),
-                |(rules, filter)| {
+                |(rules, filter, loss)| {
                     let mut t = valid_table(rules);
                     t.filter = filter;
+                    t.loss = loss
+                        .map(|percent| RandomLoss {
+                            iface: "lo".into(),
+                            percent,
+                            tag: 0,
+                        })
+                        .into_iter()
+                        .collect();
                     let mut s = s.borrow_mut();
                     s.replace_table(&t).expect("replace");
                     let rb = s.read_table("np").expect("read").expect("exists");
