@@ -11,6 +11,7 @@ mod error;
 mod expr;
 mod filter;
 mod loss;
+mod maps;
 mod model;
 mod parse;
 mod plan;
@@ -22,6 +23,7 @@ mod socket;
 mod summary;
 mod sys;
 mod table;
+mod validate;
 
 pub use conntrack::CtMatch;
 pub use error::{Mismatch, NftError};
@@ -37,13 +39,12 @@ pub use table::{Family, TableFlags, TableInfo};
 /// Parser entry point for robustness tests: must never panic on any bytes.
 #[doc(hidden)]
 pub fn fuzz_parse(bytes: &[u8]) -> usize {
+    let stmts = read::expr::decode(bytes, &Default::default());
     parse::messages(bytes).count()
         + parse::attrs(bytes).count()
-        + read::text::rule(
-            sys::NFPROTO_INET,
-            &read::expr::decode(bytes, &Default::default()),
-        )
-        .len()
+        + read::text::rule(sys::NFPROTO_INET, &stmts).len()
+        + read::cond::parse(sys::NFPROTO_INET, &stmts).conds.len()
+        + read::elems::decode(sys::NFT_SET_INTERVAL, &[bytes.to_vec()]).len()
 }
 
 /// Encoder entry point for robustness tests: builds the whole replace batch

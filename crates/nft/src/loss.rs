@@ -9,9 +9,9 @@ use crate::encode::Buf;
 use crate::error::NftError;
 use crate::expr::{self, expr};
 use crate::filter::verdict;
-use crate::model::check_ifname;
 use crate::plan::{BaseChain, ingress_chain};
 use crate::sys::*;
+use crate::validate::check_ifname;
 
 /// Drop `percent` % of the packets arriving on `iface`, at random.
 ///

@@ -11,9 +11,10 @@ use crate::batch::Previous;
 use crate::batch::{self, Batch};
 use crate::encode::Buf;
 use crate::error::NftError;
-use crate::model::{MAX_USERDATA, NatTable, check_object_name};
+use crate::model::{MAX_USERDATA, NatTable};
 use crate::parse::{self, Reply};
 use crate::sys::*;
+use crate::validate::check_object_name;
 
 const RCVBUF: usize = 4 << 20;
 const RECV_CHUNK: usize = 256 << 10;

@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{Batch, Previous};
 use crate::error::{Mismatch, NftError};
-use crate::model::{NatTable, check_object_name};
+use crate::model::NatTable;
 use crate::parse::{attr, attr_be32, attr_be64, attr_str};
 use crate::socket::{Msg, NftSocket, unwrap_userdata};
 use crate::sys::*;
+use crate::validate::check_object_name;
 
 /// An nftables address family (`nft list tables` prints it before the name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -16,10 +16,12 @@
 //! between two containers on one bridge then works, and isolation lets it
 //! through explicitly.
 
+mod encode;
 mod plan;
 mod validate;
 
-pub(crate) use plan::{FilterPlan, ISOLATED, ISOLATED_SELF, plan, verdict};
+pub(crate) use encode::verdict;
+pub(crate) use plan::{FilterPlan, ISOLATED, ISOLATED_SELF, plan};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,7 @@
 
 use super::{Endpoint, FilterMatch, FilterProto, FilterRule};
 use crate::error::NftError;
-use crate::model::check_ifname;
+use crate::validate::check_ifname;
 
 fn check_endpoint(tag: usize, role: &str, e: &Option<Endpoint>) -> Result<(), NftError> {
     match e {
