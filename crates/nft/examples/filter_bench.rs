@@ -16,7 +16,9 @@ fn table(n: usize) -> NatTable {
         .map(|j| {
             FilterRule::Deny(FilterMatch {
                 from: Some(Endpoint::Net(
-                    format!("10.{}.{}.0/24", j / 250, j % 250).parse().expect("net"),
+                    format!("10.{}.{}.0/24", j / 250, j % 250)
+                        .parse()
+                        .expect("net"),
                 )),
                 to: None,
                 proto: Some(FilterProto::Tcp),

@@ -176,11 +176,12 @@ pub(crate) fn ct_status_dnat(b: &mut Buf) {
 /// `oifname X ip saddr 127.0.0.0/8 ct status dnat masquerade` (localhost).
 pub(crate) fn src_rule(b: &mut Buf, r: &SrcPlan) {
     let v6 = r.src.addr().is_ipv6();
-    nfproto(b, v6);
-    let (s, d) = if v6 { (8, 24) } else { (12, 16) };
+    // nft's order: the family check right before the first address match
     if let (SrcKind::Localhost, Some(o)) = (r.kind, &r.oif) {
         ifname(b, NFT_META_OIFNAME, o);
     }
+    nfproto(b, v6);
+    let (s, d) = if v6 { (8, 24) } else { (12, 16) };
     prefix_match(b, s, &r.src, NFT_CMP_EQ);
     match r.kind {
         SrcKind::Masquerade | SrcKind::Snat(_) => {

@@ -52,14 +52,8 @@ pub(crate) fn src_rule_text(r: &SrcPlan) -> String {
     } else {
         r.src.to_string()
     };
-    let mut s = format!(
-        "meta nfproto {} ",
-        if r.src.addr().is_ipv6() {
-            "ipv6"
-        } else {
-            "ipv4"
-        }
-    );
+    // nft adds the `meta nfproto` an `ip saddr` needs itself, right before it
+    let mut s = String::new();
     if let (SrcKind::Localhost, Some(o)) = (r.kind, &r.oif) {
         let _ = write!(s, "oifname \"{o}\" ");
     }
