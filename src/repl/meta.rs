@@ -470,6 +470,8 @@ fn nat_line(r: &NatRule) -> String {
         NatRule::Snat {
             src, to, oif: o, ..
         } => format!("snat {src} → {to}{}", oif(o)),
+        NatRule::Hairpin { subnet, .. } => format!("hairpin masquerade {subnet}"),
+        NatRule::LocalhostMasquerade { oif, .. } => format!("localhost masquerade oif {oif}"),
         NatRule::Dnat(m) => {
             let ports = if m.ports.0 == m.ports.1 {
                 m.ports.0.to_string()

@@ -28,6 +28,7 @@ fn table(n: usize) -> NatTable {
         name: "bench".into(),
         rules,
         userdata: b"bench".to_vec(),
+        ..Default::default()
     }
 }
 

@@ -39,6 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }),
         ],
         userdata: b"hash".to_vec(),
+        ..Default::default()
     };
     print!("{}", render(&t));
     let mut s = NftSocket::open()?;

@@ -114,6 +114,14 @@ impl Buf {
         self.data[start..start + 2].copy_from_slice(&(len as u16).to_ne_bytes());
     }
 
+    /// A nested attribute whose contents are already encoded.
+    pub fn nested_raw(&mut self, ty: u16, inner: &[u8]) {
+        let n = self.nest(ty);
+        self.data.extend_from_slice(inner);
+        self.pad();
+        self.end_nest(n);
+    }
+
     /// NFTA_DATA_VALUE wrapped in `ty`, the kernel's struct nft_data shape.
     pub fn data_value(&mut self, ty: u16, value: &[u8]) {
         let n = self.nest(ty);

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use crate::encode::Buf;
-use crate::plan::{MapPlan, SrcPlan};
+use crate::plan::{MapPlan, SrcKind, SrcPlan};
 use crate::sys::*;
 
 /// Port after a v4 address in a concatenation: the next 32-bit register.
@@ -12,7 +12,7 @@ const REG_PORT_V4: u32 = NFT_REG32_00 + 1;
 /// After a 16-byte v6 address the port lands in REG32_04, dumped as "reg 2".
 const REG_PORT_V6: u32 = NFT_REG32_00 + 4;
 
-fn expr(b: &mut Buf, name: &str, body: impl FnOnce(&mut Buf)) {
+pub(crate) fn expr(b: &mut Buf, name: &str, body: impl FnOnce(&mut Buf)) {
     let e = b.nest(NFTA_LIST_ELEM);
     b.str(NFTA_EXPR_NAME, name);
     let d = b.nest(NFTA_EXPR_DATA);
@@ -21,14 +21,14 @@ fn expr(b: &mut Buf, name: &str, body: impl FnOnce(&mut Buf)) {
     b.end_nest(e);
 }
 
-fn meta(b: &mut Buf, key: u32) {
+pub(crate) fn meta(b: &mut Buf, key: u32) {
     expr(b, "meta", |b| {
         b.u32be(NFTA_META_KEY, key);
         b.u32be(NFTA_META_DREG, NFT_REG_1);
     });
 }
 
-fn cmp(b: &mut Buf, op: u32, data: &[u8]) {
+pub(crate) fn cmp(b: &mut Buf, op: u32, data: &[u8]) {
     expr(b, "cmp", |b| {
         b.u32be(NFTA_CMP_SREG, NFT_REG_1);
         b.u32be(NFTA_CMP_OP, op);
@@ -36,7 +36,7 @@ fn cmp(b: &mut Buf, op: u32, data: &[u8]) {
     });
 }
 
-fn payload(b: &mut Buf, base: u32, offset: u32, len: u32, dreg: u32) {
+pub(crate) fn payload(b: &mut Buf, base: u32, offset: u32, len: u32, dreg: u32) {
     expr(b, "payload", |b| {
         b.u32be(NFTA_PAYLOAD_DREG, dreg);
         b.u32be(NFTA_PAYLOAD_BASE, base);
@@ -45,7 +45,7 @@ fn payload(b: &mut Buf, base: u32, offset: u32, len: u32, dreg: u32) {
     });
 }
 
-fn bitwise_mask(b: &mut Buf, mask: &[u8]) {
+pub(crate) fn bitwise_mask(b: &mut Buf, mask: &[u8]) {
     expr(b, "bitwise", |b| {
         b.u32be(NFTA_BITWISE_SREG, NFT_REG_1);
         b.u32be(NFTA_BITWISE_DREG, NFT_REG_1);
@@ -55,7 +55,7 @@ fn bitwise_mask(b: &mut Buf, mask: &[u8]) {
     });
 }
 
-fn nfproto(b: &mut Buf, v6: bool) {
+pub(crate) fn nfproto(b: &mut Buf, v6: bool) {
     meta(b, NFT_META_NFPROTO);
     cmp(
         b,
@@ -71,7 +71,7 @@ pub(crate) fn ifname_bytes(name: &str) -> [u8; IFNAMSIZ] {
     out
 }
 
-fn ifname(b: &mut Buf, key: u32, name: &str) {
+pub(crate) fn ifname(b: &mut Buf, key: u32, name: &str) {
     meta(b, key);
     cmp(b, NFT_CMP_EQ, &ifname_bytes(name));
 }
@@ -85,7 +85,7 @@ pub(crate) fn addr_bytes(a: &IpAddr) -> Vec<u8> {
 
 /// `ip saddr 10.0.0.0/16`: nft loads only the whole prefix bytes when the
 /// prefix is byte aligned, else the full address through a mask.
-fn prefix_match(b: &mut Buf, offset: u32, net: &ipnet::IpNet, op: u32) {
+pub(crate) fn prefix_match(b: &mut Buf, offset: u32, net: &ipnet::IpNet, op: u32) {
     let addr = addr_bytes(&net.network());
     let plen = net.prefix_len() as usize;
     if plen.is_multiple_of(8) {
@@ -159,24 +159,51 @@ pub(crate) fn dnat_rule(b: &mut Buf, m: &MapPlan, set_id: u32, output: bool) {
     nat(b, NFT_NAT_DNAT, m.v6, proto_reg);
 }
 
-/// `ip saddr S ip daddr != S [oifname X] masquerade | snat ip to A`
+/// `ct status dnat`: the connection's destination was rewritten.
+pub(crate) fn ct_status_dnat(b: &mut Buf) {
+    expr(b, "ct", |b| {
+        b.u32be(NFTA_CT_DREG, NFT_REG_1);
+        b.u32be(NFTA_CT_KEY, NFT_CT_STATUS);
+    });
+    // ct registers hold host-order values
+    bitwise_mask(b, &IPS_DST_NAT.to_ne_bytes());
+    cmp(b, NFT_CMP_NEQ, &[0; 4]);
+}
+
+/// postrouting, by kind:
+/// `ip saddr S ip daddr != S [oifname X] masquerade | snat ip to A`,
+/// `ip saddr S ip daddr S ct status dnat masquerade` (hairpin),
+/// `oifname X ip saddr 127.0.0.0/8 ct status dnat masquerade` (localhost).
 pub(crate) fn src_rule(b: &mut Buf, r: &SrcPlan) {
     let v6 = r.src.addr().is_ipv6();
+    // nft's order: the family check right before the first address match
+    if let (SrcKind::Localhost, Some(o)) = (r.kind, &r.oif) {
+        ifname(b, NFT_META_OIFNAME, o);
+    }
     nfproto(b, v6);
     let (s, d) = if v6 { (8, 24) } else { (12, 16) };
     prefix_match(b, s, &r.src, NFT_CMP_EQ);
-    prefix_match(b, d, &r.src, NFT_CMP_NEQ);
-    if let Some(o) = &r.oif {
-        ifname(b, NFT_META_OIFNAME, o);
+    match r.kind {
+        SrcKind::Masquerade | SrcKind::Snat(_) => {
+            prefix_match(b, d, &r.src, NFT_CMP_NEQ);
+            if let Some(o) = &r.oif {
+                ifname(b, NFT_META_OIFNAME, o);
+            }
+        }
+        SrcKind::Hairpin => {
+            prefix_match(b, d, &r.src, NFT_CMP_EQ);
+            ct_status_dnat(b);
+        }
+        SrcKind::Localhost => ct_status_dnat(b),
     }
-    match r.to {
-        None => expr(b, "masq", |_| {}),
-        Some(a) => {
+    match r.kind {
+        SrcKind::Snat(a) => {
             expr(b, "immediate", |b| {
                 b.u32be(NFTA_IMMEDIATE_DREG, NFT_REG_1);
                 b.data_value(NFTA_IMMEDIATE_DATA, &addr_bytes(&a));
             });
             nat(b, NFT_NAT_SNAT, v6, None);
         }
+        _ => expr(b, "masq", |_| {}),
     }
 }

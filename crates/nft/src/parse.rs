@@ -143,6 +143,10 @@ pub fn attr_be32(b: &[u8], ty: u16) -> Option<u32> {
     be32(attr(b, ty)?)
 }
 
+pub fn attr_be64(b: &[u8], ty: u16) -> Option<u64> {
+    Some(u64::from_be_bytes(attr(b, ty)?.get(..8)?.try_into().ok()?))
+}
+
 /// The NFTA_DATA_VALUE inside an nft_data nest.
 pub fn data_value(b: &[u8], ty: u16) -> Option<&[u8]> {
     attr(attr(b, ty)?, NFTA_DATA_VALUE)
@@ -227,7 +231,10 @@ mod tests {
             }
             let _ = attrs(&b).count();
             let _ = attr_str(&b, 1);
-            let _ = crate::describe::describe_rule(&b, &Default::default());
+            let _ = crate::read::text::rule(
+                NFPROTO_INET,
+                &crate::read::expr::decode(&b, &Default::default()),
+            );
         }
     }
 }

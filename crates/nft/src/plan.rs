@@ -6,11 +6,90 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use crate::filter::{self, FilterPlan};
+use crate::loss::{self, LossPlan};
 use crate::model::{DnatMapping, L4Proto, NatRule, NatTable};
+use crate::sys::*;
 
 pub(crate) const PREROUTING: &str = "prerouting";
 pub(crate) const OUTPUT: &str = "output";
 pub(crate) const POSTROUTING: &str = "postrouting";
+pub(crate) const FORWARD: &str = "forward";
+/// 127.0.0.0/8, the source of connections to 127.0.0.1
+pub(crate) const LOCALNET: IpNet = IpNet::V4(ipnet::Ipv4Net::new_assert(
+    std::net::Ipv4Addr::new(127, 0, 0, 0),
+    8,
+));
+
+/// A base chain: where it hooks, at which priority, of which type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BaseChain {
+    pub name: String,
+    pub hook: u32,
+    pub prio: i32,
+    pub ty: &'static str,
+    /// the device of an ingress chain
+    pub dev: Option<String>,
+}
+
+impl BaseChain {
+    fn new(name: &str, hook: u32, prio: i32, ty: &'static str) -> Self {
+        BaseChain {
+            name: name.into(),
+            hook,
+            prio,
+            ty,
+            dev: None,
+        }
+    }
+
+    /// `type nat hook prerouting priority dstnat; policy accept;`, as nft lists it.
+    pub fn spec_text(&self) -> String {
+        let hook = match self.hook {
+            NF_INET_PRE_ROUTING => "prerouting",
+            NF_INET_LOCAL_IN => "input",
+            NF_INET_FORWARD => "forward",
+            NF_INET_LOCAL_OUT => "output",
+            NF_INET_POST_ROUTING => "postrouting",
+            _ => "ingress",
+        };
+        let prio = match (self.ty, self.hook, self.prio) {
+            ("nat", NF_INET_PRE_ROUTING, -100) => "dstnat".to_string(),
+            ("nat", NF_INET_POST_ROUTING, 100) => "srcnat".to_string(),
+            ("filter", _, 0) => "filter".to_string(),
+            (_, _, p) => p.to_string(),
+        };
+        let dev = self
+            .dev
+            .as_ref()
+            .map(|d| format!(" device \"{d}\""))
+            .unwrap_or_default();
+        format!(
+            "type {} hook {hook}{dev} priority {prio}; policy accept;",
+            self.ty
+        )
+    }
+}
+
+/// The NAT base chains, in the order they are made.
+pub(crate) fn nat_chains() -> [BaseChain; 3] {
+    [
+        BaseChain::new(PREROUTING, NF_INET_PRE_ROUTING, -100, "nat"),
+        BaseChain::new(OUTPUT, NF_INET_LOCAL_OUT, -100, "nat"),
+        BaseChain::new(POSTROUTING, NF_INET_POST_ROUTING, 100, "nat"),
+    ]
+}
+
+pub(crate) fn ingress_chain(name: &str, dev: &str) -> BaseChain {
+    BaseChain {
+        dev: Some(dev.into()),
+        ..BaseChain::new(name, NF_INET_INGRESS, 0, "filter")
+    }
+}
+
+pub(crate) fn forward_chain() -> BaseChain {
+    BaseChain::new(FORWARD, NF_INET_FORWARD, 0, "filter")
+}
 
 /// One named map plus the rule (in prerouting and output) that looks it up.
 #[derive(Debug)]
@@ -39,16 +118,30 @@ pub(crate) struct ElemPlan {
 #[derive(Debug)]
 pub(crate) struct SrcPlan {
     pub src: IpNet,
-    /// None = masquerade
-    pub to: Option<IpAddr>,
+    pub kind: SrcKind,
     pub oif: Option<String>,
     pub tag: usize,
+}
+
+/// What a postrouting rule does with traffic from `src`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SrcKind {
+    /// leaving the subnet: masquerade
+    Masquerade,
+    /// leaving the subnet: snat to the address
+    Snat(IpAddr),
+    /// to the subnet itself, DNAT'd: masquerade
+    Hairpin,
+    /// from 127.0.0.0/8, DNAT'd: masquerade
+    Localhost,
 }
 
 #[derive(Debug)]
 pub(crate) struct Plan {
     pub maps: Vec<MapPlan>,
     pub src_rules: Vec<SrcPlan>,
+    pub filter: FilterPlan,
+    pub loss: Vec<LossPlan>,
 }
 
 impl MapPlan {
@@ -109,14 +202,26 @@ pub(crate) fn plan(t: &NatTable) -> Plan {
         match r {
             NatRule::Masquerade { src, oif, tag } => src_rules.push(SrcPlan {
                 src: src.trunc(),
-                to: None,
+                kind: SrcKind::Masquerade,
                 oif: oif.clone(),
                 tag: *tag,
             }),
             NatRule::Snat { src, to, oif, tag } => src_rules.push(SrcPlan {
                 src: src.trunc(),
-                to: Some(*to),
+                kind: SrcKind::Snat(*to),
                 oif: oif.clone(),
+                tag: *tag,
+            }),
+            NatRule::Hairpin { subnet, tag } => src_rules.push(SrcPlan {
+                src: subnet.trunc(),
+                kind: SrcKind::Hairpin,
+                oif: None,
+                tag: *tag,
+            }),
+            NatRule::LocalhostMasquerade { oif, tag } => src_rules.push(SrcPlan {
+                src: LOCALNET,
+                kind: SrcKind::Localhost,
+                oif: Some(oif.clone()),
                 tag: *tag,
             }),
             NatRule::Dnat(m) => {
@@ -153,7 +258,7 @@ pub(crate) fn plan(t: &NatTable) -> Plan {
     // port map placed earlier would shadow a daddr- or iif-specific one.
     groups.sort_by_key(|(k, _)| (!k.2, k.3.is_none()));
     let mut used = HashSet::new();
-    let maps = groups
+    let maps: Vec<MapPlan> = groups
         .into_iter()
         .map(|(k, mut elems)| {
             if k.4 {
@@ -173,5 +278,12 @@ pub(crate) fn plan(t: &NatTable) -> Plan {
             }
         })
         .collect();
-    Plan { maps, src_rules }
+    // filter set ids follow the DNAT maps' (each map's id is its index + 1)
+    let filter = filter::plan(&t.filter, maps.len() as u32 + 1);
+    Plan {
+        maps,
+        src_rules,
+        filter,
+        loss: loss::plan(&t.loss),
+    }
 }

@@ -1,7 +1,7 @@
 //! The `nft -f` script equivalent to what replace_table() sends.
 
 use crate::model::NatTable;
-use crate::plan::{self, ElemPlan, MapPlan, SrcPlan};
+use crate::plan::{self, ElemPlan, MapPlan, SrcKind, SrcPlan};
 use std::fmt::Write;
 
 fn fam(v6: bool) -> &'static str {
@@ -52,15 +52,29 @@ pub(crate) fn src_rule_text(r: &SrcPlan) -> String {
     } else {
         r.src.to_string()
     };
-    let mut s = format!("{f} saddr {net} {f} daddr != {net}");
-    if let Some(o) = &r.oif {
-        let _ = write!(s, " oifname \"{o}\"");
+    // nft adds the `meta nfproto` an `ip saddr` needs itself, right before it
+    let mut s = String::new();
+    if let (SrcKind::Localhost, Some(o)) = (r.kind, &r.oif) {
+        let _ = write!(s, "oifname \"{o}\" ");
     }
-    match r.to {
-        None => s.push_str(" masquerade"),
-        Some(a) => {
+    let _ = write!(s, "{f} saddr {net}");
+    match r.kind {
+        SrcKind::Masquerade | SrcKind::Snat(_) => {
+            let _ = write!(s, " {f} daddr != {net}");
+            if let Some(o) = &r.oif {
+                let _ = write!(s, " oifname \"{o}\"");
+            }
+        }
+        SrcKind::Hairpin => {
+            let _ = write!(s, " {f} daddr {net} ct status dnat");
+        }
+        SrcKind::Localhost => s.push_str(" ct status dnat"),
+    }
+    match r.kind {
+        SrcKind::Snat(a) => {
             let _ = write!(s, " snat {f} to {a}");
         }
+        _ => s.push_str(" masquerade"),
     }
     s
 }
@@ -85,6 +99,10 @@ pub(crate) fn elem_text(m: &MapPlan, e: &ElemPlan) -> (String, String) {
     (key, val)
 }
 
+/// The `nft -f` script that makes the same table [`NftSocket::replace_table`]
+/// makes: `nft -j list ruleset` reads the same after either.
+///
+/// [`NftSocket::replace_table`]: crate::NftSocket::replace_table
 pub fn render(table: &NatTable) -> String {
     let p = plan::plan(table);
     let name = &table.name;
@@ -97,9 +115,24 @@ pub fn render(table: &NatTable) -> String {
         let hex: String = table.userdata.iter().map(|b| format!("{b:02x}")).collect();
         let _ = writeln!(s, "# table userdata (not expressible in nft syntax): {hex}");
     }
+    let f = table.flags;
+    if f.owner || f.persist {
+        let names: Vec<&str> = [(f.owner, "owner"), (f.persist, "persist")]
+            .into_iter()
+            .filter_map(|(on, n)| on.then_some(n))
+            .collect();
+        let _ = writeln!(
+            s,
+            "# table flags {} (held by netplumb's socket; an owned table made by `nft -f` goes when nft exits)",
+            names.join(",")
+        );
+    }
     // add + delete: replacing works whether or not the table exists yet
     let _ = writeln!(s, "add table inet {name}\ndelete table inet {name}\n");
     let _ = writeln!(s, "table inet {name} {{");
+    if f.dormant {
+        let _ = writeln!(s, "\tflags dormant\n");
+    }
     for m in &p.maps {
         let _ = writeln!(s, "\tmap {} {{", m.name);
         let _ = writeln!(s, "\t\ttype {} : {}", map_key_type(m), map_data_type(m));
@@ -118,18 +151,27 @@ pub fn render(table: &NatTable) -> String {
         }
         let _ = writeln!(s, " }}\n\t}}\n");
     }
-    let chains: [(&str, &str, &str, bool); 3] = [
-        (plan::PREROUTING, "prerouting", "dstnat", false),
-        (plan::OUTPUT, "output", "-100", true),
-        (plan::POSTROUTING, "postrouting", "srcnat", false),
-    ];
-    for (i, (chain, hook, prio, output)) in chains.iter().enumerate() {
+    for set in &p.filter.sets {
+        set.render(&mut s);
+    }
+    let mut chains: Vec<plan::BaseChain> = plan::nat_chains().into();
+    if !p.filter.rules.is_empty() {
+        chains.push(plan::forward_chain());
+    }
+    chains.extend(p.loss.iter().map(|l| l.chain.clone()));
+    let last = chains.len() - 1;
+    for (i, c) in chains.iter().enumerate() {
+        let chain = c.name.as_str();
+        let output = &(chain == plan::OUTPUT);
         let _ = writeln!(s, "\tchain {chain} {{");
-        let _ = writeln!(
-            s,
-            "\t\ttype nat hook {hook} priority {prio}; policy accept;"
-        );
-        if *chain == plan::POSTROUTING {
+        let _ = writeln!(s, "\t\t{}", c.spec_text());
+        if let Some(l) = p.loss.iter().find(|l| l.chain.name == chain) {
+            let _ = writeln!(s, "\t\t{}", l.text());
+        } else if chain == plan::FORWARD {
+            for r in &p.filter.rules {
+                let _ = writeln!(s, "\t\t{}", r.text());
+            }
+        } else if chain == plan::POSTROUTING {
             for r in &p.src_rules {
                 let _ = writeln!(s, "\t\t{}", src_rule_text(r));
             }
@@ -138,7 +180,7 @@ pub fn render(table: &NatTable) -> String {
                 let _ = writeln!(s, "\t\t{}", dnat_rule_text(m, *output));
             }
         }
-        let _ = writeln!(s, "\t}}{}", if i < 2 { "\n" } else { "" });
+        let _ = writeln!(s, "\t}}{}", if i < last { "\n" } else { "" });
     }
     let _ = writeln!(s, "}}");
     s

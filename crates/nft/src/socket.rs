@@ -7,12 +7,14 @@ use std::os::fd::AsRawFd;
 
 use netlink_sys::{Socket, SocketAddr};
 
+use crate::batch::Previous;
 use crate::batch::{self, Batch};
 use crate::encode::Buf;
 use crate::error::NftError;
-use crate::model::{NatTable, check_object_name};
+use crate::model::{MAX_USERDATA, NatTable};
 use crate::parse::{self, Reply};
 use crate::sys::*;
+use crate::validate::check_object_name;
 
 const RCVBUF: usize = 4 << 20;
 const RECV_CHUNK: usize = 256 << 10;
@@ -21,10 +23,28 @@ const RECV_CHUNK: usize = 256 << 10;
 /// bytes (a hash) would break `nft list ruleset`; unknown types it skips.
 const UDATA_TYPE: u8 = 0xe5;
 
+/// A NETLINK_NETFILTER socket in the network namespace of the thread that
+/// opened it. Not shared between threads: open one per namespace.
+///
+/// ```no_run
+/// use netplumb_nft::{NatTable, NftSocket};
+/// let mut s = NftSocket::open()?;
+/// s.replace_table(&NatTable { name: "netplumb-lab".into(), ..Default::default() })?;
+/// assert!(s.delete_table("netplumb-lab")?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct NftSocket {
     sock: Socket,
-    seq: u32,
-    rbuf: Vec<u8>,
+    pub(crate) seq: u32,
+    pub(crate) rbuf: Vec<u8>,
+}
+
+/// One error answer inside a transaction.
+pub(crate) struct BatchError {
+    pub seq: u32,
+    pub errno: i32,
+    pub msg: Option<String>,
+    pub offset: Option<u32>,
 }
 
 fn setsockopt_int(fd: i32, level: i32, opt: i32, v: i32) -> io::Result<()> {
@@ -68,6 +88,8 @@ fn grow_buffer(fd: i32, force: i32, plain: i32, want: usize) -> io::Result<usize
 }
 
 impl NftSocket {
+    /// Opens a socket in the calling thread's network namespace, with
+    /// extended ACKs and a receive buffer large enough for 10,000 ACKs.
     pub fn open() -> io::Result<Self> {
         let mut sock = Socket::new(NETLINK_NETFILTER)?;
         sock.bind_auto()?;
@@ -101,6 +123,10 @@ impl NftSocket {
         })
     }
 
+    /// Validates `t`, then replaces table `inet t.name` with it in one
+    /// transaction, whether or not a table of that name exists (and whoever
+    /// made it). [`NftSocket::create_table`] and
+    /// [`NftSocket::replace_table_handle`] only ever touch the caller's own.
     pub fn replace_table(&mut self, t: &NatTable) -> Result<(), NftError> {
         t.validate()?;
         self.replace_table_unvalidated(t)
@@ -109,19 +135,32 @@ impl NftSocket {
     /// replace_table without validate(): lets tests see how a kernel refusal is reported.
     #[doc(hidden)]
     pub fn replace_table_unvalidated(&mut self, t: &NatTable) -> Result<(), NftError> {
-        let mut ud = Vec::with_capacity(t.userdata.len() + 2);
-        ud.push(UDATA_TYPE);
-        ud.push(
-            u8::try_from(t.userdata.len()).map_err(|_| NftError::InvalidTable {
-                msg: "table userdata is longer than 254 bytes".into(),
-            })?,
-        );
-        ud.extend_from_slice(&t.userdata);
-        let b = batch::replace_batch(t, &ud, self.seq);
-        self.seq = b.next_seq();
-        self.run_batch(b)
+        self.replace(t, Previous::Any).map(|_| ())
     }
 
+    /// Sends the replace batch for `t`; returns the new table's handle.
+    pub(crate) fn replace(&mut self, t: &NatTable, prev: Previous) -> Result<u64, NftError> {
+        let ud = wrap_userdata(&t.userdata)?;
+        let b = batch::replace_batch(t, &ud, prev, self.seq);
+        self.seq = b.next_seq();
+        let create_seq = b.create_seq();
+        let echoes = self.run_batch(b)?;
+        echoes
+            .iter()
+            .find(|m| Some(m.seq) == create_seq && m.ty == NFT_MSG_NEWTABLE)
+            .and_then(|m| parse::attr_be64(&m.attrs, NFTA_TABLE_HANDLE))
+            .ok_or_else(|| {
+                NftError::Io(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the kernel did not echo the handle of table inet {}",
+                        t.name
+                    ),
+                ))
+            })
+    }
+
+    /// Deletes table `inet name`; `Ok(false)` when there was none.
     pub fn delete_table(&mut self, name: &str) -> Result<bool, NftError> {
         check_object_name("table", name)?;
         let mut b = Batch::new(self.seq, 256);
@@ -129,7 +168,7 @@ impl NftSocket {
         let b = b.finish();
         self.seq = b.next_seq();
         match self.run_batch(b) {
-            Ok(()) => Ok(true),
+            Ok(_) => Ok(true),
             Err(NftError::Kernel {
                 errno: libc::ENOENT,
                 ..
@@ -138,29 +177,31 @@ impl NftSocket {
         }
     }
 
+    /// The caller's userdata of table `inet name`; `None` when it does not
+    /// exist. A table not written by this crate returns its raw userdata.
     pub fn table_userdata(&mut self, name: &str) -> Result<Option<Vec<u8>>, NftError> {
         check_object_name("table", name)?;
-        let Some(t) = self.get_table(name)? else {
+        let Some(t) = self.get_table(NFPROTO_INET, name)? else {
             return Ok(None);
         };
-        let ud = parse::attr(&t, NFTA_TABLE_USERDATA).unwrap_or_default();
-        Ok(Some(unwrap_userdata(ud)))
+        let ud = parse::attr(&t.attrs, NFTA_TABLE_USERDATA).unwrap_or_default();
+        Ok(Some(unwrap_userdata(ud).unwrap_or(ud).to_vec()))
     }
 
-    /// NFTA_* attributes of the table, None when it does not exist.
-    pub(crate) fn get_table(&mut self, name: &str) -> Result<Option<Vec<u8>>, NftError> {
+    /// The table's message, None when it does not exist.
+    pub(crate) fn get_table(&mut self, family: u8, name: &str) -> Result<Option<Msg>, NftError> {
         let mut b = Buf::default();
         let seq = self.take_seq();
         let m = b.begin_msg(
             (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE,
             NLM_F_REQUEST | NLM_F_ACK,
             seq,
-            NFPROTO_INET,
+            family,
             0,
         );
         b.str(NFTA_TABLE_NAME, name);
         b.end_msg(m);
-        match self.request(&b, seq, false, &format!("list table inet {name}")) {
+        match self.request(&b, seq, false, &format!("list table {name}")) {
             Ok(mut v) => Ok(v.pop()),
             Err(NftError::Kernel {
                 errno: libc::ENOENT,
@@ -170,20 +211,22 @@ impl NftSocket {
         }
     }
 
-    /// A dump of `ty` filtered by table; returns each object's attributes.
+    /// A dump of nf_tables objects of type `ty` in `family` (0 = all
+    /// families), with string filter attributes.
     pub(crate) fn dump(
         &mut self,
         ty: u16,
+        family: u8,
         filters: &[(u16, &str)],
         op: &str,
-    ) -> Result<Vec<Vec<u8>>, NftError> {
+    ) -> Result<Vec<Msg>, NftError> {
         let mut b = Buf::default();
         let seq = self.take_seq();
         let m = b.begin_msg(
             (NFNL_SUBSYS_NFTABLES << 8) | ty,
             NLM_F_REQUEST | NLM_F_DUMP,
             seq,
-            NFPROTO_INET,
+            family,
             0,
         );
         for (t, v) in filters {
@@ -193,13 +236,13 @@ impl NftSocket {
         self.request(&b, seq, true, op)
     }
 
-    fn take_seq(&mut self) -> u32 {
+    pub(crate) fn take_seq(&mut self) -> u32 {
         let s = self.seq;
         self.seq = self.seq.wrapping_add(1);
         s
     }
 
-    fn send_all(&mut self, buf: &Buf) -> Result<(), NftError> {
+    pub(crate) fn send_all(&mut self, buf: &Buf) -> Result<(), NftError> {
         if let Some(o) = buf.overflow() {
             return Err(NftError::TooLarge(format!(
                 "{o} exceeds the netlink limit of 65535 bytes"
@@ -229,7 +272,7 @@ impl NftSocket {
         }
     }
 
-    fn recv(&mut self, dontwait: bool) -> io::Result<Option<usize>> {
+    pub(crate) fn recv(&mut self, dontwait: bool) -> io::Result<Option<usize>> {
         let flags = libc::MSG_TRUNC | if dontwait { libc::MSG_DONTWAIT } else { 0 };
         // SAFETY: rbuf is valid for writes of its length.
         let n = unsafe {
@@ -264,13 +307,15 @@ impl NftSocket {
         Ok(Some(n))
     }
 
-    fn request(
+    /// Sends one request (or a few, all answered under `seq`) and collects
+    /// its answers until the ACK (or, for a dump, NLMSG_DONE).
+    pub(crate) fn request(
         &mut self,
         b: &Buf,
         seq: u32,
         dump: bool,
         op: &str,
-    ) -> Result<Vec<Vec<u8>>, NftError> {
+    ) -> Result<Vec<Msg>, NftError> {
         self.send_all(b)?;
         let mut out = Vec::new();
         loop {
@@ -278,8 +323,11 @@ impl NftSocket {
             for r in parse::messages(&self.rbuf[..n]) {
                 match r.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))? {
                     Reply::Data {
-                        seq: s, payload, ..
-                    } if s == seq => out.push(payload.get(4..).unwrap_or_default().to_vec()),
+                        seq: s,
+                        ty,
+                        payload,
+                        ..
+                    } if s == seq => out.push(Msg::new(s, ty, payload)),
                     Reply::Error {
                         seq: s, errno, msg, ..
                     } if s == seq => {
@@ -299,11 +347,28 @@ impl NftSocket {
     }
 
     /// nfnetlink runs the whole batch inside sendmsg(), so every ACK and error
-    /// is already queued when it returns: drain without blocking.
-    fn run_batch(&mut self, b: Batch) -> Result<(), NftError> {
+    /// is already queued when it returns: drain without blocking. Returns the
+    /// messages the kernel echoed (NLM_F_ECHO), which come before the ACKs.
+    pub(crate) fn run_batch(&mut self, b: Batch) -> Result<Vec<Msg>, NftError> {
+        let (echoes, mut errors) = self.run_batch_raw(&b)?;
+        // the first failure in batch order is the cause; later ones often follow from it
+        let first = b.msgs.first().map_or(0, |m| m.seq);
+        errors.sort_by_key(|e| e.seq.wrapping_sub(first));
+        match errors.into_iter().next() {
+            None => Ok(echoes),
+            Some(e) => Err(map_error(&b, e)),
+        }
+    }
+
+    /// Sends a transaction; returns the echoes and every error, unsorted.
+    pub(crate) fn run_batch_raw(
+        &mut self,
+        b: &Batch,
+    ) -> Result<(Vec<Msg>, Vec<BatchError>), NftError> {
         self.send_all(&b.buf)?;
         let mut pending: HashSet<u32> = b.msgs.iter().map(|m| m.seq).collect();
-        let mut errors: Vec<(u32, i32, Option<String>, Option<u32>)> = Vec::new();
+        let mut echoes = Vec::new();
+        let mut errors = Vec::new();
         loop {
             let n = match self.recv(true)? {
                 Some(n) => n,
@@ -325,28 +390,31 @@ impl NftSocket {
                         offset,
                     } => {
                         pending.remove(&seq);
-                        errors.push((seq, errno, msg, offset));
+                        errors.push(BatchError {
+                            seq,
+                            errno,
+                            msg,
+                            offset,
+                        });
                     }
+                    Reply::Data {
+                        seq, ty, payload, ..
+                    } => echoes.push(Msg::new(seq, ty, payload)),
                     _ => {}
                 }
             }
         }
-        // the first failure in batch order is the cause; later ones often follow from it
-        errors.sort_by_key(|e| e.0.wrapping_sub(b.msgs.first().map_or(0, |m| m.seq)));
-        match errors.into_iter().next() {
-            None => Ok(()),
-            Some((seq, errno, msg, offset)) => Err(map_error(&b, seq, errno, msg, offset)),
-        }
+        Ok((echoes, errors))
     }
 }
 
-fn map_error(
-    b: &Batch,
-    seq: u32,
-    errno: i32,
-    msg: Option<String>,
-    offset: Option<u32>,
-) -> NftError {
+fn map_error(b: &Batch, e: BatchError) -> NftError {
+    let BatchError {
+        seq,
+        errno,
+        msg,
+        offset,
+    } = e;
     let Some(info) = b.msgs.iter().find(|m| m.seq == seq) else {
         return NftError::Kernel {
             errno,
@@ -364,11 +432,49 @@ fn map_error(
     }
 }
 
-pub(crate) fn unwrap_userdata(ud: &[u8]) -> Vec<u8> {
+/// The caller's bytes inside this crate's TLV; `None` when the userdata was
+/// not written by this crate (another tool's, or none).
+pub(crate) fn unwrap_userdata(ud: &[u8]) -> Option<&[u8]> {
     match ud {
-        [UDATA_TYPE, len, rest @ ..] if rest.len() >= *len as usize => {
-            rest[..*len as usize].to_vec()
+        [UDATA_TYPE, len, rest @ ..] if rest.len() == *len as usize => Some(rest),
+        _ => None,
+    }
+}
+
+pub(crate) fn wrap_userdata(ud: &[u8]) -> Result<Vec<u8>, NftError> {
+    let len = u8::try_from(ud.len())
+        .ok()
+        .filter(|l| usize::from(*l) <= MAX_USERDATA)
+        .ok_or_else(|| NftError::InvalidTable {
+            msg: format!(
+                "table userdata is {} bytes; at most {MAX_USERDATA} fit",
+                ud.len()
+            ),
+        })?;
+    let mut out = Vec::with_capacity(ud.len() + 2);
+    out.push(UDATA_TYPE);
+    out.push(len);
+    out.extend_from_slice(ud);
+    Ok(out)
+}
+
+/// One answer from the kernel: its nfgenmsg family, message type (without
+/// the subsystem) and attributes.
+#[derive(Debug, Clone)]
+pub(crate) struct Msg {
+    pub seq: u32,
+    pub family: u8,
+    pub ty: u16,
+    pub attrs: Vec<u8>,
+}
+
+impl Msg {
+    fn new(seq: u32, ty: u16, payload: &[u8]) -> Self {
+        Msg {
+            seq,
+            family: payload.first().copied().unwrap_or(0),
+            ty: ty & 0xff,
+            attrs: payload.get(4..).unwrap_or_default().to_vec(),
         }
-        _ => ud.to_vec(),
     }
 }

@@ -39,6 +39,9 @@ fn render_and_netlink_produce_the_same_ruleset() {
         "snat ip to 192.168.1.10",
         "ip6 saddr fd00:18::/64 ip6 daddr != fd00:18::/64 masquerade",
         "dnat ip6 to tcp dport map @dnat_tcp6",
+        "ip saddr 172.18.0.0/16 ip daddr 172.18.0.0/16 ct status dnat masquerade",
+        "ip6 saddr fd00:18::/64 ip6 daddr fd00:18::/64 ct status dnat masquerade",
+        "oifname \"br0\" ip saddr 127.0.0.0/8 ct status dnat masquerade",
         "30000-30100 : 172.17.0.9",
         "type nat hook prerouting priority dstnat; policy accept;",
         "type nat hook postrouting priority srcnat; policy accept;",
@@ -63,6 +66,7 @@ fn ten_thousand_mappings_are_one_map() {
         name: "big".into(),
         rules,
         userdata: vec![],
+        ..Default::default()
     };
     let (summary, json) = in_netns(move |ns| {
         let mut s = NftSocket::open().expect("open");
@@ -128,6 +132,7 @@ fn kernel_refusal_names_the_mapping_and_changes_nothing() {
             name: "np".into(),
             rules: vec![dnat(1, 80, "172.17.0.2", None)],
             userdata: b"v1".to_vec(),
+            ..Default::default()
         };
         s.replace_table(&good).expect("good");
         let mut rules: Vec<NatRule> = (0..2500)
@@ -139,6 +144,7 @@ fn kernel_refusal_names_the_mapping_and_changes_nothing() {
             name: "np".into(),
             rules,
             userdata: b"v2".to_vec(),
+            ..Default::default()
         };
         assert!(matches!(
             bad.validate(),
@@ -246,6 +252,7 @@ fn same_shape_v6_and_udp_get_their_own_maps() {
         name: "shapes".into(),
         rules,
         userdata: vec![],
+        ..Default::default()
     };
     let sum = in_netns(move |_| {
         let mut s = NftSocket::open().expect("open");
@@ -274,6 +281,7 @@ fn big_v6_range_elements_are_split_under_the_nest_limit() {
         name: "v6".into(),
         rules,
         userdata: vec![],
+        ..Default::default()
     };
     let sum = in_netns(move |_| {
         let mut s = NftSocket::open().expect("open");
@@ -307,6 +315,7 @@ fn adjacent_port_ranges_stay_distinct() {
             r(3, 65000, 65535, "172.17.0.3"),
         ],
         userdata: vec![],
+        ..Default::default()
     };
     let t2 = t.clone();
     let (sum, json) = in_netns(move |ns| {

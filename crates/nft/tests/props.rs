@@ -3,7 +3,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use netplumb_nft::{DnatMapping, L4Proto, NatRule, NatTable, fuzz_encode, fuzz_parse};
+use netplumb_nft::{
+    DnatMapping, Endpoint, FilterMatch, FilterProto, FilterRule, L4Proto, NatRule, NatTable,
+    RandomLoss, fuzz_encode, fuzz_parse,
+};
 use proptest::prelude::*;
 
 fn ip() -> impl Strategy<Value = IpAddr> {
@@ -24,6 +27,11 @@ fn rule() -> impl Strategy<Value = NatRule> {
             oif,
             tag: 0
         }),
+        (ip(), 0u8..=128).prop_map(|(a, l)| NatRule::Hairpin {
+            subnet: ipnet::IpNet::new(a, l.min(if a.is_ipv4() { 32 } else { 128 })).unwrap(),
+            tag: 0
+        }),
+        "[a-z0-9*]{0,20}".prop_map(|oif| NatRule::LocalhostMasquerade { oif, tag: 0 }),
         (ip(), 0u8..=128, ip(), ifname()).prop_map(|(a, l, to, oif)| NatRule::Snat {
             src: ipnet::IpNet::new(a, l.min(if a.is_ipv4() { 32 } else { 128 })).unwrap(),
             to,
@@ -53,19 +61,68 @@ fn rule() -> impl Strategy<Value = NatRule> {
     ]
 }
 
+fn endpoint() -> impl Strategy<Value = Option<Endpoint>> {
+    proptest::option::of(prop_oneof![
+        (ip(), 0u8..=128).prop_map(|(a, l)| Endpoint::Net(
+            ipnet::IpNet::new(a, l.min(if a.is_ipv4() { 32 } else { 128 })).unwrap()
+        )),
+        "[a-z0-9*]{0,20}".prop_map(Endpoint::Iface),
+    ])
+}
+
+fn filter_rule() -> impl Strategy<Value = FilterRule> {
+    let proto = prop_oneof![
+        Just(None),
+        Just(Some(FilterProto::Tcp)),
+        Just(Some(FilterProto::Udp)),
+        Just(Some(FilterProto::Icmp)),
+    ];
+    prop_oneof![
+        (
+            any::<bool>(),
+            endpoint(),
+            endpoint(),
+            proto,
+            proptest::option::of((any::<u16>(), any::<u16>()))
+        )
+            .prop_map(|(allow, from, to, proto, ports)| {
+                let m = FilterMatch {
+                    from,
+                    to,
+                    proto,
+                    ports,
+                    tag: 0,
+                };
+                if allow {
+                    FilterRule::Allow(m)
+                } else {
+                    FilterRule::Deny(m)
+                }
+            }),
+        "[a-z0-9*]{0,20}".prop_map(|bridge| FilterRule::Isolate { bridge, tag: 0 }),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     #[test]
-    fn encoder_never_panics(rules in proptest::collection::vec(rule(), 0..40), name in "[a-z][a-z0-9-]{0,30}", ud in proptest::collection::vec(any::<u8>(), 0..40)) {
+    fn encoder_never_panics(
+        rules in proptest::collection::vec(rule(), 0..40),
+        filter in proptest::collection::vec(filter_rule(), 0..30),
+        loss in proptest::collection::vec(("[a-z0-9*]{0,20}", any::<u8>()), 0..3),
+        name in "[a-z][a-z0-9-]{0,30}",
+        ud in proptest::collection::vec(any::<u8>(), 0..40),
+    ) {
         let rules: Vec<NatRule> = rules.into_iter().enumerate().map(|(i, mut r)| {
-            match &mut r {
-                NatRule::Masquerade { tag, .. } | NatRule::Snat { tag, .. } => *tag = i,
-                NatRule::Dnat(m) => m.tag = i,
-            }
+            *r.tag_mut() = i;
             r
         }).collect();
-        let t = NatTable { name, rules, userdata: ud };
+        let loss = loss
+            .into_iter()
+            .map(|(iface, percent)| RandomLoss { iface, percent, tag: 0 })
+            .collect();
+        let t = NatTable { name, rules, userdata: ud, filter, loss, ..Default::default() };
         let _ = t.validate();
         let _ = netplumb_nft::render(&t);
         prop_assert!(fuzz_encode(&t) > 0);

@@ -10,6 +10,7 @@ fn table(rules: Vec<NatRule>) -> NatTable {
         name: "np".into(),
         rules,
         userdata: vec![],
+        ..Default::default()
     }
 }
 
@@ -194,6 +195,7 @@ fn table_name_and_userdata() {
             name: bad.into(),
             rules: vec![],
             userdata: vec![],
+            ..Default::default()
         };
         assert!(
             matches!(t.validate(), Err(NftError::InvalidTable { .. })),
@@ -204,6 +206,7 @@ fn table_name_and_userdata() {
         name: "my-lab.v2_x".into(),
         rules: vec![],
         userdata: vec![0; 254],
+        ..Default::default()
     };
     ok.validate().expect("valid");
     let big = NatTable {
@@ -238,4 +241,96 @@ fn fuzz_parser_entry_never_panics() {
         let bytes: Vec<u8> = (0..n % 300).map(|i| (x >> (i % 56)) as u8).collect();
         netplumb_nft::fuzz_parse(&bytes);
     }
+}
+
+#[test]
+fn hairpin_and_localhost_are_checked() {
+    let (tag, _, msg) = invalid(&table(vec![NatRule::Hairpin {
+        subnet: "0.0.0.0/0".parse().expect("net"),
+        tag: 4,
+    }]));
+    assert_eq!(tag, 4);
+    assert!(
+        msg.contains("hairpin source 0.0.0.0/0 matches everything"),
+        "{msg}"
+    );
+    let (tag, _, msg) = invalid(&table(vec![NatRule::LocalhostMasquerade {
+        oif: "br*".into(),
+        tag: 5,
+    }]));
+    assert_eq!(tag, 5);
+    assert!(
+        msg.contains("output interface 'br*' is not a valid interface name"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn loss_is_checked() {
+    use netplumb_nft::RandomLoss;
+    let with = |loss: Vec<RandomLoss>| NatTable {
+        name: "np".into(),
+        loss,
+        ..Default::default()
+    };
+    let l = |iface: &str, percent, tag| RandomLoss {
+        iface: iface.into(),
+        percent,
+        tag,
+    };
+    let (tag, _, msg) = invalid(&with(vec![l("veth0", 150, 3)]));
+    assert_eq!(
+        (tag, msg.as_str()),
+        (3, "loss of 150 % on veth0: give 1 to 100")
+    );
+    let (_, _, msg) = invalid(&with(vec![l("veth0", 0, 3)]));
+    assert!(msg.contains("give 1 to 100"), "{msg}");
+    let (tag, other, msg) = invalid(&with(vec![l("veth0", 10, 1), l("veth0", 20, 2)]));
+    assert_eq!((tag, other), (2, Some(1)));
+    assert_eq!(msg, "loss on veth0 is already set to 10 %");
+    let (_, _, msg) = invalid(&with(vec![l("a/b", 10, 1)]));
+    assert!(msg.contains("'a/b' is not a valid interface name"), "{msg}");
+    with(vec![l("veth0", 100, 1), l("veth1", 1, 2)])
+        .validate()
+        .expect("valid");
+}
+
+#[test]
+fn filter_rules_are_checked() {
+    use netplumb_nft::{Endpoint, FilterMatch, FilterProto, FilterRule};
+    let with = |m: FilterMatch| NatTable {
+        name: "np".into(),
+        filter: vec![FilterRule::Deny(m)],
+        ..Default::default()
+    };
+    let m = FilterMatch {
+        from: Some(Endpoint::Net("10.0.0.0/8".parse().expect("net"))),
+        to: None,
+        proto: None,
+        ports: Some((80, 80)),
+        tag: 9,
+    };
+    let (tag, _, msg) = invalid(&with(m.clone()));
+    assert_eq!((tag, msg.as_str()), (9, "port 80 needs proto tcp or udp"));
+    let (_, _, msg) = invalid(&with(FilterMatch {
+        proto: Some(FilterProto::Tcp),
+        ports: Some((90, 80)),
+        ..m.clone()
+    }));
+    assert!(msg.contains("backwards"), "{msg}");
+    let (_, _, msg) = invalid(&with(FilterMatch {
+        to: Some(Endpoint::Net("fd00::/64".parse().expect("net"))),
+        ports: None,
+        ..m.clone()
+    }));
+    assert!(msg.contains("same IP version"), "{msg}");
+    let (_, _, msg) = invalid(&with(FilterMatch {
+        to: Some(Endpoint::Iface("x*".into())),
+        ports: None,
+        ..m.clone()
+    }));
+    assert!(
+        msg.contains("to interface 'x*' is not a valid interface name"),
+        "{msg}"
+    );
 }

@@ -132,6 +132,7 @@ pub(super) fn nat(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Cx) -> Resu
             name: name.clone(),
             rules: idx.iter().map(|i| topo.nat()[*i].rule.clone()).collect(),
             userdata: Vec::new(),
+            ..Default::default()
         };
         let first = &topo.nat()[idx[0]].pos;
         table.validate().map_err(|e| {

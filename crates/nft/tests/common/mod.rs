@@ -2,13 +2,18 @@
 //! so tests run in parallel and the machine's own ruleset is never touched.
 #![allow(dead_code)]
 
+pub mod lab;
+pub mod net;
+
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-use netplumb_nft::{DnatMapping, L4Proto, NatRule, NatTable};
+use netplumb_nft::{
+    DnatMapping, Endpoint, FilterMatch, FilterProto, FilterRule, L4Proto, NatRule, NatTable,
+};
 use serde_json::Value;
 
 pub struct Netns {
@@ -55,6 +60,28 @@ impl Netns {
         let mut v: Value = serde_json::from_str(&out).expect("nft json");
         normalise(&mut v);
         v
+    }
+
+    /// Runs a shell snippet (`sh -c`) inside this namespace.
+    pub fn sh(&self, script: &str) -> (bool, String, String) {
+        let fd = self.fd.as_raw_fd();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]).stdin(Stdio::null());
+        // SAFETY: setns is async-signal-safe; fd stays open until the child has exec'd.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = cmd.output().expect("spawn sh");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     pub fn ruleset_text(&self) -> String {
@@ -203,10 +230,100 @@ pub fn kitchen_sink(name: &str) -> NatTable {
             ports: (81, 81),
             ..m(20)
         }),
+        NatRule::Hairpin {
+            subnet: "172.18.0.0/16".parse().expect("net"),
+            tag: 21,
+        },
+        NatRule::Hairpin {
+            subnet: "fd00:18::/64".parse().expect("net"),
+            tag: 22,
+        },
+        NatRule::LocalhostMasquerade {
+            oif: "br0".into(),
+            tag: 23,
+        },
     ];
     NatTable {
         name: name.into(),
         rules,
         userdata: b"spec-hash-0123456789abcdef".to_vec(),
+        ..Default::default()
     }
+}
+
+fn fm(
+    from: Option<Endpoint>,
+    to: Option<Endpoint>,
+    proto: Option<FilterProto>,
+    ports: Option<(u16, u16)>,
+    tag: usize,
+) -> FilterMatch {
+    FilterMatch {
+        from,
+        to,
+        proto,
+        ports,
+        tag,
+    }
+}
+
+pub fn net(s: &str) -> Option<Endpoint> {
+    Some(Endpoint::Net(s.parse().expect("net")))
+}
+
+pub fn iface(s: &str) -> Option<Endpoint> {
+    Some(Endpoint::Iface(s.into()))
+}
+
+/// Filter rules of every shape the planner knows.
+pub fn filter_sink() -> Vec<FilterRule> {
+    use FilterProto::*;
+    vec![
+        FilterRule::Allow(fm(
+            net("10.1.0.0/16"),
+            net("10.2.0.0/16"),
+            Some(Tcp),
+            Some((8000, 8100)),
+            100,
+        )),
+        FilterRule::Allow(fm(
+            net("10.1.2.3/32"),
+            net("10.2.0.9/32"),
+            Some(Tcp),
+            Some((22, 22)),
+            101,
+        )),
+        FilterRule::Allow(fm(iface("eth0"), iface("br0"), None, None, 102)),
+        FilterRule::Allow(fm(None, iface("br1"), Some(Udp), Some((53, 53)), 103)),
+        FilterRule::Deny(fm(
+            net("fd00:1::/64"),
+            None,
+            Some(Udp),
+            Some((5353, 5353)),
+            104,
+        )),
+        FilterRule::Deny(fm(iface("eth1"), None, Some(Icmp), None, 105)),
+        FilterRule::Deny(fm(
+            net("10.9.0.5/32"),
+            iface("br0"),
+            Some(Tcp),
+            Some((80, 80)),
+            106,
+        )),
+        FilterRule::Deny(fm(None, None, Some(Udp), Some((65000, 65535)), 107)),
+        FilterRule::Deny(fm(net("0.0.0.0/1"), None, None, None, 108)),
+        FilterRule::Deny(fm(net("255.255.255.0/24"), None, None, None, 109)),
+        // overlaps 108 (same shape): goes to a second set
+        FilterRule::Deny(fm(net("10.0.0.0/8"), None, None, None, 110)),
+        FilterRule::Deny(fm(None, net("fd00:2::/48"), Some(Icmp), None, 111)),
+        FilterRule::Deny(fm(None, None, Some(Tcp), None, 112)),
+        FilterRule::Isolate {
+            bridge: "br0".into(),
+            tag: 113,
+        },
+        FilterRule::Isolate {
+            bridge: "br1".into(),
+            tag: 114,
+        },
+    ]
 }
