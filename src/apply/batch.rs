@@ -430,19 +430,28 @@ fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError> {
                 })
             })
         }
-        Op::ReplaceNat { ns, table, .. } => {
-            k.conns
-                .nft(&k.nsdir, ns)?
-                .replace_table(table)
-                .map_err(nft_err)?;
-            Ok(Made::Table { handle: 0 })
+        // By handle: a table swapped for someone else's since the plan was
+        // made fails the whole batch instead of being deleted.
+        Op::ReplaceNat {
+            ns,
+            table,
+            replaces,
+        } => {
+            let sock = k.conns.nft(&k.nsdir, ns)?;
+            let handle = match replaces {
+                Some(h) => sock.replace_table_handle(table, *h),
+                None => sock.create_table(table),
+            }
+            .map_err(nft_err)?;
+            Ok(Made::Table { handle })
         }
-        Op::DelNat { ns, table, .. } => {
-            let existed = k
-                .conns
-                .nft(&k.nsdir, ns)?
-                .delete_table(table)
-                .map_err(nft_err)?;
+        Op::DelNat { ns, table, handle } => {
+            let sock = k.conns.nft(&k.nsdir, ns)?;
+            let existed = match handle {
+                Some(h) => sock.delete_table_handle(table, *h),
+                None => sock.delete_table(table),
+            }
+            .map_err(nft_err)?;
             if existed {
                 Ok(Made::Nothing)
             } else {

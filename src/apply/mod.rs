@@ -163,25 +163,34 @@ impl Kernel for LinuxKernel {
     }
 
     fn nat_info(&mut self, ns: &NsRef, table: &str) -> Result<Option<TableInfo>, KernelError> {
-        let ud = self
+        let info = self
             .conns
             .nft(&self.nsdir, ns)?
-            .table_userdata(table)
+            .table_info(table)
             .map_err(batch::nft_err)?;
-        // The handle comes with the crate's table read-back; until then
-        // the name and the marker are the identity.
-        Ok(ud.map(|userdata| TableInfo {
-            handle: 0,
-            userdata,
+        // A table without the crate's marker (made by nft, say) reads back
+        // with empty userdata: never netplumb's.
+        Ok(info.map(|i| TableInfo {
+            handle: i.handle,
+            userdata: i.marker().map(<[u8]>::to_vec).unwrap_or_default(),
         }))
     }
 
     fn nat_table(
         &mut self,
-        _ns: &NsRef,
-        _table: &str,
+        ns: &NsRef,
+        table: &str,
     ) -> Result<Option<netplumb_nft::NatTable>, KernelError> {
-        Ok(None)
+        let rb = self
+            .conns
+            .nft(&self.nsdir, ns)?
+            .read_table(table)
+            .map_err(batch::nft_err)?;
+        Ok(rb.map(|r| {
+            let mut t = r.table;
+            t.name = table.to_string();
+            t
+        }))
     }
 
     fn nat_summary(

@@ -72,6 +72,7 @@ pub fn intent(topo: &Topology, topology: &str) -> Intent {
                 .map(|d| d.rule.clone())
                 .collect(),
             userdata: Vec::new(),
+            ..NatTable::default()
         };
         let fp = String::from_utf8_lossy(&fingerprint(topology, &table)).into_owned();
         out.insert(format!("nat {ns}"), fp);

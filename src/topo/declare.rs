@@ -360,6 +360,8 @@ impl Topology {
         let v6 = match &rule {
             NatRule::Masquerade { src, .. } | NatRule::Snat { src, .. } => src.addr().is_ipv6(),
             NatRule::Dnat(m) => m.to_addr.is_ipv6(),
+            NatRule::Hairpin { subnet, .. } => subnet.addr().is_ipv6(),
+            NatRule::LocalhostMasquerade { .. } => false,
         };
         if let NatRule::Dnat(m) = &rule
             && self.claim_dnat(&ns, m)?
