@@ -10,6 +10,18 @@ mod observe;
 mod ping;
 mod rtnl;
 
+// The kernel-facing layer of issue 16 (link kinds and attributes, routes and
+// rules, shaping, kernel features): self-contained until the lead wires it
+// into the object kinds, hence dead code for now.
+#[allow(dead_code)]
+pub mod features;
+#[allow(dead_code)]
+pub mod tc;
+#[cfg(test)]
+mod testns;
+#[allow(dead_code)]
+pub mod tun;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::net::IpAddr;
