@@ -14,7 +14,11 @@ mod rtnl;
 // rules, shaping, kernel features): self-contained until the lead wires it
 // into the object kinds, hence dead code for now.
 #[allow(dead_code)]
+pub mod bridge_msg;
+#[allow(dead_code)]
 pub mod features;
+#[allow(dead_code)]
+pub mod link_msg;
 #[allow(dead_code)]
 pub mod tc;
 #[cfg(test)]

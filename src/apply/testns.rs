@@ -147,3 +147,29 @@ pub fn veth_between(ns: &TestNs, a: &str, other: &TestNs, b: &str) {
     ns.apply(vec![(m, f)]);
     other.ok(&format!("ip link set {b} up"));
 }
+
+/// The dumped RTM_NEWLINK of one device, as our parsers see it.
+pub fn dump_link(ns: &TestNs, name: &str) -> netlink_packet_route::link::LinkMessage {
+    use netlink_packet_route::RouteNetlinkMessage as M;
+    use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+    let name = name.to_string();
+    ns.rtnl(move |rt| {
+        rt.dump(M::GetLink(LinkMessage::default()))
+            .expect("link dump")
+            .into_iter()
+            .find_map(|m| match m {
+                M::NewLink(l) if l.attributes.contains(&LinkAttribute::IfName(name.clone())) => {
+                    Some(l)
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no {name} in the dump"))
+    })
+}
+
+/// Does `ping` from `ns` reach `addr` (a few tries: links settle)?
+pub fn pings(ns: &TestNs, addr: &str) -> bool {
+    ns.output(&format!("ping -c 3 -i 0.2 -W 1 {addr}"))
+        .status
+        .success()
+}

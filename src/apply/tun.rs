@@ -264,26 +264,7 @@ pub fn parse_tun(l: &LinkMessage) -> Option<TunState> {
 mod tests {
     use super::*;
     use crate::apply::msg;
-    use crate::apply::testns::{TestNs, link_json};
-    use netlink_packet_route::RouteNetlinkMessage as M;
-
-    fn dump_one(ns: &TestNs, name: &str) -> LinkMessage {
-        let name = name.to_string();
-        ns.rtnl(move |rt| {
-            rt.dump(M::GetLink(LinkMessage::default()))
-                .expect("dump")
-                .into_iter()
-                .find_map(|m| match m {
-                    M::NewLink(l)
-                        if l.attributes.contains(&LinkAttribute::IfName(name.clone())) =>
-                    {
-                        Some(l)
-                    }
-                    _ => None,
-                })
-                .expect("link in dump")
-        })
-    }
+    use crate::apply::testns::{TestNs, dump_link, link_json};
 
     #[test]
     fn flags_are_what_ip_tuntap_sends() {
@@ -319,7 +300,7 @@ mod tests {
         assert_eq!(d["multi_queue"], true);
         assert_eq!(d["user"], 1234);
         assert_eq!(d["group"], 4321);
-        let st = parse_tun(&dump_one(&ns, "tap7")).expect("tun info");
+        let st = parse_tun(&dump_link(&ns, "tap7")).expect("tun info");
         assert_eq!(
             st,
             TunState {
@@ -346,7 +327,7 @@ mod tests {
     fn plain_tun_reads_back_without_owner() {
         let Some(ns) = TestNs::new() else { return };
         create_in(Some(ns.file()), &TunOpts::new("tun3", TunMode::Tun)).expect("create tun");
-        let st = parse_tun(&dump_one(&ns, "tun3")).expect("tun info");
+        let st = parse_tun(&dump_link(&ns, "tun3")).expect("tun info");
         assert_eq!(st.mode, Some(TunMode::Tun));
         assert_eq!(
             (st.owner, st.group, st.multi_queue, st.num_queues),
