@@ -14,11 +14,17 @@ mod rtnl;
 // rules, shaping, kernel features): self-contained until the lead wires it
 // into the object kinds, hence dead code for now.
 #[allow(dead_code)]
+pub mod addr_msg;
+#[allow(dead_code)]
 pub mod bridge_msg;
 #[allow(dead_code)]
 pub mod features;
 #[allow(dead_code)]
 pub mod link_msg;
+#[allow(dead_code)]
+pub mod route_msg;
+#[allow(dead_code)]
+pub mod rule_msg;
 #[allow(dead_code)]
 pub mod tc;
 #[cfg(test)]
