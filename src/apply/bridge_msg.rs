@@ -217,3 +217,171 @@ pub(super) fn port_state(infos: &[LinkInfo]) -> Option<BridgePortState> {
     }
     Some(st)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::apply::link_msg::{KindInfo, parse_link};
+    use crate::apply::msg;
+    use crate::apply::testns::{TestNs, dump_link, link_json, pings};
+
+    #[test]
+    fn bridge_options_set_and_read_back() {
+        let Some(ns) = TestNs::new() else { return };
+        let o = BridgeOpts {
+            stp: Some(true),
+            forward_delay: Some(Duration::from_secs(4)),
+            ageing_time: Some(Duration::from_secs(120)),
+            mcast_snooping: Some(false),
+        };
+        ns.apply(vec![add_bridge("br0", &o).expect("bridge")]);
+        let d = link_json(&ns, "br0")["linkinfo"]["info_data"].clone();
+        assert_eq!(d["stp_state"], 1);
+        assert_eq!(d["forward_delay"], 400);
+        assert_eq!(d["ageing_time"], 12000);
+        assert_eq!(d["mcast_snooping"], 0);
+        let want = BridgeState {
+            stp: true,
+            forward_delay: 400,
+            ageing_time: 12000,
+            mcast_snooping: false,
+        };
+        assert_eq!(
+            parse_link(&dump_link(&ns, "br0")).kind,
+            Some(KindInfo::Bridge(want))
+        );
+
+        let change = BridgeOpts {
+            stp: Some(false),
+            mcast_snooping: Some(true),
+            ..BridgeOpts::default()
+        };
+        ns.apply(vec![set_bridge("br0", &change).expect("change")]);
+        let Some(KindInfo::Bridge(st)) = parse_link(&dump_link(&ns, "br0")).kind else {
+            panic!("bridge")
+        };
+        assert_eq!(
+            (st.stp, st.mcast_snooping, st.forward_delay),
+            (false, true, 400)
+        );
+
+        let bad = BridgeOpts {
+            stp: Some(true),
+            forward_delay: Some(Duration::from_secs(1)),
+            ..BridgeOpts::default()
+        };
+        assert!(add_bridge("br1", &bad).is_err());
+    }
+
+    #[test]
+    fn bridge_port_options_set_and_read_back() {
+        let Some(ns) = TestNs::new() else { return };
+        ns.apply(vec![
+            add_bridge("br0", &BridgeOpts::default()).expect("bridge"),
+        ]);
+        let br = ns.index("br0");
+        ns.apply(vec![msg::add_veth("v0", "v1", None, Some(br), true)]);
+        let idx = ns.index("v0");
+        let o = PortOpts {
+            hairpin: Some(true),
+            isolated: Some(true),
+            learning: Some(false),
+            flood: Some(false),
+            mcast_flood: Some(false),
+            bcast_flood: Some(false),
+            cost: Some(42),
+            priority: Some(7),
+        };
+        ns.apply(vec![set_port(idx, &o).expect("port")]);
+        let j = link_json(&ns, "v0");
+        assert_eq!(j["linkinfo"]["info_slave_kind"], "bridge");
+        let d = &j["linkinfo"]["info_slave_data"];
+        for (k, v) in [
+            ("hairpin", false),
+            ("isolated", false),
+            ("learning", true),
+            ("flood", true),
+            ("mcast_flood", true),
+            ("bcast_flood", true),
+        ] {
+            assert_eq!(d[k], !v, "{k}");
+        }
+        assert_eq!(
+            (d["cost"].clone(), d["priority"].clone()),
+            (42.into(), 7.into())
+        );
+        let st = parse_link(&dump_link(&ns, "v0"))
+            .bridge_port
+            .expect("port state");
+        assert_eq!(
+            st,
+            BridgePortState {
+                hairpin: true,
+                isolated: true,
+                learning: false,
+                flood: false,
+                mcast_flood: false,
+                bcast_flood: false,
+                cost: 42,
+                priority: 7,
+            }
+        );
+        assert!(
+            set_port(
+                idx,
+                &PortOpts {
+                    priority: Some(64),
+                    ..PortOpts::default()
+                }
+            )
+            .is_err()
+        );
+        // A link that is no bridge port has no port options to set.
+        ns.apply(vec![msg::add_veth("w0", "w1", None, None, true)]);
+        let e = ns
+            .try_apply(set_port(ns.index("w0"), &o).expect("msg"))
+            .unwrap_err();
+        assert_eq!(e.errno, Some(libc::EOPNOTSUPP));
+    }
+
+    /// Isolated ports do not reach each other; non-isolated ones do.
+    #[test]
+    fn isolated_ports_stop_traffic() {
+        let Some(hub) = TestNs::new() else { return };
+        let b = TestNs::new().expect("b");
+        let c = TestNs::new().expect("c");
+        hub.apply(vec![
+            add_bridge(
+                "br0",
+                &BridgeOpts {
+                    stp: Some(false),
+                    ..BridgeOpts::default()
+                },
+            )
+            .expect("bridge"),
+        ]);
+        hub.ok("ip link set br0 up");
+        let br = hub.index("br0");
+        hub.apply(vec![
+            msg::add_veth("pb", "eth0", Some(b.fd()), Some(br), true),
+            msg::add_veth("pc", "eth0", Some(c.fd()), Some(br), true),
+        ]);
+        b.ok("ip addr add 10.8.0.2/24 dev eth0");
+        b.ok("ip link set eth0 up");
+        c.ok("ip addr add 10.8.0.3/24 dev eth0");
+        c.ok("ip link set eth0 up");
+        assert!(pings(&b, "10.8.0.3"), "before isolation");
+        let iso = PortOpts {
+            isolated: Some(true),
+            ..PortOpts::default()
+        };
+        hub.apply(vec![
+            set_port(hub.index("pb"), &iso).expect("pb"),
+            set_port(hub.index("pc"), &iso).expect("pc"),
+        ]);
+        b.ok("ip neigh flush dev eth0");
+        assert!(!pings(&b, "10.8.0.3"), "isolated ports must not talk");
+    }
+}

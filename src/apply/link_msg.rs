@@ -1,6 +1,7 @@
 //! More link kinds and link attributes as rtnetlink requests, and their
-//! read-back: macvlan, vxlan, MAC address, txqueuelen, alias, and IPv6 off
-//! per device.
+//! read-back: macvlan, MAC address, txqueuelen, alias, IPv6 off per device,
+//! and `parse_link`, which reads every kind's data (vxlan from `vxlan_msg`,
+//! tun/tap from `tun`, bridge and bridge port from `bridge_msg`).
 //!
 //! IPv6 off, measured on this kernel (test `ipv6_off_measured`, packets a
 //! veth sends in its first 4 s up, seen from its peer: DAD neighbour
@@ -20,20 +21,20 @@
 //! ADDR_GEN_MODE none suits a device that should keep IPv6 but get no
 //! link-local address.
 
-use std::net::IpAddr;
 use std::os::fd::RawFd;
 
 use netlink_packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage as M;
 use netlink_packet_route::link::{
-    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoMacVlan, InfoVxlan,
-    LinkAttribute, LinkInfo, LinkMessage, MacVlanMode,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoMacVlan, LinkAttribute,
+    LinkInfo, LinkMessage, MacVlanMode,
 };
-use rtnetlink::{LinkMacVlan, LinkUnspec, LinkVxlan};
+use rtnetlink::{LinkMacVlan, LinkUnspec};
 
 use super::bridge_msg::{self, BridgePortState, BridgeState};
 use super::msg::Req;
 use super::tun::{self, TunState};
+use super::vxlan_msg::{self, VxlanState};
 use crate::kernel::KernelError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,150 +96,6 @@ pub fn add_macvlan(name: &str, parent: u32, mode: MacvlanMode, netns_fd: Option<
     (M::NewLink(b.build()), NLM_F_CREATE | NLM_F_EXCL)
 }
 
-/// The VXLAN UDP port IANA assigned; the kernel's own default is 8472.
-pub const VXLAN_PORT: u16 = 4789;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Vxlan {
-    pub name: String,
-    /// The VNI, 24 bits.
-    pub id: u32,
-    /// Unicast peer for unknown destinations.
-    pub remote: Option<IpAddr>,
-    /// Multicast group for unknown destinations.
-    pub group: Option<IpAddr>,
-    pub local: Option<IpAddr>,
-    /// Underlay device ifindex.
-    pub dev: Option<u32>,
-    pub port: u16,
-    pub learning: bool,
-    pub ttl: Option<u8>,
-}
-
-impl Vxlan {
-    pub fn new(name: &str, id: u32) -> Self {
-        Self {
-            name: name.to_string(),
-            id,
-            remote: None,
-            group: None,
-            local: None,
-            dev: None,
-            port: VXLAN_PORT,
-            learning: true,
-            ttl: None,
-        }
-    }
-
-    pub fn validate(&self) -> Result<(), LinkError> {
-        if self.id > 0x00ff_ffff {
-            return Err(LinkError::VxlanId(self.id));
-        }
-        if self.remote.is_some() && self.group.is_some() {
-            return Err(LinkError::Invalid(
-                "a vxlan takes a remote or a group, not both".into(),
-            ));
-        }
-        if self.remote.is_some_and(|r| r.is_multicast()) {
-            return Err(LinkError::Invalid(
-                "a vxlan remote must be unicast (a multicast address is a group)".into(),
-            ));
-        }
-        if self.group.is_some_and(|g| !g.is_multicast()) {
-            return Err(LinkError::Invalid(
-                "a vxlan group must be a multicast address".into(),
-            ));
-        }
-        if self.port == 0 {
-            return Err(LinkError::Invalid("a vxlan port must be above zero".into()));
-        }
-        let peer = self.remote.or(self.group);
-        if let (Some(p), Some(l)) = (peer, self.local)
-            && p.is_ipv4() != l.is_ipv4()
-        {
-            return Err(LinkError::Invalid(
-                "a vxlan's local and remote addresses must be of one family".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The MTU the kernel gives a vxlan over an underlay of `mtu`: 50 bytes
-    /// of outer headers over IPv4, 70 over IPv6.
-    pub fn default_mtu(&self, underlay_mtu: u32) -> u32 {
-        let v6 = self
-            .remote
-            .or(self.group)
-            .or(self.local)
-            .is_some_and(|a| a.is_ipv6());
-        underlay_mtu.saturating_sub(if v6 { 70 } else { 50 })
-    }
-
-    /// `ip link add NAME type vxlan id ID remote|group … local … dev …
-    /// dstport PORT [no]learning ttl …`.
-    pub fn add(&self) -> Result<Req, LinkError> {
-        self.validate()?;
-        let mut b = LinkVxlan::new(&self.name, self.id);
-        match self.remote.or(self.group) {
-            Some(IpAddr::V4(a)) => b = b.group(a),
-            Some(IpAddr::V6(a)) => b = b.group6(a),
-            None => {}
-        }
-        match self.local {
-            Some(IpAddr::V4(a)) => b = b.local(a),
-            Some(IpAddr::V6(a)) => b = b.local6(a),
-            None => {}
-        }
-        if let Some(d) = self.dev {
-            b = b.dev(d);
-        }
-        if let Some(t) = self.ttl {
-            b = b.ttl(t);
-        }
-        b = b.port(self.port).learning(self.learning);
-        Ok((M::NewLink(b.build()), NLM_F_CREATE | NLM_F_EXCL))
-    }
-}
-
-/// A vxlan as dumped.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VxlanState {
-    pub id: u32,
-    pub remote: Option<IpAddr>,
-    pub group: Option<IpAddr>,
-    pub local: Option<IpAddr>,
-    pub dev: Option<u32>,
-    pub port: u16,
-    pub learning: bool,
-    pub ttl: u8,
-}
-
-fn vxlan_state(infos: &[InfoVxlan]) -> VxlanState {
-    let mut st = VxlanState::default();
-    let mut peer = None;
-    for i in infos {
-        match i {
-            InfoVxlan::Id(v) => st.id = *v,
-            InfoVxlan::Group(a) => peer = Some(IpAddr::V4(*a)),
-            InfoVxlan::Group6(a) => peer = Some(IpAddr::V6(*a)),
-            InfoVxlan::Local(a) => st.local = Some(IpAddr::V4(*a)),
-            InfoVxlan::Local6(a) => st.local = Some(IpAddr::V6(*a)),
-            InfoVxlan::Link(d) => st.dev = Some(*d),
-            InfoVxlan::Port(p) => st.port = *p,
-            InfoVxlan::Learning(l) => st.learning = *l,
-            InfoVxlan::Ttl(t) => st.ttl = *t,
-            _ => {}
-        }
-    }
-    // One attribute carries both: a multicast one is a group.
-    match peer {
-        Some(p) if p.is_multicast() => st.group = Some(p),
-        Some(p) if !p.is_unspecified() => st.remote = Some(p),
-        _ => {}
-    }
-    st
-}
-
 /// What a link's kind-specific data says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KindInfo {
@@ -295,7 +152,7 @@ pub fn parse_link(l: &LinkMessage) -> LinkExtra {
                             })
                         }
                         LinkInfo::Data(InfoData::Vxlan(v)) => {
-                            x.kind = Some(KindInfo::Vxlan(vxlan_state(v)))
+                            x.kind = Some(KindInfo::Vxlan(vxlan_msg::vxlan_state(v)))
                         }
                         LinkInfo::Data(InfoData::Bridge(b)) => {
                             x.kind = Some(KindInfo::Bridge(bridge_msg::bridge_state(b)))

@@ -31,6 +31,8 @@ pub mod tc;
 mod testns;
 #[allow(dead_code)]
 pub mod tun;
+#[allow(dead_code)]
+pub mod vxlan_msg;
 
 use std::collections::HashMap;
 use std::fs::File;

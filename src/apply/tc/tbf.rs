@@ -164,6 +164,19 @@ impl TbfParams {
     }
 }
 
+impl TbfState {
+    /// What to send to put this tbf back (`down` restoring an adopted
+    /// qdisc). The burst is the one `tc` shows, recomputed from the kernel's
+    /// ticks, so it can differ from the original by a tick's worth of bytes.
+    pub fn params(&self) -> TbfParams {
+        TbfParams {
+            rate: self.rate,
+            burst: self.burst,
+            limit: self.limit,
+        }
+    }
+}
+
 pub(super) fn parse(opts: &[u8]) -> Option<TbfState> {
     let mut qopt = None;
     let mut rate64 = None;
@@ -252,6 +265,7 @@ mod tests {
             limit: 51_000_000,
         };
         assert_eq!(parse(&big.options()).map(|s| s.rate), Some(5_000_000_000));
+        assert_eq!(st.params(), p);
     }
 
     #[test]
