@@ -13,6 +13,30 @@ mod readonly;
 mod ready;
 mod rtnl;
 
+// The kernel-facing layer of issue 16 (link kinds and attributes, routes and
+// rules, shaping, kernel features): self-contained until the lead wires it
+// into the object kinds, hence dead code for now.
+#[allow(dead_code)]
+pub mod addr_msg;
+#[allow(dead_code)]
+pub mod bridge_msg;
+#[allow(dead_code)]
+pub mod features;
+#[allow(dead_code)]
+pub mod link_msg;
+#[allow(dead_code)]
+pub mod route_msg;
+#[allow(dead_code)]
+pub mod rule_msg;
+#[allow(dead_code)]
+pub mod tc;
+#[cfg(test)]
+mod testns;
+#[allow(dead_code)]
+pub mod tun;
+#[allow(dead_code)]
+pub mod vxlan_msg;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::net::IpAddr;
