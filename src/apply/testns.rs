@@ -78,8 +78,14 @@ impl TestNs {
 
     /// Send requests and insist the kernel accepts them all.
     pub fn apply(&self, reqs: Vec<super::msg::Req>) {
-        self.rtnl(|rt| rt.request_many(reqs))
-            .unwrap_or_else(|(i, e)| panic!("request {i} refused: {e}"));
+        let n = reqs.len();
+        let replies = self.rtnl(|rt| rt.request_many(reqs));
+        assert_eq!(replies.len(), n, "not every request was sent");
+        for (i, r) in replies.into_iter().enumerate() {
+            if let Err(e) = r {
+                panic!("request {i} refused: {e}");
+            }
+        }
     }
 
     /// Send one request and return the kernel's answer.

@@ -294,6 +294,7 @@ mod tests {
                 tag: 0,
             }],
             userdata: vec![],
+            ..NatTable::default()
         };
         let op = Op::ReplaceNat {
             ns: NsRef::Host,
