@@ -11,6 +11,7 @@ mod kernel;
 mod ledger;
 mod model;
 mod plan;
+mod proc;
 mod repl;
 mod run;
 mod sandbox;
