@@ -278,8 +278,10 @@ fn exec(ns: &str, cmd: &[String]) -> Result<i32, Report> {
     let (prog, args) = cmd
         .split_first()
         .ok_or_else(|| diag::plain("exec needs a command after --", None))?;
-    let status = crate::apply::command_in(Some(&file), prog, args)
-        .status()
-        .map_err(|e| diag::plain(format!("cannot run {prog} in netns {ns}: {e}"), None))?;
-    Ok(status.code().unwrap_or(1))
+    let target = crate::proc::NsTarget {
+        file: &file,
+        name: Some(ns),
+    };
+    let command = crate::apply::command_in(Some(target), prog, args);
+    Ok(crate::proc::run_foreground(command, prog))
 }

@@ -14,7 +14,11 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod argv;
+pub mod etcns;
 pub mod identity;
+pub mod nsexec;
 
 pub use argv::{Argv, ArgvError, split_words};
+pub use etcns::{EtcError, EtcFile};
 pub use identity::{Identity, Liveness};
+pub use nsexec::{NsTarget, exit_code, ns_command, run_foreground};
