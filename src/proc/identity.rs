@@ -10,6 +10,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::ExitInfo;
+
 /// The fields of /proc/PID/stat that netplumb uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {
@@ -258,10 +260,45 @@ impl PidFd {
         }
     }
 
+    /// Reap the process if it is netplumb's child and has exited. By pidfd,
+    /// not pid: a pid already reaped elsewhere may name a newer child.
+    pub fn reap(&self) -> Reaped {
+        // SAFETY: waitid(2) on our pidfd with a zeroed siginfo to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                self.fd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG,
+            )
+        };
+        if r != 0 {
+            return Reaped::NotOurs;
+        }
+        // SAFETY: waitid filled a SIGCHLD siginfo (or left it zeroed).
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == 0 {
+            return Reaped::Running;
+        }
+        Reaped::Exited(match info.si_code {
+            libc::CLD_EXITED => ExitInfo::Code(status),
+            libc::CLD_KILLED | libc::CLD_DUMPED => ExitInfo::Signal(status),
+            _ => ExitInfo::Unknown,
+        })
+    }
+
     /// A pidfd turns readable when its process exits.
     pub fn has_exited(&self) -> bool {
         wait_any_exit(std::slice::from_ref(self), Duration::ZERO)
     }
+}
+
+pub(crate) enum Reaped {
+    Exited(ExitInfo),
+    Running,
+    /// Not netplumb's child (or already reaped).
+    NotOurs,
 }
 
 /// Wait until one of `fds` has exited, or `timeout`. True if one has.
