@@ -302,18 +302,21 @@ pub(crate) enum Reaped {
 }
 
 /// Wait until one of `fds` has exited, or `timeout`. True if one has.
-pub(crate) fn wait_any_exit(fds: &[PidFd], timeout: Duration) -> bool {
-    if fds.is_empty() {
-        return false;
-    }
+pub(crate) fn wait_any_exit<'a>(
+    fds: impl IntoIterator<Item = &'a PidFd>,
+    timeout: Duration,
+) -> bool {
     let mut polls: Vec<libc::pollfd> = fds
-        .iter()
+        .into_iter()
         .map(|f| libc::pollfd {
             fd: f.fd.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         })
         .collect();
+    if polls.is_empty() {
+        return false;
+    }
     let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
     // SAFETY: polls is a valid array of pollfd for its length.
     let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, ms) };

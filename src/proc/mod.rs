@@ -164,6 +164,8 @@ pub enum ProcError {
         log: PathBuf,
         log_tail: Vec<String>,
     },
+    #[error("interrupted while waiting for {name} to be ready ({awaited})")]
+    Interrupted { name: String, awaited: Ready },
     #[error("processes {0:?} are still there after SIGKILL (uninterruptible sleep?)")]
     Survivors(Vec<i32>),
 }

@@ -202,6 +202,14 @@ pub fn wait_ready(
             if check(d)? {
                 return Ok(started.elapsed());
             }
+            // Ctrl-C in the REPL: stop waiting (the process keeps running;
+            // the caller decides whether to stop it).
+            if crate::interrupt::raised() {
+                return Err(ProcError::Interrupted {
+                    name: d.name().to_string(),
+                    awaited: ready.clone(),
+                });
+            }
             let now = Instant::now();
             if now >= deadline {
                 if let Ready::After(_) = ready {

@@ -31,8 +31,9 @@ use super::{Argv, ExitInfo, ProcError};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// What to run and how.
-#[derive(Debug, Clone)]
+/// What to run and how. Serializable and comparable, so that a caller can
+/// keep it in its record and restart a process whose options changed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DaemonSpec {
     /// For errors and for its cgroup's name (letters, digits, `-_.@`).
     pub name: String,
@@ -40,6 +41,7 @@ pub struct DaemonSpec {
     /// Set on top of netplumb's own environment (or instead of it, with
     /// `clear_env`).
     pub env: Vec<(String, String)>,
+    #[serde(default)]
     pub clear_env: bool,
     /// None: netplumb's working directory.
     pub cwd: Option<PathBuf>,
@@ -385,6 +387,7 @@ pub(crate) fn wait_child(pid: i32, nohang: bool) -> Option<ExitInfo> {
 
 /// A process forked and set up, waiting to be recorded before it execs.
 #[must_use = "dropping a Pending kills the process; call release() after recording it"]
+#[derive(Debug)]
 pub struct Pending {
     identity: Identity,
     pidfd: Option<PidFd>,
@@ -585,5 +588,58 @@ impl Daemon {
             };
         }
         self.exit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape a caller keeps in its record: compared on the next run to
+    /// decide whether a process must be restarted.
+    #[test]
+    fn spec_record_round_trips() {
+        let spec = DaemonSpec {
+            name: "web".into(),
+            argv: Argv::parse("python3 -m http.server 80").unwrap(),
+            env: vec![("PYTHONUNBUFFERED".into(), "1".into())],
+            clear_env: false,
+            cwd: Some("/srv/www".into()),
+            log: "/run/netplumb/logs/lab/web.log".into(),
+        };
+        let j = serde_json::to_string(&spec).unwrap();
+        assert_eq!(
+            j,
+            r#"{"name":"web","argv":["python3","-m","http.server","80"],"env":[["PYTHONUNBUFFERED","1"]],"clear_env":false,"cwd":"/srv/www","log":"/run/netplumb/logs/lab/web.log"}"#
+        );
+        let back: DaemonSpec = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, spec);
+        let changed = DaemonSpec {
+            argv: Argv::parse("python3 -m http.server 81").unwrap(),
+            ..spec.clone()
+        };
+        assert_ne!(changed, spec);
+        assert!(
+            serde_json::from_str::<DaemonSpec>(
+                &j.replace(r#"["python3","-m","http.server","80"]"#, "[]")
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn stage_codes_round_trip() {
+        for s in [
+            Stage::Setsid,
+            Stage::Chdir,
+            Stage::Exec,
+            Stage::Enter(EnterStage::Setns),
+            Stage::Enter(EnterStage::UnshareMount),
+            Stage::Enter(EnterStage::SlaveRoot),
+            Stage::Enter(EnterStage::Sysfs),
+        ] {
+            assert_eq!(Stage::from_code(s.code()), Some(s));
+        }
+        assert_eq!(Stage::from_code(0), None);
     }
 }

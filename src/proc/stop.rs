@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::ProcError;
 use super::cgroup;
-use super::identity::{Identity, Liveness, PidFd, Stat, all_processes, read_stat};
+use super::identity::{Identity, Liveness, PidFd, Stat, all_processes, read_stat, wait_any_exit};
 
 /// How long SIGKILLed processes may take to disappear before `stop`
 /// reports them (a process in uninterruptible sleep dies when it wakes).
@@ -185,7 +185,7 @@ pub fn stop(id: &Identity, grace: Duration) -> Result<StopReport, ProcError> {
     }
     let deadline = Instant::now() + grace;
     while !all_gone(&fds, &scope) && Instant::now() < deadline {
-        std::thread::sleep(TICK);
+        settle(&fds);
         // Children forked while shutting down get their SIGTERM too.
         let more = collect(id, &scope);
         for f in &more {
@@ -212,7 +212,7 @@ pub fn stop(id: &Identity, grace: Duration) -> Result<StopReport, ProcError> {
         }
         let deadline = Instant::now() + KILL_WAIT;
         while !all_gone(&fds, &scope) && Instant::now() < deadline {
-            std::thread::sleep(TICK);
+            settle(&fds);
             let more = collect(id, &scope);
             for f in &more {
                 let _ = f.signal(libc::SIGKILL);
@@ -232,6 +232,17 @@ pub fn stop(id: &Identity, grace: Duration) -> Result<StopReport, ProcError> {
         report.cgroup_removed = remove_when_empty(dir);
     }
     Ok(report)
+}
+
+/// Wait a tick, or less when one of the living exits.
+fn settle(fds: &[PidFd]) {
+    let living: Vec<&PidFd> = fds.iter().filter(|f| !f.has_exited()).collect();
+    if living.is_empty() {
+        // Only cgroup members not seen yet, or exits in flight.
+        std::thread::sleep(Duration::from_millis(2));
+    } else {
+        wait_any_exit(living, TICK);
+    }
 }
 
 fn kill_each(fds: &mut Vec<PidFd>, id: &Identity, scope: &Scope, report: &mut StopReport) {

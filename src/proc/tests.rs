@@ -649,6 +649,24 @@ fn ready_reports_death_timeout_and_bad_programs() {
             }
         ));
         assert!(dead(pid));
+        // Setup failures come back before anything is recorded.
+        let mut s = spec("nowhere", "true", dir);
+        s.cwd = Some("/no/such/dir".into());
+        assert_eq!(
+            Pending::spawn(&s, None, None).unwrap_err().to_string(),
+            "cannot start nowhere: chdir to its working directory failed: No such file or directory (os error 2)"
+        );
+        let not_a_netns = File::open(dir.join("crash.log")).unwrap();
+        let target = NsTarget {
+            file: &not_a_netns,
+            name: Some("srv"),
+        };
+        assert_eq!(
+            Pending::spawn(&spec("lost", "true", dir), Some(target), None)
+                .unwrap_err()
+                .to_string(),
+            "cannot start lost: setns(CLONE_NEWNET) failed: Invalid argument (os error 22)"
+        );
     });
 }
 
@@ -750,7 +768,24 @@ fn etc_netns_files_are_written_seen_and_removed() {
         assert_eq!(f.read().unwrap(), None);
         assert!(
             !Path::new("/etc/netns").exists(),
-            "emptied directories stay"
+            "emptied directories are removed"
+        );
+        // A command that cannot enter its namespace says so and exits 125.
+        let bogus = File::open("/etc/hosts").unwrap();
+        let o = crate::apply::command_in(
+            Some(NsTarget {
+                file: &bogus,
+                name: Some("srv"),
+            }),
+            "true",
+            &[],
+        )
+        .output()
+        .unwrap();
+        assert_eq!(o.status.code(), Some(nsexec::ENTER_FAILED));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            "netplumb: cannot enter netns srv: setns(CLONE_NEWNET): Invalid argument (os error 22)\n"
         );
     });
 }
