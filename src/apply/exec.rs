@@ -115,13 +115,25 @@ enum End {
 /// itself has exited but something it left running in the background
 /// still holds the output — and reading stops there, so neither
 /// `exec("sleep 1000")` nor `exec("sleep 1000 &")` can hang a run.
+///
+/// The namespace's name (for its /etc/netns files) is looked up by inode
+/// under /run/netns; [`run_in`] takes it from a caller that knows it.
 pub fn run(ns: Option<&File>, line: &str, timeout: Duration) -> Result<ExecOutput, KernelError> {
     let name = ns.and_then(netns_name_of);
     let target = ns.map(|file| NsTarget {
         file,
         name: name.as_deref(),
     });
-    let mut child = command_in(target, "sh", &["-c".to_string(), line.to_string()])
+    run_in(target, line, timeout)
+}
+
+/// [`run`] in a namespace whose name the caller knows.
+pub fn run_in(
+    ns: Option<NsTarget<'_>>,
+    line: &str,
+    timeout: Duration,
+) -> Result<ExecOutput, KernelError> {
+    let mut child = command_in(ns, "sh", &["-c".to_string(), line.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
