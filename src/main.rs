@@ -14,6 +14,7 @@ mod op;
 mod opts;
 mod out;
 mod plan;
+mod proc;
 mod repl;
 mod run;
 mod sandbox;

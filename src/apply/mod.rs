@@ -238,8 +238,16 @@ impl Kernel for LinuxKernel {
         cmd: &str,
         timeout: Duration,
     ) -> Result<ExecOutput, KernelError> {
+        let name = match ns {
+            NsRef::Named(n) => Some(n.as_str().to_string()),
+            NsRef::Host => None,
+        };
         let f = self.conns.file(&self.nsdir, ns)?;
-        exec::run(f, cmd, timeout)
+        let target = f.map(|file| crate::proc::NsTarget {
+            file,
+            name: name.as_deref(),
+        });
+        exec::run_in(target, cmd, timeout)
     }
 
     fn ping(&mut self, ns: &NsRef, addr: IpAddr) -> Result<bool, KernelError> {

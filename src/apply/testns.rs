@@ -97,7 +97,14 @@ impl TestNs {
         let mut words = line.split_whitespace().map(str::to_string);
         let prog = words.next().expect("empty command");
         let args: Vec<String> = words.collect();
-        super::command_in(Some(&self.file), &prog, &args)
+        super::command_in(
+            Some(crate::proc::NsTarget {
+                file: &self.file,
+                name: None,
+            }),
+            &prog,
+            &args,
+        )
     }
 
     /// Run a command (words split on whitespace) and return its output.

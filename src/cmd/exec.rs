@@ -1,8 +1,6 @@
 //! `netplumb exec NS CMD…`: a command inside a namespace, its exit status
 //! passed through the way a shell reports it.
 
-use std::os::unix::process::ExitStatusExt;
-
 use miette::Report;
 
 use crate::diag;
@@ -19,21 +17,12 @@ pub fn run(ns: &str, cmd: &[String]) -> Result<i32, Report> {
     let (prog, args) = cmd
         .split_first()
         .ok_or_else(|| diag::plain("exec needs a command", None))?;
-    let status = match crate::apply::command_in(Some(&file), prog, args).status() {
-        Ok(s) => s,
-        Err(e) => {
-            let code = match e.kind() {
-                std::io::ErrorKind::NotFound => 127,
-                std::io::ErrorKind::PermissionDenied => 126,
-                _ => 126,
-            };
-            eprintln!("netplumb: cannot run {prog} in netns {ns}: {e}");
-            return Ok(code);
-        }
+    // Like `ip netns exec`: /etc/netns/NS files over /etc, sysfs of the
+    // namespace; the exit status the way a shell reports it.
+    let target = crate::proc::NsTarget {
+        file: &file,
+        name: Some(ns),
     };
-    Ok(match (status.code(), status.signal()) {
-        (Some(c), _) => c,
-        (None, Some(sig)) => 128 + sig,
-        _ => 1,
-    })
+    let command = crate::apply::command_in(Some(target), prog, args);
+    Ok(crate::proc::run_foreground(command, prog))
 }
