@@ -25,7 +25,7 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
     let o = Opts {
         verbose: cli.verbose > 0,
         quiet: cli.quiet,
-        sandbox: cli.sandbox,
+        sandbox: cli.sandbox.is_some(),
     };
     match cli.cmd {
         Cmd::Up { script, no_wait } => up(&o, &script, no_wait),
@@ -50,6 +50,15 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
         Cmd::PingAll { name } => crate::show::ping_all(&o, name.as_deref()),
         Cmd::Doc { module, check } => crate::doc::run(module.as_deref(), check, json),
         Cmd::Check { target, set } => crate::check::run(&o, &target, &set),
+        Cmd::Capture(a) => crate::capture::run(&o, &a, json),
+        Cmd::Sandbox(c) => {
+            let cx = crate::sandbox::Ctx {
+                quiet: o.quiet,
+                json,
+            };
+            crate::sandbox::run(&c, &cx)
+                .map_err(|e| diag::plain(e.to_string(), e.help().as_deref()))
+        }
         Cmd::Completions { shell } => {
             clap_complete::generate(
                 shell,
