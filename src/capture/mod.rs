@@ -381,28 +381,35 @@ fn pump(
     let mut batch: Vec<(usize, socket::Packet)> = Vec::new();
     let werr = |name: &str, e: io::Error| CaptureError::Write(name.to_string(), e);
     loop {
-        if stopping() || a.count.is_some_and(|c| n >= c) {
+        if a.count.is_some_and(|c| n >= c) {
             break;
         }
+        // Signalled or out of time: one last pass over what the kernel has
+        // queued already (a packet that arrived before the signal is kept).
+        let mut last = stopping();
         let mut wait = Duration::from_millis(500);
         if let Some(d) = deadline {
             let left = d.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
+            last |= left.is_zero();
             wait = wait.min(left);
         }
-        // SAFETY: fds is a live array of pollfd of the given length.
-        let r = unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
-                wait.as_millis().max(1) as libc::c_int,
-            )
-        };
-        if r <= 0 {
-            // Timeout, or EINTR from SIGINT/SIGTERM: the loop head decides.
-            continue;
+        if last {
+            for f in fds.iter_mut() {
+                f.revents = libc::POLLIN;
+            }
+        } else {
+            // SAFETY: fds is a live array of pollfd of the given length.
+            let r = unsafe {
+                libc::poll(
+                    fds.as_mut_ptr(),
+                    fds.len() as libc::nfds_t,
+                    wait.as_millis().max(1) as libc::c_int,
+                )
+            };
+            if r <= 0 {
+                // Timeout, or EINTR from SIGINT/SIGTERM: the loop head decides.
+                continue;
+            }
         }
         // Drain a bounded batch from each ready socket, then write it in
         // time order so several interfaces interleave as they happened.
@@ -457,6 +464,9 @@ fn pump(
                 return Ok(n);
             }
             return Err((n, werr(&out.name, e)));
+        }
+        if last {
+            break;
         }
     }
     match out.flush() {
