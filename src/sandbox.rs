@@ -114,7 +114,14 @@ pub fn early(cli: &Cli) -> Result<(), SandboxError> {
         return match c {
             SandboxCmd::Hold { world } => hold(world),
             SandboxCmd::Shell { world } => enter_world(world),
-            _ => {
+            SandboxCmd::Start { world } | SandboxCmd::Stop { world } => {
+                check_world(world)?;
+                if let Some(w) = current_world() {
+                    return Err(SandboxError::Inside(w));
+                }
+                Ok(())
+            }
+            SandboxCmd::List => {
                 if let Some(w) = current_world() {
                     return Err(SandboxError::Inside(w));
                 }
