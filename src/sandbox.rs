@@ -234,15 +234,17 @@ pub fn check_world(w: &str) -> Result<(), SandboxError> {
     }
 }
 
-/// The world this process already runs in: the environment says so and
-/// PID 1 here is that world's holder (a stale variable is not believed).
+/// The world this process already runs in: PID 1 of our PID namespace
+/// (the world's own /proc) is that world's holder. Not the environment:
+/// a variable can be stale or cleared, and inside a world the registry's
+/// pids are another namespace's numbers, so acting on them from there
+/// would take a live world for a dead one.
 fn current_world() -> Option<String> {
-    let w = std::env::var("NETPLUMB_SANDBOX").ok()?;
     let cmdline = std::fs::read("/proc/1/cmdline").ok()?;
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    let holder =
-        args.len() >= 4 && args[1] == b"sandbox" && args[2] == b"hold" && args[3] == w.as_bytes();
-    holder.then_some(w)
+    let holder = args.len() >= 4 && args[1] == b"sandbox" && args[2] == b"hold";
+    let w = String::from_utf8(args.get(3)?.to_vec()).ok()?;
+    (holder && check_world(&w).is_ok()).then_some(w)
 }
 
 // ---------------------------------------------------------------- registry
@@ -615,7 +617,7 @@ fn enter_world(world: &str) -> Result<(), SandboxError> {
     )
     .ok();
     // SAFETY: setns(2) on a pidfd we own; single-threaded here.
-    if unsafe { libc::setns(pidfd.as_raw_fd(), flags) } != 0 {
+    if flags != 0 && unsafe { libc::setns(pidfd.as_raw_fd(), flags) } != 0 {
         return Err(enter_err(format!("setns: {}", Errno::last())));
     }
     // Joining a mount namespace moves us to its root: go back to the same
