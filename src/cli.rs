@@ -142,8 +142,8 @@ pub enum Cmd {
     },
     /// Record packets on interfaces: pcap, pcapng, or a line per packet
     Capture(CaptureArgs),
-    /// A sandbox that lasts: its own user, network and mount namespaces,
-    /// used by `--sandbox=WORLD` commands until it is stopped
+    /// A sandbox that lasts: its own user, network, mount and PID
+    /// namespaces, used by `--sandbox=WORLD` commands until it is stopped
     #[command(subcommand)]
     Sandbox(SandboxCmd),
     /// Print shell completions

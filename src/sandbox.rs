@@ -584,8 +584,12 @@ fn enter_world(world: &str) -> Result<(), SandboxError> {
         .read(world)?
         .ok_or_else(|| SandboxError::NoWorld(world.into()))?;
     let Some(pidfd) = entry.holder() else {
+        // Forget it under the lock, and only if it is still the dead one: a
+        // `sandbox start` may have replaced it meanwhile.
         reg.lock()?;
-        reg.remove(world);
+        if reg.read(world)?.is_some_and(|e| e.holder().is_none()) {
+            reg.remove(world);
+        }
         return Err(SandboxError::NoWorld(world.into()));
     };
     drop(reg);
@@ -1010,9 +1014,25 @@ mod tests {
     }
 
     #[test]
-    fn own_stat_parses() {
-        let (state, ticks) = proc_stat(std::process::id() as i32).unwrap();
-        assert_eq!(state, 'R');
+    fn stat_tells_live_zombie_and_gone() {
+        // A command name with a space and a parenthesis, as /proc shows it.
+        let dir = std::env::temp_dir().join(format!("np-stat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let odd = dir.join("a) b");
+        std::os::unix::fs::symlink("/bin/sleep", &odd).unwrap();
+        let mut c = Command::new(&odd).arg("5").spawn().unwrap();
+        let pid = c.id() as i32;
+        let (state, ticks) = proc_stat(pid).unwrap();
+        assert!(matches!(state, 'S' | 'R'), "{state}");
         assert!(ticks > 0);
+        c.kill().unwrap();
+        let t0 = Instant::now();
+        while proc_stat(pid).map(|s| s.0) != Some('Z') && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(proc_stat(pid), Some(('Z', ticks)));
+        c.wait().unwrap();
+        assert_eq!(proc_stat(pid), None);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
