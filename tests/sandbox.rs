@@ -17,10 +17,25 @@ use std::time::{Duration, Instant};
 use common::tempdir::TempDir;
 use common::{BIN, root, script_path, text};
 
-/// Who runs netplumb, with a registry directory of its own.
+/// Who runs netplumb, with a registry directory of its own. The holders it
+/// started are killed when it drops, so a failing test leaves no world.
 struct User {
     nobody: bool,
     xdg: TempDir,
+    holders: std::cell::RefCell<Vec<i32>>,
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        for pid in self.holders.borrow().iter() {
+            let p = pid.to_string();
+            let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            if cmd.starts_with(b"netplumb\0sandbox\0hold\0") && state(&p) != Some('Z') {
+                // SIGKILL of a PID namespace's first process ends them all.
+                let _ = Command::new("kill").args(["-KILL", &p]).status();
+            }
+        }
+    }
 }
 
 impl User {
@@ -30,7 +45,11 @@ impl User {
             std::os::unix::fs::chown(xdg.path(), Some(65534), Some(65534)).unwrap();
         }
         std::fs::set_permissions(xdg.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-        Self { nobody, xdg }
+        Self {
+            nobody,
+            xdg,
+            holders: Default::default(),
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -78,7 +97,9 @@ impl User {
             .lines()
             .find_map(|l| l.strip_prefix(&want))
             .unwrap_or_else(|| panic!("{out}"));
-        rest.trim_end_matches(')').parse().expect("pid")
+        let pid = rest.trim_end_matches(')').parse().expect("pid");
+        self.holders.borrow_mut().push(pid);
+        pid
     }
 }
 
