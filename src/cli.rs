@@ -31,9 +31,16 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// Run inside a fresh private network + mount namespace (and user namespace
-    /// when not root): touches nothing on the machine, vanishes at exit
-    #[arg(long, global = true)]
-    pub sandbox: bool,
+    /// when not root): touches nothing on the machine, vanishes at exit.
+    /// --sandbox=WORLD: inside the lasting world `sandbox start WORLD` made
+    #[arg(
+        long,
+        global = true,
+        value_name = "WORLD",
+        num_args = 0..=1,
+        require_equals = true
+    )]
+    pub sandbox: Option<Option<String>>,
     /// JSON output where the output is data
     #[arg(long, global = true)]
     pub json: bool,
@@ -154,8 +161,81 @@ pub enum Cmd {
         #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
         set: Vec<(String, String)>,
     },
+    /// Record packets on interfaces: pcap, pcapng, or a line per packet
+    Capture(CaptureArgs),
+    /// A sandbox that lasts: its own user, network, mount and PID
+    /// namespaces, used by `--sandbox=WORLD` commands until it is stopped
+    #[command(subcommand)]
+    Sandbox(SandboxCmd),
     /// Print shell completions
     Completions { shell: clap_complete::Shell },
+}
+
+/// "5s", "500ms", "2m", "1h", or plain seconds ("1.5").
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (like 5s, 500ms, 2m)"))?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use ms, s, m or h)")),
+    };
+    std::time::Duration::try_from_secs_f64(n * scale).map_err(|e| format!("'{s}': {e}"))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CaptureArgs {
+    /// Interfaces: NS:IF, host:IF or IF (the namespace netplumb runs in)
+    #[arg(required = true, value_name = "NS:IF")]
+    pub targets: Vec<String>,
+    /// Write packets to FILE, or - for stdout (pcap for one interface,
+    /// pcapng for several); without it, print one line per packet
+    #[arg(short = 'w', long = "write", value_name = "FILE|-")]
+    pub write: Option<PathBuf>,
+    /// Stop after this many packets (over all interfaces)
+    #[arg(short = 'c', long)]
+    pub count: Option<u64>,
+    /// Stop after this long (5s, 500ms, 2m)
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Nanosecond timestamps in a pcap file (default: microseconds)
+    #[arg(long)]
+    pub nano: bool,
+    /// Write pcapng even for one interface
+    #[arg(long)]
+    pub pcapng: bool,
+    /// Keep at most this many bytes of each packet
+    #[arg(short = 's', long, default_value_t = 262_144, value_parser = clap::value_parser!(u32).range(64..=262_144))]
+    pub snaplen: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCmd {
+    /// Start a world that lasts (a small holder process in the background)
+    Start {
+        #[arg(default_value = "default")]
+        world: String,
+    },
+    /// Open your $SHELL inside a world
+    Shell {
+        #[arg(default_value = "default")]
+        world: String,
+    },
+    /// End a world and every process inside it
+    Stop { world: String },
+    /// The worlds that are running (holder pid, age); forgets dead ones
+    List,
+    /// The holder itself (started by `sandbox start`)
+    #[command(hide = true)]
+    Hold { world: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,6 +1,7 @@
 //! netplumb: Linux network topologies from Rhai scripts, over netlink.
 
 mod apply;
+mod capture;
 mod cli;
 mod cmd;
 mod diag;
@@ -51,18 +52,17 @@ fn main() {
             std::process::exit(code);
         }
     };
-    // Namespaces must be entered while the process is still single-threaded.
-    if cli.sandbox
-        && let Err(e) = sandbox::enter()
-    {
+    // Namespaces must be entered while the process is still single-threaded:
+    // --sandbox, --sandbox=WORLD, `sandbox shell`, and a world's holder.
+    if let Err(e) = sandbox::early(&cli) {
         eprintln!(
             "{:?}",
             miette::Report::new(diag::Plain {
                 msg: e.to_string(),
-                help: None
+                help: e.help()
             })
         );
-        std::process::exit(1);
+        std::process::exit(e.exit_code());
     }
     // The record directory is named after this process's network namespace:
     // settle it now, on the main thread, before any thread enters another.

@@ -24,8 +24,13 @@ fn needs_root(cmd: &Cmd) -> bool {
         | Cmd::Graph { .. }
         | Cmd::PingAll { .. } => true,
         Cmd::Plan { diff, .. } => *diff,
-        // `check NAME` reads the kernel; `check FILE` does not (decided there).
-        Cmd::Check { .. } | Cmd::Doc { .. } | Cmd::Completions { .. } => false,
+        // `check NAME` reads the kernel; `check FILE` does not (decided
+        // there); capture and sandbox check for themselves.
+        Cmd::Check { .. }
+        | Cmd::Doc { .. }
+        | Cmd::Completions { .. }
+        | Cmd::Capture(_)
+        | Cmd::Sandbox(_) => false,
     }
 }
 
@@ -33,7 +38,7 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
     let o = Opts {
         verbose: cli.verbose > 0,
         quiet: cli.quiet,
-        sandbox: cli.sandbox,
+        sandbox: cli.sandbox.is_some(),
         json: cli.json,
     };
     if needs_root(&cli.cmd) {
@@ -60,6 +65,15 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
         Cmd::PingAll { name } => crate::show::ping_all(&o, name.as_deref()),
         Cmd::Doc { module, check } => crate::doc::run(module.as_deref(), check, o.json),
         Cmd::Check { target, set } => check::run(&o, &target, &set),
+        Cmd::Capture(a) => crate::capture::run(&o, &a, o.json),
+        Cmd::Sandbox(c) => {
+            let cx = crate::sandbox::Ctx {
+                quiet: o.quiet,
+                json: o.json,
+            };
+            crate::sandbox::run(&c, &cx)
+                .map_err(|e| crate::diag::plain(e.to_string(), e.help().as_deref()))
+        }
         Cmd::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "netplumb", &mut buf);
