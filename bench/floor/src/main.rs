@@ -89,6 +89,7 @@ struct Opts {
     mcast_snooping: bool,
     ipv6: bool,
     bridge_first: bool,
+    pipeline: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts, Error> {
@@ -114,6 +115,7 @@ fn parse(args: &[String]) -> Result<Opts, Error> {
         mcast_snooping: true,
         ipv6: true,
         bridge_first: false,
+        pipeline: false,
     };
     let mut it = args[2..].iter();
     while let Some(a) = it.next() {
@@ -123,6 +125,7 @@ fn parse(args: &[String]) -> Result<Opts, Error> {
             "--no-mcast-snooping" if cmd == Cmd::Up => o.mcast_snooping = false,
             "--no-ipv6" if cmd == Cmd::Up => o.ipv6 = false,
             "--bridge-first" if cmd == Cmd::Down => o.bridge_first = true,
+            "--pipeline" if cmd == Cmd::Up => o.pipeline = true,
             other => return Err(usage(format!("unknown option {other}"))),
         }
     }
@@ -316,9 +319,7 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T, Error>>) -> Result<T, 
     h.join().map_err(|_| Error::Panicked)?
 }
 
-fn up(o: &Opts) -> Result<(), Error> {
-    let start = Instant::now();
-    let mut host = Rtnl::open()?;
+fn make_bridges(o: &Opts, host: &mut Rtnl) -> Result<Vec<u32>, Error> {
     for b in 0..o.bridges {
         let name = format!("foobr{b}");
         let mut m = LinkMessage::default();
@@ -349,10 +350,125 @@ fn up(o: &Opts) -> Result<(), Error> {
         bridges.push(index);
     }
     host.flush()?;
+    Ok(bridges)
+}
+
+/// From the host: `bv{i}` on its bridge and up, its peer born in the namespace as eth0.
+fn push_veth(o: &Opts, host: &mut Rtnl, ns: &Ns, bridges: &[u32]) -> Result<(), Error> {
+    // Not up here: a veth end can only open once its peer is linked
+    // (ENOTCONN), which is after the peer's own configuration.
+    let mut peer = LinkMessage::default();
+    peer.header.index = ETH0_INDEX;
+    peer.attributes.push(LinkAttribute::IfName("eth0".into()));
+    peer.attributes
+        .push(LinkAttribute::NetNsFd(ns.fd.as_raw_fd()));
+    let mut m = LinkMessage::default();
+    up_flags(&mut m);
+    m.attributes
+        .push(LinkAttribute::IfName(format!("bv{}", ns.i)));
+    m.attributes
+        .push(LinkAttribute::Controller(bridges[o.bridge_of(ns.i)]));
+    m.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Veth),
+        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+    ]));
+    host.push(
+        RouteNetlinkMessage::NewLink(m),
+        NLM_F_CREATE | NLM_F_EXCL,
+        format!("create veth bv{} (peer eth0 in bns{})", ns.i, ns.i),
+    )
+}
+
+/// Inside the namespace: lo up, eth0 up, its address, the default route; one send.
+fn configure_ns(o: &Opts, ns: &mut Ns) -> Result<(), Error> {
+    let mut lo = LinkMessage::default();
+    up_flags(&mut lo);
+    lo.header.index = 1;
+    ns.rtnl.push(
+        RouteNetlinkMessage::NewLink(lo),
+        0,
+        format!("set lo up in bns{}", ns.i),
+    )?;
+    let mut eth0 = LinkMessage::default();
+    up_flags(&mut eth0);
+    eth0.header.index = ETH0_INDEX;
+    ns.rtnl.push(
+        RouteNetlinkMessage::NewLink(eth0),
+        0,
+        format!("set eth0 up in bns{}", ns.i),
+    )?;
+    ns.rtnl.push(
+        addr_msg(ETH0_INDEX, o.addr(ns.i), 16),
+        NLM_F_CREATE | NLM_F_EXCL,
+        format!("address eth0 in bns{}", ns.i),
+    )?;
+    let mut r = RouteMessage::default();
+    r.header.address_family = AddressFamily::Inet;
+    r.header.table = RouteHeader::RT_TABLE_MAIN;
+    r.header.protocol = RouteProtocol::Boot;
+    r.header.scope = RouteScope::Universe;
+    r.header.kind = RouteType::Unicast;
+    r.attributes
+        .push(RouteAttribute::Gateway(RouteAddress::Inet(Opts::gateway(
+            o.bridge_of(ns.i),
+        ))));
+    ns.rtnl.push(
+        RouteNetlinkMessage::NewRoute(r),
+        NLM_F_CREATE | NLM_F_EXCL,
+        format!("default route in bns{}", ns.i),
+    )?;
+    ns.rtnl.flush()
+}
+
+fn up(o: &Opts) -> Result<(), Error> {
+    let start = Instant::now();
+    let mut host = Rtnl::open()?;
+    let bridges = make_bridges(o, &mut host)?;
     let t_bridges = start.elapsed();
+    prepare_netns_dir()?;
+    let head = format!(
+        "floor up n={} bridges={} threads={} mcast_snooping={} ipv6={}",
+        o.n,
+        o.bridges,
+        o.threads,
+        on(o.mcast_snooping),
+        on(o.ipv6)
+    );
+
+    if o.pipeline {
+        // Every thread takes its namespaces end to end, with its own host
+        // socket (opened before its first unshare, so in the host).
+        let t = Instant::now();
+        let bridges = &bridges;
+        std::thread::scope(|s| {
+            let hs: Vec<_> = o
+                .shares()
+                .into_iter()
+                .map(|share| {
+                    s.spawn(move || {
+                        let mut host = Rtnl::open()?;
+                        for i in share {
+                            let mut ns = make_netns(i, o.ipv6)?;
+                            push_veth(o, &mut host, &ns, bridges)?;
+                            host.flush()?;
+                            configure_ns(o, &mut ns)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            hs.into_iter().map(join).collect::<Result<Vec<()>, _>>()
+        })?;
+        println!(
+            "{head} pipeline: bridges {}, namespaces end to end {}, total {}",
+            ms(t_bridges),
+            ms(t.elapsed()),
+            ms(start.elapsed())
+        );
+        return Ok(());
+    }
 
     let t = Instant::now();
-    prepare_netns_dir()?;
     let mut nss: Vec<Ns> = std::thread::scope(|s| {
         let hs: Vec<_> = o
             .shares()
@@ -376,28 +492,7 @@ fn up(o: &Opts) -> Result<(), Error> {
 
     let t = Instant::now();
     for ns in &nss {
-        // Not up here: a veth end can only open once its peer is linked
-        // (ENOTCONN), which is after the peer's own configuration.
-        let mut peer = LinkMessage::default();
-        peer.header.index = ETH0_INDEX;
-        peer.attributes.push(LinkAttribute::IfName("eth0".into()));
-        peer.attributes
-            .push(LinkAttribute::NetNsFd(ns.fd.as_raw_fd()));
-        let mut m = LinkMessage::default();
-        up_flags(&mut m);
-        m.attributes
-            .push(LinkAttribute::IfName(format!("bv{}", ns.i)));
-        m.attributes
-            .push(LinkAttribute::Controller(bridges[o.bridge_of(ns.i)]));
-        m.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfo::Kind(InfoKind::Veth),
-            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
-        ]));
-        host.push(
-            RouteNetlinkMessage::NewLink(m),
-            NLM_F_CREATE | NLM_F_EXCL,
-            format!("create veth bv{} (peer eth0 in bns{})", ns.i, ns.i),
-        )?;
+        push_veth(o, &mut host, ns, &bridges)?;
     }
     host.flush()?;
     let t_host = t.elapsed();
@@ -407,62 +502,14 @@ fn up(o: &Opts) -> Result<(), Error> {
     std::thread::scope(|s| {
         let hs: Vec<_> = nss
             .chunks_mut(per.max(1))
-            .map(|chunk| {
-                s.spawn(move || {
-                    for ns in chunk {
-                        let mut lo = LinkMessage::default();
-                        up_flags(&mut lo);
-                        lo.header.index = 1;
-                        ns.rtnl.push(
-                            RouteNetlinkMessage::NewLink(lo),
-                            0,
-                            format!("set lo up in bns{}", ns.i),
-                        )?;
-                        let mut eth0 = LinkMessage::default();
-                        up_flags(&mut eth0);
-                        eth0.header.index = ETH0_INDEX;
-                        ns.rtnl.push(
-                            RouteNetlinkMessage::NewLink(eth0),
-                            0,
-                            format!("set eth0 up in bns{}", ns.i),
-                        )?;
-                        ns.rtnl.push(
-                            addr_msg(ETH0_INDEX, o.addr(ns.i), 16),
-                            NLM_F_CREATE | NLM_F_EXCL,
-                            format!("address eth0 in bns{}", ns.i),
-                        )?;
-                        let mut r = RouteMessage::default();
-                        r.header.address_family = AddressFamily::Inet;
-                        r.header.table = RouteHeader::RT_TABLE_MAIN;
-                        r.header.protocol = RouteProtocol::Boot;
-                        r.header.scope = RouteScope::Universe;
-                        r.header.kind = RouteType::Unicast;
-                        r.attributes
-                            .push(RouteAttribute::Gateway(RouteAddress::Inet(Opts::gateway(
-                                o.bridge_of(ns.i),
-                            ))));
-                        ns.rtnl.push(
-                            RouteNetlinkMessage::NewRoute(r),
-                            NLM_F_CREATE | NLM_F_EXCL,
-                            format!("default route in bns{}", ns.i),
-                        )?;
-                        ns.rtnl.flush()?;
-                    }
-                    Ok(())
-                })
-            })
+            .map(|chunk| s.spawn(move || chunk.iter_mut().try_for_each(|ns| configure_ns(o, ns))))
             .collect();
         hs.into_iter().map(join).collect::<Result<Vec<()>, _>>()
     })?;
     let t_inns = t.elapsed();
     drop(nss);
     println!(
-        "floor up n={} bridges={} threads={} mcast_snooping={} ipv6={}: bridges {}, netns {}, host veths {}, in-namespace {}, total {}",
-        o.n,
-        o.bridges,
-        o.threads,
-        on(o.mcast_snooping),
-        on(o.ipv6),
+        "{head}: bridges {}, netns {}, host veths {}, in-namespace {}, total {}",
         ms(t_bridges),
         ms(t_netns),
         ms(t_host),
