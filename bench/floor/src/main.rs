@@ -4,7 +4,7 @@
 //! can print netplumb's times as ratios of this program's in the same run.
 //!
 //! ```text
-//! floor up N   [--bridges B] [--threads T] [--no-mcast-snooping] [--no-ipv6]
+//! floor up N   [--bridges B] [--threads T] [--no-mcast-snooping] [--no-ipv6] [--pipeline]
 //! floor down N [--bridges B] [--threads T] [--bridge-first]
 //! floor wait N
 //! ```
@@ -18,6 +18,9 @@
 //! address 172.{18+b}.{i/250}.{i%250+2}/16 and the default route via the
 //! bridge, four requests in one send per namespace. No NAT: S(N, 0)'s one
 //! masquerade rule is left out (it is one nf_tables batch of a few messages).
+//! `--pipeline` instead has each thread take its namespaces end to end (make,
+//! veth from its own host socket, configure): 2.5–3× slower here than the
+//! phases above, kept only to show that.
 //!
 //! `down`: the namespaces' mounts detached and files unlinked on T threads,
 //! then waiting (on RTNLGRP_LINK events) until every host end `bv{i}` is
@@ -62,7 +65,7 @@ const ETH0_INDEX: u32 = 2;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "{0}\nusage: floor up N [--bridges B] [--threads T] [--no-mcast-snooping] [--no-ipv6]\n       floor down N [--bridges B] [--threads T] [--bridge-first]\n       floor wait N"
+        "{0}\nusage: floor up N [--bridges B] [--threads T] [--no-mcast-snooping] [--no-ipv6] [--pipeline]\n       floor down N [--bridges B] [--threads T] [--bridge-first]\n       floor wait N"
     )]
     Usage(String),
     #[error("{what}: {source}")]
