@@ -6,12 +6,14 @@
 # times, FAST_REPS under half a second) and their medians compared; groups
 # of one row pair are interleaved so that drift hits both sides alike.
 #
-#   bench/run.sh          the table (about 10 minutes on 2 shared cores)
+#   bench/run.sh          the table (about 6 minutes on 2 shared cores)
 #   bench/run.sh quick    plan/check and S(100,1000) against floor and stock tools (under a minute)
 #   bench/run.sh all      the table, plus batch.sh (ip -batch + nft -f) and seed-shell.sh
+#   bench/run.sh probe    only say which rows this netplumb and its scripts can run
 #
 # Environment: REPS (3), FAST_REPS (7), LONG (12 s), REPL_TIMEOUT (240 s),
-# NETPLUMB_BIN (default: cargo build --release here), NETPLUMB_SHARED_BENCH.
+# NETPLUMB_BIN (default: cargo build --release here), NETPLUMB_SHARED_BENCH,
+# NETPLUMB_BULK (default scripts/bulk.rhai: the workload script to try).
 # A row whose netplumb feature is missing prints n/a and why; the probes
 # (`netplumb plan` of the bulk scripts) find the feature when it lands.
 set -euo pipefail
@@ -22,7 +24,7 @@ for d in "$here/../shared/bench" "$here/../../shared/bench"; do   # beside the c
 done
 shared=${shared:-$here/../shared/bench}
 mode=${1:-table}
-case $mode in table|quick|all) ;; *) echo "usage: bench/run.sh [quick|all]" >&2; exit 2 ;; esac
+case $mode in table|quick|all|probe) ;; *) echo "usage: bench/run.sh [quick|all|probe]" >&2; exit 2 ;; esac
 export LC_ALL=C
 REPS=${REPS:-3}; FAST_REPS=${FAST_REPS:-7}; LONG=${LONG:-12}; REPL_TIMEOUT=${REPL_TIMEOUT:-240}
 
@@ -44,7 +46,8 @@ N3=3000 K3=30000 B3=4 K100=${K100:-100000}
 
 # ---- what this netplumb and its scripts can do (probed, never assumed) ----
 declare -A WHY DESC
-bulk=$here/scripts/bulk.rhai
+bulk=${NETPLUMB_BULK:-$here/scripts/bulk.rhai}
+rel() { case $1 in "$here"/*) echo "${1#"$here"/}" ;; *) echo "$1" ;; esac; }
 plan_of() { "$bin" plan "$@" 2>&1 | grep -v userdata; }
 first_error() { grep -m1 '×' | sed 's/^[[:space:]]*×[[:space:]]*//'; }
 
@@ -56,17 +59,17 @@ done
 case $bulk_b in
   "$bulk") ;;
   "") bulk_b_note="no bulk script spreads namespaces over --set bridges" ;;
-  *) bulk_b_note="bench/bulk.rhai: scripts/bulk.rhai has no --set bridges yet" ;;
+  *) bulk_b_note="bench/bulk.rhai: $(rel "$bulk") has no --set bridges yet" ;;
 esac
 
 # --set lean=true: the plan must succeed and differ from the plain one.
 lean_probe() {
   local plain lean
-  plain=$(plan_of "$1" --set n=2 --set k=1) || { echo "$(basename "$1"): plan fails"; return; }
+  plain=$(plan_of "$1" --set n=2 --set k=1) || { echo "$(rel "$1"): plan fails: $(first_error <<<"$plain")"; return; }
   if ! lean=$(plan_of "$1" --set n=2 --set k=1 --set lean=true); then
-    echo "$(basename "$(dirname "$1")")/$(basename "$1") with lean=true: netplumb refuses $(first_error <<<"$lean")"; return
+    echo "$(rel "$1") with lean=true: netplumb refuses it: $(first_error <<<"$lean")"; return
   fi
-  [ "$plain" != "$lean" ] || echo "$(basename "$(dirname "$1")")/$(basename "$1") ignores --set lean"
+  [ "$plain" != "$lean" ] || echo "$(rel "$1") ignores --set lean"
 }
 bulk_lean="" lean_note=""
 for s in "$bulk" "$here/bench/bulk.rhai"; do
@@ -81,7 +84,15 @@ done
 mkdir -p "$tmp/changed"
 sed 's/dnat(20000 + j,/dnat(if j == 0 { 19999 } else { 20000 + j },/' "$bulk" > "$tmp/changed/bulk.rhai"
 changed_note=""
-out=$(plan_of "$tmp/changed/bulk.rhai" --set n=2 --set k=2) && grep -q 19999 <<<"$out" || changed_note="cannot derive a one-mapping change: scripts/bulk.rhai has no 'dnat(20000 + j,'"
+out=$(plan_of "$tmp/changed/bulk.rhai" --set n=2 --set k=2) && grep -q 19999 <<<"$out" || changed_note="cannot derive a one-mapping change: $(rel "$bulk") has no 'dnat(20000 + j,'"
+
+if [ "$mode" = probe ]; then
+  echo "bulk script: $bulk"
+  echo "--set bridges: ${bulk_b:-n/a} ${bulk_b_note:+($bulk_b_note)}"
+  echo "--set lean:    ${bulk_lean:-n/a} ${lean_note:+($lean_note)}"
+  echo "one changed mapping: ${changed_note:-yes}"
+  exit 0
+fi
 
 # ---- inputs ----
 for n in 100 400 1000; do
@@ -145,7 +156,7 @@ g_nplean() { # N K
 }
 g_del() { # N
   step u setup "$floor up $1"
-  step t "del_$1" "for i in \$(seq 1 $1); do ip netns del bns\$i; done" "ip netns del x$1 (loop, no wait)"
+  step t "del_$1" "for i in \$(seq 1 $1); do ip netns del bns\$i; done" "ip netns del ×$1 (loop, no wait)"
   step u wait "$floor wait $1"
 }
 g_np3() {
