@@ -169,7 +169,10 @@ fn lifecycle(u: &User) {
     // Whether seed's own single ping got through right after carrier is
     // seed's business; ping-all below is the reachability check.
     let up = u.ok(&["--sandbox=w", "up", &seed]);
-    assert!(up.contains("topology 'seed': 6 created, 4 changed, 0 removed"), "{up}");
+    assert!(
+        up.contains("topology 'seed': 6 created, 4 changed, 0 removed"),
+        "{up}"
+    );
     let again = u.ok(&["--sandbox=w", "up", &seed]);
     assert!(again.contains("no changes"), "{again}");
     let show = u.ok(&["--sandbox=w", "show"]);
