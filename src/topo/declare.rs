@@ -410,12 +410,11 @@ impl Topology {
         if let Some(tag) = clash {
             let first = &self.nat[tag];
             if let NatRule::Dnat(f) = &first.rule {
-                let same = f.ports == m.ports && show_dest(f) == show_dest(m);
-                if same {
+                if netplumb_nft::same_destination(f, m) {
                     return Ok(true);
                 }
                 return Err(DeclError::DnatClash {
-                    msg: dnat_clash(f, m),
+                    msg: netplumb_nft::clash_message(f, m),
                     first: first.pos.clone(),
                 });
             }
@@ -463,41 +462,4 @@ fn check_sysctl_value(key: &str, value: &str) -> Result<String, DeclError> {
         }),
         None => Ok(v.to_string()),
     }
-}
-
-fn show_ports(p: (u16, u16)) -> String {
-    if p.0 == p.1 {
-        p.0.to_string()
-    } else {
-        format!("{}-{}", p.0, p.1)
-    }
-}
-
-fn show_dest(m: &DnatMapping) -> String {
-    let port = match m.to_port {
-        None if m.ports.0 == m.ports.1 => Some(m.ports.0),
-        p => p,
-    };
-    match (port, m.to_addr) {
-        (Some(p), IpAddr::V6(a)) => format!("[{a}]:{p}"),
-        (Some(p), a) => format!("{a}:{p}"),
-        (None, a) => format!("{a} (same ports)"),
-    }
-}
-
-fn dnat_clash(first: &DnatMapping, second: &DnatMapping) -> String {
-    let on = match (&first.daddr, &first.iif) {
-        (Some(d), Some(i)) => format!(" to {d} on {i}"),
-        (Some(d), None) => format!(" to {d}"),
-        (None, Some(i)) => format!(" on {i}"),
-        (None, None) => String::new(),
-    };
-    format!(
-        "{} port {}{on} is already forwarded to {}; it cannot also go to {} (port {} overlaps)",
-        second.proto.name(),
-        show_ports(second.ports),
-        show_dest(first),
-        show_dest(second),
-        show_ports(first.ports),
-    )
 }

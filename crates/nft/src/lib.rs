@@ -74,6 +74,7 @@ pub use render::render;
 pub use socket::NftSocket;
 pub use summary::{ChainSummary, MapSummary, TableSummary};
 pub use table::{Family, TableFlags, TableInfo};
+pub use validate::{clash_message, same_destination};
 
 /// Parser entry point for robustness tests: must never panic on any bytes.
 #[doc(hidden)]

@@ -246,22 +246,35 @@ pub(crate) fn show_dest(m: &DnatMapping) -> String {
 
 fn conflict(a: &DnatMapping, b: &DnatMapping) -> NftError {
     let (first, second) = if a.tag <= b.tag { (a, b) } else { (b, a) };
+    NftError::Invalid {
+        tag: second.tag,
+        other_tag: Some(first.tag),
+        msg: clash_message(first, second),
+    }
+}
+
+/// Do two mappings of overlapping keys send their traffic to the same place
+/// (then they are one mapping, not a clash)?
+pub fn same_destination(a: &DnatMapping, b: &DnatMapping) -> bool {
+    a.ports == b.ports && a.to_addr == b.to_addr && a.dest_port() == b.dest_port()
+}
+
+/// Why `second` cannot be added beside `first`, whose key it overlaps:
+/// `tcp port 8080 is already forwarded to 172.17.0.3:80; it cannot also go
+/// to 172.17.0.4:80 (port 8080 overlaps)`.
+pub fn clash_message(first: &DnatMapping, second: &DnatMapping) -> String {
     let on = match (&first.daddr, &first.iif) {
         (Some(d), Some(i)) => format!(" to {d} on {i}"),
         (Some(d), None) => format!(" to {d}"),
         (None, Some(i)) => format!(" on {i}"),
         (None, None) => String::new(),
     };
-    NftError::Invalid {
-        tag: second.tag,
-        other_tag: Some(first.tag),
-        msg: format!(
-            "{} port {}{on} is already forwarded to {}; it cannot also go to {} (port {} overlaps)",
-            second.proto.name(),
-            show_ports(second.ports),
-            show_dest(first),
-            show_dest(second),
-            show_ports(first.ports),
-        ),
-    }
+    format!(
+        "{} port {}{on} is already forwarded to {}; it cannot also go to {} (port {} overlaps)",
+        second.proto.name(),
+        show_ports(second.ports),
+        show_dest(first),
+        show_dest(second),
+        show_ports(first.ports),
+    )
 }
