@@ -17,6 +17,7 @@ mod out;
 mod plan;
 mod proc;
 mod repl;
+mod report;
 mod run;
 mod sandbox;
 mod script;
