@@ -45,7 +45,7 @@ fn raise_fd_limit() {
 
 fn main() {
     raise_fd_limit();
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::Cli::try_parse().and_then(|c| c.check_usage().map(|_| c)) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
