@@ -250,7 +250,7 @@ Inside, :help lists the meta commands (:plan, :down, :doc, …).")]
     Sandbox(SandboxCmd),
     /// Print shell completions
     #[command(after_help = "Examples:
-  netplumb completions bash > /etc/bash_completion.d/netplumb
+  source <(netplumb completions bash)    in ~/.bashrc, or see README
   netplumb completions zsh > ~/.zfunc/_netplumb
   netplumb completions fish > ~/.config/fish/completions/netplumb.fish")]
     Completions {
