@@ -652,3 +652,20 @@ fn quiet_up_prints_only_the_scripts_own_lines() {
     let out = sb.np_ok(&["-q", "up", &script_path("scripts/seed.rhai")]);
     assert_eq!(out, "foons reaches the bridge at 172.18.0.1\n");
 }
+
+#[test]
+fn debug_is_chatter_on_stderr_even_in_a_plan_or_a_document() {
+    let sb = Sandbox::new();
+    let script = sb.script("dbg.rhai", "let a = netns(\"a\");\ndebug(\"dbg-line\");\n");
+    let o = Command::new(BIN).args(["plan", &script]).output().unwrap();
+    assert_eq!(text(&o.stdout), "ip netns add a\nip -n a link set lo up\n");
+    assert!(
+        text(&o.stderr).contains("line 2: \"dbg-line\""),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = sb.netplumb(&["up", "--json", &script]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    conforms("up-json.md", &text(&o.stdout));
+    assert!(text(&o.stderr).contains("dbg-line"));
+}

@@ -60,6 +60,16 @@ impl State {
     }
 }
 
+/// Rhai's `debug()` writes to stdout by default, into a plan or a JSON
+/// document: it is chatter, so it goes to stderr, with where it came from.
+pub fn debug_to_stderr(engine: &mut rhai::Engine) {
+    engine.on_debug(|text, source, pos| match (source, pos.line()) {
+        (Some(src), Some(line)) => eprintln!("{src}:{line}: {text}"),
+        (None, Some(line)) => eprintln!("line {line}: {text}"),
+        _ => eprintln!("{text}"),
+    });
+}
+
 /// The print hook's shared state; see the module comment.
 #[derive(Clone, Default)]
 pub struct Stream {
@@ -76,6 +86,7 @@ impl Stream {
             st.quiet = quiet;
             st.verbose = verbose;
         }
+        debug_to_stderr(&mut session.engine);
         let st = stream.clone();
         let runner = session.runner.clone();
         session.engine.on_print(move |text| {
