@@ -48,7 +48,8 @@ pub struct Cli {
         require_equals = true
     )]
     pub sandbox: Option<Option<String>>,
-    /// JSON output where the output is data
+    /// One JSON document on stdout instead of text (schemas:
+    /// docs/*-json.md); a command with no data to give refuses it
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
