@@ -57,7 +57,7 @@ fn run_into(
         runner.read_world = true;
     }
     let mut session = Session::new(runner, script_dir(file), set, 50_000_000);
-    crate::report::stream::debug_to_stderr(&mut session.engine);
+    report::stream::debug_to_stderr(&mut session.engine);
     drive::run_file(&mut session, file, &text)?;
     Ok(session)
 }

@@ -35,7 +35,7 @@ pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
     }
     let mut session = Session::new(runner, script_dir(&a.file), &a.set, a.max_ops);
     session.set_max_memory(a.max_memory);
-    crate::report::stream::debug_to_stderr(&mut session.engine);
+    report::stream::debug_to_stderr(&mut session.engine);
     drive::run_file(&mut session, &a.file, &text)?;
     let mut r = session.runner();
     if o.json {
