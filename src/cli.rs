@@ -21,7 +21,14 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 #[command(
     name = "netplumb",
     version,
-    about = "Build Linux network topologies from Rhai scripts, over netlink"
+    about = "Build Linux network topologies from Rhai scripts, over netlink",
+    after_help = "Examples:
+  netplumb plan lab.rhai             the ip / nft commands it stands for
+  sudo netplumb up lab.rhai          build it (again: only what changed)
+  netplumb --sandbox up lab.rhai     the same in a throwaway namespace
+  sudo netplumb exec web ip addr     a command inside netns web
+  sudo netplumb down lab.rhai        remove exactly what it made
+  netplumb help up                   one command, with examples"
 )]
 pub struct Cli {
     /// More detail (phase timings with -v)
@@ -41,7 +48,8 @@ pub struct Cli {
         require_equals = true
     )]
     pub sandbox: Option<Option<String>>,
-    /// JSON output where the output is data
+    /// One JSON document on stdout instead of text (schemas:
+    /// docs/*-json.md); a command with no data to give refuses it
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
@@ -70,6 +78,17 @@ pub struct ScriptArgs {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Run the script and converge the kernel to it (idempotent)
+    #[command(after_help = "Examples:
+  sudo netplumb up lab.rhai            build lab.rhai's topology, \"lab\"
+  sudo netplumb up lab.rhai --set n=8  with the script constant n = 8
+  sudo netplumb up lab.rhai --name b   a second copy, named b
+  netplumb --sandbox up lab.rhai       in a throwaway namespace, no root
+  sudo netplumb up --json lab.rhai | jq '.changes[].summary'
+
+Prints a line per change (+ created, ~ changed, - removed; \"(repaired)\"
+where the kernel had drifted), each before the script's print() lines
+that came after it, then the counts. When the kernel already matches,
+nothing changes.")]
     Up {
         #[command(flatten)]
         script: ScriptArgs,
@@ -79,11 +98,11 @@ pub enum Cmd {
     },
     /// Remove exactly what a topology created, newest first
     #[command(
-        after_help = "Examples:\n  netplumb down lab.rhai       the topology of lab.rhai (its file stem)\n  netplumb down --name lab     a topology by name\n  netplumb down --all          every netplumb topology"
+after_help = DOWN_FORMS
     )]
     Down {
         /// The script whose topology to remove (its file stem is the name)
-        #[arg(required_unless_present_any = ["name", "all"], conflicts_with_all = ["name", "all"])]
+        #[arg(conflicts_with_all = ["name", "all"])]
         file: Option<PathBuf>,
         /// The topology to remove, by name
         #[arg(long, conflicts_with = "all")]
@@ -100,6 +119,14 @@ pub enum Cmd {
         force_forget: bool,
     },
     /// Print the equivalent ip / nft commands without touching the kernel
+    #[command(after_help = "Examples:
+  netplumb plan lab.rhai                every command, on an empty machine
+  netplumb plan lab.rhai | sh -e        build it with ip and nft instead
+  sudo netplumb plan --diff lab.rhai    only what `up` would run now
+  netplumb plan --json lab.rhai         the ops as objects
+
+The script's print() output goes to stderr; exec() and ping() are not run
+(they answer status 0 and true, and a note on stderr says so).")]
     Plan {
         #[command(flatten)]
         script: ScriptArgs,
@@ -111,6 +138,13 @@ pub enum Cmd {
     },
     /// Run a command inside a namespace; its exit status is passed through
     /// (128+N when killed by signal N, 127 not found, 126 not executable)
+    #[command(after_help = "Examples:
+  sudo netplumb exec web ip -br addr      as ip netns exec web ip -br addr
+  sudo netplumb exec web sh -c 'exit 3'   exits 3
+  sudo netplumb exec web -- ip route      `--` is optional
+
+Like `ip netns exec`: /etc/netns/NS files are bound over /etc, and /sys is
+the namespace's.")]
     Exec {
         /// The namespace (as `ip netns` names it)
         ns: String,
@@ -119,23 +153,40 @@ pub enum Cmd {
         cmd: Vec<String>,
     },
     /// Interactive shell: every statement takes effect at once
+    #[command(after_help = "Examples:
+  sudo netplumb repl               an empty topology named repl
+  sudo netplumb repl lab.rhai      lab.rhai first, then go on by hand
+  netplumb --sandbox repl          try things without root
+
+Inside, :help lists the meta commands (:plan, :down, :doc, …).")]
     Repl {
         /// Run this script first, then continue interactively
         file: Option<PathBuf>,
         /// Topology name for the session's objects (default: repl)
         #[arg(long)]
         name: Option<String>,
+        /// Script parameter, visible as a constant (numbers as numbers)
         #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
         set: Vec<(String, String)>,
     },
     /// Namespaces, links, addresses, routes and NAT of netplumb's topologies
+    #[command(after_help = "Examples:
+  sudo netplumb show               every topology, as the kernel has it
+  sudo netplumb show lab           one topology
+  sudo netplumb show --json lab    as JSON (docs/show-json.md)")]
     Show {
         /// One topology (default: all)
         name: Option<String>,
     },
     /// A picture of a topology
+    #[command(after_help = "Examples:
+  sudo netplumb graph lab | dot -Tpng > lab.png
+  sudo netplumb graph lab --format svg -o lab.svg
+  sudo netplumb graph --format mermaid   every topology, for Markdown")]
     Graph {
+        /// One topology (default: all)
         name: Option<String>,
+        /// dot (Graphviz source), svg (rendered with dot), or mermaid
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
         /// Write to this file instead of stdout
@@ -143,8 +194,20 @@ pub enum Cmd {
         output: Option<PathBuf>,
     },
     /// Every namespace pings every address of the topology: a reachability matrix
-    PingAll { name: Option<String> },
+    #[command(after_help = "Examples:
+  sudo netplumb ping-all lab   exit 1 when a pair that should reach fails
+  sudo netplumb ping-all       every topology")]
+    PingAll {
+        /// One topology (default: all)
+        name: Option<String>,
+    },
     /// The script language reference: core functions, bundled modules
+    #[command(after_help = "Examples:
+  netplumb doc                 the core functions and the module list
+  netplumb doc veth            one function
+  netplumb doc portmap         a bundled module
+  netplumb doc ./mine.rhai     the doc comments of your own module
+  netplumb doc --json core     machine-readable")]
     Doc {
         /// core, a module (docker, portmap, lab, ./mine.rhai) or a function name
         #[arg(value_name = "MODULE|FUNCTION")]
@@ -155,20 +218,57 @@ pub enum Cmd {
     },
     /// Validate a script (FILE.rhai, no root), or report a topology's drift
     /// from its script (NAME; exit 1 when drifted). Changes nothing.
+    #[command(after_help = "Examples:
+  netplumb check lab.rhai          does the script run? (no root)
+  sudo netplumb check lab          has the kernel drifted from the script?
+  sudo netplumb check --json lab   the drift and the command to repair it")]
     Check {
+        /// A script (ends in .rhai, or an existing file), or a topology's name
         #[arg(value_name = "FILE|NAME")]
         target: String,
+        /// Script parameter for FILE, visible as a constant (NAME reuses
+        /// the ones it was brought up with)
         #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
         set: Vec<(String, String)>,
     },
     /// Record packets on interfaces: pcap, pcapng, or a line per packet
+    #[command(after_help = "Examples:
+  sudo netplumb capture web:eth0               a line per packet until ^C
+  sudo netplumb capture web:eth0 -c 10 --json  ten packets as JSON lines
+  sudo netplumb capture web:eth0 db:eth0 -w two.pcapng --duration 5s
+  sudo netplumb capture web:eth0 -w - | tcpdump -r -")]
     Capture(CaptureArgs),
     /// A sandbox that lasts: its own user, network, mount and PID
     /// namespaces, used by `--sandbox=WORLD` commands until it is stopped
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  netplumb sandbox start lab              a world named lab
+  netplumb --sandbox=lab up lab.rhai      build inside it, no root needed
+  netplumb --sandbox=lab show             it lasts between commands
+  netplumb sandbox stop lab               end it and everything in it"
+    )]
     Sandbox(SandboxCmd),
     /// Print shell completions
-    Completions { shell: clap_complete::Shell },
+    #[command(after_help = "Examples:
+  source <(netplumb completions bash)    in ~/.bashrc, or see README
+  netplumb completions zsh > ~/.zfunc/_netplumb
+  netplumb completions fish > ~/.config/fish/completions/netplumb.fish")]
+    Completions {
+        /// The shell to write completions for
+        shell: clap_complete::Shell,
+    },
+    /// Manual pages, made from this command line's own definitions
+    #[command(after_help = "Examples:
+  netplumb man | man -l -                     read netplumb(1) now
+  netplumb man -o ~/.local/share/man/man1     every page: man netplumb-up
+  sudo netplumb man -o /usr/local/share/man/man1")]
+    Man {
+        /// Write netplumb.1 and a page per command (netplumb-up.1, …) into
+        /// this directory, instead of netplumb.1 to stdout
+        #[arg(short, long, value_name = "DIR")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// "5s", "500ms", "2m", "1h", or plain seconds ("1.5").
@@ -220,22 +320,108 @@ pub struct CaptureArgs {
 #[derive(Debug, Subcommand)]
 pub enum SandboxCmd {
     /// Start a world that lasts (a small holder process in the background)
+    #[command(after_help = "Examples:
+  netplumb sandbox start lab    then: netplumb --sandbox=lab up lab.rhai
+  netplumb sandbox start --json lab    {\"world\": …, \"pid\": …}")]
     Start {
+        /// The world's name
         #[arg(default_value = "default")]
         world: String,
     },
     /// Open your $SHELL inside a world
+    #[command(after_help = "Examples:
+  netplumb sandbox shell lab    ip, nft, ping… see the world's namespaces")]
     Shell {
+        /// The world's name
         #[arg(default_value = "default")]
         world: String,
     },
     /// End a world and every process inside it
-    Stop { world: String },
+    #[command(after_help = "Examples:
+  netplumb sandbox stop lab")]
+    Stop {
+        /// The world's name
+        world: String,
+    },
     /// The worlds that are running (holder pid, age); forgets dead ones
+    #[command(after_help = "Examples:
+  netplumb sandbox list
+  netplumb sandbox list --json")]
     List,
     /// The holder itself (started by `sandbox start`)
     #[command(hide = true)]
-    Hold { world: String },
+    Hold {
+        /// The world's name
+        world: String,
+    },
+}
+
+/// The three ways to name what `down` removes, for its help and for the
+/// error when none is given.
+const DOWN_FORMS: &str = "Examples:
+  netplumb down lab.rhai       the topology of lab.rhai (its file stem)
+  netplumb down --name lab     a topology by name
+  netplumb down --all          every netplumb topology";
+
+/// Usage errors clap's attributes cannot express; exit status 2 like theirs.
+impl Cli {
+    pub fn check_usage(&self) -> Result<(), clap::Error> {
+        use clap::CommandFactory;
+        use clap::error::ErrorKind;
+        if let Cmd::Down {
+            file: None,
+            name: None,
+            all: false,
+            ..
+        } = &self.cmd
+        {
+            let forms = DOWN_FORMS.trim_start_matches("Examples:\n");
+            let msg = format!("which topology? down needs one of:\n{forms}");
+            // The error shows `down`'s own usage line, not the top level's.
+            let mut root = Cli::command();
+            root.build();
+            let err = match root.find_subcommand_mut("down") {
+                Some(down) => down.error(ErrorKind::MissingRequiredArgument, msg),
+                None => root.error(ErrorKind::MissingRequiredArgument, msg),
+            };
+            return Err(err);
+        }
+        if self.json
+            && let Some(why) = self.cmd.no_json()
+        {
+            let msg = format!("--json: {why}");
+            return Err(Cli::command().error(ErrorKind::ArgumentConflict, msg));
+        }
+        Ok(())
+    }
+}
+
+impl Cmd {
+    /// Why `--json` means nothing for this command (None: it honours it).
+    fn no_json(&self) -> Option<&'static str> {
+        match self {
+            Cmd::Up { .. }
+            | Cmd::Down { .. }
+            | Cmd::Plan { .. }
+            | Cmd::Check { .. }
+            | Cmd::Show { .. }
+            | Cmd::PingAll { .. }
+            | Cmd::Doc { .. } => None,
+            Cmd::Exec { .. } => Some("exec passes the command's own output through"),
+            Cmd::Repl { .. } => Some("the REPL is interactive; use up --json for a script"),
+            Cmd::Graph { .. } => Some("graph draws pictures: choose with --format dot|svg|mermaid"),
+            Cmd::Completions { .. } => Some("completions are a shell script"),
+            Cmd::Man { .. } => Some("man pages are roff"),
+            Cmd::Capture(a) if a.write.is_some() => {
+                Some("capture -w writes pcap or pcapng; --json is for the line per packet")
+            }
+            Cmd::Capture(_) => None,
+            Cmd::Sandbox(SandboxCmd::Start { .. } | SandboxCmd::List) => None,
+            Cmd::Sandbox(SandboxCmd::Shell { .. }) => Some("sandbox shell opens a shell"),
+            Cmd::Sandbox(SandboxCmd::Stop { .. }) => Some("sandbox stop has nothing to report"),
+            Cmd::Sandbox(SandboxCmd::Hold { .. }) => Some("the holder prints nothing"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -243,4 +429,149 @@ pub enum GraphFormat {
     Dot,
     Svg,
     Mermaid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command, depth first, with its path ("netplumb sandbox start").
+    fn walk(cmd: &clap::Command, path: String, out: &mut Vec<(String, clap::Command)>) {
+        out.push((path.clone(), cmd.clone()));
+        for s in cmd.get_subcommands() {
+            walk(s, format!("{path} {}", s.get_name()), out);
+        }
+    }
+
+    fn commands() -> Vec<(String, clap::Command)> {
+        let mut root = Cli::command();
+        root.build();
+        let mut all = Vec::new();
+        walk(&root, "netplumb".into(), &mut all);
+        // clap's own `help` subcommand is not ours to document.
+        all.retain(|(p, _)| !p.split(' ').any(|w| w == "help"));
+        all
+    }
+
+    #[test]
+    fn every_argument_has_help() {
+        let mut missing = Vec::new();
+        for (path, cmd) in commands() {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                let has = a
+                    .get_help()
+                    .is_some_and(|h| !h.to_string().trim().is_empty());
+                if !has {
+                    missing.push(format!("{path}: {id}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "arguments without help: {missing:#?}");
+    }
+
+    #[test]
+    fn every_command_has_an_example() {
+        let mut missing = Vec::new();
+        for (path, cmd) in commands() {
+            if cmd.is_hide_set() {
+                continue;
+            }
+            let help = cmd
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let own = help
+                .lines()
+                .any(|l| l.starts_with("  ") && l.split_whitespace().any(|w| w == "netplumb"));
+            if !help.starts_with("Examples:\n") || !own {
+                missing.push(path.clone());
+            }
+            for l in help.lines() {
+                // Readable in an 80-column terminal and in man's indent.
+                if l.chars().count() > 74 {
+                    missing.push(format!("{path}: line too long: {l:?}"));
+                }
+            }
+            if cmd.get_about().is_none() {
+                missing.push(format!("{path} (no about)"));
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "commands without a (fitting) example: {missing:#?}"
+        );
+    }
+
+    #[test]
+    fn down_alone_names_all_three_forms_and_is_a_usage_error() {
+        let cli = Cli::try_parse_from(["netplumb", "down"]).unwrap();
+        let e = cli.check_usage().unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let msg = e.to_string();
+        for form in [
+            "netplumb down lab.rhai",
+            "netplumb down --name lab",
+            "netplumb down --all",
+        ] {
+            assert!(msg.contains(form), "{msg}");
+        }
+        assert!(msg.contains("Usage: netplumb down"), "{msg}");
+        for ok in [
+            &["netplumb", "down", "x.rhai"][..],
+            &["netplumb", "down", "--all"],
+        ] {
+            let cli = Cli::try_parse_from(ok).unwrap();
+            assert!(cli.check_usage().is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn json_where_it_means_nothing_is_a_usage_error() {
+        let refused: [&[&str]; 7] = [
+            &["exec", "ns", "true"],
+            &["repl"],
+            &["graph"],
+            &["completions", "bash"],
+            &["man"],
+            &["sandbox", "shell"],
+            &["capture", "a:eth0", "-w", "x.pcap"],
+        ];
+        for args in refused {
+            let argv = [&["netplumb", "--json"][..], args].concat();
+            let cli = Cli::try_parse_from(&argv).unwrap();
+            let e = cli.check_usage().expect_err(&format!("{argv:?}"));
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains("--json: "), "{e}");
+        }
+        let honoured: [&[&str]; 8] = [
+            &["up", "x.rhai"],
+            &["down", "--all"],
+            &["plan", "x.rhai"],
+            &["check", "x"],
+            &["show"],
+            &["ping-all"],
+            &["doc"],
+            &["sandbox", "list"],
+        ];
+        for args in honoured {
+            let argv = [&["netplumb", "--json"][..], args].concat();
+            let cli = Cli::try_parse_from(&argv).unwrap();
+            assert!(cli.check_usage().is_ok(), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn exec_takes_the_command_without_a_double_dash() {
+        let cli = Cli::try_parse_from(["netplumb", "exec", "ns", "sh", "-c", "exit 3"]).unwrap();
+        let Cmd::Exec { ns, cmd } = cli.cmd else {
+            panic!("not exec")
+        };
+        assert_eq!(ns, "ns");
+        assert_eq!(cmd, ["sh", "-c", "exit 3"]);
+    }
 }

@@ -17,6 +17,7 @@ mod out;
 mod plan;
 mod proc;
 mod repl;
+mod report;
 mod run;
 mod sandbox;
 mod script;
@@ -44,7 +45,7 @@ fn raise_fd_limit() {
 
 fn main() {
     raise_fd_limit();
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::Cli::try_parse().and_then(|c| c.check_usage().map(|_| c)) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };

@@ -109,35 +109,56 @@ pub fn ping_once(addr: IpAddr) -> Result<bool, KernelError> {
         pkt[2..4].copy_from_slice(&c.to_be_bytes());
     }
     let (ss, len) = sockaddr(addr);
-    // SAFETY: buffers and lengths are valid for the call.
-    let sent = unsafe {
-        libc::sendto(
-            sock.as_raw_fd(),
-            pkt.as_ptr().cast(),
-            pkt.len(),
-            0,
-            (&ss as *const libc::sockaddr_storage).cast(),
-            len,
-        )
+    let send = || {
+        // SAFETY: buffers and lengths are valid for the call.
+        let sent = unsafe {
+            libc::sendto(
+                sock.as_raw_fd(),
+                pkt.as_ptr().cast(),
+                pkt.len(),
+                0,
+                (&ss as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        };
+        if sent >= 0 {
+            return Ok(());
+        }
+        Err(std::io::Error::last_os_error())
     };
-    if sent < 0 {
-        // No route, unreachable network…: the ping fails, it is not an error.
-        return Ok(false);
-    }
+    // One question, asked again every 200 ms within the second it has: a
+    // link that just became ready may still drop the first frame (the
+    // kernel answers ENOBUFS, or the ARP request goes unanswered), and a
+    // later echo of the same sequence number answers the same question.
     let deadline = Instant::now() + Duration::from_secs(1);
+    let mut next_send = Instant::now();
     let mut buf = [0u8; 1500];
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let now = Instant::now();
+        if now >= deadline {
             return Ok(false);
         }
+        if now >= next_send {
+            next_send = now + Duration::from_millis(200);
+            if let Err(e) = send() {
+                match e.raw_os_error() {
+                    Some(libc::ENOBUFS | libc::EAGAIN | libc::EINTR) => {}
+                    // No route, unreachable network…: the ping fails, it
+                    // is not an error.
+                    _ => return Ok(false),
+                }
+            }
+        }
+        let wait = next_send
+            .min(deadline)
+            .saturating_duration_since(Instant::now());
         let mut pfd = libc::pollfd {
             fd: sock.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
         // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as i32) };
+        let r = unsafe { libc::poll(&mut pfd, 1, wait.as_millis().max(1) as i32) };
         if r <= 0 {
             continue;
         }

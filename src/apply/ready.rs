@@ -16,7 +16,8 @@ fn pending(st: &NsState, name: &str) -> Option<String> {
     let Some(l) = st.link(name) else {
         return Some("gone".into());
     };
-    if !l.is_ready() {
+    let ports_up = st.links.iter().any(|p| p.master == Some(l.index) && p.up);
+    if !l.is_ready(ports_up) {
         return Some(match l.port_state {
             Some(s) if l.oper == "UP" => format!("bridge port state {s}, not forwarding"),
             _ => format!("operstate {}", l.oper),

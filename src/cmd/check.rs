@@ -14,6 +14,7 @@ use crate::kernel::{Kernel, Recorder};
 use crate::ledger;
 use crate::opts::{Opts, read_script, require_root, script_dir, script_label, topology_name};
 use crate::out::say;
+use crate::report;
 use crate::run::Runner;
 use crate::script::Session;
 use crate::uprecord::UpRecord;
@@ -27,6 +28,15 @@ pub fn say_not_run(not_run: &[String]) {
         "note: not run (no kernel was asked): {}; the script saw ping → true and exec → status 0 with no output",
         not_run.join(", ")
     );
+}
+
+/// With `--json`, a script that does not run is still a document
+/// (`"valid": false`); the report goes to stderr as always.
+fn json_invalid(o: &Opts, target: &str, kind: &'static str, e: Report) -> Report {
+    if o.json {
+        report::emit(&report::doc::Check::invalid(target, kind, e.to_string()));
+    }
+    e
 }
 
 /// Run `file` into a session over `kernel`; the session, or the report.
@@ -47,6 +57,7 @@ fn run_into(
         runner.read_world = true;
     }
     let mut session = Session::new(runner, script_dir(file), set, 50_000_000);
+    report::stream::debug_to_stderr(&mut session.engine);
     drive::run_file(&mut session, file, &text)?;
     Ok(session)
 }
@@ -55,9 +66,13 @@ pub fn run(o: &Opts, target: &str, set: &[(String, String)]) -> Result<i32, Repo
     let path = Path::new(target);
     if target.ends_with(".rhai") || path.is_file() {
         let name = topology_name(path, None)?;
-        let session = run_into(Box::new(Recorder::new()), &name, path, set, None)?;
-        let r = session.runner();
-        if !o.quiet {
+        let session = run_into(Box::new(Recorder::new()), &name, path, set, None)
+            .map_err(|e| json_invalid(o, target, "file", e))?;
+        let mut r = session.runner();
+        if o.json {
+            let changes = report::doc::dry_changes(&mut r, false);
+            report::emit(&report::doc::Check::file(target, changes, &r.not_run));
+        } else if !o.quiet {
             say!(
                 "{target}: valid; on an empty machine it makes {} changes",
                 r.done.len()
@@ -76,7 +91,19 @@ pub fn run(o: &Opts, target: &str, set: &[(String, String)]) -> Result<i32, Repo
     })?;
     let owned = ledger::read_entries(target).map_err(diag::ledger)?;
     let kernel = ReadOnly::new().map_err(|e| diag::plain(e.to_string(), None))?;
-    let session = run_into(Box::new(kernel), target, &rec.script, &rec.set, Some(owned))?;
+    let session = run_into(Box::new(kernel), target, &rec.script, &rec.set, Some(owned))
+        .map_err(|e| json_invalid(o, target, "topology", e))?;
+    if o.json {
+        let mut r = session.runner();
+        let changes = report::doc::dry_changes(&mut r, true);
+        let drifted = !changes.is_empty();
+        let script = rec.script.display().to_string();
+        let repair = rec.up_command(target);
+        report::emit(&report::doc::Check::topology(
+            target, script, repair, changes, &r.not_run,
+        ));
+        return Ok(if drifted { 1 } else { 0 });
+    }
     let done = &session.runner().done;
     if done.is_empty() {
         if !o.quiet {

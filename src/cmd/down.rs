@@ -11,6 +11,7 @@ use crate::diag;
 use crate::ledger::{self, Ledger};
 use crate::opts::{Opts, topology_name};
 use crate::out::say;
+use crate::report::{self, doc::DownOne};
 use crate::run::Runner;
 use crate::uprecord::UpRecord;
 
@@ -26,7 +27,11 @@ pub fn run(
         let n = topology_name(Path::new(""), name.as_deref())?;
         let had = ledger::force_forget(&n).map_err(diag::ledger)?;
         UpRecord::forget(&n);
-        if !o.quiet {
+        if o.json {
+            let mut one = DownOne::named(&n);
+            one.forgotten = had;
+            report::emit(&report::doc::Down::new(vec![one]));
+        } else if !o.quiet {
             if had {
                 say!("topology '{n}': record forgotten; nothing in the kernel was touched");
             } else {
@@ -42,7 +47,9 @@ pub fn run(
     } else {
         let n = topology_name(Path::new(""), name.as_deref())?;
         let known = ledger::list_topologies().map_err(diag::ledger)?;
-        if !known.contains(&n) {
+        // A topology that was started (it has a lock) but recorded nothing
+        // yet has nothing to remove; a name never used at all is a typo.
+        if !known.contains(&n) && !ledger::was_started(&n) {
             let list = if known.is_empty() {
                 "netplumb has no topologies here".to_string()
             } else {
@@ -56,13 +63,23 @@ pub fn run(
         vec![n]
     };
     let mut failed = Vec::new();
+    let mut docs = Vec::new();
     for n in names {
-        match down_one(o, &n, no_wait) {
+        let mut doc = DownOne::named(&n);
+        match down_one(o, &n, no_wait, &mut doc) {
+            Ok(_) if o.json => {}
             Ok(0) if !o.quiet => say!("topology '{n}': nothing to remove"),
             Ok(k) if !o.quiet => say!("topology '{n}': removed {k} objects"),
             Ok(_) => {}
-            Err(e) => failed.push(format!("topology '{n}': {e}")),
+            Err(e) => {
+                doc.error = Some(e.clone());
+                failed.push(format!("topology '{n}': {e}"));
+            }
         }
+        docs.push(doc);
+    }
+    if o.json {
+        report::emit(&report::doc::Down::new(docs));
     }
     if failed.is_empty() {
         Ok(0)
@@ -74,7 +91,7 @@ pub fn run(
     }
 }
 
-fn down_one(o: &Opts, n: &str, no_wait: bool) -> Result<usize, String> {
+fn down_one(o: &Opts, n: &str, no_wait: bool, doc: &mut DownOne) -> Result<usize, String> {
     let ledger = Ledger::open(n, !no_wait, o.quiet).map_err(|e| match e.help() {
         Some(h) => format!("{e}\n  help: {h}"),
         None => e.to_string(),
@@ -82,13 +99,19 @@ fn down_one(o: &Opts, n: &str, no_wait: bool) -> Result<usize, String> {
     let kernel = LinuxKernel::new().map_err(|e| e.to_string())?;
     let mut runner = Runner::new(n, Box::new(kernel), Some(ledger)).map_err(|e| e.to_string())?;
     runner.verbose = o.verbose;
+    let before = runner.owned().to_vec();
     let res = runner.down();
-    if !o.quiet {
+    if o.json {
+        let after = runner.owned().to_vec();
+        (doc.objects, doc.left) = report::doc::down_objects(runner.kernel(), &before, &after);
+        doc.notes = runner.notes.clone();
+    } else if !o.quiet {
         for note in &runner.notes {
             eprintln!("netplumb: note: {note}");
         }
     }
     let k = res.map_err(|e| e.to_string())?;
+    doc.removed = k;
     UpRecord::forget(n);
     Ok(k)
 }

@@ -4,6 +4,7 @@
 mod check;
 mod down;
 mod exec;
+mod man;
 mod plan;
 mod up;
 
@@ -29,6 +30,7 @@ fn needs_root(cmd: &Cmd) -> bool {
         Cmd::Check { .. }
         | Cmd::Doc { .. }
         | Cmd::Completions { .. }
+        | Cmd::Man { .. }
         | Cmd::Capture(_)
         | Cmd::Sandbox(_) => false,
     }
@@ -74,6 +76,7 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
             crate::sandbox::run(&c, &cx)
                 .map_err(|e| crate::diag::plain(e.to_string(), e.help().as_deref()))
         }
+        Cmd::Man { output } => man::run(&o, output.as_deref()),
         Cmd::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "netplumb", &mut buf);

@@ -12,6 +12,7 @@ use crate::kernel::{Kernel, Recorder};
 use crate::ledger;
 use crate::opts::{Opts, read_script, script_dir, script_label, topology_name};
 use crate::plan;
+use crate::report;
 use crate::run::Runner;
 use crate::script::Session;
 
@@ -34,8 +35,15 @@ pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
     }
     let mut session = Session::new(runner, script_dir(&a.file), &a.set, a.max_ops);
     session.set_max_memory(a.max_memory);
+    report::stream::debug_to_stderr(&mut session.engine);
     drive::run_file(&mut session, &a.file, &text)?;
-    let r = session.runner();
+    let mut r = session.runner();
+    if o.json {
+        let ops = report::doc::dry_changes(&mut r, diff);
+        report::emit(&report::doc::Plan::new(&name, diff, ops, &r.not_run));
+        super::check::say_not_run(&r.not_run);
+        return Ok(0);
+    }
     let mut out = String::new();
     for s in &r.done {
         for line in plan::render(&s.op) {

@@ -10,7 +10,8 @@ use crate::diag;
 use crate::drive;
 use crate::ledger::Ledger;
 use crate::opts::{Opts, read_script, script_dir, script_label, topology_name};
-use crate::plan::{self, Step};
+use crate::plan;
+use crate::report::{self, stream::Stream};
 use crate::run::Runner;
 use crate::script::Session;
 use crate::uprecord::UpRecord;
@@ -29,85 +30,43 @@ pub fn run(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<i32, Report> {
     let t0 = std::time::Instant::now();
     let mut session = Session::new(runner, script_dir(&a.file), &a.set, a.max_ops);
     session.set_max_memory(a.max_memory);
-    drive::run_file(&mut session, &a.file, &text)?;
+    let stream = Stream::install(&mut session, o.json, o.quiet, o.verbose);
+    drive::run_file(&mut session, &a.file, &text).inspect_err(|_| {
+        if stream.reported() > 0 && !o.quiet {
+            eprintln!("netplumb: the run failed: the changes listed above are rolled back");
+        }
+    })?;
     let mut r = session.runner();
-    if let Err(nr) = r.settle()
-        && !o.quiet
-    {
-        eprintln!(
-            "netplumb: after {:.1?} these links are still not ready: {}",
-            nr.waited,
-            nr.pending.join(", ")
-        );
+    let mut not_ready = Vec::new();
+    if let Err(nr) = r.settle() {
+        if !o.quiet && !o.json {
+            eprintln!(
+                "netplumb: after {:.1?} these links are still not ready: {}",
+                nr.waited,
+                nr.pending.join(", ")
+            );
+        }
+        not_ready = nr.pending;
     }
     let now = plan::intent(&r.topo, &name);
-    let summary = summarize(&name, &r, &now, o.verbose, t0.elapsed());
+    let all = report::changes(&r, &r.done, &now);
+    let took = t0.elapsed();
     r.commit().map_err(|e| diag::plain(e.to_string(), None))?;
     UpRecord::new(&a.file, &a.set, a.name.as_deref(), now).save(&name);
-    if !o.quiet {
-        crate::out::write(&summary);
+    if o.json {
+        let mut doc = report::doc::Up::new(&name, all);
+        doc.notes = r.notes.clone();
+        doc.not_ready = not_ready;
+        doc.printed = stream.printed();
+        doc.seconds = took.as_secs_f64();
+        report::emit(&doc);
+    } else if !o.quiet {
+        let mut out = stream.rest(&all);
+        out.push_str(&report::counts_line(&name, &all, took));
+        crate::out::write(&out);
         for n in &r.notes {
             eprintln!("netplumb: note: {n}");
         }
     }
     Ok(0)
-}
-
-/// "+", "~" or "-": what kind of change a step is.
-fn mark(s: &Step) -> char {
-    s.op.summary().chars().next().unwrap_or('~')
-}
-
-/// The change lines (compressed by kind when there are many) and the count.
-pub fn summarize(
-    name: &str,
-    r: &Runner,
-    now: &plan::Intent,
-    verbose: bool,
-    took: std::time::Duration,
-) -> String {
-    let done = &r.done;
-    if done.is_empty() {
-        return format!("topology '{name}': no changes, everything is up to date\n");
-    }
-    let mut out = String::new();
-    let repaired = |s: &Step| r.is_repair(s, now);
-    if done.len() <= 40 || verbose {
-        for s in done {
-            let tag = if repaired(s) { "   (repaired)" } else { "" };
-            out.push_str(&format!("{}{tag}\n", s.op.summary()));
-        }
-    } else {
-        let mut counts: Vec<(String, usize)> = Vec::new();
-        for s in done {
-            let summary = s.op.summary();
-            let key: String = summary
-                .split_whitespace()
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" ");
-            match counts.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((key, 1)),
-            }
-        }
-        for (k, n) in counts {
-            out.push_str(&format!("{k} ×{n}\n"));
-        }
-    }
-    let count = |c: char| done.iter().filter(|s| mark(s) == c).count();
-    let repairs = done.iter().filter(|s| repaired(s)).count();
-    let mut parts = vec![
-        format!("{} created", count('+')),
-        format!("{} changed", count('~')),
-        format!("{} removed", count('-')),
-    ];
-    if repairs > 0 {
-        parts.push(format!("{repairs} repaired"));
-    }
-    out.push_str(&format!(
-        "topology '{name}': {} in {took:.2?}\n",
-        parts.join(", ")
-    ));
-    out
 }

@@ -50,10 +50,12 @@ impl Link {
         self.kind.as_deref() == Some("veth")
     }
     /// Operationally up and, when it is a bridge port, forwarding: a packet
-    /// sent now is carried. A bridge without ports reports no carrier but
-    /// carries the host's own traffic once up, so it counts as ready.
-    pub fn is_ready(&self) -> bool {
-        let carrying = self.oper == "UP" || (self.is_bridge() && self.up);
+    /// sent now is carried. Until the link watch has run, the device still
+    /// has the noop qdisc and drops what is sent — a bridge too, once it
+    /// has ports. A bridge with no port up never gets carrier, so for it
+    /// being up is all there is to wait for.
+    pub fn is_ready(&self, ports_up: bool) -> bool {
+        let carrying = self.oper == "UP" || (self.is_bridge() && self.up && !ports_up);
         carrying && self.port_state.is_none_or(|s| s == BR_STATE_FORWARDING)
     }
 }

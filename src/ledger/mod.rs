@@ -122,6 +122,12 @@ pub fn list_topologies() -> Result<Vec<String>, LedgerError> {
     Ok(out)
 }
 
+/// Has a run of this topology ever taken its lock here (even one killed
+/// before it recorded anything)?
+pub fn was_started(name: &str) -> bool {
+    check_topology_name(name).is_ok() && state_dir().join(format!("{name}.lock")).exists()
+}
+
 /// Read a topology's record without taking its lock. Every line must parse
 /// into the validated types, the last one included: a torn or planted line
 /// is an error naming it, never skipped.
