@@ -2,12 +2,14 @@
 //! runner and the read-back commands (`show`, `graph`, `ping-all`, `check`)
 //! run against a recording fake (for `plan` and unit tests) or the real thing.
 
+mod cache;
 mod fake;
 mod state;
 
 use std::net::IpAddr;
 use std::time::Duration;
 
+pub use cache::Cached;
 pub use fake::Recorder;
 pub use state::{Addr, ExecOutput, Link, NsState, RT_TABLE_MAIN, Route, TableInfo};
 
@@ -107,6 +109,11 @@ pub trait Kernel: Send {
     fn netns_ino(&mut self, ns: &NsName) -> Result<Option<u64>, KernelError>;
     /// Links, addresses and routes of one namespace.
     fn observe(&mut self, ns: &NsRef) -> Result<NsState, KernelError>;
+    /// `observe` of many namespaces, results in input order. Real kernels
+    /// read them on several threads.
+    fn observe_many(&mut self, nss: &[NsRef]) -> Vec<Result<NsState, KernelError>> {
+        nss.iter().map(|ns| self.observe(ns)).collect()
+    }
     /// The names of a namespace's links (cheaper than a full observe).
     fn link_names(&mut self, ns: &NsRef) -> Result<Vec<String>, KernelError> {
         Ok(self

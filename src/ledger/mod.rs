@@ -132,6 +132,11 @@ pub fn was_started(name: &str) -> bool {
 /// into the validated types, the last one included: a torn or planted line
 /// is an error naming it, never skipped.
 pub fn read_entries(name: &str) -> Result<Vec<Entry>, LedgerError> {
+    read_counted(name).map(|(e, _)| e)
+}
+
+/// The entries, and how many lines of the record compaction would drop.
+fn read_counted(name: &str) -> Result<(Vec<Entry>, usize), LedgerError> {
     check_topology_name(name)?;
     let path = record_path(name);
     let err = |source| LedgerError::Write {
@@ -141,10 +146,11 @@ pub fn read_entries(name: &str) -> Result<Vec<Entry>, LedgerError> {
     };
     let file = match store::open_read(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
         Err(e) => return Err(err(e)),
     };
     let mut entries: Vec<Entry> = Vec::new();
+    let mut lines = 0;
     let mut reader = BufReader::new(file);
     let mut line = String::new();
     let mut n = 0;
@@ -166,6 +172,7 @@ pub fn read_entries(name: &str) -> Result<Vec<Entry>, LedgerError> {
                 "the line is cut short (a write did not finish)".into(),
             ));
         }
+        lines += 1;
         if line.trim().is_empty() {
             continue;
         }
@@ -183,7 +190,8 @@ pub fn read_entries(name: &str) -> Result<Vec<Entry>, LedgerError> {
             }
         }
     }
-    Ok(entries)
+    let garbage = lines - entries.len();
+    Ok((entries, garbage))
 }
 
 /// An open, locked record of one topology.
@@ -192,6 +200,11 @@ pub struct Ledger {
     path: PathBuf,
     log: std::fs::File,
     entries: Vec<Entry>,
+    /// Lines of the log that compaction would drop (a `Del` and the line it
+    /// cancels, a repeated `Add`): 0 when the log is already compact.
+    garbage: usize,
+    /// The log file was removed (nothing owned): reopen it before writing.
+    log_gone: bool,
     _lock: Flock<std::fs::File>,
 }
 
@@ -223,7 +236,7 @@ impl Ledger {
             }
         };
         let path = record_path(name);
-        let entries = read_entries(name)?;
+        let (entries, garbage) = read_counted(name)?;
         let log = store::open_append(&path).map_err(|source| LedgerError::Write {
             name: name.into(),
             path: path.clone(),
@@ -234,6 +247,8 @@ impl Ledger {
             path,
             log,
             entries,
+            garbage,
+            log_gone: false,
             _lock: lock,
         })
     }
@@ -253,6 +268,10 @@ impl Ledger {
     fn append(&mut self, recs: &[Record]) -> Result<(), LedgerError> {
         if recs.is_empty() {
             return Ok(());
+        }
+        if self.log_gone {
+            self.log = store::open_append(&self.path).map_err(|e| self.write_err(e))?;
+            self.log_gone = false;
         }
         let mut buf = Vec::new();
         for r in recs {
@@ -290,6 +309,7 @@ impl Ledger {
             recs.push(Record::Add(new.clone()));
         }
         self.append(&recs)?;
+        self.garbage += recs.len();
         for (old, new) in pairs {
             if let Some(p) = self.entries.iter().rposition(|e| e == old) {
                 self.entries[p] = new.clone();
@@ -302,6 +322,7 @@ impl Ledger {
     pub fn remove(&mut self, entries: &[Entry]) -> Result<(), LedgerError> {
         let recs: Vec<Record> = entries.iter().cloned().map(Record::Del).collect();
         self.append(&recs)?;
+        self.garbage += 2 * recs.len();
         for o in entries {
             if let Some(p) = self.entries.iter().rposition(|e| e == o) {
                 self.entries.remove(p);
@@ -311,9 +332,30 @@ impl Ledger {
     }
 
     /// Rewrite the log as just the live entries (after a successful run),
-    /// or remove it when nothing is owned any more.
+    /// or remove it when nothing is owned any more. A log that is already
+    /// just that (nothing was removed or replaced since) is left as it is.
     pub fn compact(&mut self) -> Result<(), LedgerError> {
+        if self.garbage == 0 && !self.entries.is_empty() {
+            return Ok(());
+        }
+        self.rewrite()
+    }
+
+    /// Compact only once the log holds at least as many dropped lines as
+    /// live ones (the REPL commits after every statement: rewriting the
+    /// whole record each time made a statement cost the session's length).
+    pub fn compact_amortized(&mut self) -> Result<(), LedgerError> {
+        if self.entries.is_empty() || self.garbage > self.entries.len().max(64) {
+            return self.rewrite();
+        }
+        Ok(())
+    }
+
+    fn rewrite(&mut self) -> Result<(), LedgerError> {
         if self.entries.is_empty() {
+            self.garbage = 0;
+            // The next append (a REPL statement after `:down`) makes it anew.
+            self.log_gone = true;
             return match std::fs::remove_file(&self.path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -329,6 +371,8 @@ impl Ledger {
         }
         store::write_atomic(&self.path, buf.as_bytes()).map_err(|e| self.write_err(e))?;
         self.log = store::open_append(&self.path).map_err(|e| self.write_err(e))?;
+        self.garbage = 0;
+        self.log_gone = false;
         Ok(())
     }
 }

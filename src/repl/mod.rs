@@ -77,11 +77,15 @@ pub fn run(
         )
     })?;
     let kernel = LinuxKernel::new().map_err(|e| diag::plain(e.to_string(), None))?;
+    // Each statement converges the whole model: remember what was read, so
+    // that it reads back only what it changed.
+    let kernel = crate::kernel::Cached::new(Box::new(kernel));
     let mut runner = Runner::new(&name, Box::new(kernel), Some(ledger))
         .map_err(|e| diag::plain(e.to_string(), None))?;
     runner.verbose = o.verbose;
     runner.quiet = o.quiet;
     runner.echo = !o.quiet;
+    runner.lazy_compact = true;
     let earlier = runner.owned().len();
 
     let interactive = std::io::stdin().is_terminal();

@@ -93,6 +93,9 @@ pub struct Runner {
     pub prev_intent: Intent,
     /// Links confirmed ready since they were brought up.
     ready: HashSet<(NsRef, IfName)>,
+    /// Commit compacts the ledger only once it is half garbage (the REPL
+    /// commits after every statement).
+    pub lazy_compact: bool,
 }
 
 fn help_for(op: &Op, e: &KernelError) -> Option<String> {
@@ -160,6 +163,7 @@ impl Runner {
             flushed: None,
             prev_intent: Intent::new(),
             ready: HashSet::new(),
+            lazy_compact: false,
         })
     }
 
@@ -389,7 +393,11 @@ impl Runner {
         self.claimed.clear();
         self.released.clear();
         if let Some(l) = self.ledger.as_mut() {
-            l.compact()?;
+            if self.lazy_compact {
+                l.compact_amortized()?;
+            } else {
+                l.compact()?;
+            }
         }
         self.prev_intent = plan::intent(&self.topo, &self.name);
         Ok(())

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::kernel::{Kernel, KernelError};
 use crate::ledger::{Entry, Ledger, LedgerError, World};
 use crate::model::NsRef;
+use crate::op::Op;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TeardownError {
@@ -66,6 +67,38 @@ impl Run<'_> {
             }
         }
         self.done(e);
+    }
+    /// Entries of one op each, in one batch (the kernel side deletes a run
+    /// of namespaces on several threads); what the batch did not get to is
+    /// undone one by one.
+    fn undo_many(&mut self, es: &[&Entry]) {
+        let ops: Vec<Op> = es.iter().flat_map(|e| e.undo_ops()).collect();
+        if ops.len() != es.len() {
+            for e in es {
+                self.undo(e);
+            }
+            return;
+        }
+        let out = self.kernel.apply_all(&ops);
+        let failed = out.failed.as_ref().map(|(i, _)| *i);
+        let mut err = out.failed.map(|(_, e)| e);
+        for (i, e) in es.iter().enumerate() {
+            if out.applied.get(i).is_some_and(Option::is_some) {
+                self.done(e);
+            } else if Some(i) == failed {
+                match err.take() {
+                    Some(k) if !k.is_not_found() => {
+                        self.report.errors.push(TeardownError::Kernel {
+                            what: ops[i].summary(),
+                            err: k,
+                        })
+                    }
+                    _ => self.done(e),
+                }
+            } else {
+                self.undo(e);
+            }
+        }
     }
     fn done(&mut self, e: &Entry) {
         if matches!(e, Entry::Netns { .. } | Entry::Link { .. }) {
@@ -175,13 +208,14 @@ pub fn teardown(
             _ => run.undo(o),
         }
     }
-    for o in owns.iter().rev() {
-        if let Entry::Netns { ns, .. } = o
-            && doomed.contains(&NsRef::Named(ns.clone()))
-        {
-            run.undo(o);
-        }
-    }
+    let netns: Vec<&Entry> = owns
+        .iter()
+        .rev()
+        .filter(
+            |o| matches!(o, Entry::Netns { ns, .. } if doomed.contains(&NsRef::Named(ns.clone()))),
+        )
+        .collect();
+    run.undo_many(&netns);
     wait_vanished(&mut run, &mut vanishing, &mut links);
     for o in &links {
         run.undo(o);

@@ -182,6 +182,7 @@ pub fn diff(
     // Read what exists: the namespaces the script touches and those the
     // topology owns things in. A namespace that does not exist is empty.
     let mut touched = topo.touched_ns();
+    let mut listed: std::collections::HashSet<NsRef> = touched.iter().cloned().collect();
     for e in owned {
         let ns = match e {
             Entry::Netns { ns, .. } => NsRef::Named(ns.clone()),
@@ -190,30 +191,38 @@ pub fn diff(
                 None => continue,
             },
         };
-        if !touched.contains(&ns) {
+        if listed.insert(ns.clone()) {
             touched.push(ns);
         }
     }
     let kerr = |e: KernelError, what: String| err(&Pos::default(), format!("{what}: {e}"), None);
-    for ns in &touched {
-        let ino = match ns {
+    let mut present = Vec::with_capacity(touched.len());
+    for ns in touched {
+        let ino = match &ns {
             NsRef::Host => Some(0),
             NsRef::Named(n) => kernel
                 .netns_ino(n)
                 .map_err(|e| kerr(e, format!("cannot look for netns {n}")))?,
         };
-        let Some(ino) = ino else { continue };
-        let st = match kernel.observe(ns) {
+        if let Some(ino) = ino {
+            present.push((ns, ino));
+        }
+    }
+    // One read per namespace, on several threads: a no-change `up` of a
+    // thousand namespaces is mostly this.
+    let nss: Vec<NsRef> = present.iter().map(|(ns, _)| ns.clone()).collect();
+    for ((ns, ino), res) in present.into_iter().zip(kernel.observe_many(&nss)) {
+        let st = match res {
             Ok(st) => st,
             // Deleted between the two questions: as good as absent.
             Err(e) if e.is_not_found() => continue,
             Err(e) => return Err(kerr(e, format!("cannot read netns {ns}"))),
         };
-        if let NsRef::Named(n) = ns {
+        if let NsRef::Named(n) = &ns {
             sim.netns.insert(n.clone(), ino);
         }
         sim.state.insert(ns.clone(), st.clone());
-        seen.insert(ns.clone(), st);
+        seen.insert(ns, st);
     }
     let mut cx = Cx {
         sim,
