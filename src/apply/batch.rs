@@ -63,6 +63,9 @@ fn is_rtnetlink(op: &Op) -> bool {
     )
 }
 
+/// Consecutive sysctl writes worth threads of their own.
+const SYSCTL_RUN: usize = 8;
+
 struct Pending {
     ns: NsRef,
     reqs: Vec<(usize, msg::Req)>,
@@ -94,6 +97,10 @@ pub(super) fn apply_all(k: &mut LinuxKernel, ops: &[Op]) -> Outcome<KernelError>
                 .iter()
                 .take_while(|o| matches!(o, Op::DelNetns { .. }))
                 .count(),
+            Op::Sysctl { .. } => ops[i..]
+                .iter()
+                .take_while(|o| matches!(o, Op::Sysctl { .. }))
+                .count(),
             _ => 0,
         };
         let needs_drain = !pending.reqs.is_empty()
@@ -101,7 +108,28 @@ pub(super) fn apply_all(k: &mut LinuxKernel, ops: &[Op]) -> Outcome<KernelError>
         if needs_drain && let Err((j, e)) = flush(k, &mut pending, ops, &mut applied) {
             return fail(applied, j, e);
         }
-        if run > 1 || (run == 1 && matches!(op, Op::DelNetns { .. })) {
+        if matches!(op, Op::Sysctl { .. }) && run >= SYSCTL_RUN {
+            let results = k.timed("sysctl (parallel)", run, |k| {
+                super::sysctl::write_many(&k.nsdir, &ops[i..i + run])
+            });
+            // All ran: record every write made, then report the first refusal.
+            let mut failure = None;
+            for (j, r) in results.into_iter().enumerate() {
+                match r {
+                    Ok(m) => applied[i + j] = Some(m),
+                    Err(e) => {
+                        failure.get_or_insert((i + j, e));
+                    }
+                }
+            }
+            if let Some((j, e)) = failure {
+                return fail(applied, j, e);
+            }
+            i += run;
+            continue;
+        }
+        let namespaces_run = matches!(op, Op::AddNetns { .. } | Op::DelNetns { .. });
+        if namespaces_run && (run > 1 || matches!(op, Op::DelNetns { .. })) {
             if let Err((j, e)) = namespaces(k, &ops[i..i + run], i, &mut applied) {
                 return fail(applied, j, e);
             }
@@ -325,6 +353,7 @@ fn request_for(
             }
             LinkChange::Master(None) => msg::set_link(msg::by_name(name.as_str()).nocontroller()),
             LinkChange::Stp(on) => msg::set_stp(name.as_str(), *on),
+            LinkChange::McastSnooping(on) => msg::set_mcast_snooping(name.as_str(), *on),
         },
         Op::AddAddr { ns, dev, cidr } => msg::add_addr(k.ifindex(ns, dev.as_str())?, cidr),
         Op::DelAddr { ns, dev, cidr } => msg::del_addr(k.ifindex(ns, dev.as_str())?, cidr),

@@ -12,6 +12,7 @@ mod read;
 mod readonly;
 mod ready;
 mod rtnl;
+mod sysctl;
 
 // The kernel-facing layer of issue 16 (link kinds and attributes, routes and
 // rules, shaping, kernel features): self-contained until the lead wires it

@@ -57,6 +57,17 @@ pub fn add_bridge(name: &str) -> Req {
     )
 }
 
+pub fn set_mcast_snooping(name: &str, on: bool) -> Req {
+    (
+        M::NewLink(
+            LinkMessageBuilder::<LinkBridge>::new(name)
+                .mcast_snooping(on)
+                .build(),
+        ),
+        0,
+    )
+}
+
 /// A new namespace's `lo`: up (it starts down), and marked as netplumb's.
 pub fn init_lo(mark: &str) -> Req {
     set_link(by_index(1).up().alias(mark.to_string()))

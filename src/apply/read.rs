@@ -157,8 +157,12 @@ pub fn link(l: &LinkMessage) -> Link {
                         LinkInfo::Kind(k) => s.kind = Some(k.to_string()),
                         LinkInfo::Data(InfoData::Bridge(opts)) => {
                             for o in opts {
-                                if let InfoBridge::StpState(st) = o {
-                                    s.stp = Some(u32::from(*st) != 0);
+                                match o {
+                                    InfoBridge::StpState(st) => s.stp = Some(u32::from(*st) != 0),
+                                    InfoBridge::MulticastSnooping(on) => {
+                                        s.mcast_snooping = Some(*on)
+                                    }
+                                    _ => {}
                                 }
                             }
                         }

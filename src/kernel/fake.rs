@@ -96,6 +96,7 @@ impl Recorder {
             oper: "DOWN".into(),
             mtu: 1500,
             stp: (kind == "bridge").then_some(false),
+            mcast_snooping: (kind == "bridge").then_some(true),
             ..Link::default()
         });
         self.next_index += 1;
@@ -344,6 +345,7 @@ impl Recorder {
                     LinkChange::Mtu(m) => l.mtu = *m,
                     LinkChange::Master(_) => l.master = master_index,
                     LinkChange::Stp(on) => l.stp = Some(*on),
+                    LinkChange::McastSnooping(on) => l.mcast_snooping = Some(*on),
                 }
                 Made::Nothing
             }

@@ -16,6 +16,8 @@ pub enum LinkChange {
     /// `None` detaches from any bridge.
     Master(Option<IfName>),
     Stp(bool),
+    /// A bridge's IGMP/MLD snooping (IFLA_BR_MCAST_SNOOPING; on by default).
+    McastSnooping(bool),
 }
 
 impl std::fmt::Display for LinkChange {
@@ -27,6 +29,9 @@ impl std::fmt::Display for LinkChange {
             LinkChange::Master(Some(m)) => write!(f, "master {m}"),
             LinkChange::Master(None) => f.write_str("nomaster"),
             LinkChange::Stp(on) => write!(f, "stp {}", if *on { "on" } else { "off" }),
+            LinkChange::McastSnooping(on) => {
+                write!(f, "mcast_snooping {}", if *on { "on" } else { "off" })
+            }
         }
     }
 }

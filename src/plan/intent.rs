@@ -41,6 +41,10 @@ pub fn intent(topo: &Topology, topology: &str) -> Intent {
             opt(l.master.map(|m| topo.get(m).name.to_string())),
         );
         out.insert(format!("{k} stp"), opt(l.stp.map(|s| s.to_string())));
+        out.insert(
+            format!("{k} mcast_snooping"),
+            opt(l.mcast_snooping.map(|s| s.to_string())),
+        );
         let origin = at(&l.origin.0, &l.origin.1);
         for (i, a) in topo.addrs().iter().filter(|a| a.link == id).enumerate() {
             out.insert(format!("addr {origin} {}", a.cidr), "declared".into());

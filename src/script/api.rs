@@ -42,7 +42,7 @@ fn ifname(ctx: &NativeCallContext, s: &str) -> R<IfName> {
 }
 
 /// Run a declaring method on the model with the call's position.
-fn declare<T>(
+pub(super) fn declare<T>(
     ctx: &NativeCallContext,
     rn: &SharedRunner,
     f: impl FnOnce(&mut crate::topo::Topology, crate::topo::Pos) -> Result<T, DeclError>,
@@ -50,6 +50,12 @@ fn declare<T>(
     let pos = pos_of(ctx);
     let mut r = lock(rn);
     f(&mut r.topo, pos).map_err(|e| refused(ctx, e))
+}
+
+pub(super) fn netns(ctx: &NativeCallContext, rn: &SharedRunner, name: &str) -> R<NsHandle> {
+    let n = NsName::new(name).map_err(|e| bad(ctx, e))?;
+    let ns = declare(ctx, rn, |t, pos| t.add_netns(n, pos))?;
+    Ok(NsHandle { ns })
 }
 
 fn add_veth(
@@ -66,7 +72,12 @@ fn add_veth(
     Ok(LinkHandle { id })
 }
 
-fn add_bridge(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, name: &str) -> R<LinkHandle> {
+pub(super) fn add_bridge(
+    ctx: &NativeCallContext,
+    rn: &SharedRunner,
+    ns: NsRef,
+    name: &str,
+) -> R<LinkHandle> {
     let name = ifname(ctx, name)?;
     let id = declare(ctx, rn, |t, pos| t.add_bridge(ns, name, pos))?;
     Ok(LinkHandle { id })
@@ -173,14 +184,9 @@ pub fn register(engine: &mut Engine, runner: &SharedRunner) {
     engine.register_type_with_name::<LinkHandle>("Link");
 
     let rn = runner.clone();
-    engine.register_fn(
-        "netns",
-        move |ctx: NativeCallContext, name: &str| -> R<NsHandle> {
-            let n = NsName::new(name).map_err(|e| bad(&ctx, e))?;
-            let ns = declare(&ctx, &rn, |t, pos| t.add_netns(n, pos))?;
-            Ok(NsHandle { ns })
-        },
-    );
+    engine.register_fn("netns", move |ctx: NativeCallContext, name: &str| {
+        netns(&ctx, &rn, name)
+    });
     engine.register_fn("host", || NsHandle { ns: NsRef::Host });
     engine.register_get("name", |n: &mut NsHandle| match &n.ns {
         NsRef::Host => String::new(),

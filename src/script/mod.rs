@@ -4,6 +4,7 @@
 
 mod api;
 mod callsite;
+mod knobs;
 pub mod limits;
 mod nat;
 mod net;
@@ -114,6 +115,7 @@ impl Session {
             engine.on_print(|s| eprintln!("{s}"));
         }
         api::register(&mut engine, &runner);
+        knobs::register(&mut engine, &runner);
         nat::register(&mut engine, &runner);
         pingall::register(&mut engine, &runner);
         let mut scope = Scope::new();

@@ -64,6 +64,7 @@ impl Topology {
             mtu: None,
             master: None,
             stp: None,
+            mcast_snooping: None,
             pos,
             set_pos: Default::default(),
         });
@@ -181,6 +182,23 @@ impl Topology {
         l.stp = Some(on);
         l.set_pos.stp = Some(pos);
         self.changed();
+        Ok(())
+    }
+
+    /// `bridge(name, #{ mcast_snooping: … })`; declaring it again with
+    /// another value is the last word, as with stp().
+    pub fn set_mcast_snooping(&mut self, id: LinkId, on: bool, pos: Pos) -> Result<(), DeclError> {
+        let l = self.link_mut(id)?;
+        if matches!(l.kind, LinkKind::Veth { .. }) {
+            return Err(DeclError::StpNotBridge {
+                name: l.name.clone(),
+            });
+        }
+        if l.mcast_snooping != Some(on) {
+            l.mcast_snooping = Some(on);
+            l.set_pos.mcast_snooping = Some(pos);
+            self.changed();
+        }
         Ok(())
     }
 

@@ -93,6 +93,8 @@ pub struct LinkDecl {
     pub mtu: Option<u32>,
     pub master: Option<LinkId>,
     pub stp: Option<bool>,
+    /// `bridge(name, #{ mcast_snooping: false })`.
+    pub mcast_snooping: Option<bool>,
     pub pos: Pos,
     /// Where the last up()/down(), mtu(), attach() and stp() calls were.
     pub set_pos: SetPos,
@@ -104,6 +106,7 @@ pub struct SetPos {
     pub mtu: Option<Pos>,
     pub master: Option<Pos>,
     pub stp: Option<Pos>,
+    pub mcast_snooping: Option<Pos>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -46,23 +46,7 @@ pub(super) fn owned_entry<'a>(cx: &'a Cx, topo: &Topology, id: LinkId) -> Option
         LinkKind::Bridge => (l, MadeKind::Bridge),
         LinkKind::Existing => return None,
     };
-    let want = key_end(first);
-    cx.owns(|e| match e {
-        Entry::Link {
-            ns,
-            name,
-            kind: k,
-            key,
-            ..
-        } => {
-            *k == kind
-                && key.clone().unwrap_or_else(|| End {
-                    ns: ns.clone(),
-                    name: name.clone(),
-                }) == want
-        }
-        _ => false,
-    })
+    cx.owned_link(kind, &key_end(first))
 }
 
 fn place_entry<'a>(cx: &'a Cx, l: &LinkDecl) -> Option<&'a Entry> {
@@ -98,9 +82,7 @@ pub(super) fn namespaces(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> 
         let key = Some(format!("netns {n}"));
         match cx.sim.netns.get(n).copied() {
             Some(ino) => {
-                let mine = cx
-                    .owns(|e| matches!(e, Entry::Netns { ns, .. } if ns == n))
-                    .cloned();
+                let mine = cx.owned_netns(n).cloned();
                 match mine {
                     Some(Entry::Netns { ino: Some(had), .. }) if had != ino => {
                         // Ours was deleted and someone made another under
@@ -197,6 +179,10 @@ pub(super) fn recreate_link(cx: &Cx, e: &Entry) -> Vec<Op> {
             }];
             if l.stp == Some(true) {
                 v.push(set(ns, name, LinkChange::Stp(true)));
+            }
+            // Made again as it was: snooping off before any port.
+            if l.mcast_snooping == Some(false) {
+                v.push(set(ns, name, LinkChange::McastSnooping(false)));
             }
             if l.up {
                 v.push(set(ns, name, LinkChange::Up(true)));
@@ -520,29 +506,49 @@ fn bridge(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffError> {
             ),
             Some("pick another name"),
         )),
-        None => cx.push_step(Step {
-            op: Op::AddBridge {
-                ns: l.ns.clone(),
-                name: l.name.clone(),
-            },
-            pos: l.pos.clone(),
-            records: vec![Entry::Link {
-                ns: l.ns.clone(),
-                name: l.name.clone(),
-                kind: MadeKind::Bridge,
-                peer: None,
-                index: None,
-                key: Some(key_end(l)),
-                shared: false,
-            }],
-            retires: Vec::new(),
-            undo: vec![Op::DelLink {
-                ns: l.ns.clone(),
-                name: l.name.clone(),
-                index: None,
-            }],
-            key: Some(link_key(l)),
-        }),
+        None => cx
+            .push_step(Step {
+                op: Op::AddBridge {
+                    ns: l.ns.clone(),
+                    name: l.name.clone(),
+                },
+                pos: l.pos.clone(),
+                records: vec![Entry::Link {
+                    ns: l.ns.clone(),
+                    name: l.name.clone(),
+                    kind: MadeKind::Bridge,
+                    peer: None,
+                    index: None,
+                    key: Some(key_end(l)),
+                    shared: false,
+                }],
+                retires: Vec::new(),
+                undo: vec![Op::DelLink {
+                    ns: l.ns.clone(),
+                    name: l.name.clone(),
+                    index: None,
+                }],
+                key: Some(link_key(l)),
+            })
+            .and_then(|()| {
+                // Before any port joins: a bridge that never snoops has none of
+                // the per-port multicast work to do (issue 14: -18 % up).
+                if l.mcast_snooping != Some(false) {
+                    return Ok(());
+                }
+                cx.push_step(Step {
+                    op: set(&l.ns, &l.name, LinkChange::McastSnooping(false)),
+                    pos: l
+                        .set_pos
+                        .mcast_snooping
+                        .clone()
+                        .unwrap_or_else(|| l.pos.clone()),
+                    records: Vec::new(),
+                    retires: Vec::new(),
+                    undo: Vec::new(),
+                    key: Some(format!("{} mcast_snooping", link_key(l))),
+                })
+            }),
     }
 }
 

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use crate::kernel::{Kernel, KernelError, NsState, Recorder};
-use crate::ledger::{Entry, World};
+use crate::ledger::{End, Entry, MadeKind, World};
 use crate::model::NsRef;
 use crate::op::Op;
 use crate::topo::{Pos, Topology};
@@ -91,7 +91,49 @@ pub(crate) struct Cx<'a> {
     /// The main script's file name, for positions other topologies see.
     script: &'a str,
     owned: &'a [Entry],
+    /// The owned entries by where they are, so that a question about one
+    /// object does not scan the whole ledger (a diff of a thousand
+    /// namespaces asked it a thousand times).
+    index: OwnedIndex,
     world: &'a World,
+}
+
+#[derive(Default)]
+struct OwnedIndex {
+    netns: HashMap<crate::model::NsName, usize>,
+    links: HashMap<(MadeKind, End), usize>,
+    by_ns: HashMap<NsRef, Vec<usize>>,
+}
+
+impl OwnedIndex {
+    fn new(owned: &[Entry]) -> Self {
+        let mut ix = OwnedIndex::default();
+        for (i, e) in owned.iter().enumerate() {
+            match e {
+                Entry::Netns { ns, .. } => {
+                    ix.netns.entry(ns.clone()).or_insert(i);
+                }
+                Entry::Link {
+                    ns,
+                    name,
+                    kind,
+                    key,
+                    ..
+                } => {
+                    let end = key.clone().unwrap_or_else(|| End {
+                        ns: ns.clone(),
+                        name: name.clone(),
+                    });
+                    ix.links.entry((*kind, end)).or_insert(i);
+                }
+                _ => {}
+            }
+            if let Some(ns) = e.ns() {
+                ix.by_ns.entry(ns.clone()).or_default().push(i);
+            }
+        }
+        ix
+    }
 }
 
 impl Cx<'_> {
@@ -126,6 +168,28 @@ impl Cx<'_> {
 
     fn owns(&self, f: impl Fn(&Entry) -> bool) -> Option<&Entry> {
         self.owned.iter().find(|e| f(e))
+    }
+
+    /// The first owned entry in `ns` (a namespace's own entry is not in
+    /// it) for which `f` holds.
+    fn owns_in(&self, ns: &NsRef, f: impl Fn(&Entry) -> bool) -> Option<&Entry> {
+        self.index
+            .by_ns
+            .get(ns)?
+            .iter()
+            .map(|&i| &self.owned[i])
+            .find(|e| f(e))
+    }
+
+    fn owned_netns(&self, ns: &crate::model::NsName) -> Option<&Entry> {
+        self.index.netns.get(ns).map(|&i| &self.owned[i])
+    }
+
+    fn owned_link(&self, kind: MadeKind, key: &End) -> Option<&Entry> {
+        self.index
+            .links
+            .get(&(kind, key.clone()))
+            .map(|&i| &self.owned[i])
     }
 }
 
@@ -232,6 +296,7 @@ pub fn diff(
         topo_name,
         script,
         owned,
+        index: OwnedIndex::new(owned),
         world,
     };
 
@@ -244,6 +309,7 @@ pub fn diff(
     settings::group_by_ns(&mut cx.steps[mid..]);
     settings::fuse_veths(&mut cx.steps);
     sysctl::sysctls(topo, kernel, &mut cx)?;
+    sysctl::hoist_fresh(&mut cx.steps);
     nat::nat(topo, kernel, &mut cx)?;
     let mut d = cx.diff;
     d.steps = cx.steps;

@@ -34,6 +34,7 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
                 LinkChange::Mtu(_) => l.mtu.is_some(),
                 LinkChange::Master(_) => l.master.is_some(),
                 LinkChange::Stp(_) => l.stp.is_some(),
+                LinkChange::McastSnooping(_) => l.mcast_snooping.is_some(),
             }
         }),
         Entry::Route { ns, dest, .. } => topo
@@ -232,6 +233,9 @@ fn remove(
                         .and_then(|m| IfName::new(&m.name).ok()),
                 ),
                 LinkChange::Stp(_) => LinkChange::Stp(l.stp.unwrap_or(false)),
+                LinkChange::McastSnooping(_) => {
+                    LinkChange::McastSnooping(l.mcast_snooping.unwrap_or(true))
+                }
             };
             let op = Op::SetLink {
                 ns: ns.clone(),

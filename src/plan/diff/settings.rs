@@ -137,15 +137,18 @@ impl Setter<'_> {
             LinkChange::Mtu(_) => (l.set_pos.mtu.as_ref(), "mtu"),
             LinkChange::Master(_) => (l.set_pos.master.as_ref(), "master"),
             LinkChange::Stp(_) => (l.set_pos.stp.as_ref(), "stp"),
+            LinkChange::McastSnooping(_) => (l.set_pos.mcast_snooping.as_ref(), "mcast_snooping"),
         };
         let pos = p.unwrap_or(&l.pos).clone();
         let mut records = Vec::new();
         if !self.owned {
-            let recorded = cx.owned.iter().any(|e| {
-                matches!(e, Entry::LinkAttr { ns, name, old }
+            let recorded = cx
+                .owns_in(&l.ns, |e| {
+                    matches!(e, Entry::LinkAttr { ns, name, old }
                     if ns == &l.ns && name == &l.name
                         && std::mem::discriminant(old) == std::mem::discriminant(&now))
-            });
+                })
+                .is_some();
             if !recorded {
                 records.push(Entry::LinkAttr {
                     ns: l.ns.clone(),
@@ -221,6 +224,19 @@ pub(super) fn attrs_addrs_routes(topo: &Topology, cx: &mut Cx) -> Result<(), Dif
                     LinkChange::Stp(cur.stp.unwrap_or(false)),
                 )?;
             }
+            // The kernel's default (on) when the script says nothing: an
+            // option dropped between two ups turns snooping back on.
+            let snoop = l.mcast_snooping.or(owned.then_some(true));
+            if let Some(on) = snoop
+                && let Some(now) = cur.mcast_snooping
+                && now != on
+            {
+                s.set(
+                    cx,
+                    LinkChange::McastSnooping(on),
+                    LinkChange::McastSnooping(now),
+                )?;
+            }
         }
     }
     for &id in &ids {
@@ -257,9 +273,10 @@ fn addrs(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffError> {
         return Ok(());
     }
     let owns = |cx: &Cx, c: &Cidr| {
-        cx.owned.iter().any(
-            |e| matches!(e, Entry::Addr { ns, dev, cidr } if ns == &l.ns && dev == &l.name && cidr == c),
-        )
+        cx.owns_in(&l.ns, |e| {
+            matches!(e, Entry::Addr { ns, dev, cidr } if ns == &l.ns && dev == &l.name && cidr == c)
+        })
+        .is_some()
     };
     for v6 in [false, true] {
         let want_f: Vec<&(Cidr, Pos)> = want.iter().filter(|(c, _)| c.is_v6() == v6).collect();

@@ -104,7 +104,7 @@ pub(super) fn sysctls(
                 }
             }
         };
-        let mine = cx.owned.iter().find(|e| e.same_object(&probe)).cloned();
+        let mine = cx.owns_in(&s.ns, |e| e.same_object(&probe)).cloned();
         let inherited = others.iter().find_map(|(_, e)| match e {
             Entry::Sysctl { old: Some(o), .. } => Some(o.clone()),
             _ => None,
@@ -150,4 +150,58 @@ pub(super) fn sysctls(
         })?;
     }
     Ok(())
+}
+
+/// Does the key belong to one device (`net.ipv6.conf.eth0.…`), which must
+/// exist before it is set?
+fn names_a_device(key: &str) -> bool {
+    let parts: Vec<&str> = key.split('.').collect();
+    matches!(
+        parts.as_slice(),
+        ["net", "ipv4" | "ipv6", "conf" | "neigh", dev, ..] if *dev != "all" && *dev != "default"
+    )
+}
+
+/// Settings of a namespace this plan makes move up to right after the
+/// namespaces are made, before any link is made in or moved into them:
+/// `disable_ipv6` set first means no device there ever starts IPv6
+/// (no link-local address, no DAD, no router solicitation to undo). The
+/// rest keeps its order; sysctl steps change nothing the others depend on.
+pub(super) fn hoist_fresh(steps: &mut Vec<Step>) {
+    let Some(last_ns) = steps
+        .iter()
+        .rposition(|s| matches!(s.op, Op::AddNetns { .. }))
+    else {
+        return;
+    };
+    let fresh: std::collections::HashSet<crate::model::NsName> = steps[..=last_ns]
+        .iter()
+        .filter_map(|s| match &s.op {
+            Op::AddNetns { ns } => Some(ns.clone()),
+            _ => None,
+        })
+        .collect();
+    let hoist = |s: &Step| {
+        matches!(&s.op, Op::Sysctl { ns: NsRef::Named(n), key, .. }
+            if fresh.contains(n) && !names_a_device(key))
+    };
+    if !steps[last_ns + 1..].iter().any(hoist) {
+        return;
+    }
+    let (up, rest): (Vec<Step>, Vec<Step>) = steps.drain(last_ns + 1..).partition(hoist);
+    steps.extend(up);
+    steps.extend(rest);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_a_device;
+
+    #[test]
+    fn device_keys_wait_for_their_device() {
+        assert!(names_a_device("net.ipv6.conf.eth0.disable_ipv6"));
+        assert!(!names_a_device("net.ipv6.conf.all.disable_ipv6"));
+        assert!(!names_a_device("net.ipv6.conf.default.disable_ipv6"));
+        assert!(!names_a_device("net.ipv4.ip_forward"));
+    }
 }
