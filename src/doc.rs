@@ -545,12 +545,15 @@ mod tests {
         );
         // A new overload of a documented name is caught too.
         let mut session = plan_engine().unwrap();
-        session.engine.register_fn("netns", |_: &str, _: i64| 1_i64);
+        // (netns has one and two arguments: options are documented.)
+        session
+            .engine
+            .register_fn("netns", |_: &str, _: i64, _: i64| 1_i64);
         let problems = check(&session.engine).unwrap();
         assert!(
             problems
                 .iter()
-                .any(|p| p.contains("`netns` with 2 argument(s)")),
+                .any(|p| p.contains("`netns` with 3 argument(s)")),
             "{problems:?}"
         );
     }

@@ -162,11 +162,12 @@ fn names_a_device(key: &str) -> bool {
     )
 }
 
-/// Settings of a namespace this plan makes move up to right after the
-/// namespaces are made, before any link is made in or moved into them:
+/// IPv6 switched off in a namespace this plan makes moves up to right
+/// after the namespaces are made, before any link is made in or moved
+/// into them:
 /// `disable_ipv6` set first means no device there ever starts IPv6
 /// (no link-local address, no DAD, no router solicitation to undo). The
-/// rest keeps its order; sysctl steps change nothing the others depend on.
+/// rest keeps its order; a sysctl step changes nothing the others depend on.
 pub(super) fn hoist_fresh(steps: &mut Vec<Step>) {
     let Some(last_ns) = steps
         .iter()
@@ -181,9 +182,11 @@ pub(super) fn hoist_fresh(steps: &mut Vec<Step>) {
             _ => None,
         })
         .collect();
+    // Only what must come before the devices: other settings stay where
+    // they were planned (and where plans have always shown them).
     let hoist = |s: &Step| {
         matches!(&s.op, Op::Sysctl { ns: NsRef::Named(n), key, .. }
-            if fresh.contains(n) && !names_a_device(key))
+            if fresh.contains(n) && !names_a_device(key) && key.ends_with(".disable_ipv6"))
     };
     if !steps[last_ns + 1..].iter().any(hoist) {
         return;
