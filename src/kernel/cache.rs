@@ -5,11 +5,10 @@
 //! that namespace (or may have: `exec()` runs anything), so a statement
 //! reads back only what it touched.
 //!
-//! What it does not see are changes made behind the session's back: a
-//! namespace deleted or made again elsewhere shows in its identity (asked
-//! every time, a stat), which drops what was remembered of it; a link
-//! changed by hand inside a namespace the session does not touch again is
-//! seen at the next `up` or `check`, as before.
+//! What it does not see are changes made behind the session's back (a
+//! namespace deleted by hand, a link changed inside one the session does
+//! not touch again) until the session runs a program (`exec()` forgets
+//! everything) or the next `up` or `check`, which start afresh.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -37,6 +36,7 @@ impl Cached {
 
     fn drop_all(&mut self) {
         self.states.clear();
+        self.inos.clear();
     }
 
     /// Forget what `op` may have changed. Most ops change their own
@@ -65,13 +65,17 @@ impl Kernel for Cached {
         self.inner.netns_list()
     }
 
-    /// Always asked (a stat): a namespace that changed identity since it
-    /// was read is another namespace, and what was read of it goes.
+    /// Remembered too (two syscalls a namespace a statement were most of
+    /// a long session's cost); when asked again after the session made or
+    /// deleted it, or ran a program, an identity that changed drops what
+    /// was read of the namespace.
     fn netns_ino(&mut self, ns: &NsName) -> Result<Option<u64>, KernelError> {
-        let ino = self.inner.netns_ino(ns)?;
-        if self.inos.insert(ns.clone(), ino) != Some(ino) {
-            self.states.remove(&NsRef::Named(ns.clone()));
+        if let Some(ino) = self.inos.get(ns) {
+            return Ok(*ino);
         }
+        let ino = self.inner.netns_ino(ns)?;
+        self.states.remove(&NsRef::Named(ns.clone()));
+        self.inos.insert(ns.clone(), ino);
         Ok(ino)
     }
 
@@ -292,7 +296,7 @@ mod tests {
     }
 
     #[test]
-    fn a_namespace_made_again_is_read_again() {
+    fn identities_are_asked_again_after_a_program_ran() {
         let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let shift = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mut inner = Recorder::new();
@@ -304,14 +308,30 @@ mod tests {
         }));
         let a = NsRef::Named(ns("a"));
         let n = || count.load(std::sync::atomic::Ordering::Relaxed);
-        k.netns_ino(&ns("a")).unwrap();
+        let first = k.netns_ino(&ns("a")).unwrap().unwrap();
         k.observe(&a).unwrap();
         k.netns_ino(&ns("a")).unwrap();
         k.observe(&a).unwrap();
         assert_eq!(n(), 1, "same identity: remembered");
         shift.store(7, std::sync::atomic::Ordering::Relaxed);
-        k.netns_ino(&ns("a")).unwrap();
+        assert_eq!(k.netns_ino(&ns("a")).unwrap(), Some(first), "remembered");
+        k.exec(&a, "true", Duration::from_secs(1)).ok();
+        assert_eq!(
+            k.netns_ino(&ns("a")).unwrap(),
+            Some(first + 7),
+            "asked again"
+        );
         k.observe(&a).unwrap();
         assert_eq!(n(), 2, "another identity: read again");
+        k.apply(&Op::DelNetns {
+            ns: ns("a"),
+            ino: None,
+        })
+        .unwrap();
+        assert_eq!(
+            k.netns_ino(&ns("a")).unwrap(),
+            None,
+            "deleted by the session"
+        );
     }
 }
