@@ -143,6 +143,9 @@ impl Recorder {
 
     /// The id `from` gives `to`, assigned on first use like the kernel does.
     fn nsid_assign(&mut self, from: &NsRef, to: &NsRef) -> i32 {
+        if let Some(id) = self.nsids.get(&(from.clone(), to.clone())) {
+            return *id;
+        }
         let next = self
             .nsids
             .iter()
@@ -157,7 +160,61 @@ impl Recorder {
     /// operstate, peer pointers and bridge port state.
     fn settle_links(&mut self) {
         let pairs = self.pairs.clone();
-        for [a, b] in &pairs {
+        let all: Vec<NsRef> = self.state.keys().cloned().collect();
+        self.settle(&pairs, &all);
+    }
+
+    /// `settle_links` for what one op can have changed: the pairs it made
+    /// or set, and the namespaces they and the op are in. Settling all of
+    /// them after every op made a plan of a thousand namespaces cubic.
+    fn settle_after(&mut self, op: &Op) {
+        let ends: Vec<(NsRef, &str)> = match op {
+            Op::AddVeth {
+                ns,
+                name,
+                peer_ns,
+                peer,
+                ..
+            } => vec![
+                (ns.clone(), name.as_str()),
+                (peer_ns.clone(), peer.as_str()),
+            ],
+            Op::SetLink { ns, name, .. } => vec![(ns.clone(), name.as_str())],
+            Op::AddNetns { .. }
+            | Op::AddBridge { .. }
+            | Op::AddAddr { .. }
+            | Op::DelAddr { .. }
+            | Op::AddRoute { .. }
+            | Op::ReplaceRoute { .. }
+            | Op::DelRoute { .. }
+            | Op::Sysctl { .. }
+            | Op::ReplaceNat { .. }
+            | Op::DelNat { .. } => Vec::new(),
+            // Rare, and they move or remove ends: everything.
+            _ => return self.settle_links(),
+        };
+        let pairs: Vec<[(NsRef, String); 2]> = self
+            .pairs
+            .iter()
+            .filter(|p| {
+                p.iter()
+                    .any(|(pn, pl)| ends.iter().any(|(n, l)| pn == n && pl == l))
+            })
+            .cloned()
+            .collect();
+        let mut nss: Vec<NsRef> = vec![op.ns()];
+        for p in &pairs {
+            for (n, _) in p {
+                if !nss.contains(n) {
+                    nss.push(n.clone());
+                }
+            }
+        }
+        self.settle(&pairs, &nss);
+    }
+
+    fn settle(&mut self, pairs: &[[(NsRef, String); 2]], nss: &[NsRef]) {
+        for [a, b] in pairs {
             let find = |s: &Self, (ns, n): &(NsRef, String)| {
                 s.state
                     .get(ns)
@@ -177,7 +234,10 @@ impl Recorder {
                 }
             }
         }
-        for st in self.state.values_mut() {
+        for ns in nss {
+            let Some(st) = self.state.get_mut(ns) else {
+                continue;
+            };
             let bridges: BTreeSet<u32> = st
                 .links
                 .iter()
@@ -467,7 +527,7 @@ impl Recorder {
                 Made::Nothing
             }
         };
-        self.settle_links();
+        self.settle_after(op);
         self.log.push(op.clone());
         Ok(made)
     }
