@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{ExecOutput, Kernel, KernelError, NotReady, NsState, SysctlScope, TableInfo};
@@ -20,7 +21,7 @@ use crate::op::{Made, Op, Outcome};
 
 pub struct Cached {
     inner: Box<dyn Kernel>,
-    states: HashMap<NsRef, NsState>,
+    states: HashMap<NsRef, Arc<NsState>>,
     /// The identity each named namespace had when last asked.
     inos: HashMap<NsName, Option<u64>>,
 }
@@ -81,14 +82,21 @@ impl Kernel for Cached {
 
     fn observe(&mut self, ns: &NsRef) -> Result<NsState, KernelError> {
         if let Some(st) = self.states.get(ns) {
-            return Ok(st.clone());
+            return Ok(NsState::clone(st));
         }
         let st = self.inner.observe(ns)?;
-        self.states.insert(ns.clone(), st.clone());
+        self.states.insert(ns.clone(), Arc::new(st.clone()));
         Ok(st)
     }
 
     fn observe_many(&mut self, nss: &[NsRef]) -> Vec<Result<NsState, KernelError>> {
+        self.observe_shared(nss)
+            .into_iter()
+            .map(|r| r.map(|st| NsState::clone(&st)))
+            .collect()
+    }
+
+    fn observe_shared(&mut self, nss: &[NsRef]) -> Vec<Result<Arc<NsState>, KernelError>> {
         let missing: Vec<NsRef> = nss
             .iter()
             .filter(|ns| !self.states.contains_key(ns))
@@ -99,7 +107,8 @@ impl Kernel for Cached {
         for ns in &missing {
             let r = read
                 .next()
-                .unwrap_or_else(|| Err(KernelError::other("namespace read lost")));
+                .unwrap_or_else(|| Err(KernelError::other("namespace read lost")))
+                .map(Arc::new);
             if let Ok(st) = &r {
                 self.states.insert(ns.clone(), st.clone());
             }
@@ -108,7 +117,10 @@ impl Kernel for Cached {
         nss.iter()
             .map(|ns| match fresh.remove(ns) {
                 Some(r) => r,
-                None => self.observe(ns),
+                None => match self.states.get(ns) {
+                    Some(st) => Ok(st.clone()),
+                    None => self.inner.observe(ns).map(Arc::new),
+                },
             })
             .collect()
     }

@@ -114,6 +114,17 @@ pub trait Kernel: Send {
     fn observe_many(&mut self, nss: &[NsRef]) -> Vec<Result<NsState, KernelError>> {
         nss.iter().map(|ns| self.observe(ns)).collect()
     }
+    /// `observe_many`, shared: a kernel that keeps what it read hands out
+    /// the same copy instead of a deep one (the diff only reads it).
+    fn observe_shared(
+        &mut self,
+        nss: &[NsRef],
+    ) -> Vec<Result<std::sync::Arc<NsState>, KernelError>> {
+        self.observe_many(nss)
+            .into_iter()
+            .map(|r| r.map(std::sync::Arc::new))
+            .collect()
+    }
     /// The names of a namespace's links (cheaper than a full observe).
     fn link_names(&mut self, ns: &NsRef) -> Result<Vec<String>, KernelError> {
         Ok(self

@@ -84,7 +84,7 @@ pub(crate) struct Cx<'a> {
     /// The kernel as it will be after the steps so far.
     sim: Recorder,
     /// The kernel as it was read, for computing inverses.
-    seen: HashMap<NsRef, NsState>,
+    seen: HashMap<NsRef, std::sync::Arc<NsState>>,
     steps: Vec<Step>,
     diff: Diff,
     topo_name: &'a str,
@@ -163,7 +163,7 @@ impl Cx<'_> {
 
     fn seen(&self, ns: &NsRef) -> &NsState {
         static EMPTY: std::sync::LazyLock<NsState> = std::sync::LazyLock::new(NsState::default);
-        self.seen.get(ns).unwrap_or(&EMPTY)
+        self.seen.get(ns).map(|s| &**s).unwrap_or(&EMPTY)
     }
 
     fn owns(&self, f: impl Fn(&Entry) -> bool) -> Option<&Entry> {
@@ -275,7 +275,7 @@ pub fn diff(
     // One read per namespace, on several threads: a no-change `up` of a
     // thousand namespaces is mostly this.
     let nss: Vec<NsRef> = present.iter().map(|(ns, _)| ns.clone()).collect();
-    for ((ns, ino), res) in present.into_iter().zip(kernel.observe_many(&nss)) {
+    for ((ns, ino), res) in present.into_iter().zip(kernel.observe_shared(&nss)) {
         let st = match res {
             Ok(st) => st,
             // Deleted between the two questions: as good as absent.
@@ -285,7 +285,7 @@ pub fn diff(
         if let NsRef::Named(n) = &ns {
             sim.netns.insert(n.clone(), ino);
         }
-        sim.state.insert(ns.clone(), st.clone());
+        sim.state.insert(ns.clone(), NsState::clone(&st));
         seen.insert(ns, st);
     }
     let mut cx = Cx {
