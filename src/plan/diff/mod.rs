@@ -95,6 +95,9 @@ pub(crate) struct Cx<'a> {
     /// object does not scan the whole ledger (a diff of a thousand
     /// namespaces asked it a thousand times).
     index: OwnedIndex,
+    /// Where each declared link is now (see `remove::link_now_at`), made
+    /// on first use: it depends only on the model and the ledger.
+    locs: std::cell::OnceCell<HashMap<(NsRef, crate::model::IfName), crate::topo::LinkId>>,
     world: &'a World,
 }
 
@@ -297,6 +300,7 @@ pub fn diff(
         script,
         owned,
         index: OwnedIndex::new(owned),
+        locs: std::cell::OnceCell::new(),
         world,
     };
 

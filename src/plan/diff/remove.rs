@@ -50,10 +50,19 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
 }
 
 /// The declared link that is at (ns, name) now.
+/// The first declared link that is now at `ns`/`name`. Asked once per
+/// owned address and setting: the places are worked out once per diff.
 fn link_now_at(topo: &Topology, cx: &Cx, ns: &NsRef, name: &IfName) -> Option<LinkId> {
-    topo.links()
-        .map(|(id, _)| id)
-        .find(|id| current_loc(cx, topo, *id).is_some_and(|(n, l)| &n == ns && &l == name))
+    let locs = cx.locs.get_or_init(|| {
+        let mut m = std::collections::HashMap::new();
+        for (id, _) in topo.links() {
+            if let Some(at) = current_loc(cx, topo, id) {
+                m.entry(at).or_insert(id);
+            }
+        }
+        m
+    });
+    locs.get(&(ns.clone(), name.clone())).copied()
 }
 
 /// Removal order: innermost objects first.
