@@ -184,6 +184,10 @@ impl NetnsDir {
         }
         let res = (|| {
             unshare(CloneFlags::CLONE_NEWNET).map_err(|e| ke("unshare(CLONE_NEWNET)", e))?;
+            // Made ready (lo up, netplumb's mark) before it gets its name:
+            // a run killed at any point leaves either no namespace at the
+            // path or a marked one, which `down` then knows as its own.
+            let made = init()?;
             mount(
                 Some("/proc/thread-self/ns/net"),
                 &path,
@@ -193,7 +197,7 @@ impl NetnsDir {
             )
             .map_err(|e| ke("cannot bind-mount the new namespace", e))?;
             let f = File::open("/proc/thread-self/ns/net").map_err(KernelError::from)?;
-            Ok((f, init()?))
+            Ok((f, made))
         })();
         if res.is_err() {
             let _ = umount2(&path, MntFlags::MNT_DETACH);
