@@ -17,6 +17,14 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
     Ok((k.to_string(), v.to_string()))
 }
 
+/// A topology name, checked where clap parses it: a bad `--name` is a
+/// usage error (exit 2) like any other malformed argument.
+fn parse_topology_name(s: &str) -> Result<String, String> {
+    crate::ledger::check_topology_name(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "netplumb",
@@ -64,7 +72,7 @@ pub struct ScriptArgs {
     #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
     pub set: Vec<(String, String)>,
     /// Topology name (default: the script's file stem)
-    #[arg(long)]
+    #[arg(long, value_parser = parse_topology_name)]
     pub name: Option<String>,
     /// Stop a runaway script after this many script operations
     #[arg(long, default_value_t = 50_000_000)]
@@ -105,7 +113,7 @@ after_help = DOWN_FORMS
         #[arg(conflicts_with_all = ["name", "all"])]
         file: Option<PathBuf>,
         /// The topology to remove, by name
-        #[arg(long, conflicts_with = "all")]
+        #[arg(long, conflicts_with = "all", value_parser = parse_topology_name)]
         name: Option<String>,
         /// Every netplumb topology
         #[arg(long)]
@@ -163,7 +171,7 @@ Inside, :help lists the meta commands (:plan, :down, :doc, …).")]
         /// Run this script first, then continue interactively
         file: Option<PathBuf>,
         /// Topology name for the session's objects (default: repl)
-        #[arg(long)]
+        #[arg(long, value_parser = parse_topology_name)]
         name: Option<String>,
         /// Script parameter, visible as a constant (numbers as numbers)
         #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
