@@ -122,8 +122,9 @@ after_help = DOWN_FORMS
         #[arg(long)]
         no_wait: bool,
         /// Forget the topology's record without touching the kernel (for a
-        /// record that cannot be read any more)
-        #[arg(long, requires = "name")]
+        /// record that cannot be read any more): `down --force-forget NAME`
+        /// (or --name NAME, or the script)
+        #[arg(long, conflicts_with = "all")]
         force_forget: bool,
     },
     /// Print the equivalent ip / nft commands without touching the kernel
