@@ -60,7 +60,7 @@ fn netns_ino(sb: &Sandbox, ns: &str) -> Option<String> {
 fn up_stopped_at_record(sb: &Sandbox, script: &str, name: &str) -> (Child, i32) {
     let log = sb.dir.path().join(format!("{name}.strace"));
     let rec = format!("{STATE}/{name}.jsonl");
-    let child = sb
+    let mut child = sb
         .cmd("strace")
         .env("NETPLUMB_STATE_DIR", STATE)
         .args(["-f", "-o"])
@@ -78,18 +78,25 @@ fn up_stopped_at_record(sb: &Sandbox, script: &str, name: &str) -> (Child, i32) 
         .spawn()
         .expect("strace");
     let t0 = Instant::now();
-    loop {
+    let l = loop {
         let l = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(line) = l.lines().find(|l| l.contains("--- stopped by SIGSTOP")) {
-            assert!(l.contains(r#"write("#) && l.contains(r#"{\"add\""#), "{l}");
-            let pid = line.split_whitespace().next().and_then(|p| p.parse().ok());
-            return (child, pid.expect("pid in strace's log"));
+        if l.contains("--- stopped by SIGSTOP") || t0.elapsed() > Duration::from_secs(120) {
+            break l;
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "netplumb never wrote its record:\n{l}"
-        );
         std::thread::sleep(Duration::from_millis(50));
+    };
+    let pid = l
+        .lines()
+        .find(|l| l.contains("--- stopped by SIGSTOP"))
+        .and_then(|line| line.split_whitespace().next())
+        .and_then(|p| p.parse().ok());
+    match pid {
+        Some(pid) if l.contains(r#"{\"add\""#) => (child, pid),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("netplumb never stopped after writing its record:\n{l}");
+        }
     }
 }
 

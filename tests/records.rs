@@ -150,7 +150,7 @@ fn a_path_traversal_record_line_is_refused_naming_file_and_line() {
         assert_eq!(std::fs::read_to_string(&f).ok().as_deref(), Some("keep\n"));
     }
     np_ok(&sb, &["down", "--force-forget", "evil"]);
-    assert_eq!(sb.ok(&format!("ls {STATE}")).contains("evil.jsonl"), false);
+    assert!(!sb.ok(&format!("ls {STATE}")).contains("evil.jsonl"));
     assert!(f.exists());
 }
 
