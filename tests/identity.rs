@@ -349,6 +349,11 @@ fn global_sysctls_and_bad_values_are_refused_before_any_change() {
             "more than one line",
         ),
         ("v.addr(\"0.0.0.0/0\");", "0.0.0.0/0"),
+        // net.*, but kept by the initial namespace only: not there to set.
+        (
+            "ns.sysctl(\"net.core.netdev_max_backlog\", \"1234\");",
+            "has no sysctl",
+        ),
     ];
     for (i, (line, want)) in cases.iter().enumerate() {
         let s = sb.script(
