@@ -113,6 +113,8 @@ fn five_parallel_ups_sharing_a_bridge_and_a_namespace_keep_their_objects() {
     let sb = Sandbox::new();
     sb.ok("ip link add foreign0 type bridge && ip netns add foreignns");
     let before = sb.snapshot();
+    let mounts = || sb.ok("grep -c ' /run/netns/' /proc/self/mountinfo || true");
+    let mounts_before = mounts();
     let scripts: Vec<String> = (0..5)
         .map(|i| {
             sb.script(
@@ -173,6 +175,9 @@ w.up();
             );
             assert!(ifindex(&sb, "", &format!("pw{i}")).is_some(), "{why}");
         }
+        // Made once, not mounted over again by each run that raced for it.
+        let shared = sb.ok("grep -c ' /run/netns/sharedns ' /proc/self/mountinfo || true");
+        assert_eq!(shared.trim(), "1", "trial {trial}: sharedns mounts");
         let downs: Vec<Child> = (0..5)
             .map(|i| {
                 sb.cmd(BIN)
@@ -189,6 +194,7 @@ w.up();
             assert!(o.status.success(), "trial {trial}: {}", text(&o.stderr));
         }
         assert_eq!(sb.snapshot(), before, "trial {trial}: after every down");
+        assert_eq!(mounts(), mounts_before, "trial {trial}: namespace mounts");
     }
     assert!(successes >= 10, "only {successes} of 50 ups succeeded");
 }
