@@ -34,12 +34,8 @@ fn np_ok(sb: &Sandbox, args: &[&str]) -> String {
 
 /// A link's ifindex in `ns` ("" for the sandbox's own namespace).
 fn ifindex(sb: &Sandbox, ns: &str, name: &str) -> Option<u64> {
-    let n = if ns.is_empty() {
-        String::new()
-    } else {
-        format!("-n {ns}")
-    };
-    let v = sb.json(&format!("ip {n} -j link show 2>/dev/null"));
+    let n = if ns.is_empty() { "" } else { "-n " };
+    let v = sb.json(&format!("ip {n}{ns} -j link show 2>/dev/null"));
     v.as_array()?
         .iter()
         .find(|l| l["ifname"] == name)
@@ -101,11 +97,9 @@ fn up_stopped_at_record(sb: &Sandbox, script: &str, name: &str) -> (Child, i32) 
 }
 
 fn signal(pid: i32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(ok.success());
+    let mut kill = std::process::Command::new("kill");
+    kill.args([&format!("-{sig}"), &pid.to_string()]);
+    assert!(kill.status().expect("kill").success());
 }
 
 #[test]
