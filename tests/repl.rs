@@ -270,7 +270,7 @@ fn meta_commands_plan_show_help_load() {
     );
     assert!(out.contains("Netns.bridge(string) -> Link"), "{out}");
     assert!(out.contains("twice(x)"), "{out}");
-    assert!(out.contains("veth(a, b) · veth(a, ns, b)"), "{out}");
+    assert!(out.contains("veth(name, peer) · veth(name, ns, peer)"), "{out}");
     assert!(err.contains("unknown command :nope"), "{err}");
 }
 

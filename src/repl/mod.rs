@@ -181,7 +181,7 @@ impl Repl {
                     Err(_) => "link (removed)".to_string(),
                 }
             });
-        let index = FnIndex::from_engine(&session.engine);
+        let index = FnIndex::from_session(&session);
         let mut repl = Self {
             session,
             interactive,
@@ -610,7 +610,7 @@ impl Repl {
             .index
             .functions
             .keys()
-            .filter_map(|n| meta::param_hint(n).map(|h| (n.clone(), h)))
+            .filter_map(|n| self.index.param_hint(n).map(|h| (n.clone(), h)))
             .collect();
         let variables = self
             .session
@@ -652,7 +652,7 @@ impl Repl {
                     crate::out::write(&meta::help_all(&self.index, &self.user_fns));
                 } else {
                     // Script functions first, then bundled modules (`:help docker`).
-                    let module_doc = || crate::doc::help_text(Some(arg)).ok();
+                    let module_doc = || crate::doc::help_text(&self.index.core, Some(arg)).ok();
                     match meta::help_one(&self.index, &self.user_fns, arg).or_else(module_doc) {
                         Some(h) => crate::out::write(&h),
                         None => self.fail(diag::plain(
