@@ -92,7 +92,9 @@ pub struct Session {
 fn register_all(reg: &mut registry::Reg, runner: &SharedRunner, script_dir: Option<PathBuf>) {
     ns_fns::register(reg, runner);
     link_fns::register(reg, runner);
+    ns_fns::register_settings(reg, runner);
     nat::register(reg, runner);
+    ns_fns::register_exec(reg, runner);
     pingall::register(reg, runner);
     net::register(reg);
     util::register(reg, script_dir);

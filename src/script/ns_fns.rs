@@ -104,7 +104,10 @@ host().link("eth0").addr("192.168.1.10/24");
             Ok(LinkHandle { id })
         },
     );
+}
 
+/// Routes and sysctls inside a namespace.
+pub fn register_settings(reg: &mut Reg, runner: &SharedRunner) {
     reg.section("Routes and sysctls");
     let rn = runner.clone();
     reg.method(
@@ -158,7 +161,10 @@ foo.route("10.9.0.0/16", "172.18.0.1");
             sysctl(&ctx, &rn, this.ns.clone(), key, &value.to_string())
         },
     );
+}
 
+/// `exec` and `ping` inside a namespace.
+pub fn register_exec(reg: &mut Reg, runner: &SharedRunner) {
     reg.section("Inside the topology: exec and ping");
     let rn = runner.clone();
     reg.method(

@@ -3,8 +3,16 @@
 //! example (Rhai's `FuncRegistration`, as rhai's own packages do). Everything
 //! that describes a function — `netplumb doc`, docs/dsl.md, the REPL's
 //! `:help` and completion, the type names in error messages — reads it back
-//! from the engine's metadata ([`entries`], [`forms`]), so none of them is
-//! kept by hand.
+//! from the engine's metadata ([`registered`], [`entries`]), so none of
+//! them is kept by hand.
+//!
+//! Adding a function: register it through [`Reg`] (`reg.func`,
+//! `reg.method`, `reg.getter`) under the docs/dsl.md section it belongs
+//! to, with a doc comment that describes it and ends in a rhai example;
+//! then `UPDATE_GOLDEN=1 cargo test --bin netplumb dsl_md` writes its entry
+//! into docs/dsl.md. `netplumb doc --check` and the unit tests fail on a
+//! function registered around [`Reg`], without a doc comment or example,
+//! or whose docs/dsl.md entry differs.
 
 use std::collections::HashMap;
 

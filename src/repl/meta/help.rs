@@ -76,13 +76,20 @@ impl FnIndex {
         idx
     }
 
-    /// The first sentence of the first entry documenting `name`.
+    /// One line on `name` for the `:help` list: the first sentence of the
+    /// first entry documenting it, up to its details (a parenthesis, a
+    /// colon or a semicolon).
     fn describe(&self, name: &str) -> String {
         let Some(e) = self.core.iter().find(|e| e.names.iter().any(|n| n == name)) else {
             return String::new();
         };
         let p = doc::first_paragraph(&e.body);
-        let s = p.split_inclusive(". ").next().unwrap_or(&p).trim();
+        let mut s = p.split_inclusive(". ").next().unwrap_or(&p).trim();
+        for cut in [" (`", ": ", "; "] {
+            if let Some(i) = s.find(cut) {
+                s = &s[..i];
+            }
+        }
         s.trim_end_matches('.').to_string()
     }
 
@@ -164,7 +171,7 @@ pub fn help_one(
     }
     if let Some(sigs) = idx.functions.get(name).or_else(|| idx.properties.get(name)) {
         if let Some(forms) = idx.usage.get(name) {
-            let _ = writeln!(out, "{}\n  {}", forms.join(" · "), idx.describe(name));
+            let _ = writeln!(out, "{}", forms.join(" · "));
         }
         let _ = writeln!(out, "signatures:");
         for s in sigs {
