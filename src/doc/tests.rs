@@ -131,3 +131,22 @@ fn help_topics() {
     assert!(p.contains("docker::publish(c, host_port, port)"), "{p}");
     assert!(help_text(&core, Some("nope")).is_err());
 }
+
+#[test]
+fn doc_and_the_page_say_the_same_for_every_function() {
+    let session = plan_engine().unwrap();
+    let entries = session_entries(&session);
+    let core: Vec<Entry> = entries.iter().map(Entry::from).collect();
+    for (e, j) in entries.iter().zip(&core) {
+        let in_page = format!("### {}\n\n{}\n", e.heading(), e.doc);
+        assert!(DSL.contains(&in_page), "docs/dsl.md lacks\n{in_page}");
+        for name in e.names() {
+            let help = help_text(&core, Some(&name)).unwrap();
+            assert!(
+                help.contains(render_entry(j).trim_end()),
+                "doc {name} lacks {}:\n{help}",
+                j.title
+            );
+        }
+    }
+}

@@ -6,7 +6,7 @@ use super::*;
 impl Repl {
     /// What completion offers: functions, variables, names in the model.
     pub(super) fn refresh_known(&mut self) {
-        let mut functions: Vec<String> = self.index.functions.keys().cloned().collect();
+        let mut functions: Vec<String> = self.index.callable().map(|(n, _)| n.clone()).collect();
         functions.extend(self.user_fns.keys().map(|(n, _)| n.clone()));
         functions.retain(|f| !f.starts_with("anon$"));
         functions.sort();

@@ -66,14 +66,19 @@ impl FnIndex {
         {
             v.sort();
         }
-        // Conversions, not something to call.
-        idx.functions.remove("to_string");
-        idx.functions.remove("to_debug");
         idx.core = doc::session_entries(session)
             .iter()
             .map(doc::Entry::from)
             .collect();
         idx
+    }
+
+    /// The functions to call by name: the conversions (`to_string`,
+    /// `to_debug`) left out of the list and of completion, not of `:help`.
+    pub fn callable(&self) -> impl Iterator<Item = (&String, &Vec<String>)> {
+        self.functions
+            .iter()
+            .filter(|(n, _)| !matches!(n.as_str(), "to_string" | "to_debug"))
     }
 
     /// One line on `name` for the `:help` list: the first sentence of the
@@ -113,7 +118,7 @@ pub struct UserFn {
 pub fn help_all(idx: &FnIndex, user: &BTreeMap<(String, usize), UserFn>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "netplumb functions (:help NAME for one):");
-    for (name, sigs) in &idx.functions {
+    for (name, sigs) in idx.callable() {
         let _ = writeln!(out, "  {name:<16} {}", idx.describe(name));
         for s in sigs {
             let _ = writeln!(out, "  {:<16}   {s}", "");
@@ -222,7 +227,22 @@ mod tests {
         assert!(idx.functions["exec"].contains(&"Netns.exec(string) -> map".to_string()));
         assert_eq!(idx.param_hint("netns").as_deref(), Some("name)"));
         assert_eq!(idx.param_hint("route").as_deref(), Some("dest, via)"));
-        assert!(!idx.functions.contains_key("to_string"));
+        assert!(!idx.callable().any(|(n, _)| n == "to_string"));
+    }
+
+    #[test]
+    fn help_says_what_doc_says_for_every_function() {
+        let idx = index();
+        assert!(!idx.core.is_empty());
+        for e in &idx.core {
+            for name in &e.names {
+                let h = help_one(&idx, &BTreeMap::new(), name).unwrap();
+                assert!(
+                    h.contains(doc::render_entry(e).trim_end()),
+                    ":help {name}:\n{h}"
+                );
+            }
+        }
     }
 
     #[test]
