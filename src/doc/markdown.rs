@@ -107,3 +107,78 @@ pub fn problems(page: &str, entries: &[Entry]) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::registry::{Form, Param};
+
+    fn entry(section: &'static str, name: &str, doc: &str) -> Entry {
+        Entry {
+            section,
+            forms: vec![Form {
+                name: name.to_string(),
+                this: None,
+                params: vec![Param {
+                    name: "x".into(),
+                    ty: "int".into(),
+                }],
+                ret: "int".into(),
+                property: false,
+            }],
+            doc: doc.to_string(),
+        }
+    }
+
+    const PAGE: &str = "# T\n\n## A\n\nIntro of A.\n\n### `old(x)` → int\n\nGone.\n\n## B\n\n## Modules\n\n#### `m::f()`\n";
+
+    #[test]
+    fn entries_replace_a_sections_own_and_keep_its_introduction() {
+        let page = generate(
+            PAGE,
+            &[entry("A", "one", "One."), entry("B", "two", "Two.")],
+        );
+        assert_eq!(
+            page,
+            "# T\n\n## A\n\nIntro of A.\n\n### `one(x)` → int\n\nOne.\n\n## B\n\n### `two(x)` → int\n\nTwo.\n\n## Modules\n\n#### `m::f()`\n"
+        );
+        assert!(
+            problems(
+                &page,
+                &[entry("A", "one", "One."), entry("B", "two", "Two.")]
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_page_and_the_registry_are_compared_both_ways() {
+        let p = problems(
+            PAGE,
+            &[entry("A", "one", "One."), entry("C", "three", "3.")],
+        );
+        assert!(
+            p.iter()
+                .any(|x| x.contains("`one(x)` → int is registered (section A)")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|x| x.contains("documents `old(x)` → int (section A)")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|x| x.contains("section 'C', which docs/dsl.md does not have")),
+            "{p:?}"
+        );
+        // Same headings, another text: the page is out of date.
+        let page = generate(PAGE, &[entry("A", "one", "One.")]);
+        let p = problems(&page, &[entry("A", "one", "One, changed.")]);
+        assert!(
+            p.iter()
+                .any(|x| x.starts_with("docs/dsl.md's entries differ")),
+            "{p:?}"
+        );
+    }
+}

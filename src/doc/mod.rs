@@ -35,6 +35,8 @@ pub struct Entry {
     pub title: String,
     /// The function names the entry documents.
     pub names: Vec<String>,
+    /// Each form with its types: "Netns.veth(string, string) -> Link".
+    pub signatures: Vec<String>,
     pub body: String,
 }
 
@@ -43,6 +45,7 @@ impl From<&registry::Entry> for Entry {
         Self {
             title: e.heading().replace('`', ""),
             names: e.names(),
+            signatures: e.forms.iter().map(registry::Form::typed).collect(),
             body: e.doc.clone(),
         }
     }
