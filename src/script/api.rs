@@ -1,7 +1,7 @@
-//! Namespaces, links, addresses, routes, sysctls, exec and ping: thin
-//! adapters from Rhai calls to the model's declaring methods (which keep the
-//! rules) with the script position of the call; `exec` and `ping` converge
-//! the kernel first.
+//! The script handles (`Netns`, `Link`) and the adapters the registered
+//! functions share (ns_fns.rs, link_fns.rs, nat.rs): thin calls from Rhai
+//! to the model's declaring methods (which keep the rules) with the script
+//! position of the call; `exec` and `ping` converge the kernel first.
 
 use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext};
 
