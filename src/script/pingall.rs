@@ -6,8 +6,9 @@
 //! if !r.ok { for f in r.failures { print(`${f.from} cannot reach ${f.to}`); } }
 //! ```
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
+use rhai::{Array, Dynamic, EvalAltResult, Map, NativeCallContext};
 
+use super::registry::Reg;
 use super::{SharedRunner, fail, lock};
 use crate::model::NsRef;
 use crate::show::{model, pingall};
@@ -99,9 +100,28 @@ fn ping_all(ctx: &NativeCallContext, rn: &SharedRunner) -> R<Map> {
     Ok(result_map(&m))
 }
 
-pub fn register(engine: &mut Engine, runner: &SharedRunner) {
+pub fn register(reg: &mut Reg, runner: &SharedRunner) {
+    reg.section("Inside the topology: exec and ping");
     let rn = runner.clone();
-    engine.register_fn("ping_all", move |ctx: NativeCallContext| -> R<Map> {
-        ping_all(&ctx, &rn)
-    });
+    reg.func(
+        "ping_all",
+        &[],
+        "map",
+        r#"Converge what is declared so far, then ping every address of the
+topology from every one of its namespaces, in parallel (what `netplumb
+ping-all` shows). Returns `#{ ok, total, reached, failures, results,
+matrix }`: `ok` is true when every pair that should reach (the source has
+an address on the target's subnet, or a route covering it) does;
+`failures` and `results` are arrays of `#{ from, to, netns, dev, reached,
+expected }`; `matrix` is the printable table. In `plan` nothing is pinged:
+`ok` is true and the arrays are empty.
+
+Errors: converging fails; the topology cannot be read back.
+
+```rhai
+let r = ping_all();
+if !r.ok { for f in r.failures { print(`${f.from} cannot reach ${f.to}`); } }
+```"#,
+    )
+    .set(move |ctx: NativeCallContext| -> R<Map> { ping_all(&ctx, &rn) });
 }
