@@ -1,9 +1,13 @@
 //! The source tree has layers: no top-level module of src/ may depend on a
 //! module that depends back on it, however long the way round. A module's
 //! dependencies are every `crate::NAME` path in its files (in `use` lines,
-//! `use crate::{a, b::c}` groups and paths written inline), comments left
-//! out; the check finds strongly connected components (Tarjan) and names
-//! each import that closes a cycle.
+//! `use crate::{a, b::c}` groups and paths written inline), comments and
+//! strings left out; the check finds strongly connected components (Tarjan)
+//! and names each import that closes a cycle.
+//!
+//! Unit tests (`#[cfg(test)]` modules, inline or in their own file) are left
+//! out: they ship in no binary, and a test may set up its subject with a
+//! module above it (the runner's tests run scripts).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -88,6 +92,67 @@ fn ident_at(s: &[char], mut i: usize) -> (String, usize) {
     (s[start..i].iter().collect(), i)
 }
 
+/// Blank every `#[cfg(test)] mod NAME { … }` block of `code`; the names of
+/// `#[cfg(test)] mod NAME;` (test modules in their own files) are returned.
+fn without_tests(code: &str) -> (String, Vec<String>) {
+    let mut out: Vec<char> = code.chars().collect();
+    let mut files = Vec::new();
+    let pat: Vec<char> = "#[cfg(test)]".chars().collect();
+    let mut i = 0;
+    while i + pat.len() <= out.len() {
+        if out[i..i + pat.len()] != pat[..] {
+            i += 1;
+            continue;
+        }
+        let mut j = i + pat.len();
+        let skip_ws = |j: &mut usize, s: &[char]| {
+            while *j < s.len() && s[*j].is_whitespace() {
+                *j += 1;
+            }
+        };
+        skip_ws(&mut j, &out);
+        let rest: String = out[j..out.len().min(j + 8)].iter().collect();
+        let after_pub = if rest.starts_with("pub ") { j + 4 } else { j };
+        let rest: String = out[after_pub..out.len().min(after_pub + 4)]
+            .iter()
+            .collect();
+        if !rest.starts_with("mod ") {
+            i = j;
+            continue;
+        }
+        let (name, mut k) = ident_at(&out, after_pub + 4);
+        skip_ws(&mut k, &out);
+        match out.get(k) {
+            Some(';') => files.push(name),
+            Some('{') => {
+                let mut depth = 0;
+                let start = i;
+                while k < out.len() {
+                    match out[k] {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    k += 1;
+                }
+                for c in out.iter_mut().take(k + 1).skip(start) {
+                    if *c != '\n' {
+                        *c = ' ';
+                    }
+                }
+            }
+            _ => {}
+        }
+        i = k;
+    }
+    (out.into_iter().collect(), files)
+}
+
 /// The top-level names after each `crate::` in `code`, with the line.
 fn crate_paths(code: &str) -> Vec<(String, usize)> {
     let s: Vec<char> = code.chars().collect();
@@ -163,15 +228,38 @@ fn dependencies() -> Graph {
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(&src, f)).collect();
+    let mut code: BTreeMap<PathBuf, String> = BTreeMap::new();
+    let mut test_files: BTreeSet<PathBuf> = BTreeSet::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("a source file");
+        let (c, tests) = without_tests(&code_only(&text));
+        // `mod x;` in a/mod.rs or in a.rs is a/x.rs or a/x/mod.rs.
+        let dir = match f.file_stem().and_then(|s| s.to_str()) {
+            Some("mod" | "main" | "lib") => f.parent().map(Path::to_path_buf),
+            _ => Some(f.with_extension("")),
+        };
+        for t in tests {
+            if let Some(d) = &dir {
+                test_files.insert(d.join(format!("{t}.rs")));
+                test_files.insert(d.join(&t).join("mod.rs"));
+            }
+        }
+        code.insert(f.clone(), c);
+    }
     let mut g = Graph::new();
     for f in &files {
         let Some(m) = module_of(&src, f) else {
             continue;
         };
-        let text = std::fs::read_to_string(f).expect("a source file");
-        let rel = f.strip_prefix(root()).unwrap_or(f).display().to_string();
         let deps = g.entry(m.clone()).or_default();
-        for (name, line) in crate_paths(&code_only(&text)) {
+        let in_test = |t: &PathBuf| {
+            f == t || (t.ends_with("mod.rs") && t.parent().is_some_and(|d| f.starts_with(d)))
+        };
+        if test_files.iter().any(in_test) {
+            continue;
+        }
+        let rel = f.strip_prefix(root()).unwrap_or(f).display().to_string();
+        for (name, line) in crate_paths(&code[f]) {
             if name != m && modules.contains(&name) {
                 deps.entry(name).or_default().push(format!("{rel}:{line}"));
             }
@@ -277,6 +365,17 @@ fn the_scan_sees_every_form_of_path() {
     );
     let names: Vec<String> = crate_paths(&code).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["a", "b", "c", "d", "e", "i"]);
+}
+
+#[test]
+fn test_modules_are_left_out() {
+    let (code, files) = without_tests(
+        "use crate::a;\n#[cfg(test)]\nmod tests;\n#[cfg(test)]\nmod inline {\n    use crate::b;\n    fn f() { if x { crate::c(); } }\n}\nuse crate::d;",
+    );
+    assert_eq!(files, ["tests"]);
+    let names: Vec<String> = crate_paths(&code).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["a", "d"]);
+    assert_eq!(code.lines().count(), 9, "lines are kept for the report");
 }
 
 #[test]

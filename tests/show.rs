@@ -292,7 +292,7 @@ fn seed_show_json_names_the_seed_and_matches_ip() {
     let sb = Sandbox::new();
     sb.np_ok(&["up", &script_path("scripts/seed.rhai")]);
     let (show, ip) = settled(&sb, "seed");
-    assert_eq!(show["schema"], 1);
+    assert_eq!(show["schema"], 2);
     assert_matches_ip(&show, &ip, "seed");
 
     let ns = namespaces(&show, "seed");
