@@ -12,6 +12,7 @@ pub mod table;
 #[cfg(test)]
 mod tests;
 pub mod view;
+mod wanted;
 
 use crate::kernel::Kernel;
 use crate::ledger::{self, Entry as Owned};
