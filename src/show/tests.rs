@@ -100,7 +100,7 @@ fn seed() -> (Recorder, Vec<Entry>) {
         Op::AddRoute {
             ns: foo(),
             route: RouteSpec {
-                dest: default.clone(),
+                dest: default,
                 via: gw,
             },
         },
