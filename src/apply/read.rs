@@ -169,6 +169,7 @@ pub fn addr(a: &AddressMessage) -> Option<Addr> {
         cidr: Cidr::parse(&net.to_string()).ok()?,
         scope: scope_name(u8::from(a.header.scope)),
         tentative: flags & AddressFlags::Tentative.bits() != 0,
+        flags,
     })
 }
 

@@ -9,7 +9,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 pub use fake::Recorder;
-pub use state::{Addr, ExecOutput, Link, NsState, RT_TABLE_MAIN, Route, TableInfo};
+pub use state::{
+    Addr, ExecOutput, IFA_F_PERMANENT, Link, NsState, RT_TABLE_MAIN, Route, TableInfo,
+};
 
 use crate::model::{IfName, NsName, NsRef};
 use crate::op::{Made, Op, Outcome};

@@ -270,6 +270,7 @@ fn links_and_routes(
                 .map(|a| Addr {
                     net: a.cidr.net(),
                     scope: a.scope.clone(),
+                    flags: a.flag_names(),
                 })
                 .collect(),
         });

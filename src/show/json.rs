@@ -88,6 +88,8 @@ pub struct AddrJ {
     /// "inet" or "inet6"
     pub family: &'static str,
     pub scope: String,
+    /// As `ip -j addr` names them: "dynamic", "tentative", "noprefixroute", …
+    pub flags: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -194,6 +196,7 @@ fn addr(a: &Addr) -> AddrJ {
         cidr: a.net.to_string(),
         family: family(&a.net.addr()),
         scope: a.scope.clone(),
+        flags: a.flags.clone(),
     }
 }
 

@@ -258,6 +258,7 @@ mod tests {
                     .map(|a| Addr {
                         net: a.parse().unwrap(),
                         scope: "global".into(),
+                        flags: vec![],
                     })
                     .into_iter()
                     .collect(),

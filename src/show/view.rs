@@ -15,6 +15,8 @@ pub struct Addr {
     /// The address with its prefix, host bits kept.
     pub net: IpNet,
     pub scope: String,
+    /// As `ip -j addr` names them: "dynamic", "tentative", "noprefixroute", …
+    pub flags: Vec<&'static str>,
 }
 
 impl Addr {
@@ -274,6 +276,7 @@ mod tests {
         Addr {
             net: s.parse().unwrap(),
             scope: "global".into(),
+            flags: vec![],
         }
     }
 

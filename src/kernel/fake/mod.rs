@@ -76,6 +76,7 @@ impl Recorder {
                     cidr,
                     scope: "host".into(),
                     tentative: false,
+                    flags: crate::kernel::IFA_F_PERMANENT,
                 })
                 .collect(),
             ..NsState::default()

@@ -164,6 +164,7 @@ impl Recorder {
                     cidr: *cidr,
                     scope: "global".into(),
                     tentative: false,
+                    flags: crate::kernel::IFA_F_PERMANENT,
                 });
                 Made::Nothing
             }
