@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use netplumb_nft::{MapElem, NatRule};
+use netplumb_nft::{ElemField, MapElem, NatRule};
 
 use crate::model::NsRef;
 
@@ -170,9 +170,12 @@ impl NatMap {
         sort_targets(&mut counts);
         counts
     }
-    /// Is this a DNAT map (its values are addresses to translate to)?
+    /// Is this a DNAT map (its values are addresses to translate to)? An
+    /// empty map maps nothing either way.
     pub fn is_dnat(&self) -> bool {
-        self.data_type.starts_with("ipv4_addr") || self.data_type.starts_with("ipv6_addr")
+        self.elements
+            .iter()
+            .any(|e| matches!(e.value.first(), Some(ElemField::Addr { .. })))
     }
 }
 
@@ -270,7 +273,6 @@ impl TopologyView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netplumb_nft::ElemField;
 
     fn net(s: &str) -> Addr {
         Addr {
