@@ -357,6 +357,28 @@ fn no_import_cycle_between_top_level_modules() {
     assert!(found.is_empty(), "import cycles in src/:\n{report}");
 }
 
+/// The low layers stay libraries: the kernel model and the read-back
+/// library (`show`) know nothing of commands, options, reports or scripts,
+/// so scripts (ping_all()), the REPL and the commands can all use them.
+#[test]
+fn libraries_do_not_reach_up_into_commands() {
+    let g = dependencies();
+    let upper = [
+        "cli", "cmd", "diag", "opts", "repl", "script", "run", "drive", "report",
+    ];
+    for lib in ["kernel", "show", "op", "model"] {
+        let deps = g
+            .get(lib)
+            .unwrap_or_else(|| panic!("no module {lib} in src/"));
+        let bad: Vec<String> = deps
+            .iter()
+            .filter(|(d, _)| upper.contains(&d.as_str()))
+            .map(|(d, at)| format!("{lib} -> {d} at {}", at.join(", ")))
+            .collect();
+        assert!(bad.is_empty(), "a library reaches up:\n{}", bad.join("\n"));
+    }
+}
+
 #[test]
 fn the_scan_sees_every_form_of_path() {
     let code = code_only(
