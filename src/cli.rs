@@ -196,8 +196,8 @@ Inside, :help lists the meta commands (:plan, :down, :doc, …).")]
         /// One topology (default: all)
         name: Option<String>,
         /// dot (Graphviz source), svg (rendered with dot), or mermaid
-        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
-        format: GraphFormat,
+        #[arg(long, value_enum, default_value_t = crate::show::GraphFormat::Dot)]
+        format: crate::show::GraphFormat,
         /// Write to this file instead of stdout
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -431,13 +431,6 @@ impl Cmd {
             Cmd::Sandbox(SandboxCmd::Hold { .. }) => Some("the holder prints nothing"),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum GraphFormat {
-    Dot,
-    Svg,
-    Mermaid,
 }
 
 #[cfg(test)]

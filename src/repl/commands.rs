@@ -81,8 +81,11 @@ impl Repl {
             ":show" => {
                 // The same read-back as `netplumb show`; before anything is
                 // built there is nothing to read, so show the declared model.
-                let name = self.session.runner().name.clone();
-                match crate::show::show_text(Some(&name)) {
+                let mut r = self.session.runner();
+                let name = r.name.clone();
+                let text = crate::show::show_text(r.kernel(), Some(&name));
+                drop(r);
+                match text {
                     Ok(t) => crate::out::write(&t),
                     Err(_) => crate::out::write(&meta::show(&self.session.runner().topo)),
                 }

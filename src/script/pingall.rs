@@ -11,7 +11,7 @@ use rhai::{Array, Dynamic, EvalAltResult, Map, NativeCallContext};
 use super::registry::Reg;
 use super::{SharedRunner, fail, lock};
 use crate::model::NsRef;
-use crate::show::{model, pingall};
+use crate::show::{gather, pingall};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
 
@@ -55,48 +55,40 @@ fn result_map(m: &pingall::Matrix) -> Map {
     out
 }
 
+fn not_pinged() -> Map {
+    let mut out = Map::new();
+    out.insert("ok".into(), true.into());
+    out.insert("total".into(), 0_i64.into());
+    out.insert("reached".into(), 0_i64.into());
+    out.insert("failures".into(), Array::new().into());
+    out.insert("results".into(), Array::new().into());
+    out.insert(
+        "matrix".into(),
+        "ping_all: nothing pinged (plan does not touch the kernel)\n".into(),
+    );
+    out
+}
+
 fn ping_all(ctx: &NativeCallContext, rn: &SharedRunner) -> R<Map> {
-    let (name, owned, real) = {
-        let mut r = lock(rn);
-        // Ping what the script has built so far: converge first. A failure is
-        // kept in the runner so the edge reports it at the op's own line.
-        if let Err(e) = r.flush() {
-            let msg = e.to_string();
-            r.failed = Some(e);
-            return Err(fail(ctx, msg));
-        }
-        // The recording kernel sends no packets: it says so, and so do we.
-        let real = match r
-            .kernel()
-            .ping(&NsRef::Host, std::net::IpAddr::from([127, 0, 0, 1]))
-        {
-            Err(e) if e.not_run => {
-                r.note_not_run("ping_all()".to_string());
-                false
-            }
-            _ => true,
-        };
-        (r.name.clone(), r.owned().to_vec(), real)
-    };
-    if !real {
-        // `plan` touches no kernel: there is nothing to ping.
-        let mut out = Map::new();
-        out.insert("ok".into(), true.into());
-        out.insert("total".into(), 0_i64.into());
-        out.insert("reached".into(), 0_i64.into());
-        out.insert("failures".into(), Array::new().into());
-        out.insert("results".into(), Array::new().into());
-        out.insert(
-            "matrix".into(),
-            "ping_all: nothing pinged (plan does not touch the kernel)\n".into(),
-        );
-        return Ok(out);
+    let mut r = lock(rn);
+    // Ping what the script has built so far: converge first. A failure is
+    // kept in the runner so the edge reports it at the op's own line.
+    if let Err(e) = r.flush() {
+        let msg = e.to_string();
+        r.failed = Some(e);
+        return Err(fail(ctx, msg));
     }
-    let views = model::gather(&[(name, owned)]).map_err(|e| fail(ctx, e))?;
+    let (name, owned) = (r.name.clone(), r.owned().to_vec());
+    let views = gather::gather(r.kernel(), &[(name, owned)]).map_err(|e| fail(ctx, e))?;
     let Some(view) = views.first() else {
         return Err(fail(ctx, "ping_all: the topology could not be read back"));
     };
-    let m = pingall::run(view).map_err(|e| fail(ctx, format!("ping_all: {e}")))?;
+    let m = pingall::run(r.kernel(), view);
+    if m.not_run {
+        // The recording kernel sends no packets: it says so, and so do we.
+        r.note_not_run("ping_all()".to_string());
+        return Ok(not_pinged());
+    }
     Ok(result_map(&m))
 }
 
