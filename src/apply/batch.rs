@@ -60,6 +60,8 @@ fn is_rtnetlink(op: &Op) -> bool {
             | Op::ReplaceNat { .. }
             | Op::DelNat { .. }
             | Op::MoveLink { .. }
+            | Op::StartDaemon { .. }
+            | Op::StopDaemon { .. }
     )
 }
 
@@ -113,6 +115,7 @@ pub(super) fn apply_all(k: &mut LinuxKernel, ops: &[Op]) -> Outcome<KernelError>
                 Op::AddNetns { .. } => "netns create",
                 Op::Sysctl { .. } => "sysctl",
                 Op::MoveLink { .. } => "rtnetlink move",
+                Op::StartDaemon { .. } | Op::StopDaemon { .. } => "processes",
                 _ => "nf_tables",
             };
             match k.timed(what, 1, |k| special(k, op)) {
@@ -408,6 +411,13 @@ fn namespaces(
 
 fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError> {
     match op {
+        Op::StopDaemon { identity, .. } => super::daemon::stop(identity),
+        // Only through `Kernel::start_daemon`, which records the process
+        // before it runs anything.
+        Op::StartDaemon { daemon, .. } => Err(KernelError::other(format!(
+            "daemon {} can only be started with its write-ahead record",
+            daemon.spec.name
+        ))),
         Op::AddNetns { ns } => {
             let (f, rt) = k.nsdir.create(ns, new_ns_init)?;
             let ino = ino_of(&f);

@@ -464,6 +464,9 @@ impl Recorder {
                 self.nat.remove(&k);
                 Made::Nothing
             }
+            // No processes here: a start is recorded, a stop too.
+            Op::StartDaemon { .. } => Made::Daemon { identity: None },
+            Op::StopDaemon { .. } => Made::Nothing,
         };
         self.settle_links();
         self.log.push(op.clone());

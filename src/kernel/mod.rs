@@ -13,6 +13,7 @@ pub use state::{Addr, ExecOutput, Link, NsState, RT_TABLE_MAIN, Route, TableInfo
 
 use crate::model::{IfName, NsName, NsRef};
 use crate::op::{Made, Op, Outcome};
+use crate::proc::{Identity, Liveness};
 
 /// A refusal or failure from the kernel, with its errno when there is one.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -162,5 +163,39 @@ pub trait Kernel: Send {
     /// Time spent per phase so far (for `-v`).
     fn timings(&self) -> Vec<(String, usize, Duration)> {
         Vec::new()
+    }
+    /// Start the process of an `Op::StartDaemon`: fork it into its
+    /// namespace, hand its identity to `record` (the write-ahead ledger
+    /// entry) and only then let it exec; wait until it is ready. A process
+    /// that fails later is stopped again before the error is returned.
+    /// None: nothing was started (a kernel that only records).
+    fn start_daemon(
+        &mut self,
+        op: &Op,
+        record: &mut dyn FnMut(&Identity) -> Result<(), String>,
+    ) -> Result<Option<Identity>, KernelError> {
+        let _ = record;
+        self.apply(op).map(|_| None)
+    }
+    /// Is a recorded process still the one that was started?
+    fn daemon_liveness(&mut self, id: &Identity) -> Liveness {
+        id.liveness()
+    }
+    /// A topology's processes are all stopped: drop what held them (its
+    /// cgroup).
+    fn daemons_gone(&mut self, topology: &str) {
+        let _ = topology;
+    }
+    /// Can a TCP connection from `ns` to `to` be made within `timeout`?
+    fn connect(
+        &mut self,
+        ns: &NsRef,
+        to: std::net::SocketAddr,
+        timeout: Duration,
+    ) -> Result<bool, KernelError> {
+        let _ = timeout;
+        Err(KernelError::not_run(format!(
+            "connect to {to} from netns {ns}"
+        )))
     }
 }

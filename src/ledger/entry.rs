@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
 use crate::op::{LinkChange, Op, RouteSpec};
+use crate::proc::{DaemonSpec, Identity};
 
 /// The kinds of link netplumb creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -138,6 +139,67 @@ impl From<SysctlValue> for String {
     }
 }
 
+/// A daemon's name: what its cgroup and log are called (letters, digits,
+/// `-_.@`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DaemonName(String);
+
+impl DaemonName {
+    pub fn new(name: &str) -> Result<Self, String> {
+        if crate::proc::cgroup::valid_name(name) {
+            Ok(Self(name.to_string()))
+        } else {
+            Err(format!("'{name}' is not a daemon name"))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DaemonName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::new(&s)
+    }
+}
+
+impl From<DaemonName> for String {
+    fn from(n: DaemonName) -> String {
+        n.0
+    }
+}
+
+/// A ready condition as `crate::proc::Ready` parses it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ReadyText(String);
+
+impl ReadyText {
+    pub fn new(text: &str) -> Result<Self, String> {
+        text.parse::<crate::proc::Ready>()
+            .map(|_| Self(text.to_string()))
+            .map_err(|e| e.to_string())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ReadyText {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::new(&s)
+    }
+}
+
+impl From<ReadyText> for String {
+    fn from(r: ReadyText) -> String {
+        r.0
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Entry {
@@ -213,6 +275,18 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ports: Vec<PortClaim>,
     },
+    /// A process this topology started, recorded (pid, start time, boot,
+    /// cgroup) before it ran the command: `down` stops exactly it and its
+    /// tree. `spec` and `ready` are what it was started with, compared with
+    /// the script to decide on a restart.
+    Daemon {
+        ns: NsRef,
+        name: DaemonName,
+        spec: DaemonSpec,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ready: Option<ReadyText>,
+        identity: Identity,
+    },
 }
 
 impl Entry {
@@ -226,7 +300,8 @@ impl Entry {
             | Entry::Sysctl { ns, .. }
             | Entry::LinkAttr { ns, .. }
             | Entry::LinkPlace { ns, .. }
-            | Entry::Nat { ns, .. } => Some(ns),
+            | Entry::Nat { ns, .. }
+            | Entry::Daemon { ns, .. } => Some(ns),
         }
     }
 
@@ -265,6 +340,7 @@ impl Entry {
                     ns: b, table: bt, ..
                 },
             ) => a == b && at == bt,
+            (Entry::Daemon { name: a, .. }, Entry::Daemon { name: b, .. }) => a == b,
             (a, b) => a == b,
         }
     }
@@ -329,6 +405,13 @@ impl Entry {
                 ns,
                 table: table.as_str().to_string(),
                 handle,
+            },
+            Entry::Daemon {
+                ns, name, identity, ..
+            } => Op::StopDaemon {
+                ns,
+                name: name.as_str().to_string(),
+                identity,
             },
         };
         vec![op]

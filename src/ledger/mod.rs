@@ -18,8 +18,10 @@ use std::path::PathBuf;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-pub use entry::{End, Entry, MadeKind, PortClaim, SysctlKey, SysctlValue, TableName};
-pub use store::{ensure_dir, state_dir, write_atomic};
+pub use entry::{
+    DaemonName, End, Entry, MadeKind, PortClaim, ReadyText, SysctlKey, SysctlValue, TableName,
+};
+pub use store::{ensure_dir, netns_id, state_dir, write_atomic};
 pub use world::{World, WorldLock};
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -148,6 +148,22 @@ fn fields(op: &Op) -> Fields {
             ("add", "nat", table.name.clone(), None, None, value)
         }
         Op::DelNat { table, .. } => ("remove", "nat", table.clone(), None, None, None),
+        Op::StartDaemon { daemon, .. } => (
+            "add",
+            "daemon",
+            daemon.spec.name.clone(),
+            None,
+            None,
+            Some(daemon.spec.argv.to_string()),
+        ),
+        Op::StopDaemon { name, identity, .. } => (
+            "remove",
+            "daemon",
+            name.clone(),
+            None,
+            None,
+            Some(format!("pid {}", identity.pid)),
+        ),
     }
 }
 

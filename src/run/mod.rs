@@ -6,15 +6,17 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use crate::kernel::{Kernel, KernelError, NotReady};
-use crate::ledger::{Entry, Ledger, LedgerError, World, WorldLock};
+use crate::ledger::{DaemonName, Entry, Ledger, LedgerError, ReadyText, World, WorldLock};
 use crate::model::{IfName, NsRef};
 use crate::op::{LinkChange, Op};
 use crate::plan::{self, DiffError, Intent, Step};
 use crate::topo::{Pos, Topology};
 
+mod asserts;
 mod identity;
 mod teardown;
 
+pub use asserts::{Assertion, Checked, Target};
 pub use teardown::{TeardownError, describe as describe_teardown, teardown};
 
 /// The kernel refused an op: what, where, and the script line it came from.
@@ -93,6 +95,8 @@ pub struct Runner {
     pub prev_intent: Intent,
     /// Links confirmed ready since they were brought up.
     ready: HashSet<(NsRef, IfName)>,
+    /// `assert_reach` / `assert_no_reach`, run after the topology is up.
+    pub asserts: Vec<Assertion>,
 }
 
 fn help_for(op: &Op, e: &KernelError) -> Option<String> {
@@ -160,6 +164,7 @@ impl Runner {
             flushed: None,
             prev_intent: Intent::new(),
             ready: HashSet::new(),
+            asserts: Vec::new(),
         })
     }
 
@@ -269,7 +274,84 @@ impl Runner {
         Ok(n)
     }
 
+    /// Kernel steps go in batches; a daemon is started on its own, between
+    /// them, because its record can only be written once it exists.
     fn apply_steps(&mut self, steps: Vec<Step>) -> Result<(), RunError> {
+        let mut batch = Vec::new();
+        for s in steps {
+            if matches!(s.op, Op::StartDaemon { .. }) {
+                self.apply_batch(std::mem::take(&mut batch))?;
+                self.start_daemon(s)?;
+            } else {
+                batch.push(s);
+            }
+        }
+        self.apply_batch(batch)
+    }
+
+    /// Start one daemon: its ledger entry (pid, start time, cgroup) is
+    /// written after the fork and before the exec, so a `kill -9` of this
+    /// run at any point leaves no process `down` cannot find.
+    fn start_daemon(&mut self, mut s: Step) -> Result<(), RunError> {
+        // After the links are ready: a server binding an address that is
+        // still tentative would fail.
+        let _ = self.settle();
+        let Op::StartDaemon { ns, daemon } = &s.op else {
+            return Ok(());
+        };
+        let (ns, name) = (ns.clone(), daemon.spec.name.clone());
+        let entry_for = |id: &crate::proc::Identity| -> Result<Entry, String> {
+            Ok(Entry::Daemon {
+                ns: ns.clone(),
+                name: DaemonName::new(&daemon.spec.name)?,
+                spec: daemon.spec.clone(),
+                ready: daemon.ready.as_deref().map(ReadyText::new).transpose()?,
+                identity: id.clone(),
+            })
+        };
+        let mut written: Option<Entry> = None;
+        let res = {
+            let ledger = &mut self.ledger;
+            let mut record = |id: &crate::proc::Identity| -> Result<(), String> {
+                let e = entry_for(id)?;
+                if let Some(l) = ledger.as_mut() {
+                    l.add(std::slice::from_ref(&e)).map_err(|e| e.to_string())?;
+                }
+                written = Some(e);
+                Ok(())
+            };
+            self.kernel.start_daemon(&s.op, &mut record)
+        };
+        match res {
+            Ok(id) => {
+                if self.echo {
+                    println!("{}", s.op.summary());
+                }
+                if let Some(identity) = id {
+                    s.records = written.into_iter().collect();
+                    s.undo = vec![Op::StopDaemon { ns, name, identity }];
+                }
+                self.journal.push(s.clone());
+                self.done.push(s);
+                Ok(())
+            }
+            Err(err) => {
+                // The kernel side stopped what it started.
+                if let (Some(l), Some(e)) = (self.ledger.as_mut(), written) {
+                    l.remove(&[e])?;
+                }
+                Err(RunError::Apply(Box::new(ApplyError {
+                    what: s.op.action(),
+                    ns: s.op.ns(),
+                    help: None,
+                    pos: s.pos.clone(),
+                    err,
+                })))
+            }
+        }
+    }
+
+    fn apply_batch(&mut self, steps: Vec<Step>) -> Result<(), RunError> {
         if steps.is_empty() {
             return Ok(());
         }
@@ -468,6 +550,7 @@ impl Runner {
         self.topo.reset();
         self.done.clear();
         self.ready.clear();
+        self.asserts.clear();
         self.flushed = None;
     }
 
@@ -486,6 +569,10 @@ impl Runner {
         let owns: Vec<Entry> = self.owned().to_vec();
         let t0 = std::time::Instant::now();
         let report = teardown(self.kernel.as_mut(), self.ledger.as_mut(), &owns, &world);
+        let had_daemons = owns.iter().any(|e| matches!(e, Entry::Daemon { .. }));
+        if had_daemons && report.errors.is_empty() {
+            self.kernel.daemons_gone(&self.name);
+        }
         if self.verbose {
             eprintln!(
                 "netplumb: teardown of {} objects in {:?}",

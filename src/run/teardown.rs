@@ -68,7 +68,10 @@ impl Run<'_> {
         self.done(e);
     }
     fn done(&mut self, e: &Entry) {
-        if matches!(e, Entry::Netns { .. } | Entry::Link { .. }) {
+        if matches!(
+            e,
+            Entry::Netns { .. } | Entry::Link { .. } | Entry::Daemon { .. }
+        ) {
             self.report.removed += 1;
         }
         self.gone.push(e.clone());
@@ -113,6 +116,13 @@ pub fn teardown(
         gone: Vec::new(),
         report: TeardownReport::default(),
     };
+    // Processes first, their whole trees, by identity: before the
+    // namespaces and links they use go away.
+    for e in owns.iter().rev() {
+        if let Entry::Daemon { .. } = e {
+            run.undo(e);
+        }
+    }
     let mut doomed: Vec<NsRef> = Vec::new();
     for e in owns {
         let Entry::Netns { ns, .. } = e else { continue };
@@ -140,7 +150,7 @@ pub fn teardown(
     for o in owns.iter().rev() {
         let inside_doomed = o.ns().is_some_and(|n| doomed.contains(n));
         match o {
-            Entry::Netns { .. } => {}
+            Entry::Netns { .. } | Entry::Daemon { .. } => {}
             // Home before its namespace goes: a virtual device would die
             // with it, a physical one would land in the wrong place.
             Entry::LinkPlace { .. } => run.undo(o),
