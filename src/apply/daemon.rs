@@ -97,9 +97,16 @@ pub(super) fn connect(
     ns: &NsRef,
     to: std::net::SocketAddr,
     timeout: Duration,
-) -> Result<bool, KernelError> {
+) -> Result<Option<String>, KernelError> {
     let f = k.conns.file(&k.nsdir, ns)?;
     in_ns(f, || {
-        Ok(std::net::TcpStream::connect_timeout(&to, timeout).is_ok())
+        Ok(match std::net::TcpStream::connect_timeout(&to, timeout) {
+            Ok(_) => None,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Some(format!(
+                "no TCP connection within {}s",
+                timeout.as_secs_f64()
+            )),
+            Err(e) => Some(format!("TCP connect: {e}")),
+        })
     })
 }

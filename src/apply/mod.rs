@@ -280,7 +280,7 @@ impl Kernel for LinuxKernel {
         ns: &NsRef,
         to: std::net::SocketAddr,
         timeout: Duration,
-    ) -> Result<bool, KernelError> {
+    ) -> Result<Option<String>, KernelError> {
         daemon::connect(self, ns, to, timeout)
     }
 

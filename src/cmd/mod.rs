@@ -6,6 +6,8 @@ mod down;
 mod exec;
 mod man;
 mod plan;
+mod ps;
+mod test;
 mod up;
 
 use clap::CommandFactory;
@@ -18,6 +20,7 @@ use crate::opts::{Opts, require_root};
 fn needs_root(cmd: &Cmd) -> bool {
     match cmd {
         Cmd::Up { .. }
+        | Cmd::Test { .. }
         | Cmd::Down { .. }
         | Cmd::Exec { .. }
         | Cmd::Repl { .. }
@@ -31,6 +34,8 @@ fn needs_root(cmd: &Cmd) -> bool {
         | Cmd::Doc { .. }
         | Cmd::Completions { .. }
         | Cmd::Man { .. }
+        | Cmd::Ps { .. }
+        | Cmd::Logs { .. }
         | Cmd::Capture(_)
         | Cmd::Sandbox(_) => false,
     }
@@ -56,6 +61,17 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
             force_forget,
         } => down::run(&o, file, name, all, no_wait, force_forget),
         Cmd::Plan { script, diff } => plan::run(&o, &script, diff),
+        Cmd::Test {
+            script,
+            junit,
+            keep,
+        } => test::run(&o, &script, junit.as_deref(), keep),
+        Cmd::Ps { name } => ps::ps(&o, name.as_deref()),
+        Cmd::Logs {
+            name,
+            daemon,
+            follow,
+        } => ps::logs(&name, &daemon, follow),
         Cmd::Exec { ns, cmd } => exec::run(&ns, &cmd),
         Cmd::Repl { file, name, set } => crate::repl::run(&o, file, name, &set),
         Cmd::Show { name } => crate::show::show(&o, name.as_deref(), o.json),

@@ -186,13 +186,14 @@ pub trait Kernel: Send {
     fn daemons_gone(&mut self, topology: &str) {
         let _ = topology;
     }
-    /// Can a TCP connection from `ns` to `to` be made within `timeout`?
+    /// A TCP connection from `ns` to `to` within `timeout`: None when it
+    /// was accepted, else why not ("Connection refused", a timeout).
     fn connect(
         &mut self,
         ns: &NsRef,
         to: std::net::SocketAddr,
         timeout: Duration,
-    ) -> Result<bool, KernelError> {
+    ) -> Result<Option<String>, KernelError> {
         let _ = timeout;
         Err(KernelError::not_run(format!(
             "connect to {to} from netns {ns}"

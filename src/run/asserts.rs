@@ -108,13 +108,9 @@ impl Runner {
             Target::Tcp(sa) => self
                 .kernel
                 .connect(&a.from, *sa, CONNECT_TIMEOUT)
-                .map(|ok| {
-                    let d = if ok {
-                        "the TCP connection was accepted".to_string()
-                    } else {
-                        format!("no TCP connection within {}s", CONNECT_TIMEOUT.as_secs())
-                    };
-                    (ok, d)
+                .map(|why| match why {
+                    None => (true, "the TCP connection was accepted".to_string()),
+                    Some(why) => (false, why),
                 }),
         };
         let (passed, detail, not_run) = match seen {
