@@ -173,7 +173,7 @@ Inside, :help lists the meta commands (:plan, :down, :doc, …).")]
     #[command(after_help = "Examples:
   sudo netplumb test lab.rhai                   up, the assertions, down
   sudo netplumb test lab.rhai --junit out.xml   and a JUnit report for CI
-  netplumb --sandbox test lab.rhai --junit -    in a throwaway namespace, no root
+  netplumb --sandbox test lab.rhai --junit -  in a throwaway sandbox
   sudo netplumb test lab.rhai --keep            leave it up to look at
 
 Exits 1 when an assertion failed (each is reported with its script line),

@@ -68,10 +68,7 @@ impl Run<'_> {
         self.done(e);
     }
     fn done(&mut self, e: &Entry) {
-        if matches!(
-            e,
-            Entry::Netns { .. } | Entry::Link { .. } | Entry::Daemon { .. }
-        ) {
+        if matches!(e, Entry::Netns { .. } | Entry::Link { .. }) {
             self.report.removed += 1;
         }
         self.gone.push(e.clone());
