@@ -62,6 +62,8 @@ fn is_rtnetlink(op: &Op) -> bool {
             | Op::MoveLink { .. }
             | Op::StartDaemon { .. }
             | Op::StopDaemon { .. }
+            | Op::WriteFile { .. }
+            | Op::RemoveFile { .. }
     )
 }
 
@@ -116,6 +118,7 @@ pub(super) fn apply_all(k: &mut LinuxKernel, ops: &[Op]) -> Outcome<KernelError>
                 Op::Sysctl { .. } => "sysctl",
                 Op::MoveLink { .. } => "rtnetlink move",
                 Op::StartDaemon { .. } | Op::StopDaemon { .. } => "processes",
+                Op::WriteFile { .. } | Op::RemoveFile { .. } => "files",
                 _ => "nf_tables",
             };
             match k.timed(what, 1, |k| special(k, op)) {
@@ -412,6 +415,8 @@ fn namespaces(
 fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError> {
     match op {
         Op::StopDaemon { identity, .. } => super::daemon::stop(identity),
+        Op::WriteFile { ns, path, content } => super::daemon::write_file(ns, path, Some(content)),
+        Op::RemoveFile { ns, path } => super::daemon::write_file(ns, path, None),
         // Only through `Kernel::start_daemon`, which records the process
         // before it runs anything.
         Op::StartDaemon { daemon, .. } => Err(KernelError::other(format!(

@@ -11,7 +11,7 @@ use super::netns::in_ns;
 use crate::kernel::KernelError;
 use crate::model::NsRef;
 use crate::op::{DaemonStart, Made};
-use crate::proc::{self, CgroupRoot, Identity, NsTarget, Pending, ProcError, Ready};
+use crate::proc::{self, CgroupRoot, EtcFile, Identity, NsTarget, Pending, ProcError, Ready};
 
 /// How long a process may take to be ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,6 +78,34 @@ pub(super) fn start(
         return Err(pe(e));
     }
     Ok(id)
+}
+
+pub(super) fn etc_file(ns: &crate::model::NsName, path: &str) -> Result<EtcFile, KernelError> {
+    EtcFile::new(ns.as_str(), path).map_err(|e| KernelError::other(e.to_string()))
+}
+
+/// Write (or remove) a per-namespace file: /etc/netns/NS/NAME.
+pub(super) fn write_file(
+    ns: &crate::model::NsName,
+    path: &str,
+    content: Option<&str>,
+) -> Result<Made, KernelError> {
+    let f = etc_file(ns, path)?;
+    let err = |e: crate::proc::EtcError| KernelError::other(e.to_string());
+    match content {
+        Some(c) => {
+            f.write(c.as_bytes()).map_err(err)?;
+        }
+        None => {
+            if !f.remove().map_err(err)? {
+                return Err(KernelError::errno(
+                    libc::ENOENT,
+                    format!("no file {}", f.path().display()),
+                ));
+            }
+        }
+    }
+    Ok(Made::Nothing)
 }
 
 pub(super) fn stop(id: &Identity) -> Result<Made, KernelError> {

@@ -271,6 +271,12 @@ impl Kernel for LinuxKernel {
         }
     }
 
+    fn etc_read(&mut self, ns: &NsName, path: &str) -> Result<Option<Vec<u8>>, KernelError> {
+        daemon::etc_file(ns, path)?
+            .read()
+            .map_err(|e| KernelError::other(e.to_string()))
+    }
+
     fn daemons_gone(&mut self, topology: &str) {
         daemon::forget_cgroup(topology);
     }

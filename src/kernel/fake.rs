@@ -22,6 +22,8 @@ pub struct Recorder {
     pub state: BTreeMap<NsRef, NsState>,
     pub sysctls: BTreeMap<(NsRef, String), String>,
     pub nat: BTreeMap<(NsRef, String), (u64, netplumb_nft::NatTable)>,
+    /// Per-namespace files (/etc/netns/NS/NAME) by (namespace, /etc/NAME).
+    pub files: BTreeMap<(NsName, String), Vec<u8>>,
     next_index: u32,
     next_ino: u64,
     next_handle: u64,
@@ -467,6 +469,17 @@ impl Recorder {
             // No processes here: a start is recorded, a stop too.
             Op::StartDaemon { .. } => Made::Daemon { identity: None },
             Op::StopDaemon { .. } => Made::Nothing,
+            Op::WriteFile { ns, path, content } => {
+                self.files
+                    .insert((ns.clone(), path.clone()), content.clone().into_bytes());
+                Made::Nothing
+            }
+            // The planner's simulation is not seeded with files: a removal
+            // it plans was decided on what the real /etc/netns holds.
+            Op::RemoveFile { ns, path } => {
+                self.files.remove(&(ns.clone(), path.clone()));
+                Made::Nothing
+            }
         };
         self.settle_links();
         self.log.push(op.clone());
@@ -529,6 +542,9 @@ impl Kernel for Recorder {
         Ok(super::SysctlScope::PerNetns)
     }
 
+    fn etc_read(&mut self, ns: &NsName, path: &str) -> Result<Option<Vec<u8>>, KernelError> {
+        Ok(self.files.get(&(ns.clone(), path.to_string())).cloned())
+    }
     fn nat_summary(
         &mut self,
         ns: &NsRef,

@@ -177,6 +177,12 @@ pub trait Kernel: Send {
         let _ = record;
         self.apply(op).map(|_| None)
     }
+    /// The content of namespace `ns`'s file `path` (/etc/NAME, kept as
+    /// /etc/netns/NS/NAME); None when there is none.
+    fn etc_read(&mut self, ns: &NsName, path: &str) -> Result<Option<Vec<u8>>, KernelError> {
+        let _ = (ns, path);
+        Ok(None)
+    }
     /// Is a recorded process still the one that was started?
     fn daemon_liveness(&mut self, id: &Identity) -> Liveness {
         id.liveness()

@@ -171,6 +171,35 @@ impl From<DaemonName> for String {
     }
 }
 
+/// A per-namespace file's path as a script names it: /etc/NAME.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EtcPath(String);
+
+impl EtcPath {
+    pub fn new(path: &str) -> Result<Self, String> {
+        crate::proc::EtcFile::new("ns", path)
+            .map(|_| Self(path.to_string()))
+            .map_err(|e| e.to_string())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for EtcPath {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::new(&s)
+    }
+}
+
+impl From<EtcPath> for String {
+    fn from(p: EtcPath) -> String {
+        p.0
+    }
+}
+
 /// A ready condition as `crate::proc::Ready` parses it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -287,13 +316,22 @@ pub enum Entry {
         ready: Option<ReadyText>,
         identity: Identity,
     },
+    /// A per-namespace file (/etc/netns/NS/NAME) this topology wrote. `old`:
+    /// what was there before it first wrote it — an adopted file, put back
+    /// on `down`; None: the topology made it, and removes it.
+    File {
+        ns: NsName,
+        path: EtcPath,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        old: Option<String>,
+    },
 }
 
 impl Entry {
     /// The namespace the object lives in (None for a namespace itself).
     pub fn ns(&self) -> Option<&NsRef> {
         match self {
-            Entry::Netns { .. } => None,
+            Entry::Netns { .. } | Entry::File { .. } => None,
             Entry::Link { ns, .. }
             | Entry::Addr { ns, .. }
             | Entry::Route { ns, .. }
@@ -341,6 +379,14 @@ impl Entry {
                 },
             ) => a == b && at == bt,
             (Entry::Daemon { name: a, .. }, Entry::Daemon { name: b, .. }) => a == b,
+            (
+                Entry::File {
+                    ns: a, path: ap, ..
+                },
+                Entry::File {
+                    ns: b, path: bp, ..
+                },
+            ) => a == b && ap == bp,
             (a, b) => a == b,
         }
     }
@@ -405,6 +451,17 @@ impl Entry {
                 ns,
                 table: table.as_str().to_string(),
                 handle,
+            },
+            Entry::File { ns, path, old } => match old {
+                Some(content) => Op::WriteFile {
+                    ns,
+                    path: path.as_str().to_string(),
+                    content,
+                },
+                None => Op::RemoveFile {
+                    ns,
+                    path: path.as_str().to_string(),
+                },
             },
             Entry::Daemon {
                 ns, name, identity, ..

@@ -19,7 +19,8 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 pub use entry::{
-    DaemonName, End, Entry, MadeKind, PortClaim, ReadyText, SysctlKey, SysctlValue, TableName,
+    DaemonName, End, Entry, EtcPath, MadeKind, PortClaim, ReadyText, SysctlKey, SysctlValue,
+    TableName,
 };
 pub use store::{ensure_dir, netns_id, state_dir, write_atomic};
 pub use world::{World, WorldLock};

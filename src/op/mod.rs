@@ -165,6 +165,17 @@ pub enum Op {
         name: String,
         identity: Identity,
     },
+    /// Write /etc/netns/NS/NAME (seen as /etc/NAME inside NS), atomically.
+    /// `path` is the script's /etc/NAME.
+    WriteFile {
+        ns: NsName,
+        path: String,
+        content: String,
+    },
+    RemoveFile {
+        ns: NsName,
+        path: String,
+    },
 }
 
 /// What the kernel made for an op: the identity the ledger records.
@@ -223,7 +234,10 @@ impl Op {
     /// The namespace the op runs in (for namespace creation: the new one).
     pub fn ns(&self) -> NsRef {
         match self {
-            Op::AddNetns { ns } | Op::DelNetns { ns, .. } => NsRef::Named(ns.clone()),
+            Op::AddNetns { ns }
+            | Op::DelNetns { ns, .. }
+            | Op::WriteFile { ns, .. }
+            | Op::RemoveFile { ns, .. } => NsRef::Named(ns.clone()),
             Op::AddVeth { ns, .. }
             | Op::AddBridge { ns, .. }
             | Op::DelLink { ns, .. }
@@ -253,6 +267,7 @@ impl Op {
                 | Op::DelRoute { .. }
                 | Op::DelNat { .. }
                 | Op::StopDaemon { .. }
+                | Op::RemoveFile { .. }
         )
     }
 
@@ -323,6 +338,10 @@ impl Op {
             Op::StopDaemon { ns, name, identity } => {
                 format!("- daemon {name} in {ns} (pid {})", identity.pid)
             }
+            Op::WriteFile { ns, path, content } => {
+                format!("+ file {path} in {ns} ({} bytes)", content.len())
+            }
+            Op::RemoveFile { ns, path } => format!("- file {path} in {ns}"),
         }
     }
 }

@@ -148,6 +148,26 @@ pub fn render(op: &Op) -> Vec<String> {
             NsRef::Host => format!("nft delete table inet {table}"),
             NsRef::Named(n) => format!("ip netns exec {n} nft delete table inet {table}"),
         }],
+        Op::WriteFile { ns, path, content } => {
+            let name = path.trim_start_matches("/etc/");
+            let mut out = vec![
+                format!("mkdir -p /etc/netns/{ns}"),
+                format!(
+                    "cat > {} <<'NETPLUMB_EOF'",
+                    shell_quote(&format!("/etc/netns/{ns}/{name}"))
+                ),
+            ];
+            out.extend(content.lines().map(str::to_string));
+            out.push("NETPLUMB_EOF".to_string());
+            out
+        }
+        Op::RemoveFile { ns, path } => vec![format!(
+            "rm -f {}",
+            shell_quote(&format!(
+                "/etc/netns/{ns}/{}",
+                path.trim_start_matches("/etc/")
+            ))
+        )],
         Op::StartDaemon { ns, daemon } => daemon_lines(ns, daemon),
         // Its own session: the process group is the whole tree it started
         // (a cgroup holds what left it).

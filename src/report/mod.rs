@@ -156,6 +156,15 @@ fn fields(op: &Op) -> Fields {
             None,
             Some(daemon.spec.argv.to_string()),
         ),
+        Op::WriteFile { path, content, .. } => (
+            "add",
+            "file",
+            path.clone(),
+            None,
+            None,
+            Some(format!("{} bytes", content.len())),
+        ),
+        Op::RemoveFile { path, .. } => ("remove", "file", path.clone(), None, None, None),
         Op::StopDaemon { name, identity, .. } => (
             "remove",
             "daemon",

@@ -148,6 +148,8 @@ pub fn teardown(
         let inside_doomed = o.ns().is_some_and(|n| doomed.contains(n));
         match o {
             Entry::Netns { .. } | Entry::Daemon { .. } => {}
+            // Outside the namespace (/etc/netns): removed, or put back.
+            Entry::File { .. } => run.undo(o),
             // Home before its namespace goes: a virtual device would die
             // with it, a physical one would land in the wrong place.
             Entry::LinkPlace { .. } => run.undo(o),

@@ -12,7 +12,7 @@ use super::{SharedRunner, fail, lock, pos_of};
 use crate::model::NsRef;
 use crate::proc::{Argv, Ready};
 use crate::run::{Assertion, Target};
-use crate::topo::DaemonDecl;
+use crate::topo::{DaemonDecl, FileDecl};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
 
@@ -172,7 +172,61 @@ fn assertion(
     Ok(())
 }
 
+fn file(ctx: &NativeCallContext, rn: &SharedRunner, ns: &NsRef, path: &str, text: &str) -> R<()> {
+    let NsRef::Named(n) = ns else {
+        return Err(fail(
+            ctx,
+            "the host's files are its own /etc: ns.file() is for a declared namespace",
+        ));
+    };
+    crate::proc::EtcFile::new(n.as_str(), path).map_err(|e| fail(ctx, e))?;
+    let decl = FileDecl {
+        ns: n.clone(),
+        path: path.to_string(),
+        content: text.to_string(),
+        pos: pos_of(ctx),
+    };
+    let mut r = lock(rn);
+    r.topo
+        .add_file(decl)
+        .map_err(|e| super::api::refused(ctx, e))
+}
+
+/// `ns.hosts(#{ web: "172.30.0.2" })`: /etc/hosts with localhost and these.
+fn hosts_text(ctx: &NativeCallContext, names: &Map) -> R<String> {
+    let mut t = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for (name, ip) in names.iter() {
+        let ip = ip.to_string();
+        let addr = crate::model::parse_ip(&ip).map_err(|e| fail(ctx, e))?;
+        let ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c));
+        if !ok {
+            return Err(fail(ctx, format!("'{name}' is not a host name")));
+        }
+        t.push_str(&format!("{addr}\t{name}\n"));
+    }
+    Ok(t)
+}
+
 pub fn register(engine: &mut Engine, runner: &SharedRunner) {
+    let rn = runner.clone();
+    engine.register_fn(
+        "file",
+        move |ctx: NativeCallContext, this: &mut NsHandle, path: &str, text: &str| {
+            file(&ctx, &rn, &this.ns, path, text)
+        },
+    );
+    let rn = runner.clone();
+    engine.register_fn(
+        "hosts",
+        move |ctx: NativeCallContext, this: &mut NsHandle, names: Map| -> R<()> {
+            let text = hosts_text(&ctx, &names)?;
+            file(&ctx, &rn, &this.ns, "/etc/hosts", &text)
+        },
+    );
+
     engine.register_type_with_name::<DaemonHandle>("Daemon");
     engine.register_get("name", |d: &mut DaemonHandle| d.name.clone());
     engine.register_fn("to_string", |d: &mut DaemonHandle| {

@@ -359,6 +359,7 @@ fn wanted(entries: &[Owned]) -> Vec<Wanted> {
             Owned::Sysctl { ns, .. } | Owned::Daemon { ns, .. } => {
                 slot(&mut out, ns);
             }
+            Owned::File { .. } => {}
         }
     }
     // The host first, then namespaces in the order the topology made them.

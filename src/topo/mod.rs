@@ -7,6 +7,7 @@
 mod daemon;
 mod declare;
 mod error;
+mod file;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -16,6 +17,7 @@ use netplumb_nft::NatRule;
 
 pub use daemon::DaemonDecl;
 pub use error::DeclError;
+pub use file::FileDecl;
 
 use crate::model::{Cidr, IfName, NsName, NsRef};
 use crate::op::RouteSpec;
@@ -152,6 +154,7 @@ pub struct Topology {
     sysctls: Vec<SysctlDecl>,
     nat: Vec<NatDecl>,
     daemons: Vec<DaemonDecl>,
+    files: Vec<FileDecl>,
     dnat_index: DnatIndex,
     /// Bumped by every change: "did anything change since the last flush?"
     revision: u64,
@@ -269,6 +272,7 @@ impl Topology {
             + self.sysctls.len()
             + self.nat.len()
             + self.daemons.len()
+            + self.files.len()
     }
 
     /// Forget every declaration (the REPL's `:down`). Handles made before

@@ -17,6 +17,7 @@ use crate::op::Op;
 use crate::topo::{Pos, Topology};
 
 mod daemons;
+mod files;
 mod links;
 mod nat;
 mod remove;
@@ -24,6 +25,7 @@ mod settings;
 mod sysctl;
 
 pub use daemons::{daemon_key, daemon_value};
+pub use files::file_key;
 pub use links::link_key;
 pub use nat::fingerprint;
 
@@ -242,6 +244,7 @@ pub fn diff(
     settings::fuse_veths(&mut cx.steps);
     sysctl::sysctls(topo, kernel, &mut cx)?;
     nat::nat(topo, kernel, &mut cx)?;
+    files::files(topo, kernel, &mut cx)?;
     daemons::starts(topo, &mut cx)?;
     let mut d = cx.diff;
     d.steps = cx.steps;

@@ -47,6 +47,8 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
         Entry::Nat { ns, .. } => topo.nat().iter().any(|n| &n.ns == ns),
         // Stopped (or kept) by `daemons::stops`, before anything else.
         Entry::Daemon { .. } => true,
+        // Decided by `files::files`.
+        Entry::File { .. } => true,
     }
 }
 
@@ -60,7 +62,7 @@ fn link_now_at(topo: &Topology, cx: &Cx, ns: &NsRef, name: &IfName) -> Option<Li
 /// Removal order: innermost objects first.
 fn rank(e: &Entry) -> u8 {
     match e {
-        Entry::Daemon { .. } | Entry::Nat { .. } => 0,
+        Entry::Daemon { .. } | Entry::File { .. } | Entry::Nat { .. } => 0,
         Entry::Sysctl { .. } => 1,
         Entry::Route { .. } => 2,
         Entry::Addr { .. } => 3,
@@ -133,7 +135,7 @@ fn remove(
     }
     match &e {
         // Never here: `daemons::stops` decides on every recorded process.
-        Entry::Daemon { .. } => Ok(()),
+        Entry::Daemon { .. } | Entry::File { .. } => Ok(()),
         Entry::Nat {
             ns, table, handle, ..
         } => {
