@@ -290,3 +290,71 @@ for c in cases:
     // Torn down after the test.
     assert_eq!(sb.ok("ip netns list"), "");
 }
+
+#[test]
+fn per_namespace_files_are_seen_by_exec_and_daemons_adopted_files_are_put_back() {
+    let sb = Sandbox::new();
+    // A private /etc for this sandbox: what netplumb writes under
+    // /etc/netns stays in it.
+    sb.ok("mkdir -p /run/ov/u /run/ov/w && mount -t overlay overlay -o lowerdir=/etc,upperdir=/run/ov/u,workdir=/run/ov/w /etc");
+    sb.ok("mkdir -p /etc/netns/app && echo 'nameserver 192.0.2.1' > /etc/netns/app/resolv.conf");
+    let log = sb.dir.path().join("seen.log");
+    let body = format!(
+        r#"let app = netns("app");
+app.hosts(#{{ web: "172.30.0.2", db: "172.30.0.3" }});
+app.file("/etc/resolv.conf", "nameserver 10.0.0.53\n");
+app.daemon(["sh", "-c", "cat /etc/hosts /etc/resolv.conf; exec sleep 1006"], #{{ name: "reader", log: "{}", ready: "100ms" }});
+"#,
+        log.display()
+    );
+    let f = sb.script("files.rhai", &body);
+    sb.np_ok(&["up", &f]);
+    let hosts = sb.np_ok(&["exec", "app", "cat", "/etc/hosts"]);
+    assert!(
+        hosts.contains("172.30.0.2\tweb") && hosts.contains("172.30.0.3\tdb"),
+        "{hosts}"
+    );
+    assert!(hosts.contains("localhost"), "{hosts}");
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        seen.contains("172.30.0.2\tweb"),
+        "the daemon's /etc/hosts: {seen}"
+    );
+    assert!(seen.contains("nameserver 10.0.0.53"), "{seen}");
+    // The host's own /etc/hosts is untouched.
+    assert!(!sb.ok("cat /etc/hosts").contains("172.30.0.2"));
+    // Drift: check reports it, up repairs it.
+    sb.ok("echo changed > /etc/netns/app/hosts");
+    let o = sb.netplumb(&["check", "files"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stdout).contains("file /etc/hosts in app"),
+        "{}",
+        text(&o.stdout)
+    );
+    let out = sb.np_ok(&["up", &f]);
+    assert!(out.contains("(repaired)"), "{out}");
+    assert!(
+        sb.ok("cat /etc/netns/app/hosts")
+            .contains("172.30.0.2\tweb")
+    );
+    // down: the file it made is removed, the one it adopted is put back.
+    sb.np_ok(&["down", &f]);
+    assert_eq!(sb.ok("ls /etc/netns/app"), "resolv.conf\n");
+    assert_eq!(
+        sb.ok("cat /etc/netns/app/resolv.conf"),
+        "nameserver 192.0.2.1\n"
+    );
+    // Only under /etc, one level.
+    let bad = sb.script(
+        "bad.rhai",
+        "let a = netns(\"a\");\na.file(\"/etc/ssh/sshd_config\", \"x\");\n",
+    );
+    let o = sb.netplumb(&["up", &bad]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("not a file directly in /etc"),
+        "{}",
+        text(&o.stderr)
+    );
+}
