@@ -358,3 +358,38 @@ app.daemon(["sh", "-c", "cat /etc/hosts /etc/resolv.conf; exec sleep 1006"], #{{
         text(&o.stderr)
     );
 }
+
+#[test]
+fn a_pid_reused_by_an_unrelated_process_is_never_signalled() {
+    let sb = Sandbox::new();
+    let f = sb.script(
+        "reuse.rhai",
+        "let app = netns(\"app\");\napp.daemon(\"sleep 1007\", #{ name: \"napper\" });\n",
+    );
+    sb.np_ok(&["up", &f]);
+    let pid = pid_of(&sb, "napper");
+    sb.ok(&format!("kill -9 {pid}"));
+    // An unrelated process, and the record pointing at its pid as if it had
+    // been reused: same pid, another start time.
+    let mut other = std::process::Command::new("sleep")
+        .arg("1008")
+        .spawn()
+        .unwrap();
+    let record = sb.ok("ls /run/netplumb/*/reuse.jsonl").trim().to_string();
+    let body = sb.ok(&format!("cat {record}"));
+    let planted = body.replace(
+        &format!("\"pid\":{pid},"),
+        &format!("\"pid\":{},", other.id()),
+    );
+    assert_ne!(planted, body);
+    sb.ok(&format!("cat > {record} <<'EOF'\n{planted}EOF"));
+    let v = ps(&sb);
+    assert_eq!(v["daemons"][0]["state"], "exited (pid reused)", "{v}");
+    sb.np_ok(&["down", &f]);
+    assert!(
+        !gone(other.id() as i64),
+        "down signalled an unrelated process"
+    );
+    other.kill().unwrap();
+    other.wait().unwrap();
+}
