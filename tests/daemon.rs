@@ -277,7 +277,8 @@ for c in cases:
         xml.display()
     ));
     let lines: Vec<&str> = parsed.lines().collect();
-    assert_eq!(lines[0], "testsuites 2 1 2", "{parsed}");
+    // The two assertions, and ping-all's expectations as a third case.
+    assert_eq!(lines[0], "testsuites 3 1 3", "{parsed}");
     assert!(
         lines[1].starts_with("PASS line 7: assert_reach(a, \"10.79.0.2:80\")"),
         "{parsed}"
@@ -287,6 +288,15 @@ for c in cases:
         "{parsed}"
     );
     assert!(lines[2].contains("at line 8"), "{parsed}");
+    assert!(lines[3].starts_with("PASS ping-all"), "{parsed}");
+    // --junit -: the report alone on stdout.
+    let o = sb.netplumb(&["test", &small, "--junit", "-"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o.stdout);
+    assert!(
+        out.starts_with("<?xml") && out.trim_end().ends_with("</testsuites>"),
+        "{out}"
+    );
     // Torn down after the test.
     assert_eq!(sb.ok("ip netns list"), "");
 }

@@ -17,7 +17,13 @@ pub fn run(o: &Opts, a: &ScriptArgs, junit: Option<&Path>, keep: bool) -> Result
     let name = topology_name(&a.file, a.name.as_deref())?;
     let suite = script_label(&a.file);
     let t0 = std::time::Instant::now();
-    let checked = match super::up::up(o, a, false) {
+    // `--junit -`: stdout is the report's; the change lines are left out.
+    let to_stdout = junit == Some(Path::new("-"));
+    let up_opts = Opts {
+        quiet: o.quiet || to_stdout,
+        ..o.clone()
+    };
+    let checked = match super::up::up(&up_opts, a, false) {
         Ok(c) => c,
         Err(report) => {
             // CI still gets a report: the run itself is the failed case.
@@ -28,22 +34,33 @@ pub fn run(o: &Opts, a: &ScriptArgs, junit: Option<&Path>, keep: bool) -> Result
             return Err(report);
         }
     };
-    let failed = super::up::say_asserts(o, &checked, keep);
+    let mut failed = super::up::say_asserts(o, &checked, keep);
+    let mut cases: Vec<Case> = checked.iter().map(Case::of).collect();
+    if let Some(c) = ping_all_case(&name) {
+        if let Some((msg, text)) = &c.failure {
+            failed += 1;
+            eprintln!("netplumb: ping-all: {msg}:\n{text}");
+        }
+        cases.push(c);
+    }
     if let Some(out) = junit {
-        write(
-            out,
-            &xml_for(&suite, &checked, None, t0.elapsed().as_secs_f64()),
-        )?;
+        let xml = xml_for(&suite, &cases, None, t0.elapsed().as_secs_f64());
+        write(out, &xml)?;
     }
     if !o.quiet {
-        say!(
-            "{suite}: {} assertions, {} passed, {failed} failed",
-            checked.len(),
-            checked.len() - failed
+        let line = format!(
+            "{suite}: {} checks, {} passed, {failed} failed",
+            cases.len(),
+            cases.len() - failed
         );
+        if to_stdout {
+            eprintln!("{line}");
+        } else {
+            say!("{line}");
+        }
     }
     if !keep {
-        super::down::run(o, None, Some(name), false, false, false)?;
+        super::down::run(&up_opts, None, Some(name), false, false, false)?;
     }
     Ok(if failed > 0 { 1 } else { 0 })
 }
@@ -80,13 +97,70 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// One testsuite (the script); a testcase per assertion, or one "up"
-/// case carrying the error when the script did not come up.
-pub fn xml_for(suite: &str, checked: &[Checked], error: Option<&str>, secs: f64) -> String {
-    let tests = checked.len().max(usize::from(error.is_some()));
-    let failures = checked.iter().filter(|c| !c.passed).count();
+/// One JUnit testcase.
+pub struct Case {
+    pub name: String,
+    /// (message, text) of a failure.
+    pub failure: Option<(String, String)>,
+    pub skipped: bool,
+    pub seconds: f64,
+}
+
+impl Case {
+    fn of(c: &Checked) -> Self {
+        let a = &c.assertion;
+        Case {
+            name: format!("{}: {}", a.pos, a.call()),
+            failure: (!c.passed).then(|| {
+                (
+                    c.detail.clone(),
+                    format!("{} at {}: {}", a.call(), a.pos, c.detail),
+                )
+            }),
+            skipped: c.not_run,
+            seconds: c.seconds,
+        }
+    }
+}
+
+/// ping-all's expectations as one case: every pair that should reach does.
+fn ping_all_case(topology: &str) -> Option<Case> {
+    let t0 = std::time::Instant::now();
+    let views = crate::show::views(Some(topology)).ok()?;
+    let mut failed = Vec::new();
+    for v in &views {
+        match crate::show::pingall::run(v) {
+            Ok(m) => {
+                for (from, to) in m.failures() {
+                    failed.push(format!(
+                        "{from} cannot reach {} ({}:{})",
+                        to.addr, to.ns, to.dev
+                    ));
+                }
+            }
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    Some(Case {
+        name: "ping-all: every pair that should reach does".into(),
+        failure: (!failed.is_empty()).then(|| {
+            (
+                format!("{} pairs do not reach", failed.len()),
+                failed.join("\n"),
+            )
+        }),
+        skipped: false,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// One testsuite (the script), a testcase each; or one "up" case carrying
+/// the error when the script did not come up.
+pub fn xml_for(suite: &str, cases: &[Case], error: Option<&str>, secs: f64) -> String {
+    let tests = cases.len() + usize::from(error.is_some());
+    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
     let errors = usize::from(error.is_some());
-    let skipped = checked.iter().filter(|c| c.not_run).count();
+    let skipped = cases.iter().filter(|c| c.skipped).count();
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         x,
@@ -105,32 +179,27 @@ pub fn xml_for(suite: &str, checked: &[Checked], error: Option<&str>, secs: f64)
             esc(e)
         );
     }
-    for c in checked {
-        let a = &c.assertion;
-        let name = format!("{}: {}", a.pos, a.call());
+    for c in cases {
         let _ = write!(
             x,
             "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
             esc(suite),
-            esc(&name),
+            esc(&c.name),
             c.seconds
         );
-        if c.passed && !c.not_run {
+        if c.failure.is_none() && !c.skipped {
             x.push_str("/>\n");
             continue;
         }
         x.push_str(">\n");
-        if c.not_run {
+        if c.skipped {
             x.push_str("      <skipped message=\"not run: no kernel was asked\"/>\n");
-        } else {
+        } else if let Some((msg, text)) = &c.failure {
             let _ = writeln!(
                 x,
-                "      <failure message=\"{}\" type=\"{}\">{} at {}: {}</failure>",
-                esc(&c.detail),
-                if a.reach { "unreachable" } else { "reachable" },
-                esc(&a.call()),
-                a.pos,
-                esc(&c.detail)
+                "      <failure message=\"{}\">{}</failure>",
+                esc(msg),
+                esc(text)
             );
         }
         x.push_str("    </testcase>\n");
