@@ -12,6 +12,8 @@ use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
 use crate::op::{LinkChange, Op, RouteSpec};
 use crate::proc::{DaemonSpec, Identity};
 
+pub use super::labnames::{DaemonName, EtcPath, ReadyText};
+
 /// The kinds of link netplumb creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -136,96 +138,6 @@ impl TryFrom<String> for SysctlValue {
 impl From<SysctlValue> for String {
     fn from(v: SysctlValue) -> String {
         v.0
-    }
-}
-
-/// A daemon's name: what its cgroup and log are called (letters, digits,
-/// `-_.@`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct DaemonName(String);
-
-impl DaemonName {
-    pub fn new(name: &str) -> Result<Self, String> {
-        if crate::proc::cgroup::valid_name(name) {
-            Ok(Self(name.to_string()))
-        } else {
-            Err(format!("'{name}' is not a daemon name"))
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for DaemonName {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::new(&s)
-    }
-}
-
-impl From<DaemonName> for String {
-    fn from(n: DaemonName) -> String {
-        n.0
-    }
-}
-
-/// A per-namespace file's path as a script names it: /etc/NAME.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct EtcPath(String);
-
-impl EtcPath {
-    pub fn new(path: &str) -> Result<Self, String> {
-        crate::proc::EtcFile::new("ns", path)
-            .map(|_| Self(path.to_string()))
-            .map_err(|e| e.to_string())
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for EtcPath {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::new(&s)
-    }
-}
-
-impl From<EtcPath> for String {
-    fn from(p: EtcPath) -> String {
-        p.0
-    }
-}
-
-/// A ready condition as `crate::proc::Ready` parses it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ReadyText(String);
-
-impl ReadyText {
-    pub fn new(text: &str) -> Result<Self, String> {
-        text.parse::<crate::proc::Ready>()
-            .map(|_| Self(text.to_string()))
-            .map_err(|e| e.to_string())
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for ReadyText {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::new(&s)
-    }
-}
-
-impl From<ReadyText> for String {
-    fn from(r: ReadyText) -> String {
-        r.0
     }
 }
 

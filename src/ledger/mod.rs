@@ -9,6 +9,7 @@
 //! because an object is only deleted when its identity matches.
 
 mod entry;
+mod labnames;
 mod store;
 mod world;
 

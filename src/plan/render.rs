@@ -3,6 +3,9 @@
 //! exactly the commands shown, whatever a script put in a value.
 
 use crate::model::{NsRef, RouteDest};
+
+#[path = "render_lab.rs"]
+mod lab;
 use crate::op::{LinkChange, Op};
 
 /// A word as a POSIX shell reads it back unchanged.
@@ -148,69 +151,15 @@ pub fn render(op: &Op) -> Vec<String> {
             NsRef::Host => format!("nft delete table inet {table}"),
             NsRef::Named(n) => format!("ip netns exec {n} nft delete table inet {table}"),
         }],
-        Op::WriteFile { ns, path, content } => {
-            let name = path.trim_start_matches("/etc/");
-            let mut out = vec![
-                format!("mkdir -p /etc/netns/{ns}"),
-                format!(
-                    "cat > {} <<'NETPLUMB_EOF'",
-                    shell_quote(&format!("/etc/netns/{ns}/{name}"))
-                ),
-            ];
-            out.extend(content.lines().map(str::to_string));
-            out.push("NETPLUMB_EOF".to_string());
-            out
-        }
-        Op::RemoveFile { ns, path } => vec![format!(
-            "rm -f {}",
-            shell_quote(&format!(
-                "/etc/netns/{ns}/{}",
-                path.trim_start_matches("/etc/")
-            ))
-        )],
-        Op::StartDaemon { ns, daemon } => daemon_lines(ns, daemon),
+        Op::WriteFile { ns, path, content } => lab::file_lines(ns, path, content),
+        Op::RemoveFile { ns, path } => lab::remove_file_line(ns, path),
+        Op::StartDaemon { ns, daemon } => lab::daemon_lines(ns, daemon),
         // Its own session: the process group is the whole tree it started
         // (a cgroup holds what left it).
         Op::StopDaemon { name, identity, .. } => {
             vec![format!("kill -TERM -- -{}  # daemon {name}", identity.pid)]
         }
     }
-}
-
-/// `ip netns exec NS cmd … &`, with its environment, directory and log.
-fn daemon_lines(ns: &NsRef, d: &crate::op::DaemonStart) -> Vec<String> {
-    let spec = &d.spec;
-    let mut cmd = String::new();
-    if let NsRef::Named(n) = ns {
-        cmd.push_str(&format!("ip netns exec {n} "));
-    }
-    if !spec.env.is_empty() {
-        cmd.push_str("env");
-        for (k, v) in &spec.env {
-            cmd.push(' ');
-            cmd.push_str(&shell_quote(&format!("{k}={v}")));
-        }
-        cmd.push(' ');
-    }
-    cmd.push_str(&format!(
-        "setsid {} </dev/null >>{} 2>&1 &",
-        spec.argv,
-        shell_quote(&spec.log.display().to_string())
-    ));
-    if let Some(dir) = &spec.cwd {
-        cmd = format!("(cd {} && {cmd})", shell_quote(&dir.display().to_string()));
-    }
-    let mut out = vec![format!("mkdir -p {}", shell_quote(&parent(&spec.log))), cmd];
-    if let Some(r) = &d.ready {
-        out.push(format!("# daemon {} is ready once: {r}", spec.name));
-    }
-    out
-}
-
-fn parent(p: &std::path::Path) -> String {
-    p.parent()
-        .map(|d| d.display().to_string())
-        .unwrap_or_else(|| ".".into())
 }
 
 fn route_dest(d: &RouteDest) -> String {
