@@ -147,3 +147,87 @@ pub(super) fn starts(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::Recorder;
+    use crate::ledger::{DaemonName, World};
+    use crate::model::NsName;
+    use crate::proc::{Argv, Identity};
+
+    fn topo(cmd: &str) -> Topology {
+        let mut t = Topology::default();
+        let ns = NsName::new("app").unwrap();
+        t.add_netns(ns.clone(), Default::default()).unwrap();
+        t.add_daemon(DaemonDecl {
+            ns: NsRef::Named(ns),
+            name: "web".into(),
+            argv: Argv::parse(cmd).unwrap(),
+            env: Vec::new(),
+            cwd: None,
+            log: None,
+            ready: None,
+            pos: Default::default(),
+        })
+        .unwrap();
+        t
+    }
+
+    /// The record of topology `t`'s daemon, as if started as `identity`.
+    fn record(t: &Topology, identity: Identity) -> Entry {
+        let d = &t.daemons()[0];
+        Entry::Daemon {
+            ns: d.ns.clone(),
+            name: DaemonName::new(&d.name).unwrap(),
+            spec: spec_of(d, "lab"),
+            ready: None,
+            identity,
+        }
+    }
+
+    fn ops(t: &Topology, owned: &[Entry]) -> Vec<String> {
+        let mut k = Recorder::new();
+        // The namespace exists: only the daemon is in question.
+        k.apply(&Op::AddNetns {
+            ns: NsName::new("app").unwrap(),
+        })
+        .unwrap();
+        let d = super::super::diff(t, &mut k, "lab", "lab.rhai", owned, &World::default()).unwrap();
+        d.steps
+            .iter()
+            .map(|s| s.op.action())
+            .filter(|a| a.contains("daemon"))
+            .collect()
+    }
+
+    #[test]
+    fn a_daemon_is_started_kept_restarted_and_stopped() {
+        let t = topo("sleep 100");
+        assert_eq!(ops(&t, &[]), ["start daemon web in app"]);
+        // This test's own process stands for a running daemon.
+        let alive = Identity::of(std::process::id() as i32).unwrap();
+        let rec = record(&t, alive.clone());
+        assert!(ops(&t, std::slice::from_ref(&rec)).is_empty());
+        // Its command changed: stopped, then started again.
+        let edited = topo("sleep 200");
+        assert_eq!(
+            ops(&edited, std::slice::from_ref(&rec)),
+            ["stop daemon web in app", "start daemon web in app"]
+        );
+        // Dead (the pid holds another start time now): restarted.
+        let dead = Identity {
+            start_time: alive.start_time + 1,
+            ..alive
+        };
+        assert_eq!(
+            ops(&t, &[record(&t, dead)]),
+            ["stop daemon web in app", "start daemon web in app"]
+        );
+        // No longer declared: stopped.
+        let mut none = Topology::default();
+        none.add_netns(NsName::new("app").unwrap(), Default::default())
+            .unwrap();
+        assert_eq!(ops(&none, &[rec]), ["stop daemon web in app"]);
+    }
+}
