@@ -325,6 +325,33 @@ fn ps_json_matches_its_schema_and_follows_the_process() {
 }
 
 #[test]
+fn up_json_carries_daemons_files_and_assertions() {
+    let sb = Sandbox::new();
+    sb.ok("mkdir -p /run/ov/u /run/ov/w && mount -t overlay overlay -o lowerdir=/etc,upperdir=/run/ov/u,workdir=/run/ov/w /etc");
+    let f = sb.script(
+        "lab.rhai",
+        "let w = netns(\"w\");\nw.hosts(#{ gw: \"10.0.0.1\" });\nw.daemon(\"sleep 1010\", #{ name: \"z\" });\nassert_reach(w, \"127.0.0.1\");\nassert_reach(w, \"127.0.0.1:9\");\n",
+    );
+    let o = sb.netplumb(&["up", "--json", &f]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let v = conforms("up-json.md", &text(&o.stdout));
+    let kinds: Vec<&str> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["netns", "file", "daemon"]);
+    assert_eq!(v["changes"][2]["value"], "sleep 1010");
+    assert_eq!(v["asserts"][0]["passed"], true, "{v}");
+    assert_eq!(v["asserts"][1]["passed"], false, "{v}");
+    assert_eq!(v["asserts"][1]["at"], "line 5");
+    let plan = sb.netplumb(&["plan", "--json", &f]);
+    conforms("plan-json.md", &text(&plan.stdout));
+    sb.np_ok(&["down", &f]);
+}
+
+#[test]
 fn down_json_lists_what_the_kernel_no_longer_has() {
     let sb = Sandbox::new();
     let seed = script_path("scripts/seed.rhai");

@@ -91,8 +91,10 @@ pub fn up(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<Vec<Checked>, Repor
     let took = t0.elapsed();
     r.commit().map_err(|e| diag::plain(e.to_string(), None))?;
     UpRecord::new(&a.file, &a.set, a.name.as_deref(), now).save(&name);
+    let checked = r.check_asserts();
     if o.json {
         let mut doc = report::doc::Up::new(&name, all);
+        doc.asserts = checked.iter().map(report::doc::Assert::of).collect();
         doc.notes = r.notes.clone();
         doc.not_ready = not_ready;
         doc.printed = stream.printed();
@@ -106,5 +108,5 @@ pub fn up(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<Vec<Checked>, Repor
             eprintln!("netplumb: note: {n}");
         }
     }
-    Ok(r.check_asserts())
+    Ok(checked)
 }
