@@ -169,22 +169,26 @@ Inside, :help lists the meta commands (:plan, :down, :doc, …).")]
         #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
         set: Vec<(String, String)>,
     },
-    /// Bring a script up, run its assert_reach checks, write JUnit XML, tear down
+    /// Bring a script up in a fresh sandbox, run its checks, write JUnit XML
     #[command(after_help = "Examples:
-  sudo netplumb test lab.rhai                   up, the assertions, down
-  sudo netplumb test lab.rhai --junit out.xml   and a JUnit report for CI
-  netplumb --sandbox test lab.rhai --junit -  in a throwaway sandbox
-  sudo netplumb test lab.rhai --keep            leave it up to look at
+  netplumb test lab.rhai                   up, the checks, down: no root
+  netplumb test lab.rhai --junit out.xml   and a JUnit report for CI
+  netplumb test lab.rhai --junit -         the report on stdout
+  sudo netplumb test lab.rhai --keep       here, and leave it up
 
-Exits 1 when an assertion failed (each is reported with its script line),
-after tearing the topology down unless --keep.")]
+The checks are the script's assert_reach / assert_no_reach calls and
+ping-all's expectations. Without --keep the topology is built in a
+throwaway sandbox (as with --sandbox) and torn down; --sandbox=WORLD runs
+it in that world. Exits 1 when a check failed (each is reported with its
+script line).")]
     Test {
         #[command(flatten)]
         script: ScriptArgs,
         /// Write a JUnit XML report here (one testcase per assertion; - for stdout)
         #[arg(long, value_name = "OUT.xml")]
         junit: Option<PathBuf>,
-        /// Leave the topology up afterwards (for inspection)
+        /// Build it here instead of in a throwaway sandbox, and leave it up
+        /// afterwards (for inspection)
         #[arg(long)]
         keep: bool,
     },

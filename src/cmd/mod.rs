@@ -45,7 +45,7 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
     let o = Opts {
         verbose: cli.verbose > 0,
         quiet: cli.quiet,
-        sandbox: cli.sandbox.is_some(),
+        sandbox: cli.sandbox.is_some() || crate::sandbox::test_isolated(&cli.cmd),
         json: cli.json,
     };
     if needs_root(&cli.cmd) {
