@@ -178,6 +178,54 @@ Inside, :help lists the meta commands (:plan, :down, :doc, …).")]
         #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
         set: Vec<(String, String)>,
     },
+    /// Bring a script up in a fresh sandbox, run its checks, write JUnit XML
+    #[command(after_help = "Examples:
+  netplumb test lab.rhai                   up, the checks, down: no root
+  netplumb test lab.rhai --junit out.xml   and a JUnit report for CI
+  netplumb test lab.rhai --junit -         the report on stdout
+  sudo netplumb test lab.rhai --keep       here, and leave it up
+
+The checks are the script's assert_reach / assert_no_reach calls and
+ping-all's expectations. Without --keep the topology is built in a
+throwaway sandbox (as with --sandbox) and torn down; --sandbox=WORLD runs
+it in that world. Exits 1 when a check failed (each is reported with its
+script line).")]
+    Test {
+        #[command(flatten)]
+        script: ScriptArgs,
+        /// Write a JUnit XML report here (one testcase per assertion; - for stdout)
+        #[arg(long, value_name = "OUT.xml")]
+        junit: Option<PathBuf>,
+        /// Build it here instead of in a throwaway sandbox, and leave it up
+        /// afterwards (for inspection)
+        #[arg(long)]
+        keep: bool,
+    },
+    /// The processes (daemons) netplumb's topologies run
+    #[command(after_help = "Examples:
+  sudo netplumb ps              every topology's daemons
+  sudo netplumb ps lab          one topology's
+  sudo netplumb ps --json lab   as JSON (docs/ps-json.md)
+
+A daemon whose recorded process is gone shows as exited; `up` starts it
+again (and reports it as repaired).")]
+    Ps {
+        /// One topology (default: all)
+        name: Option<String>,
+    },
+    /// The output (stdout and stderr) of a topology's daemon
+    #[command(after_help = "Examples:
+  sudo netplumb logs lab web      what daemon web of topology lab wrote
+  sudo netplumb logs lab web -f   and keep following it (Ctrl-C stops)")]
+    Logs {
+        /// The topology
+        name: String,
+        /// The daemon (its name: #{ name: … }, or its program's)
+        daemon: String,
+        /// Keep printing what it writes, until interrupted
+        #[arg(short, long)]
+        follow: bool,
+    },
     /// Namespaces, links, addresses, routes and NAT of netplumb's topologies
     #[command(after_help = "Examples:
   sudo netplumb show               every topology, as the kernel has it
@@ -415,7 +463,10 @@ impl Cmd {
             | Cmd::Check { .. }
             | Cmd::Show { .. }
             | Cmd::PingAll { .. }
+            | Cmd::Ps { .. }
             | Cmd::Doc { .. } => None,
+            Cmd::Test { .. } => Some("test reports as JUnit XML: use --junit FILE (or -)"),
+            Cmd::Logs { .. } => Some("logs passes the daemon's own output through"),
             Cmd::Exec { .. } => Some("exec passes the command's own output through"),
             Cmd::Repl { .. } => Some("the REPL is interactive; use up --json for a script"),
             Cmd::Graph { .. } => Some("graph draws pictures: choose with --format dot|svg|mermaid"),

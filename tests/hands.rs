@@ -336,6 +336,83 @@ fn up_json_matches_its_schema_and_marks_repairs() {
 }
 
 #[test]
+fn ps_json_matches_its_schema_and_follows_the_process() {
+    let sb = Sandbox::new();
+    let f = sb.script(
+        "procs.rhai",
+        "let w = netns(\"w\");\nw.daemon(\"sh -c 'echo started; exec sleep 1005'\", #{ name: \"napper\", ready: \"100ms\" });\n",
+    );
+    sb.np_ok(&["up", &f]);
+    let v = conforms("ps-json.md", &sb.np_ok(&["ps", "--json"]));
+    let d = &v["daemons"][0];
+    assert_eq!(d["topology"], "procs");
+    assert_eq!(d["namespace"], "w");
+    assert_eq!(d["name"], "napper");
+    assert_eq!(d["state"], "running");
+    assert!(d["uptime"].as_f64().unwrap() >= 0.0);
+    assert_eq!(d["command"][0], "sh");
+    let pid = d["pid"].as_i64().unwrap();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(
+        cmdline, b"sleep\x001005\x00",
+        "the recorded pid runs the command"
+    );
+    // The same for one topology, and in the text form.
+    let one = conforms("ps-json.md", &sb.np_ok(&["ps", "--json", "procs"]));
+    assert_eq!(one["daemons"][0]["pid"], pid);
+    let table = sb.np_ok(&["ps"]);
+    assert!(
+        table.contains("napper") && table.contains("running"),
+        "{table}"
+    );
+    assert_eq!(sb.np_ok(&["logs", "procs", "napper"]), "started\n");
+    // Killed behind netplumb's back: shown as exited, with no uptime.
+    sb.ok(&format!("kill -9 {pid}"));
+    let t0 = std::time::Instant::now();
+    let v = loop {
+        let v = conforms("ps-json.md", &sb.np_ok(&["ps", "--json"]));
+        if v["daemons"][0]["state"] != "running" || t0.elapsed().as_secs() > 5 {
+            break v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(v["daemons"][0]["state"], "exited", "{v}");
+    assert_eq!(v["daemons"][0]["uptime"], Value::Null);
+    sb.np_ok(&["down", &f]);
+    let v = conforms("ps-json.md", &sb.np_ok(&["ps", "--json"]));
+    assert_eq!(v["daemons"], serde_json::json!([]));
+    let o = sb.netplumb(&["logs", "procs", "napper"]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn up_json_carries_daemons_files_and_assertions() {
+    let sb = Sandbox::new();
+    sb.ok("mkdir -p /run/ov/u /run/ov/w && mount -t overlay overlay -o lowerdir=/etc,upperdir=/run/ov/u,workdir=/run/ov/w /etc");
+    let f = sb.script(
+        "lab.rhai",
+        "let w = netns(\"w\");\nw.hosts(#{ gw: \"10.0.0.1\" });\nw.daemon(\"sleep 1010\", #{ name: \"z\" });\nassert_reach(w, \"127.0.0.1\");\nassert_reach(w, \"127.0.0.1:9\");\n",
+    );
+    let o = sb.netplumb(&["up", "--json", &f]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let v = conforms("up-json.md", &text(&o.stdout));
+    let kinds: Vec<&str> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["netns", "file", "daemon"]);
+    assert_eq!(v["changes"][2]["value"], "sleep 1010");
+    assert_eq!(v["asserts"][0]["passed"], true, "{v}");
+    assert_eq!(v["asserts"][1]["passed"], false, "{v}");
+    assert_eq!(v["asserts"][1]["at"], "line 5");
+    let plan = sb.netplumb(&["plan", "--json", &f]);
+    conforms("plan-json.md", &text(&plan.stdout));
+    sb.np_ok(&["down", &f]);
+}
+
+#[test]
 fn down_json_lists_what_the_kernel_no_longer_has() {
     let sb = Sandbox::new();
     let seed = script_path("scripts/seed.rhai");

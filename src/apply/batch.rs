@@ -60,6 +60,10 @@ fn is_rtnetlink(op: &Op) -> bool {
             | Op::ReplaceNat { .. }
             | Op::DelNat { .. }
             | Op::MoveLink { .. }
+            | Op::StartDaemon { .. }
+            | Op::StopDaemon { .. }
+            | Op::WriteFile { .. }
+            | Op::RemoveFile { .. }
     )
 }
 
@@ -113,6 +117,8 @@ pub(super) fn apply_all(k: &mut LinuxKernel, ops: &[Op]) -> Outcome<KernelError>
                 Op::AddNetns { .. } => "netns create",
                 Op::Sysctl { .. } => "sysctl",
                 Op::MoveLink { .. } => "rtnetlink move",
+                Op::StartDaemon { .. } | Op::StopDaemon { .. } => "processes",
+                Op::WriteFile { .. } | Op::RemoveFile { .. } => "files",
                 _ => "nf_tables",
             };
             match k.timed(what, 1, |k| special(k, op)) {
@@ -429,6 +435,15 @@ fn namespaces(
 
 fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError> {
     match op {
+        Op::StopDaemon { identity, .. } => super::daemon::stop(identity),
+        Op::WriteFile { ns, path, content } => super::daemon::write_file(ns, path, Some(content)),
+        Op::RemoveFile { ns, path } => super::daemon::write_file(ns, path, None),
+        // Only through `Kernel::start_daemon`, which records the process
+        // before it runs anything.
+        Op::StartDaemon { daemon, .. } => Err(KernelError::other(format!(
+            "daemon {} can only be started with its write-ahead record",
+            daemon.spec.name
+        ))),
         Op::AddNetns { ns } => {
             let (f, rt) = k.nsdir.create(ns, new_ns_init)?;
             let ino = ino_of(&f);

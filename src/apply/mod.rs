@@ -3,6 +3,7 @@
 
 mod batch;
 mod conn;
+mod daemon;
 mod exec;
 mod msg;
 pub mod netns;
@@ -260,6 +261,36 @@ impl Kernel for LinuxKernel {
 
     fn wait_ready(&mut self, links: &[(NsRef, IfName)], timeout: Duration) -> Result<(), NotReady> {
         ready::wait(self, links, timeout)
+    }
+
+    fn start_daemon(
+        &mut self,
+        op: &Op,
+        record: &mut dyn FnMut(&crate::proc::Identity) -> Result<(), String>,
+    ) -> Result<Option<crate::proc::Identity>, KernelError> {
+        match op {
+            Op::StartDaemon { ns, daemon: d } => daemon::start(self, ns, d, record).map(Some),
+            _ => self.apply(op).map(|_| None),
+        }
+    }
+
+    fn etc_read(&mut self, ns: &NsName, path: &str) -> Result<Option<Vec<u8>>, KernelError> {
+        daemon::etc_file(ns, path)?
+            .read()
+            .map_err(|e| KernelError::other(e.to_string()))
+    }
+
+    fn daemons_gone(&mut self, topology: &str) {
+        daemon::forget_cgroup(topology);
+    }
+
+    fn connect(
+        &mut self,
+        ns: &NsRef,
+        to: std::net::SocketAddr,
+        timeout: Duration,
+    ) -> Result<Option<String>, KernelError> {
+        daemon::connect(self, ns, to, timeout)
     }
 
     fn timings(&self) -> Vec<(String, usize, Duration)> {

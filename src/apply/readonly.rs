@@ -54,6 +54,9 @@ impl Kernel for ReadOnly {
     ) -> Result<Option<netplumb_nft::NatTable>, KernelError> {
         self.real.nat_table(ns, table)
     }
+    fn etc_read(&mut self, ns: &NsName, path: &str) -> Result<Option<Vec<u8>>, KernelError> {
+        self.real.etc_read(ns, path)
+    }
     fn nat_summary(
         &mut self,
         ns: &NsRef,

@@ -6,7 +6,9 @@ mod down;
 mod exec;
 mod man;
 mod plan;
+mod ps;
 mod show;
+mod test;
 mod up;
 
 use clap::CommandFactory;
@@ -19,6 +21,7 @@ use crate::opts::{Opts, require_root};
 fn needs_root(cmd: &Cmd) -> bool {
     match cmd {
         Cmd::Up { .. }
+        | Cmd::Test { .. }
         | Cmd::Down { .. }
         | Cmd::Exec { .. }
         | Cmd::Repl { .. }
@@ -32,6 +35,8 @@ fn needs_root(cmd: &Cmd) -> bool {
         | Cmd::Doc { .. }
         | Cmd::Completions { .. }
         | Cmd::Man { .. }
+        | Cmd::Ps { .. }
+        | Cmd::Logs { .. }
         | Cmd::Capture(_)
         | Cmd::Sandbox(_) => false,
     }
@@ -41,7 +46,7 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
     let o = Opts {
         verbose: cli.verbose > 0,
         quiet: cli.quiet,
-        sandbox: cli.sandbox.is_some(),
+        sandbox: cli.sandbox.is_some() || crate::sandbox::test_isolated(&cli.cmd),
         json: cli.json,
     };
     if needs_root(&cli.cmd) {
@@ -57,6 +62,17 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
             force_forget,
         } => down::run(&o, file, name, all, no_wait, force_forget),
         Cmd::Plan { script, diff } => plan::run(&o, &script, diff),
+        Cmd::Test {
+            script,
+            junit,
+            keep,
+        } => test::run(&o, &script, junit.as_deref(), keep),
+        Cmd::Ps { name } => ps::ps(&o, name.as_deref()),
+        Cmd::Logs {
+            name,
+            daemon,
+            follow,
+        } => ps::logs(&name, &daemon, follow),
         Cmd::Exec { ns, cmd } => exec::run(&ns, &cmd),
         Cmd::Repl { file, name, set } => crate::repl::run(&o, file, name, &set),
         Cmd::Show { name } => show::show(name.as_deref(), o.json),

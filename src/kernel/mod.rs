@@ -15,6 +15,7 @@ pub use state::{
 
 use crate::model::{IfName, NsName, NsRef};
 use crate::op::{Made, Op, Outcome};
+use crate::proc::{Identity, Liveness};
 
 /// A refusal or failure from the kernel, with its errno when there is one.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -169,5 +170,46 @@ pub trait Kernel: Send {
     /// Time spent per phase so far (for `-v`).
     fn timings(&self) -> Vec<(String, usize, Duration)> {
         Vec::new()
+    }
+    /// Start the process of an `Op::StartDaemon`: fork it into its
+    /// namespace, hand its identity to `record` (the write-ahead ledger
+    /// entry) and only then let it exec; wait until it is ready. A process
+    /// that fails later is stopped again before the error is returned.
+    /// None: nothing was started (a kernel that only records).
+    fn start_daemon(
+        &mut self,
+        op: &Op,
+        record: &mut dyn FnMut(&Identity) -> Result<(), String>,
+    ) -> Result<Option<Identity>, KernelError> {
+        let _ = record;
+        self.apply(op).map(|_| None)
+    }
+    /// The content of namespace `ns`'s file `path` (/etc/NAME, kept as
+    /// /etc/netns/NS/NAME); None when there is none.
+    fn etc_read(&mut self, ns: &NsName, path: &str) -> Result<Option<Vec<u8>>, KernelError> {
+        let _ = (ns, path);
+        Ok(None)
+    }
+    /// Is a recorded process still the one that was started?
+    fn daemon_liveness(&mut self, id: &Identity) -> Liveness {
+        id.liveness()
+    }
+    /// A topology's processes are all stopped: drop what held them (its
+    /// cgroup).
+    fn daemons_gone(&mut self, topology: &str) {
+        let _ = topology;
+    }
+    /// A TCP connection from `ns` to `to` within `timeout`: None when it
+    /// was accepted, else why not ("Connection refused", a timeout).
+    fn connect(
+        &mut self,
+        ns: &NsRef,
+        to: std::net::SocketAddr,
+        timeout: Duration,
+    ) -> Result<Option<String>, KernelError> {
+        let _ = timeout;
+        Err(KernelError::not_run(format!(
+            "connect to {to} from netns {ns}"
+        )))
     }
 }

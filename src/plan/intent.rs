@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use netplumb_nft::NatTable;
 
-use super::diff::{fingerprint, link_key, nat_table_name};
+use super::diff::{daemon_key, daemon_value, file_key, fingerprint, link_key, nat_table_name};
 use crate::model::NsRef;
 use crate::topo::{LinkKind, Topology};
 
@@ -76,6 +76,12 @@ pub fn intent(topo: &Topology, topology: &str) -> Intent {
         };
         let fp = String::from_utf8_lossy(&fingerprint(topology, &table)).into_owned();
         out.insert(format!("nat {ns}"), fp);
+    }
+    for d in topo.daemons() {
+        out.insert(daemon_key(&d.name), daemon_value(d, topology));
+    }
+    for f in topo.files() {
+        out.insert(file_key(&f.ns, &f.path), f.content.clone());
     }
     out
 }

@@ -148,6 +148,31 @@ fn fields(op: &Op) -> Fields {
             ("add", "nat", table.name.clone(), None, None, value)
         }
         Op::DelNat { table, .. } => ("remove", "nat", table.clone(), None, None, None),
+        Op::StartDaemon { daemon, .. } => (
+            "add",
+            "daemon",
+            daemon.spec.name.clone(),
+            None,
+            None,
+            Some(daemon.spec.argv.to_string()),
+        ),
+        Op::WriteFile { path, content, .. } => (
+            "add",
+            "file",
+            path.clone(),
+            None,
+            None,
+            Some(format!("{} bytes", content.len())),
+        ),
+        Op::RemoveFile { path, .. } => ("remove", "file", path.clone(), None, None, None),
+        Op::StopDaemon { name, identity, .. } => (
+            "remove",
+            "daemon",
+            name.clone(),
+            None,
+            None,
+            Some(format!("pid {}", identity.pid)),
+        ),
     }
 }
 

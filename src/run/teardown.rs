@@ -113,6 +113,13 @@ pub fn teardown(
         gone: Vec::new(),
         report: TeardownReport::default(),
     };
+    // Processes first, their whole trees, by identity: before the
+    // namespaces and links they use go away.
+    for e in owns.iter().rev() {
+        if let Entry::Daemon { .. } = e {
+            run.undo(e);
+        }
+    }
     let mut doomed: Vec<NsRef> = Vec::new();
     for e in owns {
         let Entry::Netns { ns, .. } = e else { continue };
@@ -140,7 +147,9 @@ pub fn teardown(
     for o in owns.iter().rev() {
         let inside_doomed = o.ns().is_some_and(|n| doomed.contains(n));
         match o {
-            Entry::Netns { .. } => {}
+            Entry::Netns { .. } | Entry::Daemon { .. } => {}
+            // Outside the namespace (/etc/netns): removed, or put back.
+            Entry::File { .. } => run.undo(o),
             // Home before its namespace goes: a virtual device would die
             // with it, a physical one would land in the wrong place.
             Entry::LinkPlace { .. } => run.undo(o),

@@ -140,10 +140,18 @@ pub fn early(cli: &Cli) -> Result<(), SandboxError> {
         };
     }
     match &cli.sandbox {
+        // `test` builds in a fresh sandbox of its own unless it is to keep
+        // the topology up (then in the world it runs in).
+        None if test_isolated(&cli.cmd) => enter(),
         None => Ok(()),
         Some(None) => enter(),
         Some(Some(w)) => enter_world(w),
     }
+}
+
+/// `netplumb test` without `--keep`: a throwaway sandbox.
+pub fn test_isolated(cmd: &Cmd) -> bool {
+    matches!(cmd, Cmd::Test { keep: false, .. })
 }
 
 pub fn enter() -> Result<(), SandboxError> {

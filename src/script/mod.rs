@@ -4,6 +4,7 @@
 
 mod api;
 mod callsite;
+mod lab;
 pub mod limits;
 mod link_fns;
 mod nat;
@@ -94,6 +95,7 @@ fn register_all(reg: &mut registry::Reg, runner: &SharedRunner, script_dir: Opti
     link_fns::register(reg, runner);
     ns_fns::register_settings(reg, runner);
     nat::register(reg, runner);
+    lab::register(reg, runner);
     ns_fns::register_exec(reg, runner);
     pingall::register(reg, runner);
     net::register(reg);

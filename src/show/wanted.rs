@@ -54,9 +54,10 @@ pub(super) fn wanted(entries: &[Owned]) -> Vec<Wanted> {
             Owned::Nat { ns, table, .. } => {
                 slot(&mut out, ns).nat.insert(table.as_str().to_string());
             }
-            Owned::Sysctl { ns, .. } => {
+            Owned::Sysctl { ns, .. } | Owned::Daemon { ns, .. } => {
                 slot(&mut out, ns);
             }
+            Owned::File { .. } => {}
         }
     }
     // The host first, then namespaces in the order the topology made them.

@@ -78,6 +78,10 @@ pub enum DeclError {
     /// Two DNAT mappings for the same key: the nft crate's words, both lines.
     #[error("{msg}")]
     DnatClash { msg: String, first: Pos },
+    #[error(
+        "a daemon named '{name}' is already declared (at {first}): give this one another name with #{{ name: \"…\" }}"
+    )]
+    DaemonTaken { name: String, first: Pos },
     #[error("this link handle is from before the topology was reset or rolled back")]
     Stale,
     #[error(
@@ -96,7 +100,8 @@ impl DeclError {
             | DeclError::RenameClash { first, .. }
             | DeclError::AddrTaken { first, .. }
             | DeclError::RouteTaken { first, .. }
-            | DeclError::DnatClash { first, .. } => Some(first),
+            | DeclError::DnatClash { first, .. }
+            | DeclError::DaemonTaken { first, .. } => Some(first),
             _ => None,
         }
     }

@@ -4,8 +4,10 @@
 //! naming both positions where two declarations clash. `plan::diff` turns
 //! it into kernel ops.
 
+mod daemon;
 mod declare;
 mod error;
+mod file;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -13,7 +15,9 @@ use std::sync::Arc;
 
 use netplumb_nft::NatRule;
 
+pub use daemon::DaemonDecl;
 pub use error::DeclError;
+pub use file::FileDecl;
 
 use crate::model::{Cidr, IfName, NsName, NsRef};
 use crate::op::RouteSpec;
@@ -149,6 +153,8 @@ pub struct Topology {
     routes: Vec<RouteDecl>,
     sysctls: Vec<SysctlDecl>,
     nat: Vec<NatDecl>,
+    daemons: Vec<DaemonDecl>,
+    files: Vec<FileDecl>,
     dnat_index: DnatIndex,
     /// Bumped by every change: "did anything change since the last flush?"
     revision: u64,
@@ -230,7 +236,8 @@ impl Topology {
         let host_used = self.links.iter().any(|l| l.ns == NsRef::Host)
             || self.routes.iter().any(|r| r.ns == NsRef::Host)
             || self.sysctls.iter().any(|s| s.ns == NsRef::Host)
-            || self.nat.iter().any(|n| n.ns == NsRef::Host);
+            || self.nat.iter().any(|n| n.ns == NsRef::Host)
+            || self.daemons.iter().any(|d| d.ns == NsRef::Host);
         if host_used {
             push(&NsRef::Host);
         }
@@ -250,6 +257,9 @@ impl Topology {
         for n in &self.nat {
             push(&n.ns);
         }
+        for d in &self.daemons {
+            push(&d.ns);
+        }
         out
     }
 
@@ -261,6 +271,8 @@ impl Topology {
             + self.routes.len()
             + self.sysctls.len()
             + self.nat.len()
+            + self.daemons.len()
+            + self.files.len()
     }
 
     /// Forget every declaration (the REPL's `:down`). Handles made before

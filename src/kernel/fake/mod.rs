@@ -24,6 +24,8 @@ pub struct Recorder {
     pub state: BTreeMap<NsRef, NsState>,
     pub sysctls: BTreeMap<(NsRef, String), String>,
     pub nat: BTreeMap<(NsRef, String), (u64, netplumb_nft::NatTable)>,
+    /// Per-namespace files (/etc/netns/NS/NAME) by (namespace, /etc/NAME).
+    pub files: BTreeMap<(NsName, String), Vec<u8>>,
     next_index: u32,
     next_ino: u64,
     next_handle: u64,
@@ -261,6 +263,10 @@ impl Kernel for Recorder {
     fn sysctl_scope(&mut self, _key: &str) -> Result<super::SysctlScope, KernelError> {
         // The fake has no kernel to ask; the model already refused non-net keys.
         Ok(super::SysctlScope::PerNetns)
+    }
+
+    fn etc_read(&mut self, ns: &NsName, path: &str) -> Result<Option<Vec<u8>>, KernelError> {
+        Ok(self.files.get(&(ns.clone(), path.to_string())).cloned())
     }
 
     fn nat_summary(

@@ -271,6 +271,20 @@ impl Recorder {
                 self.nat.remove(&k);
                 Made::Nothing
             }
+            // No processes here: a start is recorded, a stop too.
+            Op::StartDaemon { .. } => Made::Daemon { identity: None },
+            Op::StopDaemon { .. } => Made::Nothing,
+            Op::WriteFile { ns, path, content } => {
+                self.files
+                    .insert((ns.clone(), path.clone()), content.clone().into_bytes());
+                Made::Nothing
+            }
+            // The planner's simulation is not seeded with files: a removal
+            // it plans was decided on what the real /etc/netns holds.
+            Op::RemoveFile { ns, path } => {
+                self.files.remove(&(ns.clone(), path.clone()));
+                Made::Nothing
+            }
         };
         self.settle_links();
         self.log.push(op.clone());

@@ -16,12 +16,16 @@ use crate::model::NsRef;
 use crate::op::Op;
 use crate::topo::{Pos, Topology};
 
+mod daemons;
+mod files;
 mod links;
 mod nat;
 mod remove;
 mod settings;
 mod sysctl;
 
+pub use daemons::{daemon_key, daemon_value};
+pub use files::file_key;
 pub use links::link_key;
 pub use nat::fingerprint;
 
@@ -92,6 +96,8 @@ pub(crate) struct Cx<'a> {
     script: &'a str,
     owned: &'a [Entry],
     world: &'a World,
+    /// Daemons whose recorded process stays as it is (see `daemons`).
+    keep_daemons: Vec<String>,
 }
 
 impl Cx<'_> {
@@ -224,9 +230,11 @@ pub fn diff(
         script,
         owned,
         world,
+        keep_daemons: Vec::new(),
     };
 
     nat::check_ports(topo, &mut cx)?;
+    daemons::stops(topo, kernel, &mut cx)?;
     remove::removals(topo, kernel, &mut cx)?;
     links::namespaces(topo, &mut cx)?;
     links::links(topo, &mut cx)?;
@@ -236,6 +244,8 @@ pub fn diff(
     settings::fuse_veths(&mut cx.steps);
     sysctl::sysctls(topo, kernel, &mut cx)?;
     nat::nat(topo, kernel, &mut cx)?;
+    files::files(topo, kernel, &mut cx)?;
+    daemons::starts(topo, &mut cx)?;
     let mut d = cx.diff;
     d.steps = cx.steps;
     Ok(d)

@@ -45,6 +45,10 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
             .iter()
             .any(|s| &s.ns == ns && s.key == key.as_str()),
         Entry::Nat { ns, .. } => topo.nat().iter().any(|n| &n.ns == ns),
+        // Stopped (or kept) by `daemons::stops`, before anything else.
+        Entry::Daemon { .. } => true,
+        // Decided by `files::files`.
+        Entry::File { .. } => true,
     }
 }
 
@@ -58,7 +62,7 @@ fn link_now_at(topo: &Topology, cx: &Cx, ns: &NsRef, name: &IfName) -> Option<Li
 /// Removal order: innermost objects first.
 fn rank(e: &Entry) -> u8 {
     match e {
-        Entry::Nat { .. } => 0,
+        Entry::Daemon { .. } | Entry::File { .. } | Entry::Nat { .. } => 0,
         Entry::Sysctl { .. } => 1,
         Entry::Route { .. } => 2,
         Entry::Addr { .. } => 3,
@@ -130,6 +134,8 @@ fn remove(
         return Ok(());
     }
     match &e {
+        // Never here: `daemons::stops` decides on every recorded process.
+        Entry::Daemon { .. } | Entry::File { .. } => Ok(()),
         Entry::Nat {
             ns, table, handle, ..
         } => {
