@@ -201,7 +201,7 @@ fn remove(
             cx.push_step(step(op, undo, &e))
         }
         Entry::Addr { ns, dev, cidr } => {
-            if !cx.state(ns).has_addr(dev.as_str(), cidr) {
+            if !cx.state(ns).has_addr(dev.as_str(), cidr) || cx.world.claimant_of(&e).is_some() {
                 retire_only(cx, e);
                 return Ok(());
             }
