@@ -46,7 +46,12 @@ pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
     }
     let mut out = String::new();
     for s in &r.done {
-        for line in plan::render(&s.op) {
+        let lines = if diff {
+            plan::render_exact(&s.op)
+        } else {
+            plan::render(&s.op)
+        };
+        for line in lines {
             out.push_str(&line);
             out.push('\n');
         }

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 
 use crate::kernel::{Kernel, KernelError, NsState, Recorder};
 use crate::ledger::{Entry, World};
-use crate::model::NsRef;
-use crate::op::Op;
+use crate::model::{NsRef, RouteDest};
+use crate::op::{Op, RouteSpec};
 use crate::topo::{Pos, Topology};
 
 mod links;
@@ -95,10 +95,31 @@ pub(crate) struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    fn push_step(&mut self, step: Step) -> Result<(), DiffError> {
+    fn push_step(&mut self, mut step: Step) -> Result<(), DiffError> {
+        let before = match &step.op {
+            Op::DelAddr { ns, .. } => self.state(ns).routes.clone(),
+            _ => Vec::new(),
+        };
         self.sim
             .apply(&step.op)
             .map_err(|e| explain(&step.op, &e, &step.pos))?;
+        // The kernel drops the routes whose gateway an address removal made
+        // unreachable: its undo puts them back too.
+        if let Op::DelAddr { ns, .. } = &step.op {
+            let after = &self.state(ns).routes;
+            for r in before.iter().filter(|r| !after.contains(r)) {
+                if let (Some(via), true) = (r.via, r.table == crate::kernel::RT_TABLE_MAIN) {
+                    let dest = match r.dest.prefix_len() {
+                        0 => RouteDest::Default { v6: via.is_ipv6() },
+                        _ => RouteDest::Prefix(r.dest),
+                    };
+                    step.undo.push(Op::AddRoute {
+                        ns: ns.clone(),
+                        route: RouteSpec { dest, via },
+                    });
+                }
+            }
+        }
         self.steps.push(step);
         Ok(())
     }
