@@ -153,12 +153,21 @@ fn epipe_signal_exit_typo_quiet_and_singular() {
 
     // -q: no "waiting for topology" line while another run holds the lock.
     for (quiet, want) in [(true, false), (false, true)] {
+        // The topology's lock, in the state directory of this namespace.
+        let lock = "/run/netplumb/netns-*/seed.lock";
         let mut holder = sb
-            .cmd("flock")
-            .args(["/run/netplumb/seed.lock", "sleep", "0.5"])
+            .cmd("sh")
+            .args(["-c", &format!("exec flock {lock} sleep 1")])
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(150));
+        let t = Instant::now();
+        while sb.sh(&format!("flock -n {lock} true")).status.success() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "flock never took the lock"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let mut args = vec!["up", "--name", "seed"];
         let seed = script_path("scripts/seed.rhai");
         args.push(&seed);

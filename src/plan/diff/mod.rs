@@ -215,6 +215,11 @@ pub fn diff(
             touched.push(ns);
         }
     }
+    for (_, l) in topo.links() {
+        if l.kind == crate::topo::LinkKind::Existing {
+            kernel.assume_device(&l.origin.0, l.origin.1.as_str());
+        }
+    }
     let kerr = |e: KernelError, what: String| err(&Pos::default(), format!("{what}: {e}"), None);
     for ns in &touched {
         let ino = match ns {
