@@ -209,7 +209,9 @@ fn late_failure_of_an_edit_rolls_back_to_v1_exactly() {
     let after_v1 = state(&sb);
     let o = sb.netplumb(&["up", "--name", "site", &v2]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("lbrb"), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("lbrb"), "{err}");
+    assert!(!err.contains("rolling back failed"), "{err}");
     assert_same(&state(&sb), &after_v1, "failed edit vs v1");
     no_drift(&sb, "site");
     let _w = sb.server("n2", "0.0.0.0", &[80], "n2", false);

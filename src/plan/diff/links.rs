@@ -219,7 +219,12 @@ pub(super) fn recreate_link(cx: &Cx, e: &Entry) -> Vec<Op> {
         }
     }
     for a in st.addrs_of(name.as_str()) {
-        if a.scope != "link" {
+        // An address the topology owns is removed by a step of its own,
+        // whose undo puts it back: adding it here too would fail (EEXIST).
+        let own = cx.owned.iter().any(|o| {
+            matches!(o, Entry::Addr { ns: n, dev, cidr } if n == ns && dev == name && cidr == &a.cidr)
+        });
+        if a.scope != "link" && !own {
             ops.push(Op::AddAddr {
                 ns: ns.clone(),
                 dev: name.clone(),

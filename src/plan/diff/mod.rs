@@ -21,6 +21,8 @@ mod nat;
 mod remove;
 mod settings;
 mod sysctl;
+#[cfg(test)]
+mod tests;
 
 pub use links::link_key;
 pub use nat::fingerprint;
