@@ -160,6 +160,9 @@ fn epipe_signal_exit_typo_quiet_and_singular() {
     assert_eq!(o.status.code(), Some(137));
     let o = sb.netplumb(&["exec", "foons", "--", "no-such-command-here"]);
     assert_eq!(o.status.code(), Some(127));
+    let plain = sb.script("not-executable", "echo hi\n");
+    let o = sb.netplumb(&["exec", "foons", "--", &plain]);
+    assert_eq!(o.status.code(), Some(126), "{}", text(&o.stderr));
 
     let o = sb.netplumb(&["down", "--name", "sed"]);
     assert_eq!(o.status.code(), Some(1));
