@@ -206,6 +206,25 @@ fn epipe_signal_exit_typo_quiet_and_singular() {
         );
     }
 
+    // A veth end whose peer stays down never gets ready: not waited for.
+    let half = sb.script(
+        "half.rhai",
+        "let n = netns(\"h1\");\nn.veth(\"eth0\", \"hv0\").addr(\"10.88.0.1/24\").up();\n",
+    );
+    let t = Instant::now();
+    let o = sb.netplumb(&["up", &half]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "waited {:?}",
+        t.elapsed()
+    );
+    assert!(
+        !text(&o.stderr).contains("not ready"),
+        "{}",
+        text(&o.stderr)
+    );
+
     let one = sb.script(
         "one.rhai",
         "let n = netns(\"o1\");\nn.veth(\"eth0\", \"o0\").addr(\"10.84.0.1/24\").up();\ndnat(8080, \"10.84.0.1:80\");\n",
