@@ -22,7 +22,9 @@ pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
     let kernel: Box<dyn Kernel> = if diff {
         Box::new(ReadOnly::new().map_err(|e| diag::plain(e.to_string(), None))?)
     } else {
-        Box::new(Recorder::new())
+        let mut rec = Recorder::new();
+        rec.assume_devices = true;
+        Box::new(rec)
     };
     let mut runner =
         Runner::new(&name, kernel, None).map_err(|e| diag::plain(e.to_string(), None))?;
@@ -46,7 +48,12 @@ pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
     }
     let mut out = String::new();
     for s in &r.done {
-        for line in plan::render(&s.op) {
+        let lines = if diff {
+            plan::render_exact(&s.op)
+        } else {
+            plan::render(&s.op)
+        };
+        for line in lines {
             out.push_str(&line);
             out.push('\n');
         }

@@ -167,6 +167,12 @@ pub trait Kernel: Send {
     /// forwarding) and their IPv6 addresses are past duplicate address
     /// detection, for at most `timeout`. Err(NotReady) names what is not.
     fn wait_ready(&mut self, links: &[(NsRef, IfName)], timeout: Duration) -> Result<(), NotReady>;
+    /// A from-scratch plan (no kernel was asked) takes an adopted device
+    /// the script names as there: make it up in the host, or in a
+    /// namespace that exists. True when it did. A real kernel never does.
+    fn assume_device(&mut self, _ns: &NsRef, _name: &str) -> bool {
+        false
+    }
     /// Time spent per phase so far (for `-v`).
     fn timings(&self) -> Vec<(String, usize, Duration)> {
         Vec::new()

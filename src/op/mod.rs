@@ -323,10 +323,16 @@ impl Op {
             Op::ReplaceRoute { ns, route } => format!("~ route {route} in {ns}"),
             Op::DelRoute { ns, route } => format!("- route {route} in {ns}"),
             Op::Sysctl { ns, key, value } => format!("~ sysctl {key}={value} in {ns}"),
-            Op::ReplaceNat { ns, table, .. } => {
+            Op::ReplaceNat {
+                ns,
+                table,
+                replaces,
+            } => {
                 let n = table.rules.len();
                 let rules = if n == 1 { "rule" } else { "rules" };
-                format!("+ nat table {} in {ns} ({n} {rules})", table.name)
+                // Replacing the table it made is a change of it, not a creation.
+                let sign = if replaces.is_some() { '~' } else { '+' };
+                format!("{sign} nat table {} in {ns} ({n} {rules})", table.name)
             }
             Op::DelNat { ns, table, .. } => format!("- nat table {table} in {ns}"),
             Op::StartDaemon { ns, daemon } => {

@@ -141,11 +141,14 @@ fn fields(op: &Op) -> Fields {
             None,
             Some(value.clone()),
         ),
-        Op::ReplaceNat { table, .. } => {
+        Op::ReplaceNat {
+            table, replaces, ..
+        } => {
             let n = table.rules.len();
             let rules = if n == 1 { "rule" } else { "rules" };
             let value = Some(format!("{n} {rules}"));
-            ("add", "nat", table.name.clone(), None, None, value)
+            let verb = if replaces.is_some() { "set" } else { "add" };
+            (verb, "nat", table.name.clone(), None, None, value)
         }
         Op::DelNat { table, .. } => ("remove", "nat", table.clone(), None, None, None),
         Op::StartDaemon { daemon, .. } => (

@@ -381,11 +381,24 @@ impl Runner {
                 Op::AddVeth { ns, name, with, .. } if with.up => (ns.clone(), name.clone()),
                 _ => continue,
             };
-            if !self.ready.contains(&l) && !out.contains(&l) {
+            if !self.ready.contains(&l) && !out.contains(&l) && !self.peer_left_down(&l) {
                 out.push(l);
             }
         }
         out
+    }
+
+    /// A veth end whose peer the script does not bring up never gets a
+    /// carrier (operstate LOWERLAYERDOWN): waiting for it would only run
+    /// out the timeout.
+    fn peer_left_down(&self, (ns, name): &(NsRef, IfName)) -> bool {
+        self.topo
+            .links()
+            .find(|(_, l)| &l.ns == ns && &l.name == name)
+            .is_some_and(|(_, l)| match l.kind {
+                crate::topo::LinkKind::Veth { peer } => self.topo.get(peer).up != Some(true),
+                _ => false,
+            })
     }
 
     /// Wait (a bounded, reported time) until every link this run brought

@@ -163,6 +163,13 @@ pub fn teardown(
                     ),
                 );
             }
+            Entry::Addr { ns, dev, cidr } if world.claimant_of(o).is_some() => {
+                let other = world.claimant_of(o).unwrap_or_default().to_string();
+                run.leave(
+                    o,
+                    format!("addr {cidr} on {dev} in netns {ns}: still used by topology '{other}', left to it"),
+                );
+            }
             Entry::Link { peer: Some(p), .. } if doomed.contains(&p.ns) => {
                 vanishing.push(o.clone())
             }

@@ -29,6 +29,12 @@ pub struct Recorder {
     next_index: u32,
     next_ino: u64,
     next_handle: u64,
+    /// `plan` / `check FILE`: an adopted device a script names is taken
+    /// to exist (see `Kernel::assume_device`).
+    pub assume_devices: bool,
+    /// Devices assumed so far: once each, so one moved away is not
+    /// assumed again at its old place by the next flush.
+    assumed: BTreeSet<(NsRef, String)>,
     /// Fail the n-th op applied (0-based) with EPERM, once: for rollback tests.
     pub fail_at: Option<usize>,
     /// veth pairs: deleting one end, or the namespace of one end, deletes both.
@@ -211,6 +217,28 @@ impl Recorder {
 }
 
 impl Kernel for Recorder {
+    fn assume_device(&mut self, ns: &NsRef, name: &str) -> bool {
+        if !self.assume_devices || !self.assumed.insert((ns.clone(), name.to_string())) {
+            return false;
+        }
+        let index = self.next_index;
+        let Some(st) = self.state.get_mut(ns) else {
+            return false;
+        };
+        if st.link(name).is_some() {
+            return false;
+        }
+        st.links.push(Link {
+            index,
+            name: name.to_string(),
+            oper: "DOWN".into(),
+            mtu: 1500,
+            ..Link::default()
+        });
+        self.next_index += 1;
+        true
+    }
+
     fn netns_list(&mut self) -> Result<Vec<NsName>, KernelError> {
         Ok(self.netns.keys().cloned().collect())
     }

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 
 use crate::kernel::{Kernel, KernelError, NsState, Recorder};
 use crate::ledger::{Entry, World};
-use crate::model::NsRef;
-use crate::op::Op;
+use crate::model::{NsRef, RouteDest};
+use crate::op::{Op, RouteSpec};
 use crate::topo::{Pos, Topology};
 
 mod daemons;
@@ -23,6 +23,8 @@ mod nat;
 mod remove;
 mod settings;
 mod sysctl;
+#[cfg(test)]
+mod tests;
 
 pub use daemons::{daemon_key, daemon_value};
 pub use files::file_key;
@@ -101,10 +103,31 @@ pub(crate) struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    fn push_step(&mut self, step: Step) -> Result<(), DiffError> {
+    fn push_step(&mut self, mut step: Step) -> Result<(), DiffError> {
+        let before = match &step.op {
+            Op::DelAddr { ns, .. } => self.state(ns).routes.clone(),
+            _ => Vec::new(),
+        };
         self.sim
             .apply(&step.op)
             .map_err(|e| explain(&step.op, &e, &step.pos))?;
+        // The kernel drops the routes whose gateway an address removal made
+        // unreachable: its undo puts them back too.
+        if let Op::DelAddr { ns, .. } = &step.op {
+            let after = &self.state(ns).routes;
+            for r in before.iter().filter(|r| !after.contains(r)) {
+                if let (Some(via), true) = (r.via, r.table == crate::kernel::RT_TABLE_MAIN) {
+                    let dest = match r.dest.prefix_len() {
+                        0 => RouteDest::Default { v6: via.is_ipv6() },
+                        _ => RouteDest::Prefix(r.dest),
+                    };
+                    step.undo.push(Op::AddRoute {
+                        ns: ns.clone(),
+                        route: RouteSpec { dest, via },
+                    });
+                }
+            }
+        }
         self.steps.push(step);
         Ok(())
     }
@@ -198,6 +221,11 @@ pub fn diff(
         };
         if !touched.contains(&ns) {
             touched.push(ns);
+        }
+    }
+    for (_, l) in topo.links() {
+        if l.kind == crate::topo::LinkKind::Existing {
+            kernel.assume_device(&l.origin.0, l.origin.1.as_str());
         }
     }
     let kerr = |e: KernelError, what: String| err(&Pos::default(), format!("{what}: {e}"), None);

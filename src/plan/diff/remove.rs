@@ -139,11 +139,25 @@ fn remove(
         Entry::Nat {
             ns, table, handle, ..
         } => {
-            if cx.sim.nat_info(ns, table.as_str()).ok().flatten().is_none() {
+            // Asked of the kernel: the simulation is seeded with links,
+            // addresses and routes only, and holds no table it did not make.
+            let Some(info) = kernel.nat_info(ns, table.as_str()).ok().flatten() else {
+                retire_only(cx, e.clone());
+                return Ok(());
+            };
+            if handle.is_some_and(|h| h != info.handle) {
+                cx.diff.notes.push(format!(
+                    "nat table {} in netns {ns} is not the one this topology made: left alone",
+                    table.as_str()
+                ));
                 retire_only(cx, e.clone());
                 return Ok(());
             }
             let prev = kernel.nat_table(ns, table.as_str()).ok().flatten();
+            cx.sim.nat.insert(
+                (ns.clone(), table.as_str().to_string()),
+                (info.handle, prev.clone().unwrap_or_default()),
+            );
             let undo = prev
                 .map(|t| Op::ReplaceNat {
                     ns: ns.clone(),
@@ -207,7 +221,7 @@ fn remove(
             cx.push_step(step(op, undo, &e))
         }
         Entry::Addr { ns, dev, cidr } => {
-            if !cx.state(ns).has_addr(dev.as_str(), cidr) {
+            if !cx.state(ns).has_addr(dev.as_str(), cidr) || cx.world.claimant_of(&e).is_some() {
                 retire_only(cx, e);
                 return Ok(());
             }

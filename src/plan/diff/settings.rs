@@ -261,6 +261,22 @@ fn addrs(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffError> {
             |e| matches!(e, Entry::Addr { ns, dev, cidr } if ns == &l.ns && dev == &l.name && cidr == c),
         )
     };
+    // An address another topology made on a device both declare (the
+    // shared bridge's gateway address): claimed, so neither one's `down`
+    // takes it from the other.
+    for (c, _) in &want {
+        let rec = Entry::Addr {
+            ns: l.ns.clone(),
+            dev: l.name.clone(),
+            cidr: *c,
+        };
+        if !owns(cx, c)
+            && cx.state(&l.ns).has_addr(l.name.as_str(), c)
+            && cx.world.claimant_of(&rec).is_some()
+        {
+            cx.diff.claims.push(rec);
+        }
+    }
     for v6 in [false, true] {
         let want_f: Vec<&(Cidr, Pos)> = want.iter().filter(|(c, _)| c.is_v6() == v6).collect();
         let have: Vec<Cidr> = cx
@@ -348,7 +364,11 @@ fn routes(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
             dest: r.route.dest,
             via: r.route.via,
         };
-        let key = Some(format!("route {} {}", r.ns, r.route.dest));
+        // A route the kernel had until this run's own removals took it
+        // (its gateway's address went) is put back as part of the edit,
+        // not a repair of drift: no intent key.
+        let collateral = cx.seen(&r.ns).has_route(&dest, &r.route.via);
+        let key = (!collateral).then(|| format!("route {} {}", r.ns, r.route.dest));
         if now.contains(&Some(r.route.via)) {
             if let Some(old) = mine
                 && old != rec
