@@ -4,6 +4,7 @@
 mod check;
 mod down;
 mod exec;
+mod import;
 mod man;
 mod plan;
 mod up;
@@ -23,6 +24,7 @@ fn needs_root(cmd: &Cmd) -> bool {
         | Cmd::Repl { .. }
         | Cmd::Show { .. }
         | Cmd::Graph { .. }
+        | Cmd::Import { .. }
         | Cmd::PingAll { .. } => true,
         Cmd::Plan { diff, .. } => *diff,
         // `check NAME` reads the kernel; `check FILE` does not (decided
@@ -64,6 +66,11 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
             format,
             output,
         } => crate::show::graph(&o, name.as_deref(), format, output),
+        Cmd::Import {
+            netns,
+            host,
+            output,
+        } => import::run(&o, &netns, host, output.as_deref()),
         Cmd::PingAll { name } => crate::show::ping_all(&o, name.as_deref()),
         Cmd::Doc { module, check } => crate::doc::run(module.as_deref(), check, o.json),
         Cmd::Check { target, set } => check::run(&o, &target, &set),
