@@ -187,7 +187,19 @@ pub fn analyse(live: &Live) -> Structure {
     let mut spaces: Vec<usize> = (0..live.spaces.len()).filter(|s| is_host(*s)).collect();
     spaces.extend(&st.hubs);
     spaces.extend(&st.leaves);
-    let rank: HashMap<usize, usize> = spaces.iter().enumerate().map(|(r, s)| (*s, r)).collect();
+    // which end declares a pair: the host's, then the namespace with the
+    // most veths (a router's, not each host's), then the first in order
+    let veths = |s: usize| {
+        live.spaces[s]
+            .st
+            .links
+            .iter()
+            .filter(|l| l.is_veth())
+            .count()
+    };
+    let mut by_rank = spaces.clone();
+    by_rank.sort_by_key(|s| (!is_host(*s), std::cmp::Reverse(veths(*s)), order(*s)));
+    let rank: HashMap<usize, usize> = by_rank.iter().enumerate().map(|(r, s)| (*s, r)).collect();
     let mut names = Names::default();
     for s in st.hubs.clone() {
         let n = ns_name(live, s).unwrap_or_default();
