@@ -14,7 +14,6 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 use super::model::{Link, Namespace, Nat, TopologyView};
-use super::table::thousands;
 use crate::model::NsRef;
 
 #[derive(Debug, thiserror::Error)]
@@ -89,13 +88,36 @@ struct Scene {
     title: String,
     /// (topology name, its namespaces), outer clusters when there are several.
     topos: Vec<(String, Vec<Cluster>)>,
+    /// The host, once, whichever topologies have something in it.
+    host: Option<Cluster>,
     external: Vec<Node>,
     edges: Vec<Edge>,
 }
 
+/// Add one topology's host cluster to the picture's one host.
+fn merge_host(into: &mut Option<Cluster>, c: Cluster) {
+    let Some(h) = into else {
+        *into = Some(c);
+        return;
+    };
+    for n in c.nodes {
+        match h.nodes.iter_mut().find(|m| m.key == n.key) {
+            Some(m) => {
+                for l in n.lines {
+                    if !m.lines.contains(&l) {
+                        m.lines.push(l);
+                    }
+                }
+            }
+            None => h.nodes.push(n),
+        }
+    }
+}
+
 fn ns_key(t: usize, ns: &NsRef) -> String {
     match ns {
-        NsRef::Host => format!("t{t}/host"),
+        // one host, however many topologies draw on it
+        NsRef::Host => "host".into(),
         NsRef::Named(n) => format!("t{t}/ns/{n}"),
     }
 }
@@ -156,6 +178,13 @@ fn short_rule(r: &str) -> String {
     let oif = after("oifname")
         .map(|o| format!(" out {}", o.trim_matches('"')))
         .unwrap_or_default();
+    if let Some(to) = r.split(" dnat ").nth(1) {
+        let proto = if r.contains("udp") { "udp" } else { "tcp" };
+        let port = after("dport").unwrap_or("?");
+        let dst = after("daddr").map(|d| format!("{d}:")).unwrap_or_default();
+        let to = to.rsplit(' ').next().unwrap_or(to);
+        return format!("{proto} {dst}{port} → {to}");
+    }
     if r.ends_with("masquerade") {
         return format!("masquerade {src}{oif}");
     }
@@ -168,25 +197,8 @@ fn short_rule(r: &str) -> String {
 
 fn nat_lines(n: &Nat) -> Vec<String> {
     let mut lines: Vec<String> = n.plain_rules().iter().map(|r| short_rule(r)).collect();
-    let count = n.dnat_count();
-    let mappings = format!(
-        "{} DNAT mapping{}",
-        thousands(count),
-        if count == 1 { "" } else { "s" }
-    );
-    match n.dnat_targets().as_slice() {
-        [] => {}
-        [(a, _)] => lines.push(format!("{mappings} → {a}")),
-        many => {
-            lines.push(format!("{mappings}:"));
-            for (a, k) in many.iter().take(3) {
-                lines.push(format!("{} → {a}", thousands(*k)));
-            }
-            if many.len() > 3 {
-                lines.push(format!("… → {} more addresses", many.len() - 3));
-            }
-        }
-    }
+    // the mappings themselves, not a count a reader takes for a port
+    lines.extend(super::mappings::lines(n, 8));
     lines
 }
 
@@ -328,7 +340,7 @@ fn scene(views: &[TopologyView]) -> Scene {
                 stack_lines.entry(k).or_default().push(s);
             }
             for (i, nat) in n.nat.iter().enumerate() {
-                let key = format!("{}/@nat{i}", ns_key(t, &n.ns));
+                let key = format!("{}/@nat{t}.{i}", ns_key(t, &n.ns));
                 let to = stack_key(t, &n.ns);
                 used.insert(to.clone());
                 nodes.push(Node {
@@ -348,7 +360,7 @@ fn scene(views: &[TopologyView]) -> Scene {
                         b: endpoint(t, tn, tl, &mut used),
                         kind: EdgeKind::Dnat,
                         tail: String::new(),
-                        head: format!("DNAT ×{}", thousands(*k)),
+                        head: super::mappings::to_addr(nat, addr, *k),
                         down: false,
                     });
                 }
@@ -401,7 +413,12 @@ fn scene(views: &[TopologyView]) -> Scene {
                 );
             }
         }
-        sc.topos.push((v.name.clone(), clusters));
+        let (hosts, named): (Vec<Cluster>, Vec<Cluster>) =
+            clusters.into_iter().partition(|c| c.host);
+        for h in hosts {
+            merge_host(&mut sc.host, h);
+        }
+        sc.topos.push((v.name.clone(), named));
     }
     let mut ext: Vec<Node> = external.into_values().collect();
     ext.sort_by(|a, b| a.key.cmp(&b.key));
@@ -470,6 +487,24 @@ fn dot_label(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
+fn dot_cluster(out: &mut String, indent: &str, c: &Cluster) {
+    let _ = writeln!(
+        out,
+        "{indent}subgraph {} {{",
+        dot_id(&format!("cluster_{}", c.key))
+    );
+    let fill = if c.host { "#fdf3e1" } else { "#eef3ea" };
+    let _ = writeln!(
+        out,
+        "{indent}  label=<<b>{}</b>>; style=\"rounded,filled\"; fillcolor=\"{fill}\"; color=\"#7f7f7f\";",
+        html(&c.label)
+    );
+    for n in &c.nodes {
+        dot_node(out, &format!("{indent}  "), n);
+    }
+    let _ = writeln!(out, "{indent}}}");
+}
+
 pub fn dot(views: &[TopologyView]) -> String {
     let sc = scene(views);
     let mut out = String::new();
@@ -483,6 +518,9 @@ pub fn dot(views: &[TopologyView]) -> String {
     out.push_str("  node [fontname=\"Helvetica\", fontsize=11];\n");
     out.push_str("  edge [fontname=\"Helvetica\", fontsize=10];\n");
     let several = sc.topos.len() > 1;
+    if let Some(h) = &sc.host {
+        dot_cluster(&mut out, "  ", h);
+    }
     for (i, (name, clusters)) in sc.topos.iter().enumerate() {
         let indent = if several { "    " } else { "  " };
         if several {
@@ -494,21 +532,7 @@ pub fn dot(views: &[TopologyView]) -> String {
             );
         }
         for c in clusters {
-            let _ = writeln!(
-                out,
-                "{indent}subgraph {} {{",
-                dot_id(&format!("cluster_{}", c.key))
-            );
-            let fill = if c.host { "#fdf3e1" } else { "#eef3ea" };
-            let _ = writeln!(
-                out,
-                "{indent}  label=<<b>{}</b>>; style=\"rounded,filled\"; fillcolor=\"{fill}\"; color=\"#7f7f7f\";",
-                html(&c.label)
-            );
-            for n in &c.nodes {
-                dot_node(&mut out, &format!("{indent}  "), n);
-            }
-            let _ = writeln!(out, "{indent}}}");
+            dot_cluster(&mut out, indent, c);
         }
         if several {
             out.push_str("  }\n");
@@ -622,9 +646,13 @@ pub fn mermaid(views: &[TopologyView]) -> String {
     let mut ids = MmIds(HashMap::new());
     let mut out = String::from("flowchart LR\n");
     let several = sc.topos.len() > 1;
-    for (i, (name, clusters)) in sc.topos.iter().enumerate() {
-        let indent = if several { "    " } else { "  " };
-        if several {
+    let host = sc.host.iter().map(|h| ("", std::slice::from_ref(h)));
+    let topos = sc.topos.iter().map(|(n, c)| (n.as_str(), c.as_slice()));
+    for (i, (name, clusters)) in host.chain(topos).enumerate() {
+        // the host (i == 0 when there is one) stands outside the topologies
+        let wrap = several && !(i == 0 && sc.host.is_some());
+        let indent = if wrap { "    " } else { "  " };
+        if wrap {
             let _ = writeln!(out, "  subgraph topo{i}[\"topology {}\"]", mm_text(name));
         }
         for c in clusters {
@@ -635,7 +663,7 @@ pub fn mermaid(views: &[TopologyView]) -> String {
             }
             let _ = writeln!(out, "{indent}end");
         }
-        if several {
+        if wrap {
             out.push_str("  end\n");
         }
     }

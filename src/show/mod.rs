@@ -4,6 +4,7 @@
 
 pub mod graph;
 pub mod json;
+mod mappings;
 pub mod model;
 pub mod pingall;
 pub mod table;
