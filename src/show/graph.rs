@@ -14,6 +14,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 use super::model::{Link, Namespace, Nat, TopologyView};
+use super::table::thousands;
 use crate::model::NsRef;
 
 #[derive(Debug, thiserror::Error)]
@@ -197,8 +198,17 @@ fn short_rule(r: &str) -> String {
 
 fn nat_lines(n: &Nat) -> Vec<String> {
     let mut lines: Vec<String> = n.plain_rules().iter().map(|r| short_rule(r)).collect();
-    // the mappings themselves, not a count a reader takes for a port
-    lines.extend(super::mappings::lines(n, 8));
+    // the mappings themselves under their count (a bare "3 → 172.30.0.3"
+    // read as port 3)
+    let count = n.dnat_count();
+    if count > 0 {
+        lines.push(format!(
+            "{} DNAT mapping{}:",
+            thousands(count),
+            if count == 1 { "" } else { "s" }
+        ));
+        lines.extend(super::mappings::lines(n, 6));
+    }
     lines
 }
 
