@@ -197,10 +197,10 @@ Inside, :help lists the meta commands (:plan, :down, :doc, …).")]
     /// veth pairs, bridges, addresses, routes, sysctls and NAT (iptables-nft's
     /// `ip nat` table too)
     #[command(after_help = "Examples:
-  sudo netplumb import                    everything, as a script on stdout
-  sudo netplumb import -o lab.rhai        into a file; then: netplumb up lab.rhai
-  sudo netplumb import --netns web --netns db   only these namespaces
-  sudo netplumb import --host             only the host's own side
+  sudo netplumb import                  everything, as a script on stdout
+  sudo netplumb import -o lab.rhai      into a file, for netplumb up
+  sudo netplumb import --netns web      only namespace web (repeatable)
+  sudo netplumb import --host           only the host's own side
 
 Repeated namespaces on a bridge become one `for` loop; devices netplumb
 did not make (eth0) are adopted with host().link() where a bridge has
