@@ -293,13 +293,15 @@ pub fn render(live: &Live, st: &Structure) -> String {
         };
         section(&mut out, text);
     }
-    let mut spaces: Vec<usize> = (0..live.spaces.len())
-        .filter(|s| live.spaces[*s].ns == NsRef::Host)
-        .collect();
-    spaces.extend(&st.hubs);
-    for s in spaces {
-        let ns = ns_expr(st, live, s);
-        let text = r.inside(s, &ns, true);
+    // the hubs' routes and settings together, then the host's
+    let mut hubs = String::new();
+    for s in &st.hubs {
+        let ns = ns_expr(st, live, *s);
+        hubs.push_str(&r.inside(*s, &ns, true));
+    }
+    section(&mut out, hubs);
+    for s in (0..live.spaces.len()).filter(|s| live.spaces[*s].ns == NsRef::Host) {
+        let text = r.inside(s, "host()", true);
         section(&mut out, text);
     }
     notes(&mut r, &mut out);
