@@ -65,6 +65,16 @@ fn zabbix_graph_names_its_mapped_ports() {
 }
 
 #[test]
+fn a_port_range_counts_as_its_ports() {
+    let sb = Sandbox::new();
+    sb.np_ok(&["up", "-q", &script_path("scripts/docker.rhai")]);
+    let g = graph(&sb, &[]);
+    assert!(g.contains("tcp 30000–30099 → 172.30.0.3"), "{g}");
+    // 5 single ports and a range of 100
+    assert!(g.contains("105 DNAT mappings:"), "{g}");
+}
+
+#[test]
 fn ten_thousand_mappings_fold_into_a_few_lines() {
     let sb = Sandbox::new();
     sb.np_ok(&[

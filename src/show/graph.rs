@@ -200,7 +200,7 @@ fn nat_lines(n: &Nat) -> Vec<String> {
     let mut lines: Vec<String> = n.plain_rules().iter().map(|r| short_rule(r)).collect();
     // the mappings themselves under their count (a bare "3 → 172.30.0.3"
     // read as port 3)
-    let count = n.dnat_count();
+    let count = super::mappings::total(n);
     if count > 0 {
         lines.push(format!(
             "{} DNAT mapping{}:",
@@ -361,7 +361,7 @@ fn scene(views: &[TopologyView]) -> Scene {
                     down: false,
                 });
                 // Where the mappings lead, when that address is in the picture.
-                for (addr, k) in nat.dnat_targets().iter().take(5) {
+                for (addr, _) in nat.dnat_targets().iter().take(5) {
                     let Some((tn, tl)) = addr.parse().ok().and_then(|ip| v.owner_of(&ip)) else {
                         continue;
                     };
@@ -370,7 +370,7 @@ fn scene(views: &[TopologyView]) -> Scene {
                         b: endpoint(t, tn, tl, &mut used),
                         kind: EdgeKind::Dnat,
                         tail: String::new(),
-                        head: super::mappings::to_addr(nat, addr, *k),
+                        head: super::mappings::to_addr(nat, addr),
                         down: false,
                     });
                 }

@@ -132,18 +132,23 @@ fn runs(n: &Nat) -> Vec<Run> {
 }
 
 /// The label of the arrow to `addr`: the mappings that lead there.
-pub fn to_addr(n: &Nat, addr: &str, count: usize) -> String {
+pub fn to_addr(n: &Nat, addr: &str) -> String {
     let runs: Vec<Run> = runs(n).into_iter().filter(|r| r.to == addr).collect();
     let mut parts: Vec<String> = runs
         .iter()
         .take(2)
         .map(|r| text(r).split(" → ").next().unwrap_or("").to_string())
         .collect();
-    let shown: usize = runs.iter().take(2).map(|r| r.count).sum();
-    if count > shown {
-        parts.push(format!("+{} more", thousands(count - shown)));
+    let rest: usize = runs.iter().skip(2).map(|r| r.count).sum();
+    if rest > 0 {
+        parts.push(format!("+{} more", thousands(rest)));
     }
     format!("DNAT {}", parts.join(", "))
+}
+
+/// How many ports are mapped (a range of 100 is 100 mappings).
+pub fn total(n: &Nat) -> usize {
+    runs(n).iter().map(|r| r.count).sum()
 }
 
 /// At most `max` lines, the last one counting what is left.
@@ -198,6 +203,9 @@ mod tests {
         assert_eq!(l[2], "tcp 40000 → 172.30.160.0:80");
         assert_eq!(l.len(), 5);
         assert_eq!(l[4], "+9,998 more");
+        // the range counts as the hundred mappings it is
+        assert_eq!(total(&n), 10_101);
+        assert_eq!(to_addr(&n, "172.30.0.9"), "DNAT tcp 30000–30099");
     }
 
     #[test]
