@@ -83,6 +83,7 @@ ip -n a route add default via 10.1.0.1
 ip -n b route add default via 10.2.0.1
 ip -n a route add 192.168.7.0/24 dev eth0
 ip -n r1 link add vx0 type vxlan id 5 dstport 4789
+ip netns exec b sysctl -qw net.ipv4.conf.all.proxy_arp=1
 ip netns exec r1 sysctl -qw net.ipv4.ip_forward=1
 ip netns exec r1 iptables -t nat -A POSTROUTING -s 10.1.0.0/24 ! -d 10.1.0.0/24 -o rb -j MASQUERADE
 ip netns exec r1 iptables -t nat -A POSTROUTING -o rb -p udp -j MASQUERADE --random
@@ -101,6 +102,7 @@ for i in $(seq 1 50); do
   ip link set h$i master br0
   ip link set h$i up
   ip -n n$i route add default via 10.50.0.1
+  ip netns exec n$i sysctl -qw net.ipv4.conf.all.proxy_arp=1
 done"
         .into()
 }
@@ -189,16 +191,17 @@ fn ip_state(sb: &Sandbox) -> String {
             }
         }
         routes.sort();
+        let keys = "net.ipv4.ip_forward net.ipv4.conf.all.proxy_arp";
         let fwd = if ns.is_empty() {
-            sb.ok("sysctl -n net.ipv4.ip_forward")
+            sb.ok(&format!("sysctl {keys}"))
         } else {
-            sb.ok(&format!("ip netns exec {ns} sysctl -n net.ipv4.ip_forward"))
+            sb.ok(&format!("ip netns exec {ns} sysctl {keys}"))
         };
         for part in [links, addrs, routes] {
             out.push_str(&part.join("\n"));
             out.push('\n');
         }
-        out.push_str(&format!("ip_forward={fwd}"));
+        out.push_str(&fwd);
     }
     out
 }
@@ -295,6 +298,10 @@ fn fifty_namespaces_import_as_one_loop() {
     let (sb, script, _) = round_trip(&fifty());
     assert!(script.contains("for i in 1..51 {"), "{script}");
     assert!(script.contains("`10.50.0.${i + 1}/16`"), "{script}");
+    assert!(
+        script.contains("    n.sysctl(\"net.ipv4.conf.all.proxy_arp\", \"1\");"),
+        "{script}"
+    );
     assert!(
         !script.contains("\"n17\""),
         "a namespace written out: {script}"

@@ -55,6 +55,25 @@ fn shadows(a: &DnatMapping, b: &DnatMapping) -> bool {
         && b.ports.0 <= a.ports.1
 }
 
+/// Whether the tables have IPv4 and IPv6 rules a line is written for: the
+/// NAT functions turn forwarding on for their family themselves.
+pub fn families(tables: &[ReadBack]) -> (bool, bool) {
+    let (mut v4, mut v6) = (false, false);
+    for r in tables.iter().flat_map(|t| &t.table.rules) {
+        let six = match r {
+            NatRule::Dnat(m) => m.to_addr.is_ipv6(),
+            NatRule::Masquerade { src, .. } | NatRule::Snat { src, .. } => src.addr().is_ipv6(),
+            _ => continue,
+        };
+        if six {
+            v6 = true;
+        } else {
+            v4 = true;
+        }
+    }
+    (v4, v6)
+}
+
 /// The lines for `tables` (`prefix` is "" for the host, "web." in a
 /// namespace), and the notes for what has no line.
 pub fn lines(prefix: &str, where_: &str, tables: &[ReadBack]) -> (Vec<String>, Vec<String>) {

@@ -161,7 +161,15 @@ impl R<'_> {
                 (t, _, _) => self.notes.push(format!("{what} (table {t})")),
             }
         }
+        // dnat, masquerade and snat turn forwarding on themselves
+        let (nat4, nat6) = nat::families(&space.tables);
         for (k, v) in &space.sysctls {
+            let implied = v == "1"
+                && ((nat4 && k == "net.ipv4.ip_forward")
+                    || (nat6 && k == "net.ipv6.conf.all.forwarding"));
+            if implied {
+                continue;
+            }
             out.push_str(&format!("{ns}.sysctl({}, {});\n", q(k), q(v)));
         }
         let prefix = if space.ns == NsRef::Host {
