@@ -89,6 +89,32 @@ ip netns exec r1 iptables -t nat -A POSTROUTING -s 10.1.0.0/24 ! -d 10.1.0.0/24 
 ip netns exec r1 iptables -t nat -A POSTROUTING -o rb -p udp -j MASQUERADE --random
 ";
 
+/// A switch namespace (its bridge inside) with four hosts on IPv4 and
+/// IPv6, an extra loopback address, and a veth pair both ends in the host.
+const SWITCH: &str = "
+ip netns add sw; ip -n sw link set lo up
+ip -n sw link add br0 type bridge
+ip -n sw link set br0 up
+for i in 1 2 3 4; do
+  ip netns add h$i; ip -n h$i link set lo up
+  ip -n sw link add p$i type veth peer name eth0 netns h$i
+  ip -n sw link set p$i master br0 up
+  ip -n h$i addr add 10.9.0.$i/24 dev eth0
+  ip -n h$i addr add fd00:9::$i/64 dev eth0 nodad
+  ip -n h$i link set eth0 up
+  ip -n h$i route add default via 10.9.0.254
+  ip -n h$i -6 route add default via fd00:9::fe
+done
+ip -n sw addr add 10.9.0.254/24 dev br0
+ip -n sw addr add fd00:9::fe/64 dev br0 nodad
+ip -n sw addr add 10.255.0.1/32 dev lo
+ip link add hh0 mtu 1400 type veth peer name hh1 mtu 1400
+ip addr add 192.168.99.1/30 dev hh0
+ip addr add 192.168.99.2/30 dev hh1
+ip link set hh0 up
+ip link set hh1 up
+";
+
 fn fifty() -> String {
     "ip link add br0 type bridge
 ip addr add 10.50.0.1/16 dev br0
@@ -206,13 +232,28 @@ fn ip_state(sb: &Sandbox) -> String {
     out
 }
 
+/// `ip_state` once it holds still: carrier and DAD settle a moment after
+/// the commands return (a bridge's LOWER_UP comes from the link watch).
+fn settled(sb: &Sandbox) -> String {
+    let mut last = ip_state(sb);
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now = ip_state(sb);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
 /// Build `hand` in a fresh sandbox, import it, clean by hand, `up` the
 /// import; the sandbox (still holding the rebuilt topology), the script and
 /// the state before.
 fn round_trip(hand: &str) -> (Sandbox, String, String) {
     let sb = Sandbox::new();
     sb.ok(&format!("set -e\n{hand}"));
-    let before = ip_state(&sb);
+    let before = settled(&sb);
     let file = sb.dir.path().join("x.rhai").display().to_string();
     sb.np_ok(&["import", "-o", &file]);
     let script = std::fs::read_to_string(&file).expect("import wrote the file");
@@ -221,7 +262,7 @@ fn round_trip(hand: &str) -> (Sandbox, String, String) {
     assert_ne!(empty, before, "cleaning by hand removed nothing");
     assert_eq!(sb.ok("ip netns list"), "", "namespaces left after cleaning");
     sb.np_ok(&["up", &file]);
-    let after = ip_state(&sb);
+    let after = settled(&sb);
     if after != before {
         let b: Vec<&str> = before.lines().collect();
         let a: Vec<&str> = after.lines().collect();
@@ -309,6 +350,24 @@ fn fifty_namespaces_import_as_one_loop() {
     assert!(script.lines().count() < 30, "long script:\n{script}");
     let ping = sb.sh("ip netns exec n50 ping -c1 -W2 10.50.0.2");
     assert!(ping.status.success(), "n50 cannot reach n1");
+}
+
+#[test]
+fn switch_namespace_ipv6_and_a_host_pair_round_trip() {
+    let (sb, script, _) = round_trip(SWITCH);
+    for line in [
+        "let br0 = sw.bridge(\"br0\");",
+        "    let v = sw.veth(`p${i}`, n, \"eth0\");",
+        "    v.peer.addr(`10.9.0.${i}/24`).addr(`fd00:9::${i}/64`).up();",
+        "    n.route(\"default\", \"fd00:9::fe\");",
+        "sw.link(\"lo\").addr(\"10.255.0.1/32\");",
+        "let hh0 = veth(\"hh0\", \"hh1\");",
+    ] {
+        assert!(script.contains(line), "no `{line}` in\n{script}");
+    }
+    let ping =
+        sb.sh("ip netns exec h1 ping -c1 -W2 fd00:9::4 && ip netns exec h4 ping -c1 -W2 10.9.0.1");
+    assert!(ping.status.success(), "{}", text(&ping.stdout));
 }
 
 #[test]

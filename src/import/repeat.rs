@@ -13,11 +13,14 @@ struct Cut {
     skel: Vec<String>,
     /// (value, inside a string literal, written with a leading zero)
     nums: Vec<(i64, bool, bool)>,
+    /// the numbers as written ("00" stays "00" where it does not vary)
+    raw: Vec<String>,
 }
 
 fn cut(text: &str) -> Option<Cut> {
     let mut skel = vec![String::new()];
     let mut nums = Vec::new();
+    let mut raw = Vec::new();
     let mut in_str = false;
     let mut prev: Option<char> = None;
     let chars: Vec<char> = text.chars().collect();
@@ -37,6 +40,7 @@ fn cut(text: &str) -> Option<Cut> {
             let run: String = chars[start..i].iter().collect();
             let v: i64 = run.parse().ok()?;
             nums.push((v, in_str, run.len() > 1 && run.starts_with('0')));
+            raw.push(run);
             skel.push(String::new());
             prev = Some('0');
             continue;
@@ -48,7 +52,7 @@ fn cut(text: &str) -> Option<Cut> {
         prev = Some(c);
         i += 1;
     }
-    Some(Cut { skel, nums })
+    Some(Cut { skel, nums, raw })
 }
 
 /// Units grouped: a lone unit, or a run that is one loop.
@@ -150,7 +154,7 @@ fn render_loop(a: &Cut, b: &Cut, len: usize) -> String {
             continue;
         };
         if d[j] == 0 {
-            body.push_str(&v.to_string());
+            body.push_str(&a.raw[j]);
             continue;
         }
         // value = v + d*(var - from)
@@ -264,6 +268,17 @@ mod tests {
         );
         let padded: Vec<String> = (1..=5).map(|i| format!("netns(\"ns0{i}\");\n")).collect();
         assert!(group(&padded, 3).iter().all(|p| matches!(p, Piece::One(_))));
+    }
+
+    #[test]
+    fn numbers_that_stay_are_kept_as_written() {
+        let units: Vec<String> = (1..=3)
+            .map(|i| format!("v.addr(\"fd00:9::{i}/64\");\n"))
+            .collect();
+        let Piece::Loop { text, .. } = &group(&units, 3)[0] else {
+            panic!("no loop")
+        };
+        assert_eq!(text, "for i in 1..4 {\n    v.addr(`fd00:9::${i}/64`);\n}\n");
     }
 
     #[test]
