@@ -31,7 +31,8 @@ fn cut(text: &str) -> Option<Cut> {
             // escapes and interpolation would not survive the rewrite
             return None;
         }
-        let ident = prev.is_some_and(|p| p.is_ascii_alphabetic() || p == '_');
+        // digits inside a name (v12) are part of it
+        let ident = prev.is_some_and(|p| p.is_ascii_alphanumeric() || p == '_');
         if c.is_ascii_digit() && (in_str || !ident) {
             let start = i;
             while i < chars.len() && chars[i].is_ascii_digit() {
@@ -279,6 +280,15 @@ mod tests {
             panic!("no loop")
         };
         assert_eq!(text, "for i in 1..4 {\n    v.addr(`fd00:9::${i}/64`);\n}\n");
+    }
+
+    #[test]
+    fn digits_of_variable_names_are_not_numbers() {
+        // `let v1${i}` is no Rhai: units that differ in a name stay apart
+        let units: Vec<String> = (11..=13)
+            .map(|i| format!("let v{i} = netns(\"a{i}\");\n"))
+            .collect();
+        assert!(group(&units, 3).iter().all(|p| matches!(p, Piece::One(_))));
     }
 
     #[test]
