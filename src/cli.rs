@@ -250,6 +250,31 @@ again (and reports it as repaired).")]
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Read the live kernel back into a script that rebuilds it: namespaces,
+    /// veth pairs, bridges, addresses, routes, sysctls and NAT (iptables-nft's
+    /// `ip nat` table too)
+    #[command(after_help = "Examples:
+  sudo netplumb import                  everything, as a script on stdout
+  sudo netplumb import -o lab.rhai      into a file, for netplumb up
+  sudo netplumb import --netns web      only namespace web (repeatable)
+  sudo netplumb import --host           only the host's own side
+
+Repeated namespaces on a bridge become one `for` loop; devices netplumb
+did not make (eth0) are adopted with host().link() where a bridge has
+them; what the script language cannot say is listed as `// not imported:`
+comments, never dropped silently.")]
+    Import {
+        /// Import this named namespace (repeatable); with neither --netns nor
+        /// --host, the host and every namespace under /run/netns
+        #[arg(long, value_name = "NS")]
+        netns: Vec<String>,
+        /// Import the host (the namespace netplumb runs in)
+        #[arg(long)]
+        host: bool,
+        /// Write the script to this file instead of stdout
+        #[arg(short, long, value_name = "FILE.rhai")]
+        output: Option<PathBuf>,
+    },
     /// Every namespace pings every address of the topology: a reachability matrix
     #[command(after_help = "Examples:
   sudo netplumb ping-all lab   exit 1 when a pair that should reach fails
@@ -467,6 +492,7 @@ impl Cmd {
             | Cmd::Doc { .. } => None,
             Cmd::Test { .. } => Some("test reports as JUnit XML: use --junit FILE (or -)"),
             Cmd::Logs { .. } => Some("logs passes the daemon's own output through"),
+            Cmd::Import { .. } => Some("import writes a .rhai script"),
             Cmd::Exec { .. } => Some("exec passes the command's own output through"),
             Cmd::Repl { .. } => Some("the REPL is interactive; use up --json for a script"),
             Cmd::Graph { .. } => Some("graph draws pictures: choose with --format dot|svg|mermaid"),

@@ -58,6 +58,8 @@ pub struct LinuxKernel {
     index: HashMap<(NsRef, String), u32>,
     /// Where each sysctl key lives (asked once each).
     per_netns: HashMap<String, SysctlScope>,
+    /// Sysctl values of a fresh namespace (asked once each).
+    fresh: HashMap<String, Option<String>>,
     /// Time per phase, for `-v`: where an apply spends its time.
     timing: Vec<(&'static str, usize, Duration)>,
 }
@@ -71,6 +73,7 @@ impl LinuxKernel {
             conns: Conns::new(host),
             index: HashMap::new(),
             per_netns: HashMap::new(),
+            fresh: HashMap::new(),
             timing: Vec::new(),
         })
     }
@@ -226,6 +229,41 @@ impl Kernel for LinuxKernel {
             .nft(&self.nsdir, ns)?
             .table_summary(table)
             .map_err(batch::nft_err)
+    }
+
+    fn nft_tables(&mut self, ns: &NsRef) -> Result<Vec<netplumb_nft::ReadBack>, KernelError> {
+        let s = self.conns.nft(&self.nsdir, ns)?;
+        let mut out = Vec::new();
+        for t in s.list_tables().map_err(batch::nft_err)? {
+            if let Some(rb) = s.read_table_in(t.family, &t.name).map_err(batch::nft_err)? {
+                out.push(rb);
+            }
+        }
+        Ok(out)
+    }
+
+    fn sysctl_fresh(&mut self, key: &str) -> Result<Option<String>, KernelError> {
+        if let Some(v) = self.fresh.get(key) {
+            return Ok(v.clone());
+        }
+        // What a namespace made now starts with: read in a throwaway one,
+        // from a thread so that this process stays where it is.
+        let path = Self::sysctl_path(key);
+        let v = std::thread::scope(|s| {
+            s.spawn(|| {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| KernelError::errno(e as i32, "unshare(CLONE_NEWNET)"))?;
+                match std::fs::read_to_string(&path) {
+                    Ok(s) => Ok(Some(s.trim().to_string())),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(KernelError::from(e)),
+                }
+            })
+            .join()
+            .unwrap_or_else(|_| Err(KernelError::other("namespace thread panicked")))
+        })?;
+        self.fresh.insert(key.to_string(), v.clone());
+        Ok(v)
     }
 
     fn apply_all(&mut self, ops: &[Op]) -> Outcome<KernelError> {

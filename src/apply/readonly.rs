@@ -64,6 +64,12 @@ impl Kernel for ReadOnly {
     ) -> Result<Option<netplumb_nft::TableSummary>, KernelError> {
         self.real.nat_summary(ns, table)
     }
+    fn nft_tables(&mut self, ns: &NsRef) -> Result<Vec<netplumb_nft::ReadBack>, KernelError> {
+        self.real.nft_tables(ns)
+    }
+    fn sysctl_fresh(&mut self, key: &str) -> Result<Option<String>, KernelError> {
+        self.real.sysctl_fresh(key)
+    }
     fn apply_all(&mut self, ops: &[Op]) -> Outcome<KernelError> {
         self.ops.extend(ops.iter().cloned());
         Outcome::ok(ops.iter().map(|_| Made::Nothing).collect())

@@ -4,6 +4,7 @@
 mod check;
 mod down;
 mod exec;
+mod import;
 mod man;
 mod plan;
 mod ps;
@@ -27,6 +28,7 @@ fn needs_root(cmd: &Cmd) -> bool {
         | Cmd::Repl { .. }
         | Cmd::Show { .. }
         | Cmd::Graph { .. }
+        | Cmd::Import { .. }
         | Cmd::PingAll { .. } => true,
         Cmd::Plan { diff, .. } => *diff,
         // `check NAME` reads the kernel; `check FILE` does not (decided
@@ -81,6 +83,11 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
             format,
             output,
         } => show::graph(name.as_deref(), format, output),
+        Cmd::Import {
+            netns,
+            host,
+            output,
+        } => import::run(&o, &netns, host, output.as_deref()),
         Cmd::PingAll { name } => show::ping_all(name.as_deref()),
         Cmd::Doc { module, check } => crate::doc::run(module.as_deref(), check, o.json),
         Cmd::Check { target, set } => check::run(&o, &target, &set),

@@ -48,12 +48,9 @@ pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
     }
     let mut out = String::new();
     for s in &r.done {
-        let lines = if diff {
-            plan::render_exact(&s.op)
-        } else {
-            plan::render(&s.op)
-        };
-        for line in lines {
+        // `up` makes routes as `ip route add` does (proto boot), so the
+        // same lines serve the from-scratch plan and --diff.
+        for line in plan::render(&s.op) {
             out.push_str(&line);
             out.push('\n');
         }

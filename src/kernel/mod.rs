@@ -140,6 +140,16 @@ pub trait Kernel: Send {
         ns: &NsRef,
         table: &str,
     ) -> Result<Option<netplumb_nft::TableSummary>, KernelError>;
+    /// Every nf_tables table of the namespace (any family, anyone's), read
+    /// back as typed rules plus what they cannot express: for `import`.
+    fn nft_tables(&mut self, _ns: &NsRef) -> Result<Vec<netplumb_nft::ReadBack>, KernelError> {
+        Ok(Vec::new())
+    }
+    /// The value a sysctl has in a freshly made namespace (what `import`
+    /// compares with); None when a fresh namespace has no such key.
+    fn sysctl_fresh(&mut self, _key: &str) -> Result<Option<String>, KernelError> {
+        Ok(None)
+    }
     /// Apply in order, stopping at the first refusal. Real kernels pipeline.
     fn apply_all(&mut self, ops: &[Op]) -> Outcome<KernelError>;
     fn apply(&mut self, op: &Op) -> Result<Made, KernelError> {

@@ -8,4 +8,4 @@ mod render;
 
 pub use diff::{DiffError, Step, diff};
 pub use intent::{Intent, intent};
-pub use render::{render, render_exact, shell_quote};
+pub use render::{render, shell_quote};

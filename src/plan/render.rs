@@ -39,19 +39,6 @@ fn ip_in(ns: &NsRef, v6: bool) -> String {
     }
 }
 
-/// The lines `plan --diff` prints: exactly what `up` does, so a route is
-/// made `proto static` as netplumb makes it (the from-scratch plan keeps
-/// the shorter form a person types).
-pub fn render_exact(op: &Op) -> Vec<String> {
-    let mut lines = render(op);
-    if matches!(op, Op::AddRoute { .. } | Op::ReplaceRoute { .. }) {
-        for l in &mut lines {
-            l.push_str(" proto static");
-        }
-    }
-    lines
-}
-
 /// The shell lines for one op; a NAT table is one `nft -f -` here-document.
 pub fn render(op: &Op) -> Vec<String> {
     match op {

@@ -7,6 +7,7 @@
 pub mod gather;
 pub mod graph;
 pub mod json;
+mod mappings;
 pub mod pingall;
 pub mod table;
 #[cfg(test)]

@@ -66,6 +66,9 @@ pub fn dot(views: &[TopologyView]) -> String {
     out.push_str("  node [fontname=\"Helvetica\", fontsize=11];\n");
     out.push_str("  edge [fontname=\"Helvetica\", fontsize=10];\n");
     let several = sc.topos.len() > 1;
+    if let Some(h) = &sc.host {
+        dot_cluster(&mut out, "  ", h);
+    }
     for (i, (name, clusters)) in sc.topos.iter().enumerate() {
         let indent = if several { "    " } else { "  " };
         if several {
@@ -77,21 +80,7 @@ pub fn dot(views: &[TopologyView]) -> String {
             );
         }
         for c in clusters {
-            let _ = writeln!(
-                out,
-                "{indent}subgraph {} {{",
-                dot_id(&format!("cluster_{}", c.key))
-            );
-            let fill = if c.host { "#fdf3e1" } else { "#eef3ea" };
-            let _ = writeln!(
-                out,
-                "{indent}  label=<<b>{}</b>>; style=\"rounded,filled\"; fillcolor=\"{fill}\"; color=\"#7f7f7f\";",
-                html(&c.label)
-            );
-            for n in &c.nodes {
-                dot_node(&mut out, &format!("{indent}  "), n);
-            }
-            let _ = writeln!(out, "{indent}}}");
+            dot_cluster(&mut out, indent, c);
         }
         if several {
             out.push_str("  }\n");
@@ -160,4 +149,22 @@ pub fn svg(views: &[TopologyView]) -> Result<Vec<u8>, GraphError> {
         ));
     }
     Ok(out.stdout)
+}
+
+fn dot_cluster(out: &mut String, indent: &str, c: &Cluster) {
+    let _ = writeln!(
+        out,
+        "{indent}subgraph {} {{",
+        dot_id(&format!("cluster_{}", c.key))
+    );
+    let fill = if c.host { "#fdf3e1" } else { "#eef3ea" };
+    let _ = writeln!(
+        out,
+        "{indent}  label=<<b>{}</b>>; style=\"rounded,filled\"; fillcolor=\"{fill}\"; color=\"#7f7f7f\";",
+        html(&c.label)
+    );
+    for n in &c.nodes {
+        dot_node(out, &format!("{indent}  "), n);
+    }
+    let _ = writeln!(out, "{indent}}}");
 }

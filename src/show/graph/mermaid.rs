@@ -49,9 +49,13 @@ pub fn mermaid(views: &[TopologyView]) -> String {
     let mut ids = MmIds(HashMap::new());
     let mut out = String::from("flowchart LR\n");
     let several = sc.topos.len() > 1;
-    for (i, (name, clusters)) in sc.topos.iter().enumerate() {
-        let indent = if several { "    " } else { "  " };
-        if several {
+    let host = sc.host.iter().map(|h| ("", std::slice::from_ref(h)));
+    let topos = sc.topos.iter().map(|(n, c)| (n.as_str(), c.as_slice()));
+    for (i, (name, clusters)) in host.chain(topos).enumerate() {
+        // the host (i == 0 when there is one) stands outside the topologies
+        let wrap = several && !(i == 0 && sc.host.is_some());
+        let indent = if wrap { "    " } else { "  " };
+        if wrap {
             let _ = writeln!(out, "  subgraph topo{i}[\"topology {}\"]", mm_text(name));
         }
         for c in clusters {
@@ -62,7 +66,7 @@ pub fn mermaid(views: &[TopologyView]) -> String {
             }
             let _ = writeln!(out, "{indent}end");
         }
-        if several {
+        if wrap {
             out.push_str("  end\n");
         }
     }

@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use netplumb_nft::NatRule;
 
+use super::super::mappings;
 use super::super::table::thousands;
 use super::super::view::{Link, Namespace, Nat, TopologyView};
 use crate::model::NsRef;
@@ -63,13 +64,36 @@ pub(super) struct Scene {
     pub(super) title: String,
     /// (topology name, its namespaces), outer clusters when there are several.
     pub(super) topos: Vec<(String, Vec<Cluster>)>,
+    /// The host, once, whichever topologies have something in it.
+    pub(super) host: Option<Cluster>,
     pub(super) external: Vec<Node>,
     pub(super) edges: Vec<Edge>,
 }
 
+/// Add one topology's host cluster to the picture's one host.
+fn merge_host(into: &mut Option<Cluster>, c: Cluster) {
+    let Some(h) = into else {
+        *into = Some(c);
+        return;
+    };
+    for n in c.nodes {
+        match h.nodes.iter_mut().find(|m| m.key == n.key) {
+            Some(m) => {
+                for l in n.lines {
+                    if !m.lines.contains(&l) {
+                        m.lines.push(l);
+                    }
+                }
+            }
+            None => h.nodes.push(n),
+        }
+    }
+}
+
 pub(super) fn ns_key(t: usize, ns: &NsRef) -> String {
     match ns {
-        NsRef::Host => format!("t{t}/host"),
+        // one host, however many topologies draw on it
+        NsRef::Host => "host".into(),
         NsRef::Named(n) => format!("t{t}/ns/{n}"),
     }
 }
@@ -134,24 +158,16 @@ pub(super) fn short_rule(r: &NatRule) -> String {
 
 pub(super) fn nat_lines(n: &Nat) -> Vec<String> {
     let mut lines: Vec<String> = n.source_rules().map(short_rule).collect();
-    let count = n.dnat_count();
-    let mappings = format!(
-        "{} DNAT mapping{}",
-        thousands(count),
-        if count == 1 { "" } else { "s" }
-    );
-    match n.dnat_targets().as_slice() {
-        [] => {}
-        [(a, _)] => lines.push(format!("{mappings} → {a}")),
-        many => {
-            lines.push(format!("{mappings}:"));
-            for (a, k) in many.iter().take(3) {
-                lines.push(format!("{} → {a}", thousands(*k)));
-            }
-            if many.len() > 3 {
-                lines.push(format!("… → {} more addresses", many.len() - 3));
-            }
-        }
+    // the mappings themselves under their count (a bare "3 → 172.30.0.3"
+    // read as port 3)
+    let count = mappings::total(n);
+    if count > 0 {
+        lines.push(format!(
+            "{} DNAT mapping{}:",
+            thousands(count),
+            if count == 1 { "" } else { "s" }
+        ));
+        lines.extend(mappings::lines(n, 6));
     }
     lines
 }
@@ -294,7 +310,7 @@ pub(super) fn scene(views: &[TopologyView]) -> Scene {
                 stack_lines.entry(k).or_default().push(s);
             }
             for (i, nat) in n.nat.iter().enumerate() {
-                let key = format!("{}/@nat{i}", ns_key(t, &n.ns));
+                let key = format!("{}/@nat{t}.{i}", ns_key(t, &n.ns));
                 let to = stack_key(t, &n.ns);
                 used.insert(to.clone());
                 nodes.push(Node {
@@ -305,7 +321,7 @@ pub(super) fn scene(views: &[TopologyView]) -> Scene {
                     down: false,
                 });
                 // Where the mappings lead, when that address is in the picture.
-                for (addr, k) in nat.dnat_targets().iter().take(5) {
+                for (addr, _) in nat.dnat_targets().iter().take(5) {
                     let Some((tn, tl)) = v.owner_of(addr) else {
                         continue;
                     };
@@ -314,7 +330,7 @@ pub(super) fn scene(views: &[TopologyView]) -> Scene {
                         b: endpoint(t, tn, tl, &mut used),
                         kind: EdgeKind::Dnat,
                         tail: String::new(),
-                        head: format!("DNAT ×{}", thousands(*k)),
+                        head: mappings::to_addr(nat, &addr.to_string()),
                         down: false,
                     });
                 }
@@ -367,7 +383,12 @@ pub(super) fn scene(views: &[TopologyView]) -> Scene {
                 );
             }
         }
-        sc.topos.push((v.name.clone(), clusters));
+        let (hosts, named): (Vec<Cluster>, Vec<Cluster>) =
+            clusters.into_iter().partition(|c| c.host);
+        for h in hosts {
+            merge_host(&mut sc.host, h);
+        }
+        sc.topos.push((v.name.clone(), named));
     }
     let mut ext: Vec<Node> = external.into_values().collect();
     ext.sort_by(|a, b| a.key.cmp(&b.key));
