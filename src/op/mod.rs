@@ -273,7 +273,13 @@ impl Op {
             Op::ReplaceNat { ns, table, .. } => {
                 let n = table.rules.len();
                 let rules = if n == 1 { "rule" } else { "rules" };
-                format!("+ nat table {} in {ns} ({n} {rules})", table.name)
+                let f = table.filter.len();
+                let filters = match f {
+                    0 => String::new(),
+                    1 => ", 1 filter rule".to_string(),
+                    f => format!(", {f} filter rules"),
+                };
+                format!("+ nat table {} in {ns} ({n} {rules}{filters})", table.name)
             }
             Op::DelNat { ns, table, .. } => format!("- nat table {table} in {ns}"),
         }

@@ -33,7 +33,7 @@ fn opt_ifname(ctx: &NativeCallContext, opts: &Map, key: &str) -> R<Option<String
     }
 }
 
-fn check_keys(ctx: &NativeCallContext, opts: &Map, allowed: &[&str]) -> R<()> {
+pub(super) fn check_keys(ctx: &NativeCallContext, opts: &Map, allowed: &[&str]) -> R<()> {
     for k in opts.keys() {
         if !allowed.contains(&k.as_str()) {
             return Err(fail(
@@ -78,7 +78,7 @@ fn port_of(ctx: &NativeCallContext, v: i64) -> R<u16> {
         .ok_or_else(|| fail(ctx, format!("port {v} is out of range: use 1 to 65535")))
 }
 
-fn ports(ctx: &NativeCallContext, v: &Dynamic) -> R<(u16, u16)> {
+pub(super) fn ports(ctx: &NativeCallContext, v: &Dynamic) -> R<(u16, u16)> {
     if let Some(p) = v.clone().try_cast::<i64>() {
         let p = port_of(ctx, p)?;
         return Ok((p, p));

@@ -37,6 +37,8 @@ pub enum DeclError {
         bridge: IfName,
         bridge_ns: NsRef,
     },
+    #[error("{name} is not a bridge: {what} takes a bridge")]
+    NotBridgeFor { name: IfName, what: &'static str },
     #[error("cannot attach bridge {bridge} to itself")]
     AttachToSelf { bridge: IfName },
     #[error("{name} is a veth, not a bridge: stp() is for bridges")]

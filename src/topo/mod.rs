@@ -6,6 +6,7 @@
 
 mod declare;
 mod error;
+mod filter;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use netplumb_nft::NatRule;
 
 pub use error::DeclError;
+pub use filter::{FILTER_TAG_BASE, FilterDecl, FilterEnd, FilterKind, FilterSpec};
 
 use crate::model::{Cidr, IfName, NsName, NsRef};
 use crate::op::RouteSpec;
@@ -149,6 +151,7 @@ pub struct Topology {
     routes: Vec<RouteDecl>,
     sysctls: Vec<SysctlDecl>,
     nat: Vec<NatDecl>,
+    filters: Vec<FilterDecl>,
     dnat_index: DnatIndex,
     /// Bumped by every change: "did anything change since the last flush?"
     revision: u64,
@@ -230,7 +233,8 @@ impl Topology {
         let host_used = self.links.iter().any(|l| l.ns == NsRef::Host)
             || self.routes.iter().any(|r| r.ns == NsRef::Host)
             || self.sysctls.iter().any(|s| s.ns == NsRef::Host)
-            || self.nat.iter().any(|n| n.ns == NsRef::Host);
+            || self.nat.iter().any(|n| n.ns == NsRef::Host)
+            || self.filters.iter().any(|f| f.ns == NsRef::Host);
         if host_used {
             push(&NsRef::Host);
         }
@@ -250,6 +254,9 @@ impl Topology {
         for n in &self.nat {
             push(&n.ns);
         }
+        for f in &self.filters {
+            push(&f.ns);
+        }
         out
     }
 
@@ -261,6 +268,7 @@ impl Topology {
             + self.routes.len()
             + self.sysctls.len()
             + self.nat.len()
+            + self.filters.len()
     }
 
     /// Forget every declaration (the REPL's `:down`). Handles made before

@@ -23,7 +23,7 @@ mod settings;
 mod sysctl;
 
 pub use links::link_key;
-pub use nat::fingerprint;
+pub use nat::{declared_table, fingerprint, nat_namespaces};
 
 /// One op, the script position it comes from, and its ledger effects.
 #[derive(Debug, Clone)]
