@@ -326,6 +326,20 @@ fn request_for(
             }
             LinkChange::Master(None) => msg::set_link(msg::by_name(name.as_str()).nocontroller()),
             LinkChange::Stp(on) => msg::set_stp(name.as_str(), *on),
+            LinkChange::Hairpin(on) => {
+                let opts = super::bridge_msg::PortOpts {
+                    hairpin: Some(*on),
+                    ..Default::default()
+                };
+                // By name: the port may be made earlier in this same pipelined
+                // batch, before its index is known.
+                let (mut m, fl) = super::bridge_msg::set_port(0, &opts)
+                    .map_err(|e| KernelError::other(e.to_string()))?;
+                if let M::NewLink(l) = &mut m {
+                    l.attributes.push(LinkAttribute::IfName(name.to_string()));
+                }
+                (m, fl)
+            }
         },
         Op::AddAddr { ns, dev, cidr } => msg::add_addr(k.ifindex(ns, dev.as_str())?, cidr),
         Op::DelAddr { ns, dev, cidr } => msg::del_addr(k.ifindex(ns, dev.as_str())?, cidr),

@@ -16,6 +16,8 @@ pub enum LinkChange {
     /// `None` detaches from any bridge.
     Master(Option<IfName>),
     Stp(bool),
+    /// Bridge port hairpin mode (`bridge_slave hairpin on`).
+    Hairpin(bool),
 }
 
 impl std::fmt::Display for LinkChange {
@@ -27,6 +29,7 @@ impl std::fmt::Display for LinkChange {
             LinkChange::Master(Some(m)) => write!(f, "master {m}"),
             LinkChange::Master(None) => f.write_str("nomaster"),
             LinkChange::Stp(on) => write!(f, "stp {}", if *on { "on" } else { "off" }),
+            LinkChange::Hairpin(on) => write!(f, "hairpin {}", if *on { "on" } else { "off" }),
         }
     }
 }

@@ -160,7 +160,29 @@ fn snat(
 }
 
 fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R<()> {
-    check_keys(ctx, m, &["port", "to", "daddr", "proto", "iif"])?;
+    check_keys(
+        ctx,
+        m,
+        &[
+            "port",
+            "to",
+            "daddr",
+            "proto",
+            "iif",
+            "localhost",
+            "hairpin",
+        ],
+    )?;
+    let flag = |k: &str, default: bool| -> R<bool> {
+        match m.get(k) {
+            None => Ok(default),
+            Some(v) => v
+                .as_bool()
+                .map_err(|_| fail(ctx, format!("option {k} must be true or false"))),
+        }
+    };
+    let localhost = flag("localhost", false)?;
+    let hairpin = flag("hairpin", true)?;
     let port = m.get("port").ok_or_else(|| {
         fail(
             ctx,
@@ -204,6 +226,7 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
         Some(Err(_)) => return Err(fail(ctx, "proto must be \"tcp\" or \"udp\"")),
     };
     let iif = opt_ifname(ctx, m, "iif")?;
+    let at = ns.clone();
     push(ctx, rn, ns, |tag| {
         NatRule::Dnat(DnatMapping {
             proto,
@@ -214,7 +237,18 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
             to_port,
             tag,
         })
-    })
+    })?;
+    let pos = pos_of(ctx);
+    let mut r = lock(rn);
+    if !hairpin {
+        r.topo.no_hairpin_last();
+    }
+    if localhost {
+        r.topo
+            .publish_localhost(&at, to_addr, pos)
+            .map_err(|e| refused(ctx, e))?;
+    }
+    Ok(())
 }
 
 fn dnat_simple(

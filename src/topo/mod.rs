@@ -7,6 +7,7 @@
 mod declare;
 mod error;
 mod filter;
+mod publish;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -135,6 +136,8 @@ pub struct NatDecl {
     pub ns: NsRef,
     pub rule: NatRule,
     pub pos: Pos,
+    /// For a DNAT mapping: a backend on a bridge gets hairpin (default on).
+    pub hairpin: bool,
 }
 
 /// DNAT keys already declared, per (namespace, v6, proto, daddr, iif):

@@ -141,6 +141,7 @@ pub fn declared_table(topo: &Topology, ns: &NsRef, name: &str) -> Result<NatTabl
             .iter()
             .filter(|d| &d.ns == ns)
             .map(|d| d.rule.clone())
+            .chain(topo.hairpin_rules(ns))
             .collect(),
         filter: topo
             .filter_rules(ns)

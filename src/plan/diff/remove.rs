@@ -34,6 +34,7 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
                 LinkChange::Mtu(_) => l.mtu.is_some(),
                 LinkChange::Master(_) => l.master.is_some(),
                 LinkChange::Stp(_) => l.stp.is_some(),
+                LinkChange::Hairpin(_) => topo.hairpin_ports().contains(&id),
             }
         }),
         Entry::Route { ns, dest, .. } => topo
@@ -232,6 +233,7 @@ fn remove(
                         .and_then(|m| IfName::new(&m.name).ok()),
                 ),
                 LinkChange::Stp(_) => LinkChange::Stp(l.stp.unwrap_or(false)),
+                LinkChange::Hairpin(_) => LinkChange::Hairpin(l.hairpin.unwrap_or(false)),
             };
             let op = Op::SetLink {
                 ns: ns.clone(),
