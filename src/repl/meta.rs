@@ -91,8 +91,23 @@ pub const DESCRIPTIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "dnat",
-        "dnat(port, to) · dnat(#{ daddr, port, to, proto, iif }) · ns.dnat(…)",
+        "dnat(port, to) · dnat(#{ daddr, port, to, proto, iif, localhost, hairpin }) · ns.dnat(…)",
         "forward a port (or a range a..b) to \"ip\" or \"ip:port\"",
+    ),
+    (
+        "allow",
+        "allow(#{ from, to, proto, port }) · ns.allow(…)",
+        "accept forwarded traffic (from/to: a namespace, a link or a subnet)",
+    ),
+    (
+        "deny",
+        "deny(#{ from, to, proto, port }) · ns.deny(…)",
+        "drop forwarded traffic (from/to: a namespace, a link or a subnet)",
+    ),
+    (
+        "isolate",
+        "isolate(bridge)",
+        "nothing from outside reaches the bridge's namespaces but published ports",
     ),
     (
         "cidr_host",
