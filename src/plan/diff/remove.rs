@@ -45,7 +45,7 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
             .sysctls()
             .iter()
             .any(|s| &s.ns == ns && s.key == key.as_str()),
-        Entry::Nat { ns, .. } => topo.nat().iter().any(|n| &n.ns == ns),
+        Entry::Nat { ns, .. } => super::nat::nat_namespaces(topo).contains(ns),
     }
 }
 
