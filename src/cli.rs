@@ -17,6 +17,14 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
     Ok((k.to_string(), v.to_string()))
 }
 
+/// A topology name, checked where clap parses it: a bad `--name` is a
+/// usage error (exit 2) like any other malformed argument.
+fn parse_topology_name(s: &str) -> Result<String, String> {
+    crate::ledger::check_topology_name(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "netplumb",
@@ -64,7 +72,7 @@ pub struct ScriptArgs {
     #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
     pub set: Vec<(String, String)>,
     /// Topology name (default: the script's file stem)
-    #[arg(long)]
+    #[arg(long, value_parser = parse_topology_name)]
     pub name: Option<String>,
     /// Stop a runaway script after this many script operations
     #[arg(long, default_value_t = 50_000_000)]
@@ -105,7 +113,7 @@ after_help = DOWN_FORMS
         #[arg(conflicts_with_all = ["name", "all"])]
         file: Option<PathBuf>,
         /// The topology to remove, by name
-        #[arg(long, conflicts_with = "all")]
+        #[arg(long, conflicts_with = "all", value_parser = parse_topology_name)]
         name: Option<String>,
         /// Every netplumb topology
         #[arg(long)]
@@ -114,8 +122,9 @@ after_help = DOWN_FORMS
         #[arg(long)]
         no_wait: bool,
         /// Forget the topology's record without touching the kernel (for a
-        /// record that cannot be read any more)
-        #[arg(long, requires = "name")]
+        /// record that cannot be read any more): `down --force-forget NAME`
+        /// (or --name NAME, or the script)
+        #[arg(long, conflicts_with = "all")]
         force_forget: bool,
     },
     /// Print the equivalent ip / nft commands without touching the kernel
@@ -163,7 +172,7 @@ Inside, :help lists the meta commands (:plan, :down, :doc, …).")]
         /// Run this script first, then continue interactively
         file: Option<PathBuf>,
         /// Topology name for the session's objects (default: repl)
-        #[arg(long)]
+        #[arg(long, value_parser = parse_topology_name)]
         name: Option<String>,
         /// Script parameter, visible as a constant (numbers as numbers)
         #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
@@ -187,8 +196,8 @@ Inside, :help lists the meta commands (:plan, :down, :doc, …).")]
         /// One topology (default: all)
         name: Option<String>,
         /// dot (Graphviz source), svg (rendered with dot), or mermaid
-        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
-        format: GraphFormat,
+        #[arg(long, value_enum, default_value_t = crate::show::GraphFormat::Dot)]
+        format: crate::show::GraphFormat,
         /// Write to this file instead of stdout
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -422,13 +431,6 @@ impl Cmd {
             Cmd::Sandbox(SandboxCmd::Hold { .. }) => Some("the holder prints nothing"),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum GraphFormat {
-    Dot,
-    Svg,
-    Mermaid,
 }
 
 #[cfg(test)]

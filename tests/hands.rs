@@ -170,8 +170,69 @@ fn conforms(page: &str, out: &str) -> Value {
     let mut errs = Vec::new();
     check_object(&types, "Document", &v, "$", &mut errs);
     assert!(errs.is_empty(), "{page}: {errs:#?}\n{out}");
-    assert_eq!(v["schema"], 1);
+    assert_eq!(v["schema"], documented_schema(page));
     v
+}
+
+/// The schema number a page's title gives: "# `netplumb up --json`: schema 1".
+fn documented_schema(page: &str) -> u64 {
+    let body = std::fs::read_to_string(root().join("docs").join(page)).expect("schema page");
+    let title = body.lines().next().unwrap_or_default();
+    title
+        .rsplit_once("schema ")
+        .and_then(|(_, n)| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{page}: no schema number in its title {title:?}"))
+}
+
+#[test]
+fn show_json_matches_its_schema_with_nat_and_peers() {
+    let sb = Sandbox::new();
+    let script = sb.script(
+        "shown.rhai",
+        r#"
+let c = netns("ctr");
+let v = veth("vctr", c, "eth0");
+v.addr("172.17.0.1/24").up();
+v.peer.addr("172.17.0.3/24").up();
+masquerade("172.17.0.0/24");
+dnat(8080, "172.17.0.3:80");
+dnat(#{ port: 20000..20010, to: "172.17.0.3" });
+"#,
+    );
+    sb.np_ok(&["up", &script]);
+    let v = conforms("show-json.md", &sb.np_ok(&["--json", "show", "shown"]));
+    let host = &v["topologies"][0]["namespaces"][0];
+    assert_eq!(host["host"], true);
+    let nat = &host["nat"][0];
+    assert_eq!(nat["rules"][0]["kind"], "masquerade");
+    let elems: Vec<&Value> = nat["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["elements"].as_array().unwrap())
+        .collect();
+    // The kernel's elements, typed: 8080 -> 172.17.0.3:80 and a port range.
+    assert!(
+        elems.iter().any(|e| e["key"][0]["first"] == 8080
+            && e["value"][0]["first"] == "172.17.0.3"
+            && e["value"][1]["first"] == 80),
+        "{elems:#?}"
+    );
+    assert!(
+        elems
+            .iter()
+            .any(|e| e["key"][0]["first"] == 20000 && e["key"][0]["last"] == 20009),
+        "{elems:#?}"
+    );
+    let nft = sb.json("nft -j list table inet netplumb-shown");
+    let kernel_elems: usize = nft["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["map"]["elem"].as_array())
+        .map(Vec::len)
+        .sum();
+    assert_eq!(elems.len(), kernel_elems);
 }
 
 fn summaries(v: &Value) -> Vec<String> {

@@ -355,6 +355,25 @@ fn request_for(
     })
 }
 
+/// Namespaces made at once before their handles are adopted.
+const CREATE_SLICE: usize = 64;
+
+/// Take over a new namespace's handles (kept open or closed by `Conns`);
+/// its identity.
+fn adopt_made(
+    k: &mut LinuxKernel,
+    ns: &NsName,
+    r: Result<(std::fs::File, Rtnl), KernelError>,
+) -> Result<u64, KernelError> {
+    let (f, rt) = r?;
+    let ino = ino_of(&f);
+    let r = NsRef::Named(ns.clone());
+    k.forget(&r);
+    k.index.insert((r.clone(), "lo".into()), 1);
+    k.conns.adopt(&r, f, rt);
+    Ok(ino)
+}
+
 /// A run of namespace creations or deletions, on a few threads.
 fn namespaces(
     k: &mut LinuxKernel,
@@ -371,19 +390,21 @@ fn namespaces(
                 _ => None,
             })
             .collect();
-        let results = k.timed("netns create (parallel)", names.len(), |k| {
-            k.nsdir.create_many(&names, new_ns_init)
-        });
-        for (j, (ns, r)) in names.iter().zip(results).enumerate() {
+        // In slices: every namespace made holds its file and a socket
+        // until adopted (and mostly closed) below, and a run of thousands
+        // must fit the customary 1,024 descriptors.
+        let mut results = Vec::with_capacity(names.len());
+        for part in names.chunks(CREATE_SLICE) {
+            let made = k.timed("netns create (parallel)", part.len(), |k| {
+                k.nsdir.create_many(part, new_ns_init)
+            });
+            for (ns, r) in part.iter().zip(made) {
+                results.push(adopt_made(k, ns, r));
+            }
+        }
+        for (j, r) in results.into_iter().enumerate() {
             match r {
-                Ok((f, rt)) => {
-                    let ino = ino_of(&f);
-                    let r = NsRef::Named(ns.clone());
-                    k.forget(&r);
-                    k.index.insert((r.clone(), "lo".into()), 1);
-                    k.conns.adopt(&r, f, rt);
-                    applied[first + j] = Some(Made::Netns { ino });
-                }
+                Ok(ino) => applied[first + j] = Some(Made::Netns { ino }),
                 Err(e) => {
                     if failure.is_none() {
                         failure = Some((first + j, e));

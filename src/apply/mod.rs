@@ -4,7 +4,6 @@
 mod batch;
 mod conn;
 mod exec;
-pub mod inspect;
 mod msg;
 pub mod netns;
 mod ping;
@@ -143,7 +142,7 @@ impl Kernel for LinuxKernel {
 
     fn nsid(&mut self, from: &NsRef, to: &NsRef) -> Result<Option<i32>, KernelError> {
         let f = self.conns.ns_file(&self.nsdir, to)?;
-        inspect::nsid_query(
+        read::nsid_query(
             self.conns.rtnl(&self.nsdir, from)?,
             std::os::fd::AsRawFd::as_raw_fd(&f),
         )
@@ -253,6 +252,10 @@ impl Kernel for LinuxKernel {
     fn ping(&mut self, ns: &NsRef, addr: IpAddr) -> Result<bool, KernelError> {
         let f = self.conns.file(&self.nsdir, ns)?;
         in_ns(f, || ping::ping_once(addr))
+    }
+
+    fn ping_many(&mut self, pings: &[(NsRef, IpAddr)]) -> Vec<Result<bool, KernelError>> {
+        ping::ping_parallel(&self.nsdir, pings)
     }
 
     fn wait_ready(&mut self, links: &[(NsRef, IfName)], timeout: Duration) -> Result<(), NotReady> {

@@ -1,5 +1,7 @@
 //! The real kernel, read but never changed: `check NAME` and `plan --diff`
-//! plan against what is there and only record the ops they would apply.
+//! plan against what is there and only record the ops they would apply;
+//! `show` and `graph` read through it. It sends no packets (`ping` and
+//! `exec` answer "not run").
 
 use std::net::IpAddr;
 use std::time::Duration;

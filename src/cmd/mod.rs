@@ -6,6 +6,7 @@ mod down;
 mod exec;
 mod man;
 mod plan;
+mod show;
 mod up;
 
 use clap::CommandFactory;
@@ -58,13 +59,13 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
         Cmd::Plan { script, diff } => plan::run(&o, &script, diff),
         Cmd::Exec { ns, cmd } => exec::run(&ns, &cmd),
         Cmd::Repl { file, name, set } => crate::repl::run(&o, file, name, &set),
-        Cmd::Show { name } => crate::show::show(&o, name.as_deref(), o.json),
+        Cmd::Show { name } => show::show(name.as_deref(), o.json),
         Cmd::Graph {
             name,
             format,
             output,
-        } => crate::show::graph(&o, name.as_deref(), format, output),
-        Cmd::PingAll { name } => crate::show::ping_all(&o, name.as_deref()),
+        } => show::graph(name.as_deref(), format, output),
+        Cmd::PingAll { name } => show::ping_all(name.as_deref()),
         Cmd::Doc { module, check } => crate::doc::run(module.as_deref(), check, o.json),
         Cmd::Check { target, set } => check::run(&o, &target, &set),
         Cmd::Capture(a) => crate::capture::run(&o, &a, o.json),

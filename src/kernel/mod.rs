@@ -9,7 +9,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 pub use fake::Recorder;
-pub use state::{Addr, ExecOutput, Link, NsState, RT_TABLE_MAIN, Route, TableInfo};
+pub use state::{
+    Addr, ExecOutput, IFA_F_PERMANENT, Link, NsState, RT_TABLE_MAIN, Route, TableInfo,
+};
 
 use crate::model::{IfName, NsName, NsRef};
 use crate::op::{Made, Op, Outcome};
@@ -97,9 +99,6 @@ pub fn is_netns_marker(alias: &str) -> bool {
     alias == NETNS_MARK
 }
 
-// `netns_list`, `nsid` and `nat_summary` serve the read-back commands
-// (show, graph, ping-all), which move onto this trait next.
-#[allow(dead_code)]
 pub trait Kernel: Send {
     /// Every named namespace (under /run/netns), sorted.
     fn netns_list(&mut self) -> Result<Vec<NsName>, KernelError>;
@@ -132,7 +131,9 @@ pub trait Kernel: Send {
     /// of the whole machine that only shows up in the first namespace, or
     /// no sysctl at all?
     fn sysctl_scope(&mut self, key: &str) -> Result<SysctlScope, KernelError>;
-    /// The topology's NAT table as nft-like text, for `show` and `graph`.
+    /// The topology's NAT table for people (`show`, `graph`): chains with
+    /// their rules as nft-like text, the typed NAT rules, and every map with
+    /// its elements typed.
     fn nat_summary(
         &mut self,
         ns: &NsRef,
@@ -155,6 +156,12 @@ pub trait Kernel: Send {
     fn exec(&mut self, ns: &NsRef, cmd: &str, timeout: Duration)
     -> Result<ExecOutput, KernelError>;
     fn ping(&mut self, ns: &NsRef, addr: IpAddr) -> Result<bool, KernelError>;
+    /// One ICMP echo per (namespace, address), answers in the same order.
+    /// Real kernels send them in parallel: each unanswered ping waits its
+    /// full second.
+    fn ping_many(&mut self, pings: &[(NsRef, IpAddr)]) -> Vec<Result<bool, KernelError>> {
+        pings.iter().map(|(ns, a)| self.ping(ns, *a)).collect()
+    }
     /// Wait until these links are operationally up (a bridge port
     /// forwarding) and their IPv6 addresses are past duplicate address
     /// detection, for at most `timeout`. Err(NotReady) names what is not.

@@ -19,7 +19,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 pub use entry::{End, Entry, MadeKind, PortClaim, SysctlKey, SysctlValue, TableName};
-pub use store::{ensure_dir, state_dir, write_atomic};
+pub use store::{ensure_dir, open_read, state_dir, write_atomic};
 pub use world::{World, WorldLock};
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::kernel::{Kernel, KernelError};
-use crate::ledger::{Entry, Ledger, LedgerError, World};
+use crate::kernel::{Kernel, KernelError, NsState};
+use crate::ledger::{Entry, Ledger, LedgerError, MadeKind, World};
 use crate::model::NsRef;
 
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +183,7 @@ pub fn teardown(
         }
     }
     wait_vanished(&mut run, &mut vanishing, &mut links);
+    let links = by_identity(&mut run, links);
     for o in &links {
         run.undo(o);
     }
@@ -238,4 +239,63 @@ fn wait_vanished(run: &mut Run, vanishing: &mut Vec<Entry>, links: &mut Vec<Entr
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// Links are deleted by the ifindex the kernel gave them, whatever their
+/// name now. One renamed since (by someone else: a namesake may have taken
+/// its old name) is said so; a device of another kind at that index is not
+/// the one this topology made and is left alone.
+fn by_identity(run: &mut Run, links: Vec<Entry>) -> Vec<Entry> {
+    let mut seen: Vec<(NsRef, Option<NsState>)> = Vec::new();
+    let mut keep = Vec::with_capacity(links.len());
+    for o in links {
+        let Entry::Link {
+            ns,
+            name,
+            kind,
+            index: Some(i),
+            ..
+        } = &o
+        else {
+            keep.push(o);
+            continue;
+        };
+        if !seen.iter().any(|(n, _)| n == ns) {
+            let st = run.kernel.observe(ns).ok();
+            seen.push((ns.clone(), st));
+        }
+        let now = seen
+            .iter()
+            .find(|(n, _)| n == ns)
+            .and_then(|(_, st)| st.as_ref())
+            .and_then(|st| st.link_by_index(*i));
+        let Some(now) = now else {
+            keep.push(o);
+            continue;
+        };
+        let same_kind = match kind {
+            MadeKind::Bridge => now.is_bridge(),
+            MadeKind::Veth => now.is_veth(),
+        };
+        if !same_kind {
+            let note = format!(
+                "link {name} in netns {ns}: ifindex {i} is now {}, not the {} this topology made: left alone",
+                now.name,
+                match kind {
+                    MadeKind::Bridge => "bridge",
+                    MadeKind::Veth => "veth",
+                }
+            );
+            run.leave(&o, note);
+        } else {
+            if now.name != name.as_str() {
+                run.report.notes.push(format!(
+                    "link {name} in netns {ns} was renamed to {} since (ifindex {i}): removed by its identity, the name {name} left to whoever has it",
+                    now.name
+                ));
+            }
+            keep.push(o);
+        }
+    }
+    keep
 }

@@ -2,10 +2,11 @@
 
 use ipnet::IpNet;
 use netplumb_nft::FilterProto;
-use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext};
 
 use super::api::{LinkHandle, NsHandle, refused};
 use super::nat::{check_keys, ports};
+use super::registry::Reg;
 use super::{SharedRunner, fail, lock, pos_of};
 use crate::model::{Cidr, NsRef, parse_ip};
 use crate::topo::{FilterEnd, FilterKind, FilterSpec};
@@ -76,8 +77,41 @@ fn add(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, kind: FilterKind) 
         .map_err(|e| refused(ctx, e))
 }
 
-pub fn register(engine: &mut Engine, runner: &SharedRunner) {
-    for (name, allow) in [("allow", true), ("deny", false)] {
+const ALLOW: &str = r#"Accept forwarded traffic matching `rule`, a map with any of `from`, `to`
+(each a namespace — every address its links have —, a link — traffic
+arriving on / leaving through it, in the rule's namespace —, or a subnet or
+address string), `proto` (`"tcp"`, `"udp"` or `"icmp"`) and `port` (a
+number or a range, with tcp or udp). A key left out matches everything.
+`allow(…)` puts the rule in the host; `ns.allow(…)` in `ns`.
+
+Errors: an unknown key; a port without tcp/udp; a namespace with no address
+when the table is built; a link in another namespace than the rule.
+
+```rhai
+allow(#{ from: "10.1.0.0/24", to: db, proto: "tcp", port: 5432 });
+```"#;
+
+const DENY: &str = r#"Drop forwarded traffic matching `rule` (the same map as `allow`).
+
+```rhai
+deny(#{ from: a, to: b, proto: "tcp", port: 81 });   // only port 81 is blocked
+```"#;
+
+const ISOLATE: &str = r#"Nothing from outside the bridge reaches the namespaces on it except their
+published ports (Docker's drop of unpublished ports); traffic within the
+bridge and out of it passes. The rule lives in the bridge's namespace.
+`d::network(name, cidr, #{ isolate: true })` does this for a network.
+
+Errors: the link is not a bridge.
+
+```rhai
+let br = bridge("web");
+isolate(br);
+```"#;
+
+pub fn register(reg: &mut Reg, runner: &SharedRunner) {
+    reg.section("Filter rules");
+    for (name, allow, doc) in [("allow", true, ALLOW), ("deny", false, DENY)] {
         let kind = move |s| {
             if allow {
                 FilterKind::Allow(s)
@@ -86,22 +120,23 @@ pub fn register(engine: &mut Engine, runner: &SharedRunner) {
             }
         };
         let rn = runner.clone();
-        engine.register_fn(name, move |ctx: NativeCallContext, m: Map| -> R<()> {
-            let s = spec(&ctx, &m)?;
-            add(&ctx, &rn, NsRef::Host, kind(s))
-        });
-        let rn = runner.clone();
-        engine.register_fn(
-            name,
-            move |ctx: NativeCallContext, this: &mut NsHandle, m: Map| -> R<()> {
+        reg.func(name, &["rule: map"], "()", doc).set(
+            move |ctx: NativeCallContext, m: Map| -> R<()> {
                 let s = spec(&ctx, &m)?;
-                add(&ctx, &rn, this.ns.clone(), kind(s))
+                add(&ctx, &rn, NsRef::Host, kind(s))
             },
         );
+        let rn = runner.clone();
+        reg.method(name, "ns: Netns", &["rule: map"], "()", doc)
+            .set(
+                move |ctx: NativeCallContext, this: &mut NsHandle, m: Map| -> R<()> {
+                    let s = spec(&ctx, &m)?;
+                    add(&ctx, &rn, this.ns.clone(), kind(s))
+                },
+            );
     }
     let rn = runner.clone();
-    engine.register_fn(
-        "isolate",
+    reg.func("isolate", &["bridge: Link"], "()", ISOLATE).set(
         move |ctx: NativeCallContext, br: LinkHandle| -> R<()> {
             add(&ctx, &rn, NsRef::Host, FilterKind::Isolate(br.id))
         },

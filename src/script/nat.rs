@@ -4,11 +4,15 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use netplumb_nft::{DnatMapping, L4Proto, NatRule};
-use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext};
 
 use super::api::{NsHandle, refused};
+use super::registry::Reg;
+
+mod docs;
 use super::{SharedRunner, fail, lock, pos_of};
 use crate::model::{Cidr, IfName, NsRef, parse_ip};
+use docs::{DNAT, DNAT_MAP, MASQUERADE, MASQUERADE_OPTS, SNAT, SNAT_OPTS};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
 
@@ -264,44 +268,73 @@ fn dnat_simple(
     dnat_map(ctx, rn, ns, &m)
 }
 
-pub fn register(engine: &mut Engine, runner: &SharedRunner) {
-    macro_rules! both {
-        ($name:literal, |$ctx:ident, $rn:ident, $ns:ident $(, $a:ident : $t:ty)*| $body:expr) => {{
-            let $rn = runner.clone();
-            engine.register_fn($name, move |$ctx: NativeCallContext $(, $a: $t)*| -> R<()> {
+/// The host form and the `ns.` form of one NAT function, with one doc.
+macro_rules! both {
+    ($reg:ident, $runner:ident, $name:literal, [$($p:literal),*], $doc:expr,
+     |$ctx:ident, $rn:ident, $ns:ident $(, $a:ident : $t:ty)*| $body:expr) => {{
+        let $rn = $runner.clone();
+        $reg.func($name, &[$($p),*], "()", $doc)
+            .set(move |$ctx: NativeCallContext $(, $a: $t)*| -> R<()> {
                 let $ns = NsRef::Host;
                 $body
             });
-            let $rn = runner.clone();
-            engine.register_fn($name, move |$ctx: NativeCallContext, this: &mut NsHandle $(, $a: $t)*| -> R<()> {
+        let $rn = $runner.clone();
+        $reg.method($name, "ns: Netns", &[$($p),*], "()", $doc)
+            .set(move |$ctx: NativeCallContext, this: &mut NsHandle $(, $a: $t)*| -> R<()> {
                 let $ns = this.ns.clone();
                 $body
             });
-        }};
-    }
-    both!("masquerade", |ctx, rn, ns, cidr: &str| masquerade(
-        &ctx,
-        &rn,
-        ns,
-        cidr,
-        &Map::new()
-    ));
-    both!("masquerade", |ctx, rn, ns, cidr: &str, opts: Map| {
-        masquerade(&ctx, &rn, ns, cidr, &opts)
-    });
-    both!("snat", |ctx, rn, ns, cidr: &str, to: &str| snat(
-        &ctx,
-        &rn,
-        ns,
-        cidr,
-        to,
-        &Map::new()
-    ));
-    both!("snat", |ctx, rn, ns, cidr: &str, to: &str, opts: Map| snat(
-        &ctx, &rn, ns, cidr, to, &opts
-    ));
-    both!("dnat", |ctx, rn, ns, port: i64, to: &str| dnat_simple(
-        &ctx, &rn, ns, port, to
-    ));
-    both!("dnat", |ctx, rn, ns, m: Map| dnat_map(&ctx, &rn, ns, &m));
+    }};
+}
+
+pub fn register(reg: &mut Reg, runner: &SharedRunner) {
+    reg.section("NAT");
+    both!(
+        reg,
+        runner,
+        "masquerade",
+        ["cidr: string"],
+        MASQUERADE,
+        |ctx, rn, ns, cidr: &str| masquerade(&ctx, &rn, ns, cidr, &Map::new())
+    );
+    both!(
+        reg,
+        runner,
+        "masquerade",
+        ["cidr: string", "opts: map"],
+        MASQUERADE_OPTS,
+        |ctx, rn, ns, cidr: &str, opts: Map| masquerade(&ctx, &rn, ns, cidr, &opts)
+    );
+    both!(
+        reg,
+        runner,
+        "snat",
+        ["cidr: string", "to: string"],
+        SNAT,
+        |ctx, rn, ns, cidr: &str, to: &str| snat(&ctx, &rn, ns, cidr, to, &Map::new())
+    );
+    both!(
+        reg,
+        runner,
+        "snat",
+        ["cidr: string", "to: string", "opts: map"],
+        SNAT_OPTS,
+        |ctx, rn, ns, cidr: &str, to: &str, opts: Map| snat(&ctx, &rn, ns, cidr, to, &opts)
+    );
+    both!(
+        reg,
+        runner,
+        "dnat",
+        ["port: int", "to: string"],
+        DNAT,
+        |ctx, rn, ns, port: i64, to: &str| dnat_simple(&ctx, &rn, ns, port, to)
+    );
+    both!(
+        reg,
+        runner,
+        "dnat",
+        ["mapping: map"],
+        DNAT_MAP,
+        |ctx, rn, ns, m: Map| dnat_map(&ctx, &rn, ns, &m)
+    );
 }
