@@ -5,7 +5,8 @@
 
 use netlink_packet_route::RouteNetlinkMessage as M;
 use netlink_packet_route::link::LinkAttribute;
-use netplumb_nft::NftError;
+use netplumb_nft::{CtMatch, DnatMapping, NatRule, NatTable, NftError, NftSocket};
+use std::collections::HashSet;
 
 use std::os::fd::AsRawFd;
 
@@ -331,6 +332,20 @@ fn request_for(
             }
             LinkChange::Master(None) => msg::set_link(msg::by_name(name.as_str()).nocontroller()),
             LinkChange::Stp(on) => msg::set_stp(name.as_str(), *on),
+            LinkChange::Hairpin(on) => {
+                let opts = super::bridge_msg::PortOpts {
+                    hairpin: Some(*on),
+                    ..Default::default()
+                };
+                // By name: the port may be made earlier in this same pipelined
+                // batch, before its index is known.
+                let (mut m, fl) = super::bridge_msg::set_port(0, &opts)
+                    .map_err(|e| KernelError::other(e.to_string()))?;
+                if let M::NewLink(l) = &mut m {
+                    l.attributes.push(LinkAttribute::IfName(name.to_string()));
+                }
+                (m, fl)
+            }
         },
         Op::AddAddr { ns, dev, cidr } => msg::add_addr(k.ifindex(ns, dev.as_str())?, cidr),
         Op::DelAddr { ns, dev, cidr } => msg::del_addr(k.ifindex(ns, dev.as_str())?, cidr),
@@ -474,21 +489,29 @@ fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError> {
             replaces,
         } => {
             let sock = k.conns.nft(&k.nsdir, ns)?;
+            let before = match replaces {
+                Some(_) => mappings_of(sock, &table.name),
+                None => Vec::new(),
+            };
             let handle = match replaces {
                 Some(h) => sock.replace_table_handle(table, *h),
                 None => sock.create_table(table),
             }
             .map_err(nft_err)?;
+            let now: HashSet<DnatMapping> = dnat_mappings(&table.normalized()).collect();
+            forget_flows(sock, before.iter().filter(|m| !now.contains(m)));
             Ok(Made::Table { handle })
         }
         Op::DelNat { ns, table, handle } => {
             let sock = k.conns.nft(&k.nsdir, ns)?;
+            let before = mappings_of(sock, table);
             let existed = match handle {
                 Some(h) => sock.delete_table_handle(table, *h),
                 None => sock.delete_table(table),
             }
             .map_err(nft_err)?;
             if existed {
+                forget_flows(sock, before.iter());
                 Ok(Made::Nothing)
             } else {
                 Err(KernelError::errno(
@@ -512,5 +535,32 @@ fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError> {
             "not a special op: {}",
             other.summary()
         ))),
+    }
+}
+
+fn dnat_mappings(t: &NatTable) -> impl Iterator<Item = DnatMapping> + '_ {
+    t.rules.iter().filter_map(|r| match r {
+        NatRule::Dnat(m) => Some(m.clone()),
+        _ => None,
+    })
+}
+
+/// The DNAT mappings table `name` holds now (normal form), to tell which
+/// ones a replace or delete retires. Unreadable: none (nothing to forget).
+fn mappings_of(sock: &mut NftSocket, name: &str) -> Vec<DnatMapping> {
+    match sock.read_table(name) {
+        Ok(Some(rb)) => dnat_mappings(&rb.table).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Delete the conntrack entries of retired mappings: an established flow
+/// (a UDP stream above all, which never ends on its own) keeps the NAT it
+/// was given when it began, so without this it goes on to the old backend
+/// until its entry times out. Best effort: the table change has landed,
+/// and a flow that survives only delays the move.
+fn forget_flows<'a>(sock: &mut NftSocket, gone: impl Iterator<Item = &'a DnatMapping>) {
+    for m in gone {
+        let _ = sock.delete_conntrack(&CtMatch::for_mapping(m));
     }
 }

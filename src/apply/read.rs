@@ -123,8 +123,10 @@ pub fn link(l: &LinkMessage) -> Link {
                         }
                         LinkInfo::PortData(InfoPortData::BridgePort(opts)) => {
                             for o in opts {
-                                if let InfoBridgePort::State(st) = o {
-                                    s.port_state = Some(u8::from(*st));
+                                match o {
+                                    InfoBridgePort::State(st) => s.port_state = Some(u8::from(*st)),
+                                    InfoBridgePort::HairpinMode(h) => s.hairpin = Some(*h),
+                                    _ => {}
                                 }
                             }
                         }

@@ -40,6 +40,8 @@ pub struct Link {
     pub port_state: Option<u8>,
     /// For a bridge: whether the kernel runs STP on it.
     pub stp: Option<bool>,
+    /// For a bridge port: whether hairpin mode is on.
+    pub hairpin: Option<bool>,
 }
 
 impl Link {

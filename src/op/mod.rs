@@ -17,6 +17,8 @@ pub enum LinkChange {
     /// `None` detaches from any bridge.
     Master(Option<IfName>),
     Stp(bool),
+    /// Bridge port hairpin mode (`bridge_slave hairpin on`).
+    Hairpin(bool),
 }
 
 impl std::fmt::Display for LinkChange {
@@ -28,6 +30,7 @@ impl std::fmt::Display for LinkChange {
             LinkChange::Master(Some(m)) => write!(f, "master {m}"),
             LinkChange::Master(None) => f.write_str("nomaster"),
             LinkChange::Stp(on) => write!(f, "stp {}", if *on { "on" } else { "off" }),
+            LinkChange::Hairpin(on) => write!(f, "hairpin {}", if *on { "on" } else { "off" }),
         }
     }
 }
@@ -330,9 +333,18 @@ impl Op {
             } => {
                 let n = table.rules.len();
                 let rules = if n == 1 { "rule" } else { "rules" };
+                let f = table.filter.len();
+                let filters = match f {
+                    0 => String::new(),
+                    1 => ", 1 filter rule".to_string(),
+                    f => format!(", {f} filter rules"),
+                };
                 // Replacing the table it made is a change of it, not a creation.
                 let sign = if replaces.is_some() { '~' } else { '+' };
-                format!("{sign} nat table {} in {ns} ({n} {rules})", table.name)
+                format!(
+                    "{sign} nat table {} in {ns} ({n} {rules}{filters})",
+                    table.name
+                )
             }
             Op::DelNat { ns, table, .. } => format!("- nat table {table} in {ns}"),
             Op::StartDaemon { ns, daemon } => {

@@ -97,6 +97,10 @@ pub fn render(op: &Op) -> Vec<String> {
                 LinkChange::Mtu(m) => format!("{p} link set {name} mtu {m}"),
                 LinkChange::Master(Some(m)) => format!("{p} link set {name} master {m}"),
                 LinkChange::Master(None) => format!("{p} link set {name} nomaster"),
+                LinkChange::Hairpin(on) => format!(
+                    "{p} link set {name} type bridge_slave hairpin {}",
+                    if *on { "on" } else { "off" }
+                ),
                 LinkChange::Stp(on) => {
                     format!(
                         "{p} link set {name} type bridge stp_state {}",

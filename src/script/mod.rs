@@ -4,6 +4,7 @@
 
 mod api;
 mod callsite;
+mod filter;
 mod lab;
 pub mod limits;
 mod link_fns;
@@ -96,6 +97,7 @@ fn register_all(reg: &mut registry::Reg, runner: &SharedRunner, script_dir: Opti
     ns_fns::register_settings(reg, runner);
     nat::register(reg, runner);
     lab::register(reg, runner);
+    filter::register(reg, runner);
     ns_fns::register_exec(reg, runner);
     pingall::register(reg, runner);
     net::register(reg);

@@ -37,7 +37,7 @@ fn opt_ifname(ctx: &NativeCallContext, opts: &Map, key: &str) -> R<Option<String
     }
 }
 
-fn check_keys(ctx: &NativeCallContext, opts: &Map, allowed: &[&str]) -> R<()> {
+pub(super) fn check_keys(ctx: &NativeCallContext, opts: &Map, allowed: &[&str]) -> R<()> {
     for k in opts.keys() {
         if !allowed.contains(&k.as_str()) {
             return Err(fail(
@@ -82,7 +82,7 @@ fn port_of(ctx: &NativeCallContext, v: i64) -> R<u16> {
         .ok_or_else(|| fail(ctx, format!("port {v} is out of range: use 1 to 65535")))
 }
 
-fn ports(ctx: &NativeCallContext, v: &Dynamic) -> R<(u16, u16)> {
+pub(super) fn ports(ctx: &NativeCallContext, v: &Dynamic) -> R<(u16, u16)> {
     if let Some(p) = v.clone().try_cast::<i64>() {
         let p = port_of(ctx, p)?;
         return Ok((p, p));
@@ -164,7 +164,29 @@ fn snat(
 }
 
 fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R<()> {
-    check_keys(ctx, m, &["port", "to", "daddr", "proto", "iif"])?;
+    check_keys(
+        ctx,
+        m,
+        &[
+            "port",
+            "to",
+            "daddr",
+            "proto",
+            "iif",
+            "localhost",
+            "hairpin",
+        ],
+    )?;
+    let flag = |k: &str, default: bool| -> R<bool> {
+        match m.get(k) {
+            None => Ok(default),
+            Some(v) => v
+                .as_bool()
+                .map_err(|_| fail(ctx, format!("option {k} must be true or false"))),
+        }
+    };
+    let localhost = flag("localhost", false)?;
+    let hairpin = flag("hairpin", true)?;
     let port = m.get("port").ok_or_else(|| {
         fail(
             ctx,
@@ -208,6 +230,7 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
         Some(Err(_)) => return Err(fail(ctx, "proto must be \"tcp\" or \"udp\"")),
     };
     let iif = opt_ifname(ctx, m, "iif")?;
+    let at = ns.clone();
     push(ctx, rn, ns, |tag| {
         NatRule::Dnat(DnatMapping {
             proto,
@@ -218,7 +241,18 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
             to_port,
             tag,
         })
-    })
+    })?;
+    let pos = pos_of(ctx);
+    let mut r = lock(rn);
+    if !hairpin {
+        r.topo.no_hairpin_last();
+    }
+    if localhost {
+        r.topo
+            .publish_localhost(&at, to_addr, pos)
+            .map_err(|e| refused(ctx, e))?;
+    }
+    Ok(())
 }
 
 fn dnat_simple(

@@ -37,6 +37,14 @@ pub enum DeclError {
         bridge: IfName,
         bridge_ns: NsRef,
     },
+    #[error("localhost: true is IPv4 only: the kernel never routes ::1 to {to}")]
+    LocalhostV6 { to: std::net::IpAddr },
+    #[error(
+        "localhost: true needs a link in {ns} on the subnet of {to}, declared before the mapping"
+    )]
+    LocalhostNoLink { to: std::net::IpAddr, ns: NsRef },
+    #[error("{name} is not a bridge: {what} takes a bridge")]
+    NotBridgeFor { name: IfName, what: &'static str },
     #[error("cannot attach bridge {bridge} to itself")]
     AttachToSelf { bridge: IfName },
     #[error("{name} is a veth, not a bridge: stp() is for bridges")]

@@ -8,6 +8,8 @@ mod daemon;
 mod declare;
 mod error;
 mod file;
+mod filter;
+mod publish;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -18,6 +20,7 @@ use netplumb_nft::NatRule;
 pub use daemon::DaemonDecl;
 pub use error::DeclError;
 pub use file::FileDecl;
+pub use filter::{FILTER_TAG_BASE, FilterDecl, FilterEnd, FilterKind, FilterSpec};
 
 use crate::model::{Cidr, IfName, NsName, NsRef};
 use crate::op::RouteSpec;
@@ -137,6 +140,8 @@ pub struct NatDecl {
     pub ns: NsRef,
     pub rule: NatRule,
     pub pos: Pos,
+    /// For a DNAT mapping: a backend on a bridge gets hairpin (default on).
+    pub hairpin: bool,
 }
 
 /// DNAT keys already declared, per (namespace, v6, proto, daddr, iif):
@@ -155,6 +160,7 @@ pub struct Topology {
     nat: Vec<NatDecl>,
     daemons: Vec<DaemonDecl>,
     files: Vec<FileDecl>,
+    filters: Vec<FilterDecl>,
     dnat_index: DnatIndex,
     /// Bumped by every change: "did anything change since the last flush?"
     revision: u64,
@@ -237,7 +243,8 @@ impl Topology {
             || self.routes.iter().any(|r| r.ns == NsRef::Host)
             || self.sysctls.iter().any(|s| s.ns == NsRef::Host)
             || self.nat.iter().any(|n| n.ns == NsRef::Host)
-            || self.daemons.iter().any(|d| d.ns == NsRef::Host);
+            || self.daemons.iter().any(|d| d.ns == NsRef::Host)
+            || self.filters.iter().any(|f| f.ns == NsRef::Host);
         if host_used {
             push(&NsRef::Host);
         }
@@ -260,6 +267,9 @@ impl Topology {
         for d in &self.daemons {
             push(&d.ns);
         }
+        for f in &self.filters {
+            push(&f.ns);
+        }
         out
     }
 
@@ -273,6 +283,7 @@ impl Topology {
             + self.nat.len()
             + self.daemons.len()
             + self.files.len()
+            + self.filters.len()
     }
 
     /// Forget every declaration (the REPL's `:down`). Handles made before

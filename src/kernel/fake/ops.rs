@@ -150,6 +150,7 @@ impl Recorder {
                     LinkChange::Mtu(m) => l.mtu = *m,
                     LinkChange::Master(_) => l.master = master_index,
                     LinkChange::Stp(on) => l.stp = Some(*on),
+                    LinkChange::Hairpin(on) => l.hairpin = Some(*on),
                 }
                 Made::Nothing
             }

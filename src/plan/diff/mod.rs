@@ -29,7 +29,7 @@ mod tests;
 pub use daemons::{daemon_key, daemon_value};
 pub use files::file_key;
 pub use links::link_key;
-pub use nat::fingerprint;
+pub use nat::{declared_table, fingerprint, nat_namespaces};
 
 /// One op, the script position it comes from, and its ledger effects.
 #[derive(Debug, Clone)]
@@ -248,6 +248,22 @@ pub fn diff(
         }
         sim.state.insert(ns.clone(), st.clone());
         seen.insert(ns.clone(), st);
+    }
+    // The tables the topology owns, as the kernel has them: a removal or a
+    // replace is simulated against them (their content is not needed).
+    for e in owned {
+        if let Entry::Nat { ns, table, .. } = e
+            && sim.state.contains_key(ns)
+            && let Ok(Some(info)) = kernel.nat_info(ns, table.as_str())
+        {
+            let t = netplumb_nft::NatTable {
+                name: table.as_str().to_string(),
+                userdata: info.userdata,
+                ..Default::default()
+            };
+            sim.nat
+                .insert((ns.clone(), table.as_str().to_string()), (info.handle, t));
+        }
     }
     let mut cx = Cx {
         sim,

@@ -34,6 +34,7 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
                 LinkChange::Mtu(_) => l.mtu.is_some(),
                 LinkChange::Master(_) => l.master.is_some(),
                 LinkChange::Stp(_) => l.stp.is_some(),
+                LinkChange::Hairpin(_) => topo.hairpin_ports().contains(&id),
             }
         }),
         Entry::Route { ns, dest, .. } => topo
@@ -44,7 +45,7 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
             .sysctls()
             .iter()
             .any(|s| &s.ns == ns && s.key == key.as_str()),
-        Entry::Nat { ns, .. } => topo.nat().iter().any(|n| &n.ns == ns),
+        Entry::Nat { ns, .. } => super::nat::nat_namespaces(topo).contains(ns),
         // Stopped (or kept) by `daemons::stops`, before anything else.
         Entry::Daemon { .. } => true,
         // Decided by `files::files`.
@@ -252,6 +253,7 @@ fn remove(
                         .and_then(|m| IfName::new(&m.name).ok()),
                 ),
                 LinkChange::Stp(_) => LinkChange::Stp(l.stp.unwrap_or(false)),
+                LinkChange::Hairpin(_) => LinkChange::Hairpin(l.hairpin.unwrap_or(false)),
             };
             let op = Op::SetLink {
                 ns: ns.clone(),

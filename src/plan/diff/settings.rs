@@ -137,6 +137,7 @@ impl Setter<'_> {
             LinkChange::Mtu(_) => (l.set_pos.mtu.as_ref(), "mtu"),
             LinkChange::Master(_) => (l.set_pos.master.as_ref(), "master"),
             LinkChange::Stp(_) => (l.set_pos.stp.as_ref(), "stp"),
+            LinkChange::Hairpin(_) => (l.set_pos.master.as_ref(), "hairpin"),
         };
         let pos = p.unwrap_or(&l.pos).clone();
         let mut records = Vec::new();
@@ -181,6 +182,7 @@ fn master_name(cx: &Cx, ns: &NsRef, cur: &Link) -> Option<IfName> {
 
 pub(super) fn attrs_addrs_routes(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
     let ids: Vec<LinkId> = topo.links().map(|(id, _)| id).collect();
+    let hairpin = topo.hairpin_ports();
     for &id in &ids {
         let l = topo.get(id);
         let Some(cur) = cx.state(&l.ns).link(l.name.as_str()).cloned() else {
@@ -188,6 +190,12 @@ pub(super) fn attrs_addrs_routes(topo: &Topology, cx: &mut Cx) -> Result<(), Dif
         };
         let owned = is_owned(topo, cx, id);
         let s = Setter { topo, id, owned };
+        // After the master: hairpin is a property of the bridge port.
+        let want_hairpin = if hairpin.contains(&id) {
+            Some(true)
+        } else {
+            (owned && cur.hairpin == Some(true)).then_some(false)
+        };
         let bridge = l.kind == LinkKind::Bridge || cur.is_bridge();
         // What a link the topology made has when the script says nothing.
         let mtu = l.mtu.or((owned && !bridge).then_some(1500));
@@ -221,6 +229,15 @@ pub(super) fn attrs_addrs_routes(topo: &Topology, cx: &mut Cx) -> Result<(), Dif
                     LinkChange::Stp(cur.stp.unwrap_or(false)),
                 )?;
             }
+        }
+        if let Some(on) = want_hairpin
+            && cur.hairpin.unwrap_or(false) != on
+        {
+            s.set(
+                cx,
+                LinkChange::Hairpin(on),
+                LinkChange::Hairpin(cur.hairpin.unwrap_or(false)),
+            )?;
         }
     }
     for &id in &ids {

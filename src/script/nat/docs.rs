@@ -61,10 +61,28 @@ them all to one port), `to`, and optionally `daddr` (only connections to
 that host address), `proto` (`"tcp"`, the default, or `"udp"`), `iif` (only
 connections arriving on that interface).
 
+Two more options say how the published port behaves, as Docker's do:
+`hairpin` (default `true`) lets the backend and its siblings on the same
+bridge reach the port through the host's address (their traffic to it is
+masqueraded, and the backend's bridge port gets hairpin mode so it can reach
+itself); `localhost: true` makes the port answer on the host's 127.0.0.1
+too, by masquerading that traffic out of the backend's link and setting
+`net.ipv4.conf.LINK.route_localnet=1` there (an owned sysctl, put back by
+`down`). IPv4 only: the kernel never routes `::1` off the host. The
+backend's subnet must be declared (an address on a link of that namespace)
+before a `localhost` mapping.
+
+When `up` replaces or removes a mapping, the conntrack entries of the old
+mapping are deleted in the same run, so a flow that never ends on its own
+(a UDP stream) moves to the new backend at once instead of after its
+timeout.
+
 Errors: a missing `port` or `to`; an unknown key; an empty range; `daddr`
-and `to` of different families; a protocol other than tcp/udp.
+and `to` of different families; a protocol other than tcp/udp; `localhost`
+with an IPv6 backend or with no link on the backend's subnet.
 
 ```rhai
 dnat(#{ daddr: "10.18.103.2", port: 10050, to: "172.17.0.3:10050", proto: "udp" });
 dnat(#{ port: 30000..30100, to: "172.17.0.9" });
+dnat(#{ port: 8080, to: "172.30.0.2:80", localhost: true });
 ```"#;

@@ -15,11 +15,11 @@ use super::{DeclError, LinkDecl, LinkId, NsDecl, Pos, Topology};
 use crate::model::{NsName, NsRef};
 
 impl Topology {
-    fn changed(&mut self) {
+    pub(in crate::topo) fn changed(&mut self) {
         self.revision += 1;
     }
 
-    fn check_room(&self) -> Result<(), DeclError> {
+    pub(in crate::topo) fn check_room(&self) -> Result<(), DeclError> {
         if self.limit > 0 && self.size() as u64 >= self.limit {
             return Err(DeclError::TooMany { limit: self.limit });
         }
@@ -27,7 +27,7 @@ impl Topology {
     }
 
     /// A named namespace must be declared before anything is put in it.
-    fn check_ns(&self, ns: &NsRef) -> Result<(), DeclError> {
+    pub(in crate::topo) fn check_ns(&self, ns: &NsRef) -> Result<(), DeclError> {
         match ns {
             NsRef::Named(n) if !self.has_ns(n) => Err(DeclError::UndeclaredNs { ns: n.clone() }),
             _ => Ok(()),

@@ -36,6 +36,7 @@ impl Topology {
             ns: ns.clone(),
             rule,
             pos: pos.clone(),
+            hairpin: true,
         });
         let key = if v6 {
             "net.ipv6.conf.all.forwarding"
@@ -52,6 +53,14 @@ impl Topology {
         }
         self.changed();
         Ok(())
+    }
+
+    /// Turn hairpin off for the last declared mapping (`hairpin: false`).
+    pub fn no_hairpin_last(&mut self) {
+        if let Some(d) = self.nat.last_mut() {
+            d.hairpin = false;
+            self.changed();
+        }
     }
 
     /// Enter `m` in the DNAT index. Ok(true): exactly this mapping is
