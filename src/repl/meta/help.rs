@@ -222,7 +222,11 @@ mod tests {
         );
         assert_eq!(
             idx.properties["name"],
-            ["Link.name -> string", "Netns.name -> string"]
+            [
+                "Daemon.name -> string",
+                "Link.name -> string",
+                "Netns.name -> string"
+            ]
         );
         assert!(idx.functions["exec"].contains(&"Netns.exec(string) -> map".to_string()));
         assert_eq!(idx.param_hint("netns").as_deref(), Some("name)"));
