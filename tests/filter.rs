@@ -273,3 +273,58 @@ fn filter_rules_with_bad_input_name_the_line() {
     );
     assert!(e.contains("bad2.rhai:2"), "{e}");
 }
+
+#[test]
+fn a_mapping_over_a_listening_socket_is_refused_naming_it() {
+    let sb = Sandbox::new();
+    let s = sb.script(
+        "l.rhai",
+        r#"
+let n = netns("b");
+let v = veth("vb", "eth0"); v.peer.move_to(n); v.peer.addr("10.8.0.2/24").up(); v.addr("10.8.0.1/24").up();
+dnat(#{ port: 8080, to: "10.8.0.2:80", force: force });
+"#,
+    );
+    let before = sb.snapshot();
+    // A service of the host's own on 8080.
+    let mut svc = sb
+        .cmd("python3")
+        .args([
+            "-c",
+            "import socket,time\ns=socket.socket()\ns.bind(('0.0.0.0',8080))\ns.listen()\nprint('ready',flush=True)\ntime.sleep(60)",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(svc.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let o = sb.netplumb(&["up", &s, "--set", "force=false"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    // miette wraps long lines: compare with the wrapping taken out.
+    let flat = e
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        flat.contains(
+            "tcp port 8080 in host already has a listening socket (0.0.0.0:8080, held by python3 (pid"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("l.rhai:4"), "{e}");
+    assert_eq!(sb.snapshot(), before, "nothing changed");
+    assert_eq!(sb.ok("nft list ruleset"), "");
+    // force: true publishes it anyway.
+    sb.np_ok(&["up", &s, "--set", "force=true"]);
+    assert!(sb.ok("nft list ruleset").contains("8080"));
+    sb.np_ok(&["down", "l"]);
+    sb.ok("pkill -f 'socket[,]time' ; true");
+    let _ = svc.kill();
+    let _ = svc.wait();
+}

@@ -5,6 +5,7 @@ mod batch;
 mod conn;
 mod daemon;
 mod exec;
+mod listen;
 mod msg;
 pub mod netns;
 mod ping;
@@ -45,7 +46,9 @@ use std::time::Duration;
 pub use exec::command_in;
 pub use readonly::ReadOnly;
 
-use crate::kernel::{ExecOutput, Kernel, KernelError, NotReady, NsState, SysctlScope, TableInfo};
+use crate::kernel::{
+    ExecOutput, Kernel, KernelError, Listener, NotReady, NsState, SysctlScope, TableInfo,
+};
 use crate::model::{IfName, NsName, NsRef};
 use crate::op::{Op, Outcome};
 use conn::Conns;
@@ -150,6 +153,15 @@ impl Kernel for LinuxKernel {
             self.conns.rtnl(&self.nsdir, from)?,
             std::os::fd::AsRawFd::as_raw_fd(&f),
         )
+    }
+
+    fn socket_holder(&mut self, inode: u64) -> Option<String> {
+        listen::holder(inode)
+    }
+
+    fn listeners(&mut self, ns: &NsRef) -> Result<Vec<Listener>, KernelError> {
+        let f = self.conns.file(&self.nsdir, ns)?;
+        in_ns(f, || listen::listeners().map_err(KernelError::from))
     }
 
     fn sysctl_get(&mut self, ns: &NsRef, key: &str) -> Result<Option<String>, KernelError> {

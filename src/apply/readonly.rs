@@ -44,6 +44,12 @@ impl Kernel for ReadOnly {
     fn sysctl_scope(&mut self, key: &str) -> Result<crate::kernel::SysctlScope, KernelError> {
         self.real.sysctl_scope(key)
     }
+    fn socket_holder(&mut self, inode: u64) -> Option<String> {
+        self.real.socket_holder(inode)
+    }
+    fn listeners(&mut self, ns: &NsRef) -> Result<Vec<crate::kernel::Listener>, KernelError> {
+        self.real.listeners(ns)
+    }
     fn nat_info(&mut self, ns: &NsRef, table: &str) -> Result<Option<TableInfo>, KernelError> {
         self.real.nat_info(ns, table)
     }

@@ -121,6 +121,15 @@ pub trait Kernel: Send {
     fn nsid(&mut self, from: &NsRef, to: &NsRef) -> Result<Option<i32>, KernelError>;
     fn sysctl_get(&mut self, ns: &NsRef, key: &str) -> Result<Option<String>, KernelError>;
     fn nat_info(&mut self, ns: &NsRef, table: &str) -> Result<Option<TableInfo>, KernelError>;
+    /// The sockets listening (TCP) or bound (UDP) in `ns`: a DNAT mapping on
+    /// one of their ports would take their traffic. None on the fake.
+    fn listeners(&mut self, _ns: &NsRef) -> Result<Vec<Listener>, KernelError> {
+        Ok(Vec::new())
+    }
+    /// "nginx (pid 123)": the process holding socket `inode`, if found.
+    fn socket_holder(&mut self, _inode: u64) -> Option<String> {
+        None
+    }
     /// A table netplumb made, read back as the rules it holds (to restore
     /// it on rollback); None when it is not there or cannot be read back.
     fn nat_table(
@@ -228,4 +237,15 @@ pub trait Kernel: Send {
             "connect to {to} from netns {ns}"
         )))
     }
+}
+
+/// A socket waiting for traffic in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub proto: netplumb_nft::L4Proto,
+    /// The address it is bound to (unspecified: every address).
+    pub addr: std::net::IpAddr,
+    pub port: u16,
+    /// Its socket inode, to find the process holding it.
+    pub inode: u64,
 }

@@ -175,6 +175,7 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
             "iif",
             "localhost",
             "hairpin",
+            "force",
         ],
     )?;
     let flag = |k: &str, default: bool| -> R<bool> {
@@ -187,6 +188,7 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
     };
     let localhost = flag("localhost", false)?;
     let hairpin = flag("hairpin", true)?;
+    let force = flag("force", false)?;
     let port = m.get("port").ok_or_else(|| {
         fail(
             ctx,
@@ -246,6 +248,9 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
     let mut r = lock(rn);
     if !hairpin {
         r.topo.no_hairpin_last();
+    }
+    if force {
+        r.topo.force_last();
     }
     if localhost {
         r.topo

@@ -142,6 +142,8 @@ pub struct NatDecl {
     pub pos: Pos,
     /// For a DNAT mapping: a backend on a bridge gets hairpin (default on).
     pub hairpin: bool,
+    /// For a DNAT mapping: published even over a socket listening on the port.
+    pub force: bool,
 }
 
 /// DNAT keys already declared, per (namespace, v6, proto, daddr, iif):

@@ -188,6 +188,9 @@ pub(super) fn nat(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Cx) -> Resu
             .unwrap_or_default();
         let first = &first;
         table.userdata = fingerprint(cx.topo_name, &table);
+        if !cx.is_fresh(&ns) {
+            check_listeners(topo, kernel, &ns, &name)?;
+        }
         let info = if cx.is_fresh(&ns) {
             None
         } else {
@@ -299,4 +302,81 @@ pub fn nat_error_pos<'a>(
         None => None,
     };
     (at(tag), at(other))
+}
+
+/// A new mapping on a port a socket already waits on in `ns` would take
+/// that service's traffic without a word: refused before any change,
+/// naming the socket and its process (unless `force: true`). A mapping the
+/// kernel's table holds already is not new, whatever listens now.
+fn check_listeners(
+    topo: &Topology,
+    kernel: &mut dyn Kernel,
+    ns: &NsRef,
+    table: &str,
+) -> Result<(), DiffError> {
+    let Ok(listeners) = kernel.listeners(ns) else {
+        return Ok(());
+    };
+    if listeners.is_empty() {
+        return Ok(());
+    }
+    let mut published: Option<Vec<netplumb_nft::DnatMapping>> = None;
+    for d in topo.nat().iter().filter(|d| &d.ns == ns && !d.force) {
+        let NatRule::Dnat(m) = &d.rule else { continue };
+        let v6 = m.to_addr.is_ipv6();
+        let hit = listeners.iter().find(|l| {
+            l.proto == m.proto
+                && (m.ports.0..=m.ports.1).contains(&l.port)
+                // A v6 socket on :: takes v4 too (unless v6only).
+                && (l.addr.is_ipv6() == v6 || (l.addr.is_ipv6() && l.addr.is_unspecified()))
+                && (l.addr.is_unspecified() || m.daddr.is_none_or(|a| a == l.addr))
+        });
+        let Some(l) = hit else { continue };
+        let old = published.get_or_insert_with(|| {
+            kernel
+                .nat_table(ns, table)
+                .ok()
+                .flatten()
+                .map(|t| {
+                    t.normalized()
+                        .rules
+                        .into_iter()
+                        .filter_map(|r| match r {
+                            NatRule::Dnat(m) => Some(m),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        let norm = match NatRule::Dnat(m.clone()).normalized() {
+            NatRule::Dnat(n) => n,
+            _ => continue,
+        };
+        if old.contains(&norm) {
+            continue;
+        }
+        let where_ = match ns {
+            NsRef::Host => "host".to_string(),
+            NsRef::Named(n) => format!("netns {n}"),
+        };
+        let who = kernel
+            .socket_holder(l.inode)
+            .map(|h| format!(", held by {h}"))
+            .unwrap_or_default();
+        let sock = match l.addr {
+            std::net::IpAddr::V6(a) => format!("[{a}]:{}", l.port),
+            a => format!("{a}:{}", l.port),
+        };
+        return Err(err(
+            &d.pos,
+            format!(
+                "{} port {} in {where_} already has a listening socket ({sock}{who}): the mapping would take its traffic",
+                m.proto.name(),
+                l.port
+            ),
+            Some("publish another host port, stop that service, or add force: true to the mapping"),
+        ));
+    }
+    Ok(())
 }

@@ -72,6 +72,11 @@ too, by masquerading that traffic out of the backend's link and setting
 backend's subnet must be declared (an address on a link of that namespace)
 before a `localhost` mapping.
 
+A new mapping on a port a socket already listens on (TCP) or is bound to
+(UDP) in that namespace would take that service's traffic: `up` refuses it
+before any change, naming the socket and its process, unless the mapping
+says `force: true`.
+
 When `up` replaces or removes a mapping, the conntrack entries of the old
 mapping are deleted in the same run, so a flow that never ends on its own
 (a UDP stream) moves to the new backend at once instead of after its
@@ -79,7 +84,8 @@ timeout.
 
 Errors: a missing `port` or `to`; an unknown key; an empty range; `daddr`
 and `to` of different families; a protocol other than tcp/udp; `localhost`
-with an IPv6 backend or with no link on the backend's subnet.
+with an IPv6 backend or with no link on the backend's subnet; a listening
+socket on the port (without `force`).
 
 ```rhai
 dnat(#{ daddr: "10.18.103.2", port: 10050, to: "172.17.0.3:10050", proto: "udp" });

@@ -37,6 +37,7 @@ impl Topology {
             rule,
             pos: pos.clone(),
             hairpin: true,
+            force: false,
         });
         let key = if v6 {
             "net.ipv6.conf.all.forwarding"
@@ -59,6 +60,14 @@ impl Topology {
     pub fn no_hairpin_last(&mut self) {
         if let Some(d) = self.nat.last_mut() {
             d.hairpin = false;
+            self.changed();
+        }
+    }
+
+    /// Publish the last declared mapping over a listening socket (`force: true`).
+    pub fn force_last(&mut self) {
+        if let Some(d) = self.nat.last_mut() {
+            d.force = true;
             self.changed();
         }
     }
