@@ -18,6 +18,7 @@ use std::time::Duration;
 use super::{ExecOutput, Kernel, KernelError, NotReady, NsState, SysctlScope, TableInfo};
 use crate::model::{IfName, NsName, NsRef};
 use crate::op::{Made, Op, Outcome};
+use crate::proc::{Identity, Liveness};
 
 pub struct Cached {
     inner: Box<dyn Kernel>,
@@ -197,6 +198,64 @@ impl Kernel for Cached {
 
     fn timings(&self) -> Vec<(String, usize, Duration)> {
         self.inner.timings()
+    }
+
+    // The rest reaches the kernel underneath unchanged: none of it is
+    // remembered, and an op it applies forgets what it may change.
+
+    fn listeners(&mut self, ns: &NsRef) -> Result<Vec<super::Listener>, KernelError> {
+        self.inner.listeners(ns)
+    }
+
+    fn socket_holder(&mut self, inode: u64) -> Option<String> {
+        self.inner.socket_holder(inode)
+    }
+
+    fn nft_tables(&mut self, ns: &NsRef) -> Result<Vec<netplumb_nft::ReadBack>, KernelError> {
+        self.inner.nft_tables(ns)
+    }
+
+    fn sysctl_fresh(&mut self, key: &str) -> Result<Option<String>, KernelError> {
+        self.inner.sysctl_fresh(key)
+    }
+
+    fn ping_many(&mut self, pings: &[(NsRef, IpAddr)]) -> Vec<Result<bool, KernelError>> {
+        self.inner.ping_many(pings)
+    }
+
+    fn assume_device(&mut self, ns: &NsRef, name: &str) -> bool {
+        self.states.remove(ns);
+        self.inner.assume_device(ns, name)
+    }
+
+    fn start_daemon(
+        &mut self,
+        op: &Op,
+        record: &mut dyn FnMut(&Identity) -> Result<(), String>,
+    ) -> Result<Option<Identity>, KernelError> {
+        self.invalidate(op);
+        self.inner.start_daemon(op, record)
+    }
+
+    fn etc_read(&mut self, ns: &NsName, path: &str) -> Result<Option<Vec<u8>>, KernelError> {
+        self.inner.etc_read(ns, path)
+    }
+
+    fn daemon_liveness(&mut self, id: &Identity) -> Liveness {
+        self.inner.daemon_liveness(id)
+    }
+
+    fn daemons_gone(&mut self, topology: &str) {
+        self.inner.daemons_gone(topology);
+    }
+
+    fn connect(
+        &mut self,
+        ns: &NsRef,
+        to: std::net::SocketAddr,
+        timeout: Duration,
+    ) -> Result<Option<String>, KernelError> {
+        self.inner.connect(ns, to, timeout)
     }
 }
 

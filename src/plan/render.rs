@@ -3,6 +3,9 @@
 //! exactly the commands shown, whatever a script put in a value.
 
 use crate::model::{NsRef, RouteDest};
+
+#[path = "render_lab.rs"]
+mod lab;
 use crate::op::{LinkChange, Op};
 
 /// A word as a POSIX shell reads it back unchanged.
@@ -98,6 +101,10 @@ pub fn render(op: &Op) -> Vec<String> {
                     "{p} link set {name} type bridge mcast_snooping {}",
                     u8::from(*on)
                 ),
+                LinkChange::Hairpin(on) => format!(
+                    "{p} link set {name} type bridge_slave hairpin {}",
+                    if *on { "on" } else { "off" }
+                ),
                 LinkChange::Stp(on) => {
                     format!(
                         "{p} link set {name} type bridge stp_state {}",
@@ -152,6 +159,14 @@ pub fn render(op: &Op) -> Vec<String> {
             NsRef::Host => format!("nft delete table inet {table}"),
             NsRef::Named(n) => format!("ip netns exec {n} nft delete table inet {table}"),
         }],
+        Op::WriteFile { ns, path, content } => lab::file_lines(ns, path, content),
+        Op::RemoveFile { ns, path } => lab::remove_file_line(ns, path),
+        Op::StartDaemon { ns, daemon } => lab::daemon_lines(ns, daemon),
+        // Its own session: the process group is the whole tree it started
+        // (a cgroup holds what left it).
+        Op::StopDaemon { name, identity, .. } => {
+            vec![format!("kill -TERM -- -{}  # daemon {name}", identity.pid)]
+        }
     }
 }
 

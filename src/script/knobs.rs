@@ -3,9 +3,10 @@
 //! `netns(name, #{ ipv6: false })`. Each option is the kernel's default
 //! when left out, so dropping it from a script puts the default back.
 
-use rhai::{Engine, EvalAltResult, Map, NativeCallContext};
+use rhai::{EvalAltResult, Map, NativeCallContext};
 
 use super::api::{LinkHandle, NsHandle, add_bridge, declare, netns};
+use super::registry::Reg;
 use super::{SharedRunner, fail};
 use crate::model::NsRef;
 
@@ -69,43 +70,94 @@ fn bridge_with(
     Ok(h)
 }
 
-pub fn register(engine: &mut Engine, runner: &SharedRunner) {
+const NETNS_OPTS: &str = r#"`netns(name)` with kernel settings of the namespace as options, each left
+at the kernel's default when not given (so dropping an option from a
+script puts the default back at the next `up`):
+
+| option | default | what it sets |
+|---|---|---|
+| `ipv6` | `true` | `false`: `net.ipv6.conf.all.disable_ipv6` and `net.ipv6.conf.default.disable_ipv6` to 1 — no IPv6 on any device there, no link-local addresses, no duplicate address detection to wait for |
+
+In a namespace the run makes, the settings are written right after it is
+made, before any link is made in it or moved into it. They are recorded
+like `ns.sysctl()` settings (the value before is restored when the option
+goes). IPv6 off makes namespaces cheaper to tear down (see bench/README.md).
+
+Errors: an unknown option (the message lists the accepted ones); a value
+that is not `true` or `false`.
+
+```rhai
+let ns = netns("bns1", #{ ipv6: false });
+```"#;
+
+const BRIDGE_OPTS: &str = r#"`bridge(name)` with bridge settings as options, each the kernel's default
+when not given (dropping an option at the next `up` puts the default back):
+
+| option | default | what it sets |
+|---|---|---|
+| `mcast_snooping` | `true` | IGMP/MLD snooping (`ip link set name type bridge mcast_snooping 0`); `false` before any port joins, so ports cost no multicast bookkeeping |
+| `stp` | `false` | the same as `link.stp(on)` |
+
+Read back with `ip -d link show name` (`mcast_snooping 0`). Errors: an
+unknown option (the message lists the accepted ones); a value that is not
+`true` or `false`.
+
+```rhai
+let br = bridge("foobr0", #{ mcast_snooping: false });
+br.addr("172.18.0.1/16").up();
+```"#;
+
+/// `netns(name, opts)`, registered next to `netns(name)`.
+pub fn register_netns(reg: &mut Reg, runner: &SharedRunner) {
     let rn = runner.clone();
-    engine.register_fn(
-        "netns",
-        move |ctx: NativeCallContext, name: &str, opts: Map| -> R<NsHandle> {
-            let opts = bools(&ctx, "netns", &opts, &["ipv6"])?;
-            let h = netns(&ctx, &rn, name)?;
-            for (_, on) in opts {
-                if on {
-                    continue;
+    reg.func("netns", &["name: string", "opts: map"], "Netns", NETNS_OPTS)
+        .set(
+            move |ctx: NativeCallContext, name: &str, opts: Map| -> R<NsHandle> {
+                let opts = bools(&ctx, "netns", &opts, &["ipv6"])?;
+                let h = netns(&ctx, &rn, name)?;
+                for (_, on) in opts {
+                    if on {
+                        continue;
+                    }
+                    for key in IPV6_OFF {
+                        let ns = h.ns.clone();
+                        declare(&ctx, &rn, |t, pos| {
+                            let already = t.sysctls().iter().any(|s| {
+                                s.ns == ns && s.key.as_str() == key && s.value.as_str() == "1"
+                            });
+                            if already {
+                                return Ok(());
+                            }
+                            t.add_sysctl(ns, key, "1", pos)
+                        })?;
+                    }
                 }
-                for key in IPV6_OFF {
-                    let ns = h.ns.clone();
-                    declare(&ctx, &rn, |t, pos| {
-                        let already = t.sysctls().iter().any(|s| {
-                            s.ns == ns && s.key.as_str() == key && s.value.as_str() == "1"
-                        });
-                        if already {
-                            return Ok(());
-                        }
-                        t.add_sysctl(ns, key, "1", pos)
-                    })?;
-                }
-            }
-            Ok(h)
-        },
-    );
+                Ok(h)
+            },
+        );
+}
+
+/// `bridge(name, opts)` / `ns.bridge(name, opts)`: one entry (one doc).
+pub fn register_bridge(reg: &mut Reg, runner: &SharedRunner) {
     let rn = runner.clone();
-    engine.register_fn(
+    reg.func(
         "bridge",
-        move |ctx: NativeCallContext, name: &str, opts: Map| {
-            bridge_with(&ctx, &rn, NsRef::Host, name, &opts)
-        },
-    );
+        &["name: string", "opts: map"],
+        "Link",
+        BRIDGE_OPTS,
+    )
+    .set(move |ctx: NativeCallContext, name: &str, opts: Map| {
+        bridge_with(&ctx, &rn, NsRef::Host, name, &opts)
+    });
     let rn = runner.clone();
-    engine.register_fn(
+    reg.method(
         "bridge",
+        "ns: Netns",
+        &["name: string", "opts: map"],
+        "Link",
+        BRIDGE_OPTS,
+    )
+    .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, name: &str, opts: Map| {
             bridge_with(&ctx, &rn, this.ns.clone(), name, &opts)
         },

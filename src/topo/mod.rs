@@ -4,8 +4,12 @@
 //! naming both positions where two declarations clash. `plan::diff` turns
 //! it into kernel ops.
 
+mod daemon;
 mod declare;
 mod error;
+mod file;
+mod filter;
+mod publish;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -13,7 +17,10 @@ use std::sync::Arc;
 
 use netplumb_nft::NatRule;
 
+pub use daemon::DaemonDecl;
 pub use error::DeclError;
+pub use file::FileDecl;
+pub use filter::{FILTER_TAG_BASE, FilterDecl, FilterEnd, FilterKind, FilterSpec};
 
 use crate::model::{Cidr, IfName, NsName, NsRef};
 use crate::op::RouteSpec;
@@ -136,6 +143,10 @@ pub struct NatDecl {
     pub ns: NsRef,
     pub rule: NatRule,
     pub pos: Pos,
+    /// For a DNAT mapping: a backend on a bridge gets hairpin (default on).
+    pub hairpin: bool,
+    /// For a DNAT mapping: published even over a socket listening on the port.
+    pub force: bool,
 }
 
 /// DNAT keys already declared, per (namespace, v6, proto, daddr, iif):
@@ -152,6 +163,9 @@ pub struct Topology {
     routes: Vec<RouteDecl>,
     sysctls: Vec<SysctlDecl>,
     nat: Vec<NatDecl>,
+    daemons: Vec<DaemonDecl>,
+    files: Vec<FileDecl>,
+    filters: Vec<FilterDecl>,
     dnat_index: DnatIndex,
     /// Bumped by every change: "did anything change since the last flush?"
     revision: u64,
@@ -233,7 +247,9 @@ impl Topology {
         let host_used = self.links.iter().any(|l| l.ns == NsRef::Host)
             || self.routes.iter().any(|r| r.ns == NsRef::Host)
             || self.sysctls.iter().any(|s| s.ns == NsRef::Host)
-            || self.nat.iter().any(|n| n.ns == NsRef::Host);
+            || self.nat.iter().any(|n| n.ns == NsRef::Host)
+            || self.daemons.iter().any(|d| d.ns == NsRef::Host)
+            || self.filters.iter().any(|f| f.ns == NsRef::Host);
         if host_used {
             push(&NsRef::Host);
         }
@@ -253,6 +269,12 @@ impl Topology {
         for n in &self.nat {
             push(&n.ns);
         }
+        for d in &self.daemons {
+            push(&d.ns);
+        }
+        for f in &self.filters {
+            push(&f.ns);
+        }
         out
     }
 
@@ -264,6 +286,9 @@ impl Topology {
             + self.routes.len()
             + self.sysctls.len()
             + self.nat.len()
+            + self.daemons.len()
+            + self.files.len()
+            + self.filters.len()
     }
 
     /// Forget every declaration (the REPL's `:down`). Handles made before

@@ -35,6 +35,7 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
                 LinkChange::Master(_) => l.master.is_some(),
                 LinkChange::Stp(_) => l.stp.is_some(),
                 LinkChange::McastSnooping(_) => l.mcast_snooping.is_some(),
+                LinkChange::Hairpin(_) => topo.hairpin_ports().contains(&id),
             }
         }),
         Entry::Route { ns, dest, .. } => topo
@@ -45,7 +46,11 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
             .sysctls()
             .iter()
             .any(|s| &s.ns == ns && s.key == key.as_str()),
-        Entry::Nat { ns, .. } => topo.nat().iter().any(|n| &n.ns == ns),
+        Entry::Nat { ns, .. } => super::nat::nat_namespaces(topo).contains(ns),
+        // Stopped (or kept) by `daemons::stops`, before anything else.
+        Entry::Daemon { .. } => true,
+        // Decided by `files::files`.
+        Entry::File { .. } => true,
     }
 }
 
@@ -68,7 +73,7 @@ fn link_now_at(topo: &Topology, cx: &Cx, ns: &NsRef, name: &IfName) -> Option<Li
 /// Removal order: innermost objects first.
 fn rank(e: &Entry) -> u8 {
     match e {
-        Entry::Nat { .. } => 0,
+        Entry::Daemon { .. } | Entry::File { .. } | Entry::Nat { .. } => 0,
         Entry::Sysctl { .. } => 1,
         Entry::Route { .. } => 2,
         Entry::Addr { .. } => 3,
@@ -140,14 +145,30 @@ fn remove(
         return Ok(());
     }
     match &e {
+        // Never here: `daemons::stops` decides on every recorded process.
+        Entry::Daemon { .. } | Entry::File { .. } => Ok(()),
         Entry::Nat {
             ns, table, handle, ..
         } => {
-            if cx.sim.nat_info(ns, table.as_str()).ok().flatten().is_none() {
+            // Asked of the kernel: the simulation is seeded with links,
+            // addresses and routes only, and holds no table it did not make.
+            let Some(info) = kernel.nat_info(ns, table.as_str()).ok().flatten() else {
+                retire_only(cx, e.clone());
+                return Ok(());
+            };
+            if handle.is_some_and(|h| h != info.handle) {
+                cx.diff.notes.push(format!(
+                    "nat table {} in netns {ns} is not the one this topology made: left alone",
+                    table.as_str()
+                ));
                 retire_only(cx, e.clone());
                 return Ok(());
             }
             let prev = kernel.nat_table(ns, table.as_str()).ok().flatten();
+            cx.sim.nat.insert(
+                (ns.clone(), table.as_str().to_string()),
+                (info.handle, prev.clone().unwrap_or_default()),
+            );
             let undo = prev
                 .map(|t| Op::ReplaceNat {
                     ns: ns.clone(),
@@ -211,7 +232,7 @@ fn remove(
             cx.push_step(step(op, undo, &e))
         }
         Entry::Addr { ns, dev, cidr } => {
-            if !cx.state(ns).has_addr(dev.as_str(), cidr) {
+            if !cx.state(ns).has_addr(dev.as_str(), cidr) || cx.world.claimant_of(&e).is_some() {
                 retire_only(cx, e);
                 return Ok(());
             }
@@ -245,6 +266,7 @@ fn remove(
                 LinkChange::McastSnooping(_) => {
                     LinkChange::McastSnooping(l.mcast_snooping.unwrap_or(true))
                 }
+                LinkChange::Hairpin(_) => LinkChange::Hairpin(l.hairpin.unwrap_or(false)),
             };
             let op = Op::SetLink {
                 ns: ns.clone(),

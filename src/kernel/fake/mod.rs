@@ -3,17 +3,19 @@
 //! real kernel would refuse (EEXIST, ENODEV, ENETUNREACH). `plan` and
 //! `check FILE` run on it; unit tests check the planner, the runner and the
 //! read-back commands with it. It sends no packets and runs no programs:
-//! `exec` and `ping` answer "not run".
+//! `exec` answers "not run"; `ping` too, unless a test has said which
+//! pings are answered (`answers`). How each op changes the model is in
+//! ops.rs.
+
+mod ops;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{
-    Addr, ExecOutput, Kernel, KernelError, Link, NotReady, NsState, RT_TABLE_MAIN, Route, TableInfo,
-};
+use super::{Addr, ExecOutput, Kernel, KernelError, Link, NotReady, NsState, TableInfo};
 use crate::model::{IfName, NsName, NsRef};
-use crate::op::{LinkChange, Made, Op, Outcome};
+use crate::op::{Op, Outcome};
 
 #[derive(Debug, Default, Clone)]
 pub struct Recorder {
@@ -22,15 +24,26 @@ pub struct Recorder {
     pub state: BTreeMap<NsRef, NsState>,
     pub sysctls: BTreeMap<(NsRef, String), String>,
     pub nat: BTreeMap<(NsRef, String), (u64, netplumb_nft::NatTable)>,
+    /// Per-namespace files (/etc/netns/NS/NAME) by (namespace, /etc/NAME).
+    pub files: BTreeMap<(NsName, String), Vec<u8>>,
     next_index: u32,
     next_ino: u64,
     next_handle: u64,
+    /// `plan` / `check FILE`: an adopted device a script names is taken
+    /// to exist (see `Kernel::assume_device`).
+    pub assume_devices: bool,
+    /// Devices assumed so far: once each, so one moved away is not
+    /// assumed again at its old place by the next flush.
+    assumed: BTreeSet<(NsRef, String)>,
     /// Fail the n-th op applied (0-based) with EPERM, once: for rollback tests.
     pub fail_at: Option<usize>,
     /// veth pairs: deleting one end, or the namespace of one end, deletes both.
     pairs: Vec<[(NsRef, String); 2]>,
     /// Ids namespaces give each other, as the kernel assigns them on demand.
     nsids: BTreeMap<(NsRef, NsRef), i32>,
+    /// The pings that get an answer, when a test says so (None: pings are
+    /// "not run", the fake sends no packets).
+    pub answers: Option<BTreeSet<(NsRef, IpAddr)>>,
 }
 
 fn enodev() -> KernelError {
@@ -71,6 +84,7 @@ impl Recorder {
                     cidr,
                     scope: "host".into(),
                     tentative: false,
+                    flags: crate::kernel::IFA_F_PERMANENT,
                 })
                 .collect(),
             ..NsState::default()
@@ -261,279 +275,31 @@ impl Recorder {
             }
         }
     }
-
-    fn apply_one(&mut self, op: &Op) -> Result<Made, KernelError> {
-        if self.fail_at == Some(self.log.len()) {
-            self.fail_at = None;
-            return Err(KernelError::errno(libc::EPERM, "Operation not permitted"));
-        }
-        let made = match op {
-            Op::AddNetns { ns } => {
-                if self.netns.contains_key(ns) {
-                    return Err(KernelError::errno(libc::EEXIST, "File exists"));
-                }
-                let ino = self.next_ino;
-                self.next_ino += 1;
-                self.netns.insert(ns.clone(), ino);
-                self.state
-                    .insert(NsRef::Named(ns.clone()), Self::fresh_ns());
-                Made::Netns { ino }
-            }
-            Op::DelNetns { ns, ino } => {
-                match (self.netns.get(ns), ino) {
-                    (None, _) => return Err(KernelError::errno(libc::ENOENT, "No such file")),
-                    (Some(have), Some(want)) if have != want => {
-                        return Err(KernelError::errno(libc::ESTALE, "another namespace"));
-                    }
-                    _ => {}
-                }
-                self.netns.remove(ns);
-                let gone = NsRef::Named(ns.clone());
-                self.state.remove(&gone);
-                let dead: Vec<(NsRef, String)> = self
-                    .pairs
-                    .iter()
-                    .filter(|p| p[0].0 == gone || p[1].0 == gone)
-                    .flat_map(|p| p.clone())
-                    .collect();
-                self.drop_ends(&dead);
-                self.nsids.retain(|(a, b), _| a != &gone && b != &gone);
-                Made::Nothing
-            }
-            Op::AddVeth {
-                ns,
-                name,
-                peer_ns,
-                peer,
-                with,
-            } => {
-                let master = match &with.master {
-                    Some(m) => Some(self.index_of(ns, m.as_str())?),
-                    None => None,
-                };
-                let a = self.add_link(ns, name.as_str(), "veth")?;
-                let b = match self.add_link(peer_ns, peer.as_str(), "veth") {
-                    Ok(b) => b,
-                    Err(e) => {
-                        self.ns_mut(ns)?.links.retain(|l| l.name != name.as_str());
-                        return Err(e);
-                    }
-                };
-                self.pairs.push([
-                    (ns.clone(), name.to_string()),
-                    (peer_ns.clone(), peer.to_string()),
-                ]);
-                let l = self.link_mut(ns, name.as_str())?;
-                l.master = master;
-                l.up = with.up;
-                Made::Link {
-                    index: a,
-                    peer: Some(b),
-                }
-            }
-            Op::AddBridge { ns, name } => Made::Link {
-                index: self.add_link(ns, name.as_str(), "bridge")?,
-                peer: None,
-            },
-            Op::DelLink { ns, name, index } => {
-                let st = self.ns_mut(ns)?;
-                let found = st
-                    .links
-                    .iter()
-                    .find(|l| match index {
-                        Some(i) => l.index == *i,
-                        None => l.name == name.as_str(),
-                    })
-                    .map(|l| l.name.clone())
-                    .ok_or_else(enodev)?;
-                let me = (ns.clone(), found.clone());
-                let mut dead: Vec<(NsRef, String)> = self
-                    .pairs
-                    .iter()
-                    .filter(|p| p.contains(&me))
-                    .flat_map(|p| p.clone())
-                    .collect();
-                dead.push(me);
-                self.drop_ends(&dead);
-                Made::Nothing
-            }
-            Op::MoveLink { ns, name, to } => {
-                let st = self.ns_mut(ns)?;
-                let pos = st
-                    .links
-                    .iter()
-                    .position(|l| l.name == name.as_str())
-                    .ok_or_else(enodev)?;
-                let mut link = st.links.remove(pos);
-                let old = link.index;
-                st.addrs.retain(|a| a.index != old);
-                st.routes.retain(|r| r.oif != Some(old));
-                // A moved device gets a fresh index there, and is down.
-                link.index = self.next_index;
-                self.next_index += 1;
-                link.up = false;
-                link.master = None;
-                let dest = self.ns_mut(to)?;
-                if dest.link(&link.name).is_some() {
-                    return Err(KernelError::errno(libc::EEXIST, "File exists"));
-                }
-                dest.links.push(link);
-                self.rename_end(ns, name.as_str(), to, name.as_str());
-                Made::Nothing
-            }
-            Op::RenameLink { ns, name, to } => {
-                if self.ns_mut(ns)?.link(to.as_str()).is_some() {
-                    return Err(KernelError::errno(libc::EEXIST, "File exists"));
-                }
-                self.link_mut(ns, name.as_str())?.name = to.to_string();
-                self.rename_end(ns, name.as_str(), ns, to.as_str());
-                Made::Nothing
-            }
-            Op::SetLink { ns, name, change } => {
-                let master_index = match change {
-                    LinkChange::Master(Some(m)) => Some(self.index_of(ns, m.as_str())?),
-                    _ => None,
-                };
-                let l = self.link_mut(ns, name.as_str())?;
-                match change {
-                    LinkChange::Up(up) => {
-                        l.up = *up;
-                        if l.kind.as_deref() != Some("veth") {
-                            l.lower_up = *up;
-                        }
-                    }
-                    LinkChange::Mtu(m) => l.mtu = *m,
-                    LinkChange::Master(_) => l.master = master_index,
-                    LinkChange::Stp(on) => l.stp = Some(*on),
-                    LinkChange::McastSnooping(on) => l.mcast_snooping = Some(*on),
-                }
-                Made::Nothing
-            }
-            Op::AddAddr { ns, dev, cidr } => {
-                let index = self.index_of(ns, dev.as_str())?;
-                let st = self.ns_mut(ns)?;
-                if st.has_addr(dev.as_str(), cidr) {
-                    return Err(KernelError::errno(libc::EEXIST, "File exists"));
-                }
-                st.addrs.push(Addr {
-                    index,
-                    cidr: *cidr,
-                    scope: "global".into(),
-                    tentative: false,
-                });
-                Made::Nothing
-            }
-            Op::DelAddr { ns, dev, cidr } => {
-                let index = self.index_of(ns, dev.as_str())?;
-                let st = self.ns_mut(ns)?;
-                let before = st.addrs.len();
-                st.addrs.retain(|a| !(a.index == index && &a.cidr == cidr));
-                if st.addrs.len() == before {
-                    return Err(KernelError::errno(
-                        libc::EADDRNOTAVAIL,
-                        "Cannot assign requested address",
-                    ));
-                }
-                // The kernel drops the routes that went through it.
-                let gone = cidr.trunc();
-                st.routes
-                    .retain(|r| r.via.is_none_or(|v| !gone.contains(&v)));
-                Made::Nothing
-            }
-            Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route } => {
-                let replace = matches!(op, Op::ReplaceRoute { .. });
-                let st = self.ns_mut(ns)?;
-                let dest = route.dest.as_net();
-                let dev = st
-                    .addrs
-                    .iter()
-                    .find(|a| a.cidr.trunc().contains(&route.via))
-                    .map(|a| a.index);
-                let Some(oif) = dev else {
-                    return Err(KernelError::errno(
-                        libc::ENETUNREACH,
-                        "Network is unreachable",
-                    ));
-                };
-                let exists = st.routes_to(&dest).next().is_some();
-                if exists && !replace {
-                    return Err(KernelError::errno(libc::EEXIST, "File exists"));
-                }
-                st.routes
-                    .retain(|r| !(r.table == RT_TABLE_MAIN && r.dest == dest));
-                st.routes.push(Route {
-                    table: RT_TABLE_MAIN,
-                    dest,
-                    via: Some(route.via),
-                    oif: Some(oif),
-                    kind: "unicast".into(),
-                    proto: "boot".into(),
-                    scope: "global".into(),
-                    src: None,
-                    metric: route.dest.is_v6().then_some(1024),
-                });
-                Made::Nothing
-            }
-            Op::DelRoute { ns, route } => {
-                let d = route.dest.as_net();
-                let st = self.ns_mut(ns)?;
-                let before = st.routes.len();
-                st.routes
-                    .retain(|r| !(r.dest == d && r.via == Some(route.via)));
-                if st.routes.len() == before {
-                    return Err(KernelError::errno(libc::ESRCH, "No such process"));
-                }
-                Made::Nothing
-            }
-            Op::Sysctl { ns, key, value } => {
-                self.ns_mut(ns)?;
-                let old = self
-                    .sysctls
-                    .insert((ns.clone(), key.clone()), value.clone())
-                    .unwrap_or_else(|| "0".into());
-                Made::Sysctl { old }
-            }
-            Op::ReplaceNat {
-                ns,
-                table,
-                replaces,
-            } => {
-                self.ns_mut(ns)?;
-                let k = (ns.clone(), table.name.clone());
-                match (self.nat.get(&k), replaces) {
-                    (Some((h, _)), Some(r)) if h != r => {
-                        return Err(KernelError::errno(libc::ENOENT, "No such file"));
-                    }
-                    (Some(_), None) => {
-                        return Err(KernelError::errno(libc::EEXIST, "File exists"));
-                    }
-                    _ => {}
-                }
-                let handle = self.next_handle;
-                self.next_handle += 1;
-                self.nat.insert(k, (handle, (**table).clone()));
-                Made::Table { handle }
-            }
-            Op::DelNat { ns, table, handle } => {
-                let k = (ns.clone(), table.clone());
-                match (self.nat.get(&k), handle) {
-                    (None, _) => return Err(KernelError::errno(libc::ENOENT, "No such file")),
-                    (Some((h, _)), Some(want)) if h != want => {
-                        return Err(KernelError::errno(libc::ENOENT, "No such file"));
-                    }
-                    _ => {}
-                }
-                self.nat.remove(&k);
-                Made::Nothing
-            }
-        };
-        self.settle_after(op);
-        self.log.push(op.clone());
-        Ok(made)
-    }
 }
 
 impl Kernel for Recorder {
+    fn assume_device(&mut self, ns: &NsRef, name: &str) -> bool {
+        if !self.assume_devices || !self.assumed.insert((ns.clone(), name.to_string())) {
+            return false;
+        }
+        let index = self.next_index;
+        let Some(st) = self.state.get_mut(ns) else {
+            return false;
+        };
+        if st.link(name).is_some() {
+            return false;
+        }
+        st.links.push(Link {
+            index,
+            name: name.to_string(),
+            oper: "DOWN".into(),
+            mtu: 1500,
+            ..Link::default()
+        });
+        self.next_index += 1;
+        true
+    }
+
     fn netns_list(&mut self) -> Result<Vec<NsName>, KernelError> {
         Ok(self.netns.keys().cloned().collect())
     }
@@ -588,14 +354,20 @@ impl Kernel for Recorder {
         Ok(super::SysctlScope::PerNetns)
     }
 
+    fn etc_read(&mut self, ns: &NsName, path: &str) -> Result<Option<Vec<u8>>, KernelError> {
+        Ok(self.files.get(&(ns.clone(), path.to_string())).cloned())
+    }
+
     fn nat_summary(
         &mut self,
         ns: &NsRef,
         table: &str,
     ) -> Result<Option<netplumb_nft::TableSummary>, KernelError> {
-        // The summary is what the kernel's dump says; the fake has none.
-        let _ = (ns, table);
-        Ok(None)
+        // What the kernel would read back after making the table.
+        Ok(self
+            .nat
+            .get(&(ns.clone(), table.to_string()))
+            .map(|(_, t)| netplumb_nft::summarize(t)))
     }
 
     fn apply_all(&mut self, ops: &[Op]) -> Outcome<KernelError> {
@@ -627,7 +399,10 @@ impl Kernel for Recorder {
     }
 
     fn ping(&mut self, ns: &NsRef, addr: IpAddr) -> Result<bool, KernelError> {
-        Err(KernelError::not_run(format!("ping {addr} from netns {ns}")))
+        match &self.answers {
+            Some(a) => Ok(a.contains(&(ns.clone(), addr))),
+            None => Err(KernelError::not_run(format!("ping {addr} from netns {ns}"))),
+        }
     }
 
     fn wait_ready(
