@@ -14,7 +14,7 @@ use super::rtnl::Rtnl;
 use super::{LinuxKernel, msg};
 use crate::kernel::{KernelError, NETNS_MARK};
 use crate::model::{NsName, NsRef};
-use crate::op::{LinkChange, Made, Op, Outcome, VethWith};
+use crate::op::{LinkChange, LinkSpec, Made, Op, Outcome, VethWith};
 
 pub fn nft_err(e: NftError) -> KernelError {
     let tag = match &e {
@@ -209,6 +209,7 @@ fn made_from(k: &mut LinuxKernel, op: &Op, echo: &[M]) -> Made {
             ..
         } => (ns, name, Some((peer_ns, peer))),
         Op::AddBridge { ns, name } => (ns, name, None),
+        Op::AddLink { ns, name, into, .. } => (into.as_ref().unwrap_or(ns), name, None),
         _ => return Made::Nothing,
     };
     let Some(l) = echo.iter().find_map(|m| match m {
@@ -272,6 +273,10 @@ fn indexes_known(k: &LinuxKernel, op: &Op) -> bool {
             ..
         } => known(ns, m.as_str()),
         Op::AddAddr { ns, dev, .. } | Op::DelAddr { ns, dev, .. } => known(ns, dev.as_str()),
+        Op::AddLink { ns, spec, .. } => match spec {
+            LinkSpec::Macvlan { parent, .. } => known(ns, parent.as_str()),
+            LinkSpec::Vxlan { spec, .. } => spec.dev.as_ref().is_none_or(|d| known(ns, d.as_str())),
+        },
         _ => true,
     }
 }
@@ -307,6 +312,23 @@ fn request_for(
             msg::add_veth(name.as_str(), peer.as_str(), fd, master, with.up)
         }
         Op::AddBridge { name, .. } => msg::add_bridge(name.as_str()),
+        Op::AddLink {
+            ns,
+            name,
+            into,
+            spec,
+        } => {
+            let fd = match into {
+                Some(to) if to != ns => {
+                    let f = k.conns.ns_file(&k.nsdir, to)?;
+                    let fd = f.as_raw_fd();
+                    fds.push(f);
+                    Some(fd)
+                }
+                _ => None,
+            };
+            super::kinds::add_link(k, ns, name.as_str(), fd, spec)?
+        }
         Op::DelLink { name, index, .. } => match index {
             Some(i) => msg::del_link_index(*i),
             None => msg::del_link(name.as_str()),

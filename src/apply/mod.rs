@@ -5,6 +5,7 @@ mod batch;
 mod conn;
 mod exec;
 pub mod inspect;
+mod kinds;
 mod msg;
 pub mod netns;
 mod ping;
@@ -257,6 +258,11 @@ impl Kernel for LinuxKernel {
 
     fn wait_ready(&mut self, links: &[(NsRef, IfName)], timeout: Duration) -> Result<(), NotReady> {
         ready::wait(self, links, timeout)
+    }
+
+    fn lacks(&mut self, what: &str) -> Option<String> {
+        let f = features::Feature::from_link_kind(what).or(features::Feature::from_qdisc(what))?;
+        features::require(f).err().map(|e| e.to_string())
     }
 
     fn timings(&self) -> Vec<(String, usize, Duration)> {

@@ -72,6 +72,7 @@ pub fn link(l: &LinkMessage) -> Link {
         up: l.header.flags.contains(LinkFlags::Up),
         lower_up: l.header.flags.contains(LinkFlags::LowerUp),
         oper: "UNKNOWN".into(),
+        info: super::kinds::info(l),
         ..Link::default()
     };
     for a in &l.attributes {

@@ -13,7 +13,7 @@ use super::{
     Addr, ExecOutput, Kernel, KernelError, Link, NotReady, NsState, RT_TABLE_MAIN, Route, TableInfo,
 };
 use crate::model::{IfName, NsName, NsRef};
-use crate::op::{LinkChange, Made, Op, Outcome};
+use crate::op::{LinkChange, LinkSpec, Made, Op, Outcome};
 
 #[derive(Debug, Default, Clone)]
 pub struct Recorder {
@@ -31,6 +31,8 @@ pub struct Recorder {
     pairs: Vec<[(NsRef, String); 2]>,
     /// Ids namespaces give each other, as the kernel assigns them on demand.
     nsids: BTreeMap<(NsRef, NsRef), i32>,
+    /// (macvlan, parent): deleting the parent deletes the macvlan.
+    uppers: Vec<[(NsRef, String); 2]>,
 }
 
 fn enodev() -> KernelError {
@@ -116,10 +118,21 @@ impl Recorder {
         }
         self.pairs
             .retain(|p| !ends.contains(&p[0]) && !ends.contains(&p[1]));
+        let children: Vec<(NsRef, String)> = self
+            .uppers
+            .iter()
+            .filter(|u| ends.contains(&u[1]))
+            .map(|u| u[0].clone())
+            .collect();
+        self.uppers
+            .retain(|u| !ends.contains(&u[0]) && !ends.contains(&u[1]));
+        if !children.is_empty() {
+            self.drop_ends(&children);
+        }
     }
 
     fn rename_end(&mut self, ns: &NsRef, name: &str, to_ns: &NsRef, to: &str) {
-        for p in &mut self.pairs {
+        for p in self.pairs.iter_mut().chain(self.uppers.iter_mut()) {
             for end in p.iter_mut() {
                 if &end.0 == ns && end.1 == name {
                     *end = (to_ns.clone(), to.to_string());
@@ -184,7 +197,12 @@ impl Recorder {
                 .map(|l| l.index)
                 .collect();
             for l in &mut st.links {
-                if l.kind.as_deref() == Some("veth") || l.is_bridge() {
+                if l.kind.as_deref() == Some("vxlan") {
+                    // No carrier of its own to report, as the kernel says.
+                    l.oper = if l.up { "UNKNOWN" } else { "DOWN" }.into();
+                } else if l.kind.as_deref() == Some("macvlan") {
+                    l.oper = if l.up { "UP" } else { "DOWN" }.into();
+                } else if l.kind.as_deref() == Some("veth") || l.is_bridge() {
                     l.oper = if l.up && (l.lower_up || l.is_bridge()) {
                         "UP".into()
                     } else if l.up {
@@ -274,6 +292,37 @@ impl Recorder {
                 index: self.add_link(ns, name.as_str(), "bridge")?,
                 peer: None,
             },
+            Op::AddLink {
+                ns,
+                name,
+                into,
+                spec,
+            } => {
+                let home = into.clone().unwrap_or_else(|| ns.clone());
+                let (mtu, parent) = match spec {
+                    LinkSpec::Macvlan { parent, .. } => {
+                        (self.link_mut(ns, parent.as_str())?.mtu, Some(parent))
+                    }
+                    LinkSpec::Vxlan { spec, mtu } => {
+                        let under = match &spec.dev {
+                            Some(d) => self.link_mut(ns, d.as_str())?.mtu,
+                            None => 1500,
+                        };
+                        (mtu.unwrap_or(under.saturating_sub(spec.overhead())), None)
+                    }
+                };
+                let index = self.add_link(&home, name.as_str(), spec.kind())?;
+                let l = self.link_mut(&home, name.as_str())?;
+                l.mtu = mtu;
+                l.info = Some(spec.info());
+                if let Some(p) = parent {
+                    self.uppers.push([
+                        (home.clone(), name.to_string()),
+                        (ns.clone(), p.to_string()),
+                    ]);
+                }
+                Made::Link { index, peer: None }
+            }
             Op::DelLink { ns, name, index } => {
                 let st = self.ns_mut(ns)?;
                 let found = st

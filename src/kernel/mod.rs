@@ -159,6 +159,13 @@ pub trait Kernel: Send {
     /// forwarding) and their IPv6 addresses are past duplicate address
     /// detection, for at most `timeout`. Err(NotReady) names what is not.
     fn wait_ready(&mut self, links: &[(NsRef, IfName)], timeout: Duration) -> Result<(), NotReady>;
+    /// Why this kernel cannot make link kind or qdisc `what` ("vxlan",
+    /// "netem"): "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM)".
+    /// None: it can, or nobody can tell here (the recording fake).
+    fn lacks(&mut self, what: &str) -> Option<String> {
+        let _ = what;
+        None
+    }
     /// Time spent per phase so far (for `-v`).
     fn timings(&self) -> Vec<(String, usize, Duration)> {
         Vec::new()

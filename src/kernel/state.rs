@@ -40,6 +40,9 @@ pub struct Link {
     pub port_state: Option<u8>,
     /// For a bridge: whether the kernel runs STP on it.
     pub stp: Option<bool>,
+    /// What a macvlan or vxlan is, in the words of `op::LinkSpec::info`
+    /// ("mode bridge", "id 42 remote 10.0.0.2 dstport 4789").
+    pub info: Option<String>,
 }
 
 impl Link {
@@ -55,7 +58,10 @@ impl Link {
     /// has ports. A bridge with no port up never gets carrier, so for it
     /// being up is all there is to wait for.
     pub fn is_ready(&self, ports_up: bool) -> bool {
-        let carrying = self.oper == "UP" || (self.is_bridge() && self.up && !ports_up);
+        // A vxlan reports no carrier state of its own: UNKNOWN, and lower up.
+        let tunnel =
+            self.oper == "UNKNOWN" && self.lower_up && self.kind.as_deref() == Some("vxlan");
+        let carrying = self.oper == "UP" || tunnel || (self.is_bridge() && self.up && !ports_up);
         carrying && self.port_state.is_none_or(|s| s == BR_STATE_FORWARDING)
     }
 }

@@ -17,6 +17,8 @@ use crate::op::{LinkChange, Op, RouteSpec};
 pub enum MadeKind {
     Veth,
     Bridge,
+    Macvlan,
+    Vxlan,
 }
 
 /// Where a link end is.

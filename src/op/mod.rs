@@ -6,6 +6,9 @@ use std::net::IpAddr;
 
 use netplumb_nft::NatTable;
 
+mod kinds;
+pub use kinds::{LinkSpec, MacvlanMode, VXLAN_PORT, VxlanSpec};
+
 use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -76,6 +79,14 @@ pub enum Op {
     AddBridge {
         ns: NsRef,
         name: IfName,
+    },
+    /// A macvlan or vxlan, requested in `ns` (a macvlan's parent is
+    /// there); born in `into` when that is another namespace.
+    AddLink {
+        ns: NsRef,
+        name: IfName,
+        into: Option<NsRef>,
+        spec: LinkSpec,
     },
     /// `index`: the link's identity when known; deleted by index then, so a
     /// namesake made by someone else is never touched, and a renamed link is
@@ -198,6 +209,7 @@ impl Op {
             Op::AddNetns { ns } | Op::DelNetns { ns, .. } => NsRef::Named(ns.clone()),
             Op::AddVeth { ns, .. }
             | Op::AddBridge { ns, .. }
+            | Op::AddLink { ns, .. }
             | Op::DelLink { ns, .. }
             | Op::MoveLink { ns, .. }
             | Op::RenameLink { ns, .. }
@@ -260,6 +272,29 @@ impl Op {
                 s
             }
             Op::AddBridge { ns, name } => format!("+ bridge {}", at(ns, name)),
+            Op::AddLink {
+                ns,
+                name,
+                into,
+                spec,
+            } => {
+                let home = into.as_ref().unwrap_or(ns);
+                match spec {
+                    LinkSpec::Macvlan { parent, mode } => format!(
+                        "+ macvlan {} on {} ({})",
+                        at(home, name),
+                        at(ns, parent),
+                        mode.as_str()
+                    ),
+                    LinkSpec::Vxlan { spec, mtu } => {
+                        let mut s = format!("+ vxlan {} id {}", at(home, name), spec.id);
+                        if let Some(m) = mtu {
+                            s.push_str(&format!(" mtu {m}"));
+                        }
+                        s
+                    }
+                }
+            }
             Op::DelLink { ns, name, .. } => format!("- link {}", at(ns, name)),
             Op::MoveLink { ns, name, to } => format!("~ link {} → netns {to}", at(ns, name)),
             Op::RenameLink { ns, name, to } => format!("~ link {} → {to}", at(ns, name)),

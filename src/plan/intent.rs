@@ -27,10 +27,20 @@ pub fn intent(topo: &Topology, topology: &str) -> Intent {
     }
     for (id, l) in topo.links() {
         let k = link_key(l);
-        let kind = match l.kind {
-            LinkKind::Veth { .. } => "veth",
-            LinkKind::Bridge => "bridge",
-            LinkKind::Existing => "device",
+        let kind = match &l.kind {
+            LinkKind::Veth { .. } => "veth".to_string(),
+            LinkKind::Bridge => "bridge".to_string(),
+            LinkKind::Existing => "device".to_string(),
+            LinkKind::Macvlan { parent, mode } => format!(
+                "macvlan on {} mode {}",
+                topo.get(*parent).name,
+                mode.as_str()
+            ),
+            LinkKind::Vxlan { spec, dev } => {
+                let mut s = spec.clone();
+                s.dev = dev.map(|d| topo.get(d).name.clone());
+                format!("vxlan {}", s.words())
+            }
         };
         out.insert(k.clone(), format!("{kind} at {}", at(&l.ns, &l.name)));
         let opt = |v: Option<String>| v.unwrap_or_default();

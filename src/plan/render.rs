@@ -75,6 +75,16 @@ pub fn render(op: &Op) -> Vec<String> {
         Op::AddBridge { ns, name } => {
             vec![format!("{} link add {name} type bridge", ns.ip_prefix())]
         }
+        Op::AddLink {
+            ns,
+            name,
+            into,
+            spec,
+        } => vec![format!(
+            "{} link add {name} {}",
+            ns.ip_prefix(),
+            spec.words(into.as_ref())
+        )],
         Op::DelLink { ns, name, .. } => vec![format!("{} link del {name}", ns.ip_prefix())],
         Op::MoveLink { ns, name, to } => {
             let to = match to {

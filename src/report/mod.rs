@@ -111,6 +111,10 @@ fn fields(op: &Op) -> Fields {
             ("add", "veth", s(name), None, Some(end), value)
         }
         Op::AddBridge { name, .. } => ("add", "bridge", s(name), None, None, None),
+        Op::AddLink { name, spec, .. } => {
+            let value = Some(spec.words(None));
+            ("add", spec.kind(), s(name), None, None, value)
+        }
         Op::DelLink { name, .. } => ("remove", "link", s(name), None, None, None),
         Op::MoveLink { name, to, .. } => {
             let to = match to {

@@ -33,16 +33,16 @@ pub(crate) fn refused(ctx: &NativeCallContext, e: DeclError) -> Box<EvalAltResul
     ))
 }
 
-fn bad(ctx: &NativeCallContext, e: InvalidValue) -> Box<EvalAltResult> {
+pub(super) fn bad(ctx: &NativeCallContext, e: InvalidValue) -> Box<EvalAltResult> {
     fail(ctx, e)
 }
 
-fn ifname(ctx: &NativeCallContext, s: &str) -> R<IfName> {
+pub(super) fn ifname(ctx: &NativeCallContext, s: &str) -> R<IfName> {
     IfName::new(s).map_err(|e| bad(ctx, e))
 }
 
 /// Run a declaring method on the model with the call's position.
-fn declare<T>(
+pub(super) fn declare<T>(
     ctx: &NativeCallContext,
     rn: &SharedRunner,
     f: impl FnOnce(&mut crate::topo::Topology, crate::topo::Pos) -> Result<T, DeclError>,

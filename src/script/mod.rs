@@ -4,6 +4,7 @@
 
 mod api;
 mod callsite;
+mod kinds;
 pub mod limits;
 mod nat;
 mod net;
@@ -115,6 +116,7 @@ impl Session {
         }
         api::register(&mut engine, &runner);
         nat::register(&mut engine, &runner);
+        kinds::register(&mut engine, &runner);
         pingall::register(&mut engine, &runner);
         let mut scope = Scope::new();
         for (k, v) in params {

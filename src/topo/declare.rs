@@ -52,7 +52,13 @@ impl Topology {
         Ok(NsRef::Named(name))
     }
 
-    fn push_link(&mut self, kind: LinkKind, ns: &NsRef, name: &IfName, pos: Pos) -> LinkId {
+    pub(super) fn push_link(
+        &mut self,
+        kind: LinkKind,
+        ns: &NsRef,
+        name: &IfName,
+        pos: Pos,
+    ) -> LinkId {
         let uid = fresh_uid();
         self.links.push(LinkDecl {
             uid,
@@ -173,6 +179,11 @@ impl Topology {
 
     pub fn set_stp(&mut self, id: LinkId, on: bool, pos: Pos) -> Result<(), DeclError> {
         let l = self.link_mut(id)?;
+        if matches!(l.kind, LinkKind::Macvlan { .. } | LinkKind::Vxlan { .. }) {
+            return Err(DeclError::Kind {
+                msg: format!("{} is not a bridge: stp() is for bridges", l.name),
+            });
+        }
         if matches!(l.kind, LinkKind::Veth { .. }) {
             return Err(DeclError::StpNotBridge {
                 name: l.name.clone(),
@@ -192,6 +203,11 @@ impl Topology {
                 bridge: b.name.clone(),
             });
         }
+        if matches!(b.kind, LinkKind::Macvlan { .. } | LinkKind::Vxlan { .. }) {
+            return Err(DeclError::Kind {
+                msg: format!("{} is not a bridge: attach() is called on a bridge", b.name),
+            });
+        }
         if p.ns != b.ns {
             return Err(DeclError::AttachAcross {
                 port: p.name.clone(),
@@ -203,6 +219,12 @@ impl Topology {
         if port == bridge {
             return Err(DeclError::AttachToSelf {
                 bridge: b.name.clone(),
+            });
+        }
+        if p.master != Some(bridge) && self.ports_of(bridge) >= super::kinds::BRIDGE_MAX_PORTS {
+            return Err(DeclError::BridgeFull {
+                bridge: b.name.clone(),
+                limit: super::kinds::BRIDGE_MAX_PORTS,
             });
         }
         let l = self.link_mut(port)?;

@@ -6,6 +6,7 @@
 
 mod declare;
 mod error;
+mod kinds;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -16,7 +17,7 @@ use netplumb_nft::NatRule;
 pub use error::DeclError;
 
 use crate::model::{Cidr, IfName, NsName, NsRef};
-use crate::op::RouteSpec;
+use crate::op::{MacvlanMode, RouteSpec, VxlanSpec};
 
 /// Where in which script something was declared: errors point here.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
@@ -71,6 +72,17 @@ pub enum LinkKind {
     Bridge,
     /// A device the script found with `ns.link(name)`: adopted, never created.
     Existing,
+    /// On `parent`, in the namespace the macvlan is declared in (it may
+    /// move elsewhere afterwards).
+    Macvlan {
+        parent: LinkId,
+        mode: MacvlanMode,
+    },
+    /// `spec.dev` is filled in from `dev` when planned.
+    Vxlan {
+        spec: VxlanSpec,
+        dev: Option<LinkId>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

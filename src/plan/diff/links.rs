@@ -44,6 +44,8 @@ pub(super) fn owned_entry<'a>(cx: &'a Cx, topo: &Topology, id: LinkId) -> Option
         LinkKind::Veth { peer } if !is_first_end(topo, id) => (topo.get(peer), MadeKind::Veth),
         LinkKind::Veth { .. } => (l, MadeKind::Veth),
         LinkKind::Bridge => (l, MadeKind::Bridge),
+        LinkKind::Macvlan { .. } => (l, MadeKind::Macvlan),
+        LinkKind::Vxlan { .. } => (l, MadeKind::Vxlan),
         LinkKind::Existing => return None,
     };
     let want = key_end(first);
@@ -378,6 +380,7 @@ pub(super) fn links(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
             LinkKind::Bridge => bridge(topo, cx, id)?,
             LinkKind::Veth { peer } if is_first_end(topo, id) => veth(topo, cx, id, *peer)?,
             LinkKind::Veth { .. } => {}
+            LinkKind::Macvlan { .. } | LinkKind::Vxlan { .. } => super::kinds::link(topo, cx, id)?,
         }
     }
     Ok(())
@@ -445,6 +448,44 @@ fn existing(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffError> {
     Ok(())
 }
 
+/// An owned link other than a veth that exists at `cur`: moved or renamed
+/// where the script now wants it, its ledger entry and addresses following.
+pub(super) fn relocate_owned(
+    cx: &mut Cx,
+    l: &LinkDecl,
+    cur: &(NsRef, IfName),
+    entry: Option<Entry>,
+) -> Result<(), DiffError> {
+    let (old_addrs, new_addrs) = addr_entries_moved(cx, cur, Some(&(l.ns.clone(), l.name.clone())));
+    let moved_ns = cur.0 != l.ns;
+    relocate(cx, l, cur, |step| {
+        if let Some(Entry::Link {
+            kind,
+            index,
+            key,
+            shared,
+            ..
+        }) = entry.clone()
+        {
+            step.retires.extend(entry.clone());
+            step.records.push(Entry::Link {
+                ns: l.ns.clone(),
+                name: l.name.clone(),
+                kind,
+                peer: None,
+                index,
+                key,
+                shared,
+            });
+        }
+        step.retires.extend(old_addrs.clone());
+        if !moved_ns {
+            step.records.extend(new_addrs.clone());
+        }
+    })?;
+    Ok(())
+}
+
 fn bridge(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffError> {
     let l = topo.get(id);
     if let Some(cur) = current_loc(cx, topo, id) {
@@ -457,35 +498,7 @@ fn bridge(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffError> {
                 }
         });
         if alive {
-            let (old_addrs, new_addrs) =
-                addr_entries_moved(cx, &cur, Some(&(l.ns.clone(), l.name.clone())));
-            let moved_ns = cur.0 != l.ns;
-            relocate(cx, l, &cur, |step| {
-                if let Some(Entry::Link {
-                    kind,
-                    index,
-                    key,
-                    shared,
-                    ..
-                }) = entry.clone()
-                {
-                    step.retires.extend(entry.clone());
-                    step.records.push(Entry::Link {
-                        ns: l.ns.clone(),
-                        name: l.name.clone(),
-                        kind,
-                        peer: None,
-                        index,
-                        key,
-                        shared,
-                    });
-                }
-                step.retires.extend(old_addrs.clone());
-                if !moved_ns {
-                    step.records.extend(new_addrs.clone());
-                }
-            })?;
-            return Ok(());
+            return relocate_owned(cx, l, &cur, entry);
         }
         // Ours, but gone (or replaced by someone else's): make it again.
         cx.diff.releases.extend(entry);

@@ -16,6 +16,7 @@ use crate::model::NsRef;
 use crate::op::Op;
 use crate::topo::{Pos, Topology};
 
+mod kinds;
 mod links;
 mod nat;
 mod remove;
@@ -226,6 +227,7 @@ pub fn diff(
         world,
     };
 
+    kinds::check_features(topo, kernel)?;
     nat::check_ports(topo, &mut cx)?;
     remove::removals(topo, kernel, &mut cx)?;
     links::namespaces(topo, &mut cx)?;

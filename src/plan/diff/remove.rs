@@ -65,7 +65,7 @@ fn rank(e: &Entry) -> u8 {
         Entry::LinkAttr { .. } => 4,
         Entry::LinkPlace { .. } => 5,
         Entry::Link {
-            kind: MadeKind::Veth,
+            kind: MadeKind::Veth | MadeKind::Macvlan | MadeKind::Vxlan,
             ..
         } => 6,
         Entry::Link { .. } => 7,
