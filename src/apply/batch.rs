@@ -273,6 +273,9 @@ fn indexes_known(k: &LinuxKernel, op: &Op) -> bool {
             ..
         } => known(ns, m.as_str()),
         Op::AddAddr { ns, dev, .. } | Op::DelAddr { ns, dev, .. } => known(ns, dev.as_str()),
+        Op::PutRoute { ns, route, .. } | Op::DelRouteEx { ns, route } => {
+            route.devs().all(|d| known(ns, d.as_str()))
+        }
         Op::AddLink { ns, spec, .. } => match spec {
             LinkSpec::Macvlan { parent, .. } => known(ns, parent.as_str()),
             LinkSpec::Vxlan { spec, .. } => spec.dev.as_ref().is_none_or(|d| known(ns, d.as_str())),
@@ -353,6 +356,10 @@ fn request_for(
         Op::AddRoute { route, .. } => msg::add_route(route)?,
         Op::ReplaceRoute { route, .. } => msg::replace_route(route)?,
         Op::DelRoute { route, .. } => msg::del_route(route)?,
+        Op::PutRoute { ns, route, replace } => super::routes::put_route(k, ns, route, *replace)?,
+        Op::DelRouteEx { ns, route } => super::routes::del_route(k, ns, route)?,
+        Op::AddRule { rule, .. } => super::routes::add_rule(rule)?,
+        Op::DelRule { rule, .. } => super::routes::del_rule(rule)?,
         other => {
             return Err(KernelError::other(format!(
                 "not an rtnetlink op: {}",

@@ -12,6 +12,7 @@ mod ping;
 mod read;
 mod readonly;
 mod ready;
+mod routes;
 mod rtnl;
 
 // The kernel-facing layer of issue 16 (link kinds and attributes, routes and

@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use netlink_packet_route::AddressFamily;
 use netlink_packet_route::RouteNetlinkMessage as M;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
@@ -16,7 +17,8 @@ use netlink_packet_route::route::{
 };
 
 use super::rtnl::Rtnl;
-use crate::kernel::{Addr, KernelError, Link, NsState, Route};
+use super::rule_msg::{self, RuleAction};
+use crate::kernel::{Addr, KernelError, Link, NsState, Route, RouteHop, Rule};
 use crate::model::Cidr;
 
 pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
@@ -38,7 +40,32 @@ pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
             st.routes.push(s);
         }
     }
+    for fam in [AddressFamily::Inet, AddressFamily::Inet6] {
+        let msgs = rt.dump(rule_msg::dump_request(fam))?;
+        st.rules
+            .extend(rule_msg::parse_dump(&msgs).into_iter().map(rule));
+    }
     Ok(st)
+}
+
+fn rule(r: rule_msg::RuleState) -> Rule {
+    Rule {
+        v6: r.v6,
+        priority: r.priority,
+        from: r.from,
+        to: r.to,
+        iif: r.iif,
+        oif: r.oif,
+        fwmark: r.fwmark,
+        action: match r.action {
+            RuleAction::Table(t) => format!("table {t}"),
+            RuleAction::Blackhole => "blackhole".into(),
+            RuleAction::Unreachable => "unreachable".into(),
+            RuleAction::Prohibit => "prohibit".into(),
+            RuleAction::Goto(g) => format!("goto {g}"),
+            RuleAction::Nop => "nop".into(),
+        },
+    }
 }
 
 pub fn read_links(rt: &mut Rtnl) -> Result<Vec<Link>, KernelError> {
@@ -206,7 +233,23 @@ pub fn route(r: &RouteMessage) -> Option<Route> {
         scope: scope_name(u8::from(r.header.scope)),
         src: None,
         metric: None,
+        onlink: false,
+        mtu: None,
+        nexthops: Vec::new(),
     };
+    if let Some(x) = super::route_msg::parse_route(r) {
+        out.onlink = x.onlink;
+        out.mtu = x.mtu;
+        out.nexthops = x
+            .nexthops
+            .into_iter()
+            .map(|h| RouteHop {
+                via: h.via,
+                oif: h.dev,
+                weight: h.weight,
+            })
+            .collect();
+    }
     let mut dest = None;
     for at in &r.attributes {
         match at {

@@ -111,7 +111,9 @@ impl Recorder {
                 if let Some(l) = st.link(name) {
                     let i = l.index;
                     st.addrs.retain(|a| a.index != i);
-                    st.routes.retain(|r| r.oif != Some(i));
+                    st.routes.retain(|r| {
+                        r.oif != Some(i) && r.nexthops.iter().all(|h| h.oif != Some(i))
+                    });
                 }
                 st.links.retain(|l| &l.name != name);
             }
@@ -458,6 +460,7 @@ impl Recorder {
                     scope: "global".into(),
                     src: None,
                     metric: route.dest.is_v6().then_some(1024),
+                    ..Route::default()
                 });
                 Made::Nothing
             }
@@ -470,6 +473,22 @@ impl Recorder {
                 if st.routes.len() == before {
                     return Err(KernelError::errno(libc::ESRCH, "No such process"));
                 }
+                Made::Nothing
+            }
+            Op::PutRoute { ns, route, replace } => {
+                super::routes::put(self.ns_mut(ns)?, route, *replace)?;
+                Made::Nothing
+            }
+            Op::DelRouteEx { ns, route } => {
+                super::routes::delete(self.ns_mut(ns)?, route)?;
+                Made::Nothing
+            }
+            Op::AddRule { ns, rule } => {
+                super::routes::add_rule(self.ns_mut(ns)?, rule)?;
+                Made::Nothing
+            }
+            Op::DelRule { ns, rule } => {
+                super::routes::del_rule(self.ns_mut(ns)?, rule)?;
                 Made::Nothing
             }
             Op::Sysctl { ns, key, value } => {

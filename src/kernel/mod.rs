@@ -3,13 +3,14 @@
 //! run against a recording fake (for `plan` and unit tests) or the real thing.
 
 mod fake;
+pub mod routes;
 mod state;
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 pub use fake::Recorder;
-pub use state::{Addr, ExecOutput, Link, NsState, RT_TABLE_MAIN, Route, TableInfo};
+pub use state::{Addr, ExecOutput, Link, NsState, RT_TABLE_MAIN, Route, RouteHop, Rule, TableInfo};
 
 use crate::model::{IfName, NsName, NsRef};
 use crate::op::{Made, Op, Outcome};

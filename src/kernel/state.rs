@@ -77,7 +77,15 @@ pub struct Addr {
     pub tentative: bool,
 }
 
+/// One path of a multipath route, as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteHop {
+    pub via: Option<IpAddr>,
+    pub oif: Option<u32>,
+    pub weight: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Route {
     pub table: u32,
     pub dest: IpNet,
@@ -91,6 +99,23 @@ pub struct Route {
     pub scope: String,
     pub src: Option<IpAddr>,
     pub metric: Option<u32>,
+    pub onlink: bool,
+    pub mtu: Option<u32>,
+    pub nexthops: Vec<RouteHop>,
+}
+
+/// A policy rule, as read back (`ip -j rule`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rule {
+    pub v6: bool,
+    pub priority: u32,
+    pub from: Option<IpNet>,
+    pub to: Option<IpNet>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub fwmark: Option<u32>,
+    /// "table 100", "blackhole", "unreachable", "prohibit", "goto 5", "nop".
+    pub action: String,
 }
 
 /// One namespace's links, addresses (in the kernel's order) and routes of
@@ -100,6 +125,8 @@ pub struct NsState {
     pub links: Vec<Link>,
     pub addrs: Vec<Addr>,
     pub routes: Vec<Route>,
+    /// Policy rules of both families, the kernel's own too.
+    pub rules: Vec<Rule>,
 }
 
 impl NsState {

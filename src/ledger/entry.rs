@@ -9,7 +9,7 @@ use netplumb_nft::L4Proto;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
-use crate::op::{LinkChange, Op, RouteSpec};
+use crate::op::{LinkChange, Op, RouteEx, RouteSpec, RuleSpec};
 
 /// The kinds of link netplumb creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -179,6 +179,17 @@ pub enum Entry {
         dest: RouteDest,
         via: IpAddr,
     },
+    /// A route of `ns.route(dest, #{ … })`, keyed by table, destination
+    /// and metric.
+    RouteEx {
+        ns: NsRef,
+        route: RouteEx,
+    },
+    /// A policy rule (`ip rule`).
+    Rule {
+        ns: NsRef,
+        rule: RuleSpec,
+    },
     /// A sysctl this topology set: `value` what it set, `old` the value
     /// before any netplumb topology set it (None: not known yet, or the
     /// namespace it lives in goes away with the topology).
@@ -225,6 +236,8 @@ impl Entry {
             Entry::Link { ns, .. }
             | Entry::Addr { ns, .. }
             | Entry::Route { ns, .. }
+            | Entry::RouteEx { ns, .. }
+            | Entry::Rule { ns, .. }
             | Entry::Sysctl { ns, .. }
             | Entry::LinkAttr { ns, .. }
             | Entry::LinkPlace { ns, .. }
@@ -244,6 +257,9 @@ impl Entry {
                     ns: b, name: bn, ..
                 },
             ) => a == b && an == bn,
+            (Entry::RouteEx { ns: a, route: ar }, Entry::RouteEx { ns: b, route: br }) => {
+                a == b && ar.same_key(br)
+            }
             (Entry::Sysctl { ns: a, key: ak, .. }, Entry::Sysctl { ns: b, key: bk, .. }) => {
                 a == b && ak == bk
             }
@@ -285,6 +301,8 @@ impl Entry {
                 ns,
                 route: RouteSpec { dest, via },
             },
+            Entry::RouteEx { ns, route } => Op::DelRouteEx { ns, route },
+            Entry::Rule { ns, rule } => Op::DelRule { ns, rule },
             Entry::Sysctl { ns, key, old, .. } => match old {
                 Some(old) => Op::Sysctl {
                     ns,

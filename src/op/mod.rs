@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use netplumb_nft::NatTable;
 
 mod kinds;
+mod routes;
 pub use kinds::{LinkSpec, MacvlanMode, VXLAN_PORT, VxlanSpec};
+pub use routes::{Hop, RouteEx, RouteType, RuleGoal, RuleSpec, TABLE_MAIN};
 
 use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
 
@@ -134,6 +136,24 @@ pub enum Op {
         ns: NsRef,
         route: RouteSpec,
     },
+    /// `ip route add` (or `replace`: same table, destination and metric).
+    PutRoute {
+        ns: NsRef,
+        route: RouteEx,
+        replace: bool,
+    },
+    DelRouteEx {
+        ns: NsRef,
+        route: RouteEx,
+    },
+    AddRule {
+        ns: NsRef,
+        rule: RuleSpec,
+    },
+    DelRule {
+        ns: NsRef,
+        rule: RuleSpec,
+    },
     Sysctl {
         ns: NsRef,
         key: String,
@@ -219,6 +239,10 @@ impl Op {
             | Op::AddRoute { ns, .. }
             | Op::ReplaceRoute { ns, .. }
             | Op::DelRoute { ns, .. }
+            | Op::PutRoute { ns, .. }
+            | Op::DelRouteEx { ns, .. }
+            | Op::AddRule { ns, .. }
+            | Op::DelRule { ns, .. }
             | Op::Sysctl { ns, .. }
             | Op::ReplaceNat { ns, .. }
             | Op::DelNat { ns, .. } => ns.clone(),
@@ -233,6 +257,8 @@ impl Op {
                 | Op::DelLink { .. }
                 | Op::DelAddr { .. }
                 | Op::DelRoute { .. }
+                | Op::DelRouteEx { .. }
+                | Op::DelRule { .. }
                 | Op::DelNat { .. }
         )
     }
@@ -304,6 +330,15 @@ impl Op {
             Op::AddRoute { ns, route } => format!("+ route {route} in {ns}"),
             Op::ReplaceRoute { ns, route } => format!("~ route {route} in {ns}"),
             Op::DelRoute { ns, route } => format!("- route {route} in {ns}"),
+            Op::PutRoute {
+                ns,
+                route,
+                replace: false,
+            } => format!("+ route {route} in {ns}"),
+            Op::PutRoute { ns, route, .. } => format!("~ route {route} in {ns}"),
+            Op::DelRouteEx { ns, route } => format!("- route {route} in {ns}"),
+            Op::AddRule { ns, rule } => format!("+ rule {rule} in {ns}"),
+            Op::DelRule { ns, rule } => format!("- rule {rule} in {ns}"),
             Op::Sysctl { ns, key, value } => format!("~ sysctl {key}={value} in {ns}"),
             Op::ReplaceNat { ns, table, .. } => {
                 let n = table.rules.len();

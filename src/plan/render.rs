@@ -143,6 +143,23 @@ pub fn render(op: &Op) -> Vec<String> {
             route_dest(&route.dest),
             route.via
         )],
+        Op::PutRoute { ns, route, replace } => vec![format!(
+            "{} route {} {}",
+            ip_in(ns, route.v6()),
+            if *replace { "replace" } else { "add" },
+            route.words()
+        )],
+        Op::DelRouteEx { ns, route } => vec![format!(
+            "{} route del {}",
+            ip_in(ns, route.v6()),
+            route.words()
+        )],
+        Op::AddRule { ns, rule } => {
+            vec![format!("{} rule add {}", ip_in(ns, rule.v6), rule.words())]
+        }
+        Op::DelRule { ns, rule } => {
+            vec![format!("{} rule del {}", ip_in(ns, rule.v6), rule.words())]
+        }
         Op::Sysctl { ns, key, value } => vec![sysctl_cmd(ns, key, value)],
         Op::ReplaceNat { ns, table, .. } => {
             let head = match ns {

@@ -10,6 +10,7 @@ mod nat;
 mod net;
 mod pingall;
 mod resolver;
+mod routes;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -117,6 +118,7 @@ impl Session {
         api::register(&mut engine, &runner);
         nat::register(&mut engine, &runner);
         kinds::register(&mut engine, &runner);
+        routes::register(&mut engine, &runner);
         pingall::register(&mut engine, &runner);
         let mut scope = Scope::new();
         for (k, v) in params {

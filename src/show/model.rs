@@ -356,7 +356,7 @@ fn wanted(entries: &[Owned]) -> Vec<Wanted> {
             Owned::Nat { ns, table, .. } => {
                 slot(&mut out, ns).nat.insert(table.as_str().to_string());
             }
-            Owned::Sysctl { ns, .. } => {
+            Owned::Sysctl { ns, .. } | Owned::RouteEx { ns, .. } | Owned::Rule { ns, .. } => {
                 slot(&mut out, ns);
             }
         }

@@ -7,6 +7,7 @@
 mod declare;
 mod error;
 mod kinds;
+mod routes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use netplumb_nft::NatRule;
 
 pub use error::DeclError;
+pub use routes::{RouteExDecl, RuleDecl};
 
 use crate::model::{Cidr, IfName, NsName, NsRef};
 use crate::op::{MacvlanMode, RouteSpec, VxlanSpec};
@@ -159,6 +161,8 @@ pub struct Topology {
     links: Vec<LinkDecl>,
     addrs: Vec<AddrDecl>,
     routes: Vec<RouteDecl>,
+    xroutes: Vec<RouteExDecl>,
+    rules: Vec<RuleDecl>,
     sysctls: Vec<SysctlDecl>,
     nat: Vec<NatDecl>,
     dnat_index: DnatIndex,
@@ -241,6 +245,8 @@ impl Topology {
         };
         let host_used = self.links.iter().any(|l| l.ns == NsRef::Host)
             || self.routes.iter().any(|r| r.ns == NsRef::Host)
+            || self.xroutes.iter().any(|r| r.ns == NsRef::Host)
+            || self.rules.iter().any(|r| r.ns == NsRef::Host)
             || self.sysctls.iter().any(|s| s.ns == NsRef::Host)
             || self.nat.iter().any(|n| n.ns == NsRef::Host);
         if host_used {
@@ -254,6 +260,12 @@ impl Topology {
             push(&l.origin.0);
         }
         for r in &self.routes {
+            push(&r.ns);
+        }
+        for r in &self.xroutes {
+            push(&r.ns);
+        }
+        for r in &self.rules {
             push(&r.ns);
         }
         for s in &self.sysctls {
@@ -271,6 +283,8 @@ impl Topology {
             + self.links.len()
             + self.addrs.len()
             + self.routes.len()
+            + self.xroutes.len()
+            + self.rules.len()
             + self.sysctls.len()
             + self.nat.len()
     }

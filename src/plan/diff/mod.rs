@@ -20,6 +20,7 @@ mod kinds;
 mod links;
 mod nat;
 mod remove;
+mod routes;
 mod settings;
 mod sysctl;
 
@@ -235,6 +236,7 @@ pub fn diff(
     let mid = cx.steps.len();
     settings::attrs_addrs_routes(topo, &mut cx)?;
     settings::group_by_ns(&mut cx.steps[mid..]);
+    routes::routes_and_rules(topo, &mut cx)?;
     settings::fuse_veths(&mut cx.steps);
     sysctl::sysctls(topo, kernel, &mut cx)?;
     nat::nat(topo, kernel, &mut cx)?;
