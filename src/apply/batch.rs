@@ -272,7 +272,10 @@ fn indexes_known(k: &LinuxKernel, op: &Op) -> bool {
             change: LinkChange::Master(Some(m)),
             ..
         } => known(ns, m.as_str()),
-        Op::AddAddr { ns, dev, .. } | Op::DelAddr { ns, dev, .. } => known(ns, dev.as_str()),
+        Op::AddAddr { ns, dev, .. }
+        | Op::DelAddr { ns, dev, .. }
+        | Op::SetQdisc { ns, dev, .. }
+        | Op::DelQdisc { ns, dev } => known(ns, dev.as_str()),
         Op::PutRoute { ns, route, .. } | Op::DelRouteEx { ns, route } => {
             route.devs().all(|d| known(ns, d.as_str()))
         }
@@ -359,6 +362,13 @@ fn request_for(
         Op::PutRoute { ns, route, replace } => super::routes::put_route(k, ns, route, *replace)?,
         Op::DelRouteEx { ns, route } => super::routes::del_route(k, ns, route)?,
         Op::AddRule { rule, .. } => super::routes::add_rule(rule)?,
+        Op::SetQdisc {
+            ns,
+            dev,
+            shape,
+            mtu,
+        } => super::routes::set_qdisc(k.ifindex(ns, dev.as_str())?, shape, *mtu)?,
+        Op::DelQdisc { ns, dev } => super::tc::delete_root(k.ifindex(ns, dev.as_str())?),
         Op::DelRule { rule, .. } => super::routes::del_rule(rule)?,
         other => {
             return Err(KernelError::other(format!(

@@ -18,7 +18,7 @@ use netlink_packet_route::route::{
 
 use super::rtnl::Rtnl;
 use super::rule_msg::{self, RuleAction};
-use crate::kernel::{Addr, KernelError, Link, NsState, Route, RouteHop, Rule};
+use crate::kernel::{Addr, KernelError, Link, NsState, Qdisc, Route, RouteHop, Rule};
 use crate::model::Cidr;
 
 pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
@@ -38,6 +38,40 @@ pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
             && let Some(s) = route(&r)
         {
             st.routes.push(s);
+        }
+    }
+    for q in super::tc::parse_dump(&rt.dump(super::tc::dump_request())?) {
+        if !q.is_root() {
+            continue;
+        }
+        let seen = match &q.options {
+            super::tc::QdiscOptions::Tbf(t) => Qdisc {
+                kind: q.kind.clone(),
+                rate: t.rate,
+                burst: t.burst,
+                limit: t.limit,
+            },
+            super::tc::QdiscOptions::Netem(n) => Qdisc {
+                kind: q.kind.clone(),
+                rate: n.rate,
+                burst: 0,
+                limit: n.limit,
+            },
+            // What a device comes with: not a shape.
+            _ if matches!(
+                q.kind.as_str(),
+                "noqueue" | "noop" | "pfifo_fast" | "fq_codel" | "mq" | "fq" | "pfifo"
+            ) =>
+            {
+                continue;
+            }
+            _ => Qdisc {
+                kind: q.kind.clone(),
+                ..Qdisc::default()
+            },
+        };
+        if let Some(l) = st.links.iter_mut().find(|l| l.index == q.ifindex) {
+            l.qdisc = Some(seen);
         }
     }
     for fam in [AddressFamily::Inet, AddressFamily::Inet6] {

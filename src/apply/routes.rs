@@ -8,7 +8,7 @@ use super::route_msg::{NextHop, Route, RouteKind};
 use super::rule_msg::{Rule, RuleAction};
 use crate::kernel::KernelError;
 use crate::model::NsRef;
-use crate::op::{RouteEx, RouteType, RuleGoal, RuleSpec};
+use crate::op::{RouteEx, RouteType, RuleGoal, RuleSpec, Shape};
 
 fn bad(e: super::link_msg::LinkError) -> KernelError {
     KernelError::errno(libc::EINVAL, e.to_string())
@@ -81,4 +81,28 @@ pub(super) fn add_rule(r: &RuleSpec) -> Result<Req, KernelError> {
 
 pub(super) fn del_rule(r: &RuleSpec) -> Result<Req, KernelError> {
     rule(r).delete().map_err(bad)
+}
+
+/// `tc qdisc replace dev DEV root tbf|netem …` for a shape.
+pub(super) fn set_qdisc(index: u32, shape: &Shape, mtu: u32) -> Result<Req, KernelError> {
+    use super::tc::{Qdisc, netem::Netem, tbf::TbfParams};
+    let q = match shape.tbf(mtu) {
+        Some((rate, burst, limit)) => Qdisc::Tbf(TbfParams { rate, burst, limit }),
+        None => {
+            let pct = |m: Option<u32>| m.map(|m| f64::from(m) / 1000.0);
+            let us = |u: Option<u32>| u.map(|u| std::time::Duration::from_micros(u64::from(u)));
+            Qdisc::Netem(Netem {
+                limit: shape.limit.unwrap_or(1000),
+                delay: us(shape.delay),
+                jitter: us(shape.jitter),
+                loss: pct(shape.loss),
+                duplicate: pct(shape.duplicate),
+                corrupt: pct(shape.corrupt),
+                reorder: pct(shape.reorder),
+                rate: shape.rate,
+                ..Netem::default()
+            })
+        }
+    };
+    super::tc::replace_root(index, &q).map_err(|e| KernelError::errno(libc::EINVAL, e.to_string()))
 }

@@ -491,6 +491,25 @@ impl Recorder {
                 super::routes::del_rule(self.ns_mut(ns)?, rule)?;
                 Made::Nothing
             }
+            Op::SetQdisc {
+                ns,
+                dev,
+                shape,
+                mtu,
+            } => {
+                self.link_mut(ns, dev.as_str())?.qdisc = super::shape::as_read(shape, *mtu);
+                Made::Nothing
+            }
+            Op::DelQdisc { ns, dev } => {
+                let l = self.link_mut(ns, dev.as_str())?;
+                if l.qdisc.take().is_none() {
+                    return Err(KernelError::errno(
+                        libc::ENOENT,
+                        "No such file or directory",
+                    ));
+                }
+                Made::Nothing
+            }
             Op::Sysctl { ns, key, value } => {
                 self.ns_mut(ns)?;
                 let old = self

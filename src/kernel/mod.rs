@@ -4,13 +4,16 @@
 
 mod fake;
 pub mod routes;
+pub mod shape;
 mod state;
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 pub use fake::Recorder;
-pub use state::{Addr, ExecOutput, Link, NsState, RT_TABLE_MAIN, Route, RouteHop, Rule, TableInfo};
+pub use state::{
+    Addr, ExecOutput, Link, NsState, Qdisc, RT_TABLE_MAIN, Route, RouteHop, Rule, TableInfo,
+};
 
 use crate::model::{IfName, NsName, NsRef};
 use crate::op::{Made, Op, Outcome};

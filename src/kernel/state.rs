@@ -40,6 +40,9 @@ pub struct Link {
     pub port_state: Option<u8>,
     /// For a bridge: whether the kernel runs STP on it.
     pub stp: Option<bool>,
+    /// The root qdisc netplumb can tell from the device's default (None:
+    /// noqueue, pfifo_fast, fq_codel, mq … whatever the device came with).
+    pub qdisc: Option<Qdisc>,
     /// What a macvlan or vxlan is, in the words of `op::LinkSpec::info`
     /// ("mode bridge", "id 42 remote 10.0.0.2 dstport 4789").
     pub info: Option<String>,
@@ -75,6 +78,16 @@ pub struct Addr {
     pub scope: String,
     /// IPv6 duplicate address detection has not finished: not usable yet.
     pub tentative: bool,
+}
+
+/// A root qdisc as read back: tbf's rate (bytes/s), bucket and queue
+/// (bytes); netem's rate and queue (packets); only the kind for others.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Qdisc {
+    pub kind: String,
+    pub rate: u64,
+    pub burst: u32,
+    pub limit: u32,
 }
 
 /// One path of a multipath route, as read back.

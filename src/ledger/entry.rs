@@ -9,7 +9,7 @@ use netplumb_nft::L4Proto;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
-use crate::op::{LinkChange, Op, RouteEx, RouteSpec, RuleSpec};
+use crate::op::{LinkChange, Op, RouteEx, RouteSpec, RuleSpec, Shape};
 
 /// The kinds of link netplumb creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -190,6 +190,14 @@ pub enum Entry {
         ns: NsRef,
         rule: RuleSpec,
     },
+    /// An adopted device's root qdisc this topology changed: `old` the
+    /// shape to put back (None: the device's default).
+    Qdisc {
+        ns: NsRef,
+        name: IfName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        old: Option<Shape>,
+    },
     /// A sysctl this topology set: `value` what it set, `old` the value
     /// before any netplumb topology set it (None: not known yet, or the
     /// namespace it lives in goes away with the topology).
@@ -238,6 +246,7 @@ impl Entry {
             | Entry::Route { ns, .. }
             | Entry::RouteEx { ns, .. }
             | Entry::Rule { ns, .. }
+            | Entry::Qdisc { ns, .. }
             | Entry::Sysctl { ns, .. }
             | Entry::LinkAttr { ns, .. }
             | Entry::LinkPlace { ns, .. }
@@ -254,6 +263,14 @@ impl Entry {
                     ns: a, name: an, ..
                 },
                 Entry::Link {
+                    ns: b, name: bn, ..
+                },
+            ) => a == b && an == bn,
+            (
+                Entry::Qdisc {
+                    ns: a, name: an, ..
+                },
+                Entry::Qdisc {
                     ns: b, name: bn, ..
                 },
             ) => a == b && an == bn,
@@ -303,6 +320,15 @@ impl Entry {
             },
             Entry::RouteEx { ns, route } => Op::DelRouteEx { ns, route },
             Entry::Rule { ns, rule } => Op::DelRule { ns, rule },
+            Entry::Qdisc { ns, name, old } => match old {
+                Some(shape) => Op::SetQdisc {
+                    ns,
+                    dev: name,
+                    shape,
+                    mtu: 1500,
+                },
+                None => Op::DelQdisc { ns, dev: name },
+            },
             Entry::Sysctl { ns, key, old, .. } => match old {
                 Some(old) => Op::Sysctl {
                     ns,

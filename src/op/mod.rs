@@ -8,8 +8,10 @@ use netplumb_nft::NatTable;
 
 mod kinds;
 mod routes;
+mod shape;
 pub use kinds::{LinkSpec, MacvlanMode, VXLAN_PORT, VxlanSpec};
 pub use routes::{Hop, RouteEx, RouteType, RuleGoal, RuleSpec, TABLE_MAIN};
+pub use shape::Shape;
 
 use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
 
@@ -150,6 +152,19 @@ pub enum Op {
         ns: NsRef,
         rule: RuleSpec,
     },
+    /// `tc qdisc replace dev DEV root …`; `mtu`: the device's, for tbf's
+    /// default bucket.
+    SetQdisc {
+        ns: NsRef,
+        dev: IfName,
+        shape: Shape,
+        mtu: u32,
+    },
+    /// `tc qdisc del dev DEV root`: back to the device's default qdisc.
+    DelQdisc {
+        ns: NsRef,
+        dev: IfName,
+    },
     DelRule {
         ns: NsRef,
         rule: RuleSpec,
@@ -242,6 +257,8 @@ impl Op {
             | Op::PutRoute { ns, .. }
             | Op::DelRouteEx { ns, .. }
             | Op::AddRule { ns, .. }
+            | Op::SetQdisc { ns, .. }
+            | Op::DelQdisc { ns, .. }
             | Op::DelRule { ns, .. }
             | Op::Sysctl { ns, .. }
             | Op::ReplaceNat { ns, .. }
@@ -338,6 +355,13 @@ impl Op {
             Op::PutRoute { ns, route, .. } => format!("~ route {route} in {ns}"),
             Op::DelRouteEx { ns, route } => format!("- route {route} in {ns}"),
             Op::AddRule { ns, rule } => format!("+ rule {rule} in {ns}"),
+            Op::SetQdisc {
+                ns,
+                dev,
+                shape,
+                mtu,
+            } => format!("~ link {} shape {}", at(ns, dev), shape.tc_args(*mtu)),
+            Op::DelQdisc { ns, dev } => format!("~ link {} shape none", at(ns, dev)),
             Op::DelRule { ns, rule } => format!("- rule {rule} in {ns}"),
             Op::Sysctl { ns, key, value } => format!("~ sysctl {key}={value} in {ns}"),
             Op::ReplaceNat { ns, table, .. } => {

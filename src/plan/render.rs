@@ -36,6 +36,13 @@ fn ip_in(ns: &NsRef, v6: bool) -> String {
     }
 }
 
+fn tc_in(ns: &NsRef) -> String {
+    match ns {
+        NsRef::Host => "tc".to_string(),
+        NsRef::Named(n) => format!("tc -n {n}"),
+    }
+}
+
 /// The shell lines for one op; a NAT table is one `nft -f -` here-document.
 pub fn render(op: &Op) -> Vec<String> {
     match op {
@@ -160,6 +167,17 @@ pub fn render(op: &Op) -> Vec<String> {
         Op::DelRule { ns, rule } => {
             vec![format!("{} rule del {}", ip_in(ns, rule.v6), rule.words())]
         }
+        Op::SetQdisc {
+            ns,
+            dev,
+            shape,
+            mtu,
+        } => vec![format!(
+            "{} qdisc replace dev {dev} root {}",
+            tc_in(ns),
+            shape.tc_args(*mtu)
+        )],
+        Op::DelQdisc { ns, dev } => vec![format!("{} qdisc del dev {dev} root", tc_in(ns))],
         Op::Sysctl { ns, key, value } => vec![sysctl_cmd(ns, key, value)],
         Op::ReplaceNat { ns, table, .. } => {
             let head = match ns {

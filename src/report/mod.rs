@@ -154,6 +154,17 @@ fn fields(op: &Op) -> Fields {
             Some(route.words()),
         ),
         Op::AddRule { rule, .. } => ("add", "rule", rule.words(), None, None, None),
+        Op::SetQdisc {
+            dev, shape, mtu, ..
+        } => (
+            "set",
+            "link",
+            s(dev),
+            None,
+            None,
+            Some(format!("shape {}", shape.tc_args(*mtu))),
+        ),
+        Op::DelQdisc { dev, .. } => ("set", "link", s(dev), None, None, Some("shape none".into())),
         Op::DelRule { rule, .. } => ("remove", "rule", rule.words(), None, None, None),
         Op::Sysctl { key, value, .. } => (
             "set",

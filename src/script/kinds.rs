@@ -7,7 +7,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 use super::api::{LinkHandle, NsHandle, bad, declare, ifname};
 use super::{SharedRunner, fail};
 use crate::model::{NsRef, parse_ip};
-use crate::op::{MacvlanMode, VXLAN_PORT, VxlanSpec};
+use crate::op::{MacvlanMode, Shape, VXLAN_PORT, VxlanSpec};
 use crate::topo::LinkId;
 
 type R<T> = Result<T, Box<EvalAltResult>>;
@@ -137,6 +137,7 @@ fn vxlan(
 }
 
 pub fn register(engine: &mut Engine, runner: &SharedRunner) {
+    register_shape(engine, runner);
     let rn = runner.clone();
     engine.register_fn(
         "macvlan",
@@ -159,5 +160,165 @@ pub fn register(engine: &mut Engine, runner: &SharedRunner) {
         move |ctx: NativeCallContext, this: &mut NsHandle, name: &str, opts: Map| {
             vxlan(&ctx, &rn, this.ns.clone(), name, opts)
         },
+    );
+}
+
+/// `10mbit`, `1500kbit`, `1gbit`, `800bit` (bits), or `125kbps` (bytes),
+/// as `tc` takes a rate; bytes per second.
+fn rate(ctx: &NativeCallContext, v: &Dynamic) -> R<u64> {
+    let s = text(ctx, "shape rate", v)?;
+    let t = s.trim().to_ascii_lowercase();
+    let digits = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let bits_per: f64 = match unit {
+        "bit" => 1.0,
+        "kbit" => 1e3,
+        "mbit" => 1e6,
+        "gbit" => 1e9,
+        "bps" => 8.0,
+        "kbps" => 8e3,
+        "mbps" => 8e6,
+        "gbps" => 8e9,
+        _ => 0.0,
+    };
+    let n: f64 = n.parse().unwrap_or(0.0);
+    let bytes = (n * bits_per / 8.0).round();
+    if bits_per == 0.0 || !(bytes >= 1.0 && bytes < 1e15) {
+        return Err(fail(
+            ctx,
+            format!("shape rate {s:?} is not a rate (like \"10mbit\", \"1500kbit\", \"1gbit\")"),
+        ));
+    }
+    Ok(bytes as u64)
+}
+
+/// `20ms`, `500us`, `1s`, or a number of milliseconds; microseconds.
+fn time_us(ctx: &NativeCallContext, what: &str, v: &Dynamic) -> R<u32> {
+    let bad = || {
+        fail(
+            ctx,
+            format!("shape {what} is a time (like \"20ms\", \"500us\")"),
+        )
+    };
+    let us = if let Ok(ms) = v.as_int() {
+        ms as f64 * 1000.0
+    } else if let Ok(ms) = v.as_float() {
+        ms * 1000.0
+    } else {
+        let s = text(ctx, what, v)?;
+        let t = s.trim();
+        let (n, mult) = if let Some(n) = t.strip_suffix("us") {
+            (n, 1.0)
+        } else if let Some(n) = t.strip_suffix("ms") {
+            (n, 1e3)
+        } else if let Some(n) = t.strip_suffix('s') {
+            (n, 1e6)
+        } else {
+            return Err(bad());
+        };
+        n.trim().parse::<f64>().map_err(|_| bad())? * mult
+    };
+    if !(0.0..=4e9).contains(&us) {
+        return Err(bad());
+    }
+    Ok(us as u32)
+}
+
+/// A percentage 0 to 100 (a number, or "20%"), in thousandths.
+fn percent(ctx: &NativeCallContext, what: &str, v: &Dynamic) -> R<u32> {
+    let p = if let Ok(i) = v.as_int() {
+        i as f64
+    } else if let Ok(f) = v.as_float() {
+        f
+    } else {
+        let s = text(ctx, what, v)?;
+        s.trim()
+            .trim_end_matches('%')
+            .parse::<f64>()
+            .map_err(|_| fail(ctx, format!("shape {what} {s:?} is not a percentage")))?
+    };
+    if !(0.0..=100.0).contains(&p) {
+        return Err(fail(
+            ctx,
+            format!("shape {what} {p} % is out of range (0 to 100 %)"),
+        ));
+    }
+    Ok((p * 1000.0).round() as u32)
+}
+
+fn shape(ctx: &NativeCallContext, rn: &SharedRunner, l: &LinkHandle, o: Map) -> R<LinkHandle> {
+    check_keys(
+        ctx,
+        "shape",
+        &o,
+        &[
+            "rate",
+            "burst",
+            "limit",
+            "delay",
+            "jitter",
+            "loss",
+            "duplicate",
+            "corrupt",
+            "reorder",
+        ],
+    )?;
+    let bytes = |k: &str| -> R<Option<u32>> {
+        match o.get(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_int()
+                .ok()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .map(Some)
+                .ok_or_else(|| {
+                    fail(
+                        ctx,
+                        format!(
+                            "shape {k} is a positive number (bytes, or packets for netem's limit)"
+                        ),
+                    )
+                }),
+        }
+    };
+    let s = Shape {
+        rate: o.get("rate").map(|v| rate(ctx, v)).transpose()?,
+        burst: bytes("burst")?,
+        limit: bytes("limit")?,
+        delay: o
+            .get("delay")
+            .map(|v| time_us(ctx, "delay", v))
+            .transpose()?,
+        jitter: o
+            .get("jitter")
+            .map(|v| time_us(ctx, "jitter", v))
+            .transpose()?,
+        loss: o.get("loss").map(|v| percent(ctx, "loss", v)).transpose()?,
+        duplicate: o
+            .get("duplicate")
+            .map(|v| percent(ctx, "duplicate", v))
+            .transpose()?,
+        corrupt: o
+            .get("corrupt")
+            .map(|v| percent(ctx, "corrupt", v))
+            .transpose()?,
+        reorder: o
+            .get("reorder")
+            .map(|v| percent(ctx, "reorder", v))
+            .transpose()?,
+    };
+    let id = l.id;
+    declare(ctx, rn, |t, pos| t.set_shape(id, s, pos))?;
+    Ok(l.clone())
+}
+
+pub fn register_shape(engine: &mut Engine, runner: &SharedRunner) {
+    let rn = runner.clone();
+    engine.register_fn(
+        "shape",
+        move |ctx: NativeCallContext, l: &mut LinkHandle, opts: Map| shape(&ctx, &rn, l, opts),
     );
 }

@@ -344,7 +344,8 @@ fn wanted(entries: &[Owned]) -> Vec<Wanted> {
             Owned::Netns { ns, .. } => slot(&mut out, &NsRef::Named(ns.clone())).owned = true,
             Owned::Link { ns, name, .. }
             | Owned::LinkAttr { ns, name, .. }
-            | Owned::LinkPlace { ns, name, .. } => {
+            | Owned::LinkPlace { ns, name, .. }
+            | Owned::Qdisc { ns, name, .. } => {
                 slot(&mut out, ns).links.insert(name.to_string());
             }
             Owned::Addr { ns, dev, .. } => {

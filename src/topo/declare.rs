@@ -15,7 +15,7 @@ use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
 use crate::op::RouteSpec;
 
 impl Topology {
-    fn changed(&mut self) {
+    pub(super) fn changed(&mut self) {
         self.revision += 1;
     }
 
@@ -34,7 +34,7 @@ impl Topology {
         }
     }
 
-    fn link_mut(&mut self, id: LinkId) -> Result<&mut LinkDecl, DeclError> {
+    pub(super) fn link_mut(&mut self, id: LinkId) -> Result<&mut LinkDecl, DeclError> {
         self.link(id)?;
         Ok(&mut self.links[id.index()])
     }
@@ -70,6 +70,7 @@ impl Topology {
             mtu: None,
             master: None,
             stp: None,
+            shape: None,
             pos,
             set_pos: Default::default(),
         });

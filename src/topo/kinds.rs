@@ -3,7 +3,7 @@
 
 use super::{DeclError, LinkId, LinkKind, Pos, Topology};
 use crate::model::{IfName, NsRef};
-use crate::op::{MacvlanMode, VxlanSpec};
+use crate::op::{MacvlanMode, Shape, VxlanSpec};
 
 /// The most ports a Linux bridge takes (BR_MAX_PORTS is 1024, and port
 /// number 0 is never used): the 1024th gets EXFULL.
@@ -86,6 +86,33 @@ impl Topology {
         }
         self.new_link_checks(&ns, &name)?;
         Ok(self.push_link(LinkKind::Vxlan { spec, dev }, &ns, &name, pos))
+    }
+
+    /// `link.shape(#{ … })`: netem's rules checked here (a jitter or a
+    /// reordering needs a delay), percentages already within 0–100.
+    pub fn set_shape(&mut self, id: LinkId, shape: Shape, pos: Pos) -> Result<(), DeclError> {
+        if shape.jitter.is_some() && shape.delay.is_none() {
+            return Err(kind_err("a jitter needs a delay"));
+        }
+        if shape.reorder.is_some() && shape.delay.is_none() {
+            return Err(kind_err("reordering needs a delay"));
+        }
+        if shape.burst.is_some() && shape.needs_netem() {
+            return Err(kind_err(
+                "burst is tbf's (a rate alone); with delay, loss … the shape is netem's",
+            ));
+        }
+        if (shape.burst.is_some() || shape.limit.is_some())
+            && shape.rate.is_none()
+            && !shape.needs_netem()
+        {
+            return Err(kind_err("burst and limit need a rate"));
+        }
+        let l = self.link_mut(id)?;
+        l.shape = Some(shape);
+        l.set_pos.shape = Some(pos);
+        self.changed();
+        Ok(())
     }
 
     /// How many links are attached to `bridge`.

@@ -19,7 +19,7 @@ pub use error::DeclError;
 pub use routes::{RouteExDecl, RuleDecl};
 
 use crate::model::{Cidr, IfName, NsName, NsRef};
-use crate::op::{MacvlanMode, RouteSpec, VxlanSpec};
+use crate::op::{MacvlanMode, RouteSpec, Shape, VxlanSpec};
 
 /// Where in which script something was declared: errors point here.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
@@ -107,6 +107,8 @@ pub struct LinkDecl {
     pub mtu: Option<u32>,
     pub master: Option<LinkId>,
     pub stp: Option<bool>,
+    /// `shape(#{ … })`; `Some(empty)`: `shape(#{})`, no shaping.
+    pub shape: Option<Shape>,
     pub pos: Pos,
     /// Where the last up()/down(), mtu(), attach() and stp() calls were.
     pub set_pos: SetPos,
@@ -118,6 +120,7 @@ pub struct SetPos {
     pub mtu: Option<Pos>,
     pub master: Option<Pos>,
     pub stp: Option<Pos>,
+    pub shape: Option<Pos>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -141,6 +141,23 @@ pub(super) fn link(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffE
 pub(super) fn check_features(topo: &Topology, kernel: &mut dyn Kernel) -> Result<(), DiffError> {
     let mut asked: Vec<&str> = Vec::new();
     for (_, l) in topo.links() {
+        if let Some(s) = l.shape.as_ref().filter(|s| !s.is_empty()) {
+            let what = s.kind();
+            if !asked.contains(&what) {
+                asked.push(what);
+                if let Some(msg) = kernel.lacks(what) {
+                    let pos = l.set_pos.shape.as_ref().unwrap_or(&l.pos);
+                    let why = if what == "netem" {
+                        format!(
+                            "{msg}: shape() with delay, jitter, loss, duplicate, corrupt or reorder needs it"
+                        )
+                    } else {
+                        msg
+                    };
+                    return Err(err(pos, why, None));
+                }
+            }
+        }
         let what = match l.kind {
             LinkKind::Macvlan { .. } => "macvlan",
             LinkKind::Vxlan { .. } => "vxlan",

@@ -22,6 +22,7 @@ mod nat;
 mod remove;
 mod routes;
 mod settings;
+mod shape;
 mod sysctl;
 
 pub use links::link_key;
@@ -237,6 +238,7 @@ pub fn diff(
     settings::attrs_addrs_routes(topo, &mut cx)?;
     settings::group_by_ns(&mut cx.steps[mid..]);
     routes::routes_and_rules(topo, &mut cx)?;
+    shape::shapes(topo, &mut cx)?;
     settings::fuse_veths(&mut cx.steps);
     sysctl::sysctls(topo, kernel, &mut cx)?;
     nat::nat(topo, kernel, &mut cx)?;

@@ -45,6 +45,9 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
             .iter()
             .any(|r| &r.ns == ns && r.route.same_key(route)),
         Entry::Rule { ns, rule } => topo.rules().iter().any(|r| &r.ns == ns && &r.rule == rule),
+        Entry::Qdisc { ns, name, .. } => {
+            link_now_at(topo, cx, ns, name).is_some_and(|id| topo.get(id).shape.is_some())
+        }
         Entry::Sysctl { ns, key, .. } => topo
             .sysctls()
             .iter()
@@ -67,7 +70,7 @@ fn rank(e: &Entry) -> u8 {
         Entry::Sysctl { .. } => 1,
         Entry::Route { .. } | Entry::RouteEx { .. } | Entry::Rule { .. } => 2,
         Entry::Addr { .. } => 3,
-        Entry::LinkAttr { .. } => 4,
+        Entry::LinkAttr { .. } | Entry::Qdisc { .. } => 4,
         Entry::LinkPlace { .. } => 5,
         Entry::Link {
             kind: MadeKind::Veth | MadeKind::Macvlan | MadeKind::Vxlan,
@@ -221,6 +224,13 @@ fn remove(
             }];
             cx.push_step(step(op, undo, &e))
         }
+        Entry::Qdisc { ns, name, old } => match super::shape::restore_op(cx, ns, name, old) {
+            Some((op, undo)) => cx.push_step(step(op, vec![undo], &e)),
+            None => {
+                retire_only(cx, e);
+                Ok(())
+            }
+        },
         Entry::Rule { ns, rule } => {
             if !crate::kernel::routes::has_rule(cx.state(ns), rule) {
                 retire_only(cx, e);
