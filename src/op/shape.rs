@@ -54,7 +54,7 @@ fn rate_arg(bytes: u64) -> String {
         ("mbit", 1_000_000),
         ("kbit", 1_000),
     ] {
-        if bits >= n && bits % n == 0 {
+        if bits >= n && bits.is_multiple_of(n) {
             return format!("{}{unit}", bits / n);
         }
     }
@@ -62,7 +62,7 @@ fn rate_arg(bytes: u64) -> String {
 }
 
 fn time_arg(us: u32) -> String {
-    if us > 0 && us % 1000 == 0 {
+    if us > 0 && us.is_multiple_of(1000) {
         format!("{}ms", us / 1000)
     } else {
         format!("{us}us")
@@ -70,7 +70,7 @@ fn time_arg(us: u32) -> String {
 }
 
 fn pct_arg(m: Milli) -> String {
-    if m % 1000 == 0 {
+    if m.is_multiple_of(1000) {
         format!("{}%", m / 1000)
     } else {
         format!("{}%", f64::from(m) / 1000.0)

@@ -185,7 +185,7 @@ fn rate(ctx: &NativeCallContext, v: &Dynamic) -> R<u64> {
     };
     let n: f64 = n.parse().unwrap_or(0.0);
     let bytes = (n * bits_per / 8.0).round();
-    if bits_per == 0.0 || !(bytes >= 1.0 && bytes < 1e15) {
+    if bits_per == 0.0 || !(1.0..1e15).contains(&bytes) {
         return Err(fail(
             ctx,
             format!("shape rate {s:?} is not a rate (like \"10mbit\", \"1500kbit\", \"1gbit\")"),
