@@ -51,6 +51,10 @@ pub fn intent(topo: &Topology, topology: &str) -> Intent {
             opt(l.master.map(|m| topo.get(m).name.to_string())),
         );
         out.insert(format!("{k} stp"), opt(l.stp.map(|s| s.to_string())));
+        out.insert(
+            format!("{k} shape"),
+            opt(l.shape.as_ref().map(|s| s.tc_args(1500))),
+        );
         let origin = at(&l.origin.0, &l.origin.1);
         for (i, a) in topo.addrs().iter().filter(|a| a.link == id).enumerate() {
             out.insert(format!("addr {origin} {}", a.cidr), "declared".into());
@@ -61,6 +65,18 @@ pub fn intent(topo: &Topology, topology: &str) -> Intent {
         out.insert(
             format!("route {} {}", r.ns, r.route.dest),
             r.route.via.to_string(),
+        );
+    }
+    for r in topo.xroutes() {
+        out.insert(
+            format!("route {} {}", r.ns, r.route.words()),
+            "declared".into(),
+        );
+    }
+    for r in topo.rules() {
+        out.insert(
+            format!("rule {} {}", r.ns, r.rule.words()),
+            "declared".into(),
         );
     }
     for s in topo.sysctls() {
