@@ -21,7 +21,9 @@ use super::rule_msg::{self, RuleAction};
 use crate::kernel::{Addr, KernelError, Link, NsState, Qdisc, Route, RouteHop, Rule};
 use crate::model::Cidr;
 
-pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
+/// Links and addresses only: what waiting for readiness looks at, without
+/// the route, rule and qdisc dumps of a full read.
+pub fn read_links_addrs(rt: &mut Rtnl) -> Result<NsState, KernelError> {
     let mut st = NsState {
         links: read_links(rt)?,
         ..NsState::default()
@@ -33,6 +35,11 @@ pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
             st.addrs.push(s);
         }
     }
+    Ok(st)
+}
+
+pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
+    let mut st = read_links_addrs(rt)?;
     for m in rt.dump(M::GetRoute(RouteMessage::default()))? {
         if let M::NewRoute(r) = m
             && let Some(s) = route(&r)
