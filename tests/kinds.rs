@@ -296,3 +296,63 @@ for i in 0..1024 {
     assert!(err.contains("big.rhai:5"), "names the line: {err}");
     assert_eq!(sb.snapshot(), before, "nothing was made");
 }
+
+const TAP: &str = r#"
+let v = netns("vm");
+v.tap("tap0", #{ owner: 1000, group: 100, multi_queue: true }).addr("10.3.0.1/24").up();
+v.tun("tun0").up();
+"#;
+
+/// A program opening the tap as a VM would: carrier comes up while it holds
+/// it open.
+const OPEN_TAP: &str = "import fcntl,struct,time,os; \
+f=os.open('/dev/net/tun',os.O_RDWR); \
+fcntl.ioctl(f,0x400454ca,struct.pack('16sH','tap0'.encode(),0x0002|0x1000|0x0100)); \
+time.sleep(2)";
+
+#[test]
+fn a_tap_is_made_persistent_opened_by_a_program_and_removed() {
+    let sb = Sandbox::new();
+    let before = sb.snapshot();
+    let s = sb.script("tap.rhai", TAP);
+    let plan = sb.np_ok(&["plan", &s]);
+    assert!(
+        plan.contains("ip -n vm tuntap add dev tap0 mode tap user 1000 group 100 multi_queue"),
+        "{plan}"
+    );
+    sb.np_ok(&["up", &s]);
+    let t = link(&sb, "vm", "tap0");
+    assert_eq!(t["linkinfo"]["info_kind"], "tun");
+    let d = &t["linkinfo"]["info_data"];
+    assert_eq!(d["type"], "tap");
+    assert_eq!(d["persist"], true);
+    assert_eq!(d["multi_queue"], true);
+    assert_eq!(
+        link(&sb, "vm", "tun0")["linkinfo"]["info_data"]["type"],
+        "tun"
+    );
+    assert!(
+        t["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "NO-CARRIER"),
+        "no carrier while nobody holds it: {t}"
+    );
+    let held = sb.ok(&format!(
+        "ip netns exec vm python3 -c \"{OPEN_TAP}\" & sleep 1; ip -n vm -j link show tap0; wait"
+    ));
+    let held: serde_json::Value = serde_json::from_str(&held).expect("ip -j");
+    assert_eq!(held[0]["operstate"], "UP", "opened: {held}");
+    let again = sb.np_ok(&["up", &s]);
+    assert!(again.contains("no changes"), "{again}");
+    // Day two: another owner makes it again, as a fresh up would.
+    let s2 = sb.script("tap.rhai", &TAP.replace("owner: 1000", "owner: 1001"));
+    sb.np_ok(&["up", &s2]);
+    assert_eq!(
+        link(&sb, "vm", "tap0")["linkinfo"]["info_data"]["user"],
+        1001
+    );
+    sb.np_ok(&["down", "tap"]);
+    assert_eq!(sb.snapshot(), before);
+}

@@ -60,6 +60,10 @@ fn is_rtnetlink(op: &Op) -> bool {
             | Op::ReplaceNat { .. }
             | Op::DelNat { .. }
             | Op::MoveLink { .. }
+            | Op::AddLink {
+                spec: LinkSpec::Tun(_),
+                ..
+            }
     )
 }
 
@@ -113,6 +117,7 @@ pub(super) fn apply_all(k: &mut LinuxKernel, ops: &[Op]) -> Outcome<KernelError>
                 Op::AddNetns { .. } => "netns create",
                 Op::Sysctl { .. } => "sysctl",
                 Op::MoveLink { .. } => "rtnetlink move",
+                Op::AddLink { .. } => "tun/tap create",
                 _ => "nf_tables",
             };
             match k.timed(what, 1, |k| special(k, op)) {
@@ -282,6 +287,7 @@ fn indexes_known(k: &LinuxKernel, op: &Op) -> bool {
         Op::AddLink { ns, spec, .. } => match spec {
             LinkSpec::Macvlan { parent, .. } => known(ns, parent.as_str()),
             LinkSpec::Vxlan { spec, .. } => spec.dev.as_ref().is_none_or(|d| known(ns, d.as_str())),
+            LinkSpec::Tun(_) => true,
         },
         _ => true,
     }
@@ -499,6 +505,26 @@ fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError> {
                     format!("no NAT table {table}"),
                 ))
             }
+        }
+        Op::AddLink {
+            ns,
+            name,
+            spec: LinkSpec::Tun(t),
+            ..
+        } => {
+            use super::tun::{TunMode, TunOpts, create_in};
+            let mut o = TunOpts::new(
+                name.as_str(),
+                if t.tap { TunMode::Tap } else { TunMode::Tun },
+            );
+            o.owner = t.owner;
+            o.group = t.group;
+            o.multi_queue = t.multi_queue;
+            let f = k.conns.file(&k.nsdir, ns)?;
+            create_in(f, &o)?;
+            k.index.remove(&(ns.clone(), name.to_string()));
+            let index = k.ifindex(ns, name.as_str())?;
+            Ok(Made::Link { index, peer: None })
         }
         Op::MoveLink { ns, name, to } => {
             let f = k.conns.ns_file(&k.nsdir, to)?;

@@ -14,7 +14,7 @@ use super::msg::Req;
 use super::vxlan_msg::Vxlan;
 use crate::kernel::KernelError;
 use crate::model::NsRef;
-use crate::op::{LinkSpec, MacvlanMode, VxlanSpec};
+use crate::op::{LinkSpec, MacvlanMode, TunSpec, VxlanSpec};
 
 fn mode_out(m: MacvlanMode) -> link_msg::MacvlanMode {
     match m {
@@ -65,6 +65,11 @@ pub(super) fn add_link(
             }
             (m, fl)
         }
+        LinkSpec::Tun(_) => {
+            return Err(KernelError::other(
+                "a tun/tap device is made through /dev/net/tun, not rtnetlink",
+            ));
+        }
     };
     if into.is_some() {
         // Born elsewhere: its index is asked for there.
@@ -86,6 +91,15 @@ pub(super) fn info(l: &LinkMessage) -> Option<String> {
                 dev: None,
                 port: v.port,
                 learning: v.learning,
+            }
+            .words(),
+        ),
+        KindInfo::Tun(t) => Some(
+            TunSpec {
+                tap: t.mode == Some(super::tun::TunMode::Tap),
+                owner: t.owner,
+                group: t.group,
+                multi_queue: t.multi_queue,
             }
             .words(),
         ),

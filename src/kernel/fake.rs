@@ -202,6 +202,9 @@ impl Recorder {
                 if l.kind.as_deref() == Some("vxlan") {
                     // No carrier of its own to report, as the kernel says.
                     l.oper = if l.up { "UNKNOWN" } else { "DOWN" }.into();
+                } else if l.kind.as_deref() == Some("tun") {
+                    // No carrier until a program opens it.
+                    l.oper = "DOWN".into();
                 } else if l.kind.as_deref() == Some("macvlan") {
                     l.oper = if l.up { "UP" } else { "DOWN" }.into();
                 } else if l.kind.as_deref() == Some("veth") || l.is_bridge() {
@@ -312,6 +315,7 @@ impl Recorder {
                         };
                         (mtu.unwrap_or(under.saturating_sub(spec.overhead())), None)
                     }
+                    LinkSpec::Tun(_) => (1500, None),
                 };
                 let index = self.add_link(&home, name.as_str(), spec.kind())?;
                 let l = self.link_mut(&home, name.as_str())?;

@@ -64,7 +64,11 @@ impl Link {
         // A vxlan reports no carrier state of its own: UNKNOWN, and lower up.
         let tunnel =
             self.oper == "UNKNOWN" && self.lower_up && self.kind.as_deref() == Some("vxlan");
-        let carrying = self.oper == "UP" || tunnel || (self.is_bridge() && self.up && !ports_up);
+        // A tun/tap has carrier only while a program holds it open: up is
+        // all there is to wait for.
+        let tun = self.up && self.kind.as_deref() == Some("tun");
+        let carrying =
+            self.oper == "UP" || tunnel || tun || (self.is_bridge() && self.up && !ports_up);
         carrying && self.port_state.is_none_or(|s| s == BR_STATE_FORWARDING)
     }
 }

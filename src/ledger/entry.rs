@@ -19,6 +19,7 @@ pub enum MadeKind {
     Bridge,
     Macvlan,
     Vxlan,
+    Tun,
 }
 
 /// Where a link end is.

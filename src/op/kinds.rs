@@ -86,6 +86,33 @@ impl VxlanSpec {
     }
 }
 
+/// A persistent tun (layer 3) or tap (layer 2) device, for a VM or a
+/// user-space program to open.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TunSpec {
+    pub tap: bool,
+    pub owner: Option<u32>,
+    pub group: Option<u32>,
+    pub multi_queue: bool,
+}
+
+impl TunSpec {
+    /// `mode tap user 1000 group 100 multi_queue`, as `ip tuntap` takes it.
+    pub fn words(&self) -> String {
+        let mut s = format!("mode {}", if self.tap { "tap" } else { "tun" });
+        if let Some(u) = self.owner {
+            s.push_str(&format!(" user {u}"));
+        }
+        if let Some(g) = self.group {
+            s.push_str(&format!(" group {g}"));
+        }
+        if self.multi_queue {
+            s.push_str(" multi_queue");
+        }
+        s
+    }
+}
+
 /// What a new link of another kind is made as.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LinkSpec {
@@ -94,6 +121,8 @@ pub enum LinkSpec {
     /// `mtu`: the underlay's minus the outer headers, set explicitly so
     /// `plan` says what the kernel will have.
     Vxlan { spec: VxlanSpec, mtu: Option<u32> },
+    /// Made through /dev/net/tun in the request's namespace, persistent.
+    Tun(TunSpec),
 }
 
 impl LinkSpec {
@@ -101,6 +130,7 @@ impl LinkSpec {
         match self {
             LinkSpec::Macvlan { .. } => "macvlan",
             LinkSpec::Vxlan { .. } => "vxlan",
+            LinkSpec::Tun(_) => "tun",
         }
     }
 
@@ -116,6 +146,7 @@ impl LinkSpec {
                 };
                 s.words()
             }
+            LinkSpec::Tun(t) => t.words(),
         }
     }
 
@@ -139,6 +170,7 @@ impl LinkSpec {
                     .trim_start()
                     .to_string()
             }
+            LinkSpec::Tun(t) => t.words(),
         }
     }
 }

@@ -9,7 +9,7 @@ use netplumb_nft::NatTable;
 mod kinds;
 mod routes;
 mod shape;
-pub use kinds::{LinkSpec, MacvlanMode, VXLAN_PORT, VxlanSpec};
+pub use kinds::{LinkSpec, MacvlanMode, TunSpec, VXLAN_PORT, VxlanSpec};
 pub use routes::{Hop, RouteEx, RouteType, RuleGoal, RuleSpec, TABLE_MAIN};
 pub use shape::Shape;
 
@@ -329,6 +329,9 @@ impl Op {
                         at(ns, parent),
                         mode.as_str()
                     ),
+                    LinkSpec::Tun(t) => {
+                        format!("+ {} {}", if t.tap { "tap" } else { "tun" }, at(home, name))
+                    }
                     LinkSpec::Vxlan { spec, mtu } => {
                         let mut s = format!("+ vxlan {} id {}", at(home, name), spec.id);
                         if let Some(m) = mtu {

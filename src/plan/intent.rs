@@ -36,6 +36,7 @@ pub fn intent(topo: &Topology, topology: &str) -> Intent {
                 topo.get(*parent).name,
                 mode.as_str()
             ),
+            LinkKind::Tun(t) => format!("tuntap {}", t.words()),
             LinkKind::Vxlan { spec, dev } => {
                 let mut s = spec.clone();
                 s.dev = dev.map(|d| topo.get(d).name.clone());

@@ -85,6 +85,16 @@ pub fn render(op: &Op) -> Vec<String> {
         Op::AddLink {
             ns,
             name,
+            spec: crate::op::LinkSpec::Tun(t),
+            ..
+        } => vec![format!(
+            "{} tuntap add dev {name} {}",
+            ns.ip_prefix(),
+            t.words()
+        )],
+        Op::AddLink {
+            ns,
+            name,
             into,
             spec,
         } => vec![format!(

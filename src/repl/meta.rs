@@ -521,6 +521,9 @@ pub fn show(t: &Topology) -> String {
                         mode.as_str()
                     );
                 }
+                LinkKind::Tun(t) => {
+                    let _ = write!(line, " {}", t.words());
+                }
                 LinkKind::Vxlan { spec, .. } => {
                     let _ = write!(line, " vxlan id {}", spec.id);
                 }

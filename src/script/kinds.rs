@@ -7,7 +7,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 use super::api::{LinkHandle, NsHandle, bad, declare, ifname};
 use super::{SharedRunner, fail};
 use crate::model::{NsRef, parse_ip};
-use crate::op::{MacvlanMode, Shape, VXLAN_PORT, VxlanSpec};
+use crate::op::{MacvlanMode, Shape, TunSpec, VXLAN_PORT, VxlanSpec};
 use crate::topo::LinkId;
 
 type R<T> = Result<T, Box<EvalAltResult>>;
@@ -138,6 +138,7 @@ fn vxlan(
 
 pub fn register(engine: &mut Engine, runner: &SharedRunner) {
     register_shape(engine, runner);
+    register_tun(engine, runner);
     let rn = runner.clone();
     engine.register_fn(
         "macvlan",
@@ -321,4 +322,60 @@ pub fn register_shape(engine: &mut Engine, runner: &SharedRunner) {
         "shape",
         move |ctx: NativeCallContext, l: &mut LinkHandle, opts: Map| shape(&ctx, &rn, l, opts),
     );
+}
+
+fn tun(
+    ctx: &NativeCallContext,
+    rn: &SharedRunner,
+    ns: NsRef,
+    name: &str,
+    tap: bool,
+    o: Map,
+) -> R<LinkHandle> {
+    let what = if tap { "tap" } else { "tun" };
+    check_keys(ctx, what, &o, &["owner", "group", "multi_queue"])?;
+    let id_of = |k: &str| -> R<Option<u32>> {
+        match o.get(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_int()
+                .ok()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| fail(ctx, format!("{what} {k} is a numeric id (like 1000)"))),
+        }
+    };
+    let spec = TunSpec {
+        tap,
+        owner: id_of("owner")?,
+        group: id_of("group")?,
+        multi_queue: match o.get("multi_queue") {
+            None => false,
+            Some(v) => v
+                .as_bool()
+                .map_err(|_| fail(ctx, format!("{what} multi_queue is true or false")))?,
+        },
+    };
+    let name = ifname(ctx, name)?;
+    let id = declare(ctx, rn, |t, pos| t.add_tun(ns, name, spec, pos))?;
+    Ok(LinkHandle { id })
+}
+
+pub fn register_tun(engine: &mut Engine, runner: &SharedRunner) {
+    for (f, tap) in [("tap", true), ("tun", false)] {
+        let rn = runner.clone();
+        engine.register_fn(
+            f,
+            move |ctx: NativeCallContext, this: &mut NsHandle, name: &str, opts: Map| {
+                tun(&ctx, &rn, this.ns.clone(), name, tap, opts)
+            },
+        );
+        let rn = runner.clone();
+        engine.register_fn(
+            f,
+            move |ctx: NativeCallContext, this: &mut NsHandle, name: &str| {
+                tun(&ctx, &rn, this.ns.clone(), name, tap, Map::new())
+            },
+        );
+    }
 }

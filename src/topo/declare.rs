@@ -180,7 +180,10 @@ impl Topology {
 
     pub fn set_stp(&mut self, id: LinkId, on: bool, pos: Pos) -> Result<(), DeclError> {
         let l = self.link_mut(id)?;
-        if matches!(l.kind, LinkKind::Macvlan { .. } | LinkKind::Vxlan { .. }) {
+        if matches!(
+            l.kind,
+            LinkKind::Macvlan { .. } | LinkKind::Vxlan { .. } | LinkKind::Tun(_)
+        ) {
             return Err(DeclError::Kind {
                 msg: format!("{} is not a bridge: stp() is for bridges", l.name),
             });
@@ -204,7 +207,10 @@ impl Topology {
                 bridge: b.name.clone(),
             });
         }
-        if matches!(b.kind, LinkKind::Macvlan { .. } | LinkKind::Vxlan { .. }) {
+        if matches!(
+            b.kind,
+            LinkKind::Macvlan { .. } | LinkKind::Vxlan { .. } | LinkKind::Tun(_)
+        ) {
             return Err(DeclError::Kind {
                 msg: format!("{} is not a bridge: attach() is called on a bridge", b.name),
             });

@@ -3,7 +3,7 @@
 
 use super::{DeclError, LinkId, LinkKind, Pos, Topology};
 use crate::model::{IfName, NsRef};
-use crate::op::{MacvlanMode, Shape, VxlanSpec};
+use crate::op::{MacvlanMode, Shape, TunSpec, VxlanSpec};
 
 /// The most ports a Linux bridge takes (BR_MAX_PORTS is 1024, and port
 /// number 0 is never used): the 1024th gets EXFULL.
@@ -50,14 +50,17 @@ impl Topology {
                 p.name, p.ns
             )));
         }
-        if matches!(p.kind, LinkKind::Macvlan { .. } | LinkKind::Vxlan { .. }) {
+        if matches!(
+            p.kind,
+            LinkKind::Macvlan { .. } | LinkKind::Vxlan { .. } | LinkKind::Tun(_)
+        ) {
             return Err(kind_err(format!(
                 "{} cannot be a macvlan's parent: it is itself a {}",
                 p.name,
-                if matches!(p.kind, LinkKind::Macvlan { .. }) {
-                    "macvlan"
-                } else {
-                    "vxlan"
+                match p.kind {
+                    LinkKind::Macvlan { .. } => "macvlan",
+                    LinkKind::Tun(_) => "tun/tap device",
+                    _ => "vxlan",
                 }
             )));
         }
@@ -113,6 +116,18 @@ impl Topology {
         l.set_pos.shape = Some(pos);
         self.changed();
         Ok(())
+    }
+
+    /// `ns.tap(name, #{ owner, group, multi_queue })` / `ns.tun(…)`.
+    pub fn add_tun(
+        &mut self,
+        ns: NsRef,
+        name: IfName,
+        spec: TunSpec,
+        pos: Pos,
+    ) -> Result<LinkId, DeclError> {
+        self.new_link_checks(&ns, &name)?;
+        Ok(self.push_link(LinkKind::Tun(spec), &ns, &name, pos))
     }
 
     /// How many links are attached to `bridge`.

@@ -19,7 +19,7 @@ pub use error::DeclError;
 pub use routes::{RouteExDecl, RuleDecl};
 
 use crate::model::{Cidr, IfName, NsName, NsRef};
-use crate::op::{MacvlanMode, RouteSpec, Shape, VxlanSpec};
+use crate::op::{MacvlanMode, RouteSpec, Shape, TunSpec, VxlanSpec};
 
 /// Where in which script something was declared: errors point here.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
@@ -80,6 +80,8 @@ pub enum LinkKind {
         parent: LinkId,
         mode: MacvlanMode,
     },
+    /// A persistent tun or tap device.
+    Tun(TunSpec),
     /// `spec.dev` is filled in from `dev` when planned.
     Vxlan {
         spec: VxlanSpec,

@@ -15,6 +15,7 @@ pub(super) fn made_kind(k: &LinkKind) -> Option<MadeKind> {
     match k {
         LinkKind::Macvlan { .. } => Some(MadeKind::Macvlan),
         LinkKind::Vxlan { .. } => Some(MadeKind::Vxlan),
+        LinkKind::Tun(_) => Some(MadeKind::Tun),
         _ => None,
     }
 }
@@ -46,6 +47,7 @@ fn request(topo: &Topology, cx: &Cx, l: &LinkDecl) -> Option<(NsRef, Option<NsRe
             let mtu = Some(under.saturating_sub(spec.overhead()));
             Some((l.origin.0.clone(), None, LinkSpec::Vxlan { spec, mtu }))
         }
+        LinkKind::Tun(t) => Some((l.ns.clone(), None, LinkSpec::Tun(t.clone()))),
         _ => None,
     }
 }
@@ -161,6 +163,7 @@ pub(super) fn check_features(topo: &Topology, kernel: &mut dyn Kernel) -> Result
         let what = match l.kind {
             LinkKind::Macvlan { .. } => "macvlan",
             LinkKind::Vxlan { .. } => "vxlan",
+            LinkKind::Tun(_) => "tun",
             _ => continue,
         };
         if asked.contains(&what) {

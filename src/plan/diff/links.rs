@@ -46,6 +46,7 @@ pub(super) fn owned_entry<'a>(cx: &'a Cx, topo: &Topology, id: LinkId) -> Option
         LinkKind::Bridge => (l, MadeKind::Bridge),
         LinkKind::Macvlan { .. } => (l, MadeKind::Macvlan),
         LinkKind::Vxlan { .. } => (l, MadeKind::Vxlan),
+        LinkKind::Tun(_) => (l, MadeKind::Tun),
         LinkKind::Existing => return None,
     };
     let want = key_end(first);
@@ -380,7 +381,9 @@ pub(super) fn links(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
             LinkKind::Bridge => bridge(topo, cx, id)?,
             LinkKind::Veth { peer } if is_first_end(topo, id) => veth(topo, cx, id, *peer)?,
             LinkKind::Veth { .. } => {}
-            LinkKind::Macvlan { .. } | LinkKind::Vxlan { .. } => super::kinds::link(topo, cx, id)?,
+            LinkKind::Macvlan { .. } | LinkKind::Vxlan { .. } | LinkKind::Tun(_) => {
+                super::kinds::link(topo, cx, id)?
+            }
         }
     }
     Ok(())

@@ -73,7 +73,7 @@ fn rank(e: &Entry) -> u8 {
         Entry::LinkAttr { .. } | Entry::Qdisc { .. } => 4,
         Entry::LinkPlace { .. } => 5,
         Entry::Link {
-            kind: MadeKind::Veth | MadeKind::Macvlan | MadeKind::Vxlan,
+            kind: MadeKind::Veth | MadeKind::Macvlan | MadeKind::Vxlan | MadeKind::Tun,
             ..
         } => 6,
         Entry::Link { .. } => 7,
