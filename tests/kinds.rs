@@ -356,3 +356,34 @@ fn a_tap_is_made_persistent_opened_by_a_program_and_removed() {
     sb.np_ok(&["down", "tap"]);
     assert_eq!(sb.snapshot(), before);
 }
+
+#[test]
+fn veth_ends_and_bridge_ports_that_disagree_on_the_mtu_are_warned_about() {
+    let sb = Sandbox::new();
+    let s = sb.script(
+        "mtu.rhai",
+        r#"
+let a = netns("ma");
+let v = veth("mv0", a, "eth0");
+v.mtu(9000).up();
+v.peer.up();
+let br = bridge("mbr");
+let w = veth("mw0", a, "eth1");
+br.attach(w);
+br.attach(v);
+br.up();
+"#,
+    );
+    let o = sb.netplumb(&["up", &s]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("note: veth mv0 ↔ eth0 (line 3): MTU 9000 on one end, 1500 on the other"),
+        "{err}"
+    );
+    assert!(err.contains("bridge mbr"), "{err}");
+    assert!(
+        err.contains("mw0 1500, mv0 9000") || err.contains("mv0 9000, mw0 1500"),
+        "{err}"
+    );
+}

@@ -176,3 +176,52 @@ pub(super) fn check_features(topo: &Topology, kernel: &mut dyn Kernel) -> Result
     }
     Ok(())
 }
+
+/// The MTU a declared link will have, when the script decides it (a veth
+/// the topology makes is 1500 unless told otherwise).
+fn declared_mtu(l: &LinkDecl) -> Option<u32> {
+    l.mtu
+        .or(matches!(l.kind, LinkKind::Veth { .. }).then_some(1500))
+}
+
+/// Warnings, not refusals: the two ends of a veth, or a bridge's ports,
+/// with different MTUs drop what is larger than the smallest.
+pub(super) fn mtu_notes(topo: &Topology, cx: &mut Cx) {
+    for (id, l) in topo.links() {
+        if let LinkKind::Veth { peer } = l.kind
+            && id.index() < peer.index()
+        {
+            let p = topo.get(peer);
+            if let (Some(a), Some(b)) = (declared_mtu(l), declared_mtu(p))
+                && a != b
+            {
+                cx.diff.notes.push(format!(
+                    "veth {} ↔ {} ({}): MTU {a} on one end, {b} on the other; packets over {} are dropped",
+                    l.name,
+                    p.name,
+                    l.pos,
+                    a.min(b)
+                ));
+            }
+        }
+        if l.kind == LinkKind::Bridge {
+            let mut seen: Vec<(u32, &str)> = Vec::new();
+            for (_, port) in topo.links().filter(|(_, p)| p.master == Some(id)) {
+                if let Some(m) = declared_mtu(port)
+                    && !seen.iter().any(|(x, _)| *x == m)
+                {
+                    seen.push((m, port.name.as_str()));
+                }
+            }
+            if seen.len() > 1 {
+                let list: Vec<String> = seen.iter().map(|(m, n)| format!("{n} {m}")).collect();
+                cx.diff.notes.push(format!(
+                    "bridge {} ({}): its ports disagree on the MTU ({}); frames over the smallest are dropped",
+                    l.name,
+                    l.pos,
+                    list.join(", ")
+                ));
+            }
+        }
+    }
+}

@@ -234,6 +234,7 @@ pub fn diff(
     remove::removals(topo, kernel, &mut cx)?;
     links::namespaces(topo, &mut cx)?;
     links::links(topo, &mut cx)?;
+    kinds::mtu_notes(topo, &mut cx);
     let mid = cx.steps.len();
     settings::attrs_addrs_routes(topo, &mut cx)?;
     settings::group_by_ns(&mut cx.steps[mid..]);
