@@ -17,6 +17,14 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
     Ok((k.to_string(), v.to_string()))
 }
 
+/// A topology name, checked where clap parses it: a bad `--name` is a
+/// usage error (exit 2) like any other malformed argument.
+fn parse_topology_name(s: &str) -> Result<String, String> {
+    crate::ledger::check_topology_name(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "netplumb",
@@ -64,7 +72,7 @@ pub struct ScriptArgs {
     #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
     pub set: Vec<(String, String)>,
     /// Topology name (default: the script's file stem)
-    #[arg(long)]
+    #[arg(long, value_parser = parse_topology_name)]
     pub name: Option<String>,
     /// Stop a runaway script after this many script operations
     #[arg(long, default_value_t = 50_000_000)]
@@ -105,7 +113,7 @@ after_help = DOWN_FORMS
         #[arg(conflicts_with_all = ["name", "all"])]
         file: Option<PathBuf>,
         /// The topology to remove, by name
-        #[arg(long, conflicts_with = "all")]
+        #[arg(long, conflicts_with = "all", value_parser = parse_topology_name)]
         name: Option<String>,
         /// Every netplumb topology
         #[arg(long)]
@@ -114,8 +122,9 @@ after_help = DOWN_FORMS
         #[arg(long)]
         no_wait: bool,
         /// Forget the topology's record without touching the kernel (for a
-        /// record that cannot be read any more)
-        #[arg(long, requires = "name")]
+        /// record that cannot be read any more): `down --force-forget NAME`
+        /// (or --name NAME, or the script)
+        #[arg(long, conflicts_with = "all")]
         force_forget: bool,
     },
     /// Print the equivalent ip / nft commands without touching the kernel
@@ -163,11 +172,59 @@ Inside, :help lists the meta commands (:plan, :down, :doc, …).")]
         /// Run this script first, then continue interactively
         file: Option<PathBuf>,
         /// Topology name for the session's objects (default: repl)
-        #[arg(long)]
+        #[arg(long, value_parser = parse_topology_name)]
         name: Option<String>,
         /// Script parameter, visible as a constant (numbers as numbers)
         #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
         set: Vec<(String, String)>,
+    },
+    /// Bring a script up in a fresh sandbox, run its checks, write JUnit XML
+    #[command(after_help = "Examples:
+  netplumb test lab.rhai                   up, the checks, down: no root
+  netplumb test lab.rhai --junit out.xml   and a JUnit report for CI
+  netplumb test lab.rhai --junit -         the report on stdout
+  sudo netplumb test lab.rhai --keep       here, and leave it up
+
+The checks are the script's assert_reach / assert_no_reach calls and
+ping-all's expectations. Without --keep the topology is built in a
+throwaway sandbox (as with --sandbox) and torn down; --sandbox=WORLD runs
+it in that world. Exits 1 when a check failed (each is reported with its
+script line).")]
+    Test {
+        #[command(flatten)]
+        script: ScriptArgs,
+        /// Write a JUnit XML report here (one testcase per assertion; - for stdout)
+        #[arg(long, value_name = "OUT.xml")]
+        junit: Option<PathBuf>,
+        /// Build it here instead of in a throwaway sandbox, and leave it up
+        /// afterwards (for inspection)
+        #[arg(long)]
+        keep: bool,
+    },
+    /// The processes (daemons) netplumb's topologies run
+    #[command(after_help = "Examples:
+  sudo netplumb ps              every topology's daemons
+  sudo netplumb ps lab          one topology's
+  sudo netplumb ps --json lab   as JSON (docs/ps-json.md)
+
+A daemon whose recorded process is gone shows as exited; `up` starts it
+again (and reports it as repaired).")]
+    Ps {
+        /// One topology (default: all)
+        name: Option<String>,
+    },
+    /// The output (stdout and stderr) of a topology's daemon
+    #[command(after_help = "Examples:
+  sudo netplumb logs lab web      what daemon web of topology lab wrote
+  sudo netplumb logs lab web -f   and keep following it (Ctrl-C stops)")]
+    Logs {
+        /// The topology
+        name: String,
+        /// The daemon (its name: #{ name: … }, or its program's)
+        daemon: String,
+        /// Keep printing what it writes, until interrupted
+        #[arg(short, long)]
+        follow: bool,
     },
     /// Namespaces, links, addresses, routes and NAT of netplumb's topologies
     #[command(after_help = "Examples:
@@ -187,10 +244,35 @@ Inside, :help lists the meta commands (:plan, :down, :doc, …).")]
         /// One topology (default: all)
         name: Option<String>,
         /// dot (Graphviz source), svg (rendered with dot), or mermaid
-        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
-        format: GraphFormat,
+        #[arg(long, value_enum, default_value_t = crate::show::GraphFormat::Dot)]
+        format: crate::show::GraphFormat,
         /// Write to this file instead of stdout
         #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Read the live kernel back into a script that rebuilds it: namespaces,
+    /// veth pairs, bridges, addresses, routes, sysctls and NAT (iptables-nft's
+    /// `ip nat` table too)
+    #[command(after_help = "Examples:
+  sudo netplumb import                  everything, as a script on stdout
+  sudo netplumb import -o lab.rhai      into a file, for netplumb up
+  sudo netplumb import --netns web      only namespace web (repeatable)
+  sudo netplumb import --host           only the host's own side
+
+Repeated namespaces on a bridge become one `for` loop; devices netplumb
+did not make (eth0) are adopted with host().link() where a bridge has
+them; what the script language cannot say is listed as `// not imported:`
+comments, never dropped silently.")]
+    Import {
+        /// Import this named namespace (repeatable); with neither --netns nor
+        /// --host, the host and every namespace under /run/netns
+        #[arg(long, value_name = "NS")]
+        netns: Vec<String>,
+        /// Import the host (the namespace netplumb runs in)
+        #[arg(long)]
+        host: bool,
+        /// Write the script to this file instead of stdout
+        #[arg(short, long, value_name = "FILE.rhai")]
         output: Option<PathBuf>,
     },
     /// Every namespace pings every address of the topology: a reachability matrix
@@ -406,7 +488,11 @@ impl Cmd {
             | Cmd::Check { .. }
             | Cmd::Show { .. }
             | Cmd::PingAll { .. }
+            | Cmd::Ps { .. }
             | Cmd::Doc { .. } => None,
+            Cmd::Test { .. } => Some("test reports as JUnit XML: use --junit FILE (or -)"),
+            Cmd::Logs { .. } => Some("logs passes the daemon's own output through"),
+            Cmd::Import { .. } => Some("import writes a .rhai script"),
             Cmd::Exec { .. } => Some("exec passes the command's own output through"),
             Cmd::Repl { .. } => Some("the REPL is interactive; use up --json for a script"),
             Cmd::Graph { .. } => Some("graph draws pictures: choose with --format dot|svg|mermaid"),
@@ -422,13 +508,6 @@ impl Cmd {
             Cmd::Sandbox(SandboxCmd::Hold { .. }) => Some("the holder prints nothing"),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum GraphFormat {
-    Dot,
-    Svg,
-    Mermaid,
 }
 
 #[cfg(test)]

@@ -90,15 +90,6 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
-/// Rhai's internal type names, as a script author knows them.
-fn plain_types(sig: &str) -> String {
-    sig.replace("&str | ImmutableString | String", "string")
-        .replace("i64", "int")
-        .replace("f64", "float")
-        .replace("netplumb::script::api::NsHandle", "Netns")
-        .replace("netplumb::script::api::LinkHandle", "Link")
-}
-
 /// An error at `pos`, shown with its snippet when the source is known.
 pub fn at(
     session: &Session,
@@ -191,7 +182,10 @@ pub fn script_error(session: &Session, e: &EvalAltResult) -> miette::Report {
                 .to_string()
         }
         EvalAltResult::ErrorFunctionNotFound(sig, _) => {
-            format!("no function {}", plain_types(sig))
+            format!(
+                "no function {}",
+                crate::script::registry::plain_types(&session.engine, sig)
+            )
         }
         other => strip_position(&other.to_string()),
     };

@@ -7,6 +7,7 @@ mod cmd;
 mod diag;
 mod doc;
 mod drive;
+mod import;
 mod interrupt;
 mod kernel;
 mod ledger;

@@ -95,8 +95,15 @@ fn command_line_mistakes() {
     assert_eq!(o.status.code(), Some(2));
     let o = sb.netplumb(&["down"]);
     assert_eq!(o.status.code(), Some(2));
-    let o = sb.netplumb(&["up", "scripts/seed.rhai", "--name", "bad/name"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("cannot name a topology"));
+    // A bad --name is a usage error, like any malformed argument (exit 2).
+    for args in [
+        &["up", "scripts/seed.rhai", "--name", "bad/name"][..],
+        &["plan", "scripts/seed.rhai", "--name", "x$(id)"],
+        &["down", "--name", "bad name"],
+    ] {
+        let o = sb.netplumb(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("cannot name a topology"));
+    }
     assert_eq!(sb.ok("ip netns list"), "");
 }

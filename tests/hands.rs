@@ -170,8 +170,69 @@ fn conforms(page: &str, out: &str) -> Value {
     let mut errs = Vec::new();
     check_object(&types, "Document", &v, "$", &mut errs);
     assert!(errs.is_empty(), "{page}: {errs:#?}\n{out}");
-    assert_eq!(v["schema"], 1);
+    assert_eq!(v["schema"], documented_schema(page));
     v
+}
+
+/// The schema number a page's title gives: "# `netplumb up --json`: schema 1".
+fn documented_schema(page: &str) -> u64 {
+    let body = std::fs::read_to_string(root().join("docs").join(page)).expect("schema page");
+    let title = body.lines().next().unwrap_or_default();
+    title
+        .rsplit_once("schema ")
+        .and_then(|(_, n)| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{page}: no schema number in its title {title:?}"))
+}
+
+#[test]
+fn show_json_matches_its_schema_with_nat_and_peers() {
+    let sb = Sandbox::new();
+    let script = sb.script(
+        "shown.rhai",
+        r#"
+let c = netns("ctr");
+let v = veth("vctr", c, "eth0");
+v.addr("172.17.0.1/24").up();
+v.peer.addr("172.17.0.3/24").up();
+masquerade("172.17.0.0/24");
+dnat(8080, "172.17.0.3:80");
+dnat(#{ port: 20000..20010, to: "172.17.0.3" });
+"#,
+    );
+    sb.np_ok(&["up", &script]);
+    let v = conforms("show-json.md", &sb.np_ok(&["--json", "show", "shown"]));
+    let host = &v["topologies"][0]["namespaces"][0];
+    assert_eq!(host["host"], true);
+    let nat = &host["nat"][0];
+    assert_eq!(nat["rules"][0]["kind"], "masquerade");
+    let elems: Vec<&Value> = nat["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["elements"].as_array().unwrap())
+        .collect();
+    // The kernel's elements, typed: 8080 -> 172.17.0.3:80 and a port range.
+    assert!(
+        elems.iter().any(|e| e["key"][0]["first"] == 8080
+            && e["value"][0]["first"] == "172.17.0.3"
+            && e["value"][1]["first"] == 80),
+        "{elems:#?}"
+    );
+    assert!(
+        elems
+            .iter()
+            .any(|e| e["key"][0]["first"] == 20000 && e["key"][0]["last"] == 20009),
+        "{elems:#?}"
+    );
+    let nft = sb.json("nft -j list table inet netplumb-shown");
+    let kernel_elems: usize = nft["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["map"]["elem"].as_array())
+        .map(Vec::len)
+        .sum();
+    assert_eq!(elems.len(), kernel_elems);
 }
 
 fn summaries(v: &Value) -> Vec<String> {
@@ -272,6 +333,83 @@ fn up_json_matches_its_schema_and_marks_repairs() {
     let v = conforms("up-json.md", &text(&o.stdout));
     assert_eq!(v["changes"], serde_json::json!([]));
     assert_eq!(v["counts"]["total"], 0);
+}
+
+#[test]
+fn ps_json_matches_its_schema_and_follows_the_process() {
+    let sb = Sandbox::new();
+    let f = sb.script(
+        "procs.rhai",
+        "let w = netns(\"w\");\nw.daemon(\"sh -c 'echo started; exec sleep 1005'\", #{ name: \"napper\", ready: \"100ms\" });\n",
+    );
+    sb.np_ok(&["up", &f]);
+    let v = conforms("ps-json.md", &sb.np_ok(&["ps", "--json"]));
+    let d = &v["daemons"][0];
+    assert_eq!(d["topology"], "procs");
+    assert_eq!(d["namespace"], "w");
+    assert_eq!(d["name"], "napper");
+    assert_eq!(d["state"], "running");
+    assert!(d["uptime"].as_f64().unwrap() >= 0.0);
+    assert_eq!(d["command"][0], "sh");
+    let pid = d["pid"].as_i64().unwrap();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(
+        cmdline, b"sleep\x001005\x00",
+        "the recorded pid runs the command"
+    );
+    // The same for one topology, and in the text form.
+    let one = conforms("ps-json.md", &sb.np_ok(&["ps", "--json", "procs"]));
+    assert_eq!(one["daemons"][0]["pid"], pid);
+    let table = sb.np_ok(&["ps"]);
+    assert!(
+        table.contains("napper") && table.contains("running"),
+        "{table}"
+    );
+    assert_eq!(sb.np_ok(&["logs", "procs", "napper"]), "started\n");
+    // Killed behind netplumb's back: shown as exited, with no uptime.
+    sb.ok(&format!("kill -9 {pid}"));
+    let t0 = std::time::Instant::now();
+    let v = loop {
+        let v = conforms("ps-json.md", &sb.np_ok(&["ps", "--json"]));
+        if v["daemons"][0]["state"] != "running" || t0.elapsed().as_secs() > 5 {
+            break v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(v["daemons"][0]["state"], "exited", "{v}");
+    assert_eq!(v["daemons"][0]["uptime"], Value::Null);
+    sb.np_ok(&["down", &f]);
+    let v = conforms("ps-json.md", &sb.np_ok(&["ps", "--json"]));
+    assert_eq!(v["daemons"], serde_json::json!([]));
+    let o = sb.netplumb(&["logs", "procs", "napper"]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn up_json_carries_daemons_files_and_assertions() {
+    let sb = Sandbox::new();
+    sb.ok("mkdir -p /run/ov/u /run/ov/w && mount -t overlay overlay -o lowerdir=/etc,upperdir=/run/ov/u,workdir=/run/ov/w /etc");
+    let f = sb.script(
+        "lab.rhai",
+        "let w = netns(\"w\");\nw.hosts(#{ gw: \"10.0.0.1\" });\nw.daemon(\"sleep 1010\", #{ name: \"z\" });\nassert_reach(w, \"127.0.0.1\");\nassert_reach(w, \"127.0.0.1:9\");\n",
+    );
+    let o = sb.netplumb(&["up", "--json", &f]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let v = conforms("up-json.md", &text(&o.stdout));
+    let kinds: Vec<&str> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["netns", "file", "daemon"]);
+    assert_eq!(v["changes"][2]["value"], "sleep 1010");
+    assert_eq!(v["asserts"][0]["passed"], true, "{v}");
+    assert_eq!(v["asserts"][1]["passed"], false, "{v}");
+    assert_eq!(v["asserts"][1]["at"], "line 5");
+    let plan = sb.netplumb(&["plan", "--json", &f]);
+    conforms("plan-json.md", &text(&plan.stdout));
+    sb.np_ok(&["down", &f]);
 }
 
 #[test]

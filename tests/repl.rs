@@ -270,7 +270,10 @@ fn meta_commands_plan_show_help_load() {
     );
     assert!(out.contains("Netns.bridge(string) -> Link"), "{out}");
     assert!(out.contains("twice(x)"), "{out}");
-    assert!(out.contains("veth(a, b) · veth(a, ns, b)"), "{out}");
+    assert!(
+        out.contains("veth(name, peer) · veth(name, ns, peer)"),
+        "{out}"
+    );
     assert!(err.contains("unknown command :nope"), "{err}");
 }
 
@@ -420,4 +423,36 @@ fn pty_ctrl_c_stops_a_command_run_by_exec() {
     );
     assert!(netns_list(&sb).is_empty(), "the statement is rolled back");
     quit(p);
+}
+
+#[test]
+fn a_module_handle_after_down_is_a_script_error_not_a_panic() {
+    // Issue 13: a bridge handle exported by a module outlives `:down`,
+    // which empties the model; using it names the line, and the session
+    // goes on.
+    let sb = Sandbox::new();
+    sb.script("m.rhai", "let br = bridge(\"mbr0\");\nexport br;\n");
+    let start = sb.script("start.rhai", "// the session starts beside m.rhai\n");
+    let o = repl(
+        &sb,
+        &[&start],
+        "import \"m\" as m;\n:down\nm::br.name\nlet after = netns(\"after\");\nafter.name\n",
+    );
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the stale handle is a failure: {out}{err}"
+    );
+    assert!(
+        err.contains("at input#2:1:7"),
+        "the error names the line: {err}"
+    );
+    assert!(
+        err.contains("link handle is from before the topology was reset"),
+        "{err}"
+    );
+    assert!(out.contains("=> \"after\""), "the session goes on: {out}");
+    assert_eq!(netns_list(&sb), ["after"]);
 }

@@ -42,10 +42,11 @@ c.rule(#{ from: "10.2.0.2", table: 100, priority: 900 });
 c.rule(#{ fwmark: 7, type: "prohibit", priority: 800 });
 "#;
 
-/// The client's static routes and non-kernel rules, as `ip -j` prints them.
+/// The client's routes netplumb made (proto boot, as `ip route add` makes
+/// them) and non-kernel rules, as `ip -j` prints them.
 fn routing(sb: &Sandbox) -> (Vec<Value>, Vec<Value>) {
-    let routes = sb.json("ip -n rc -j route show table all proto static");
-    let routes6 = sb.json("ip -n rc -6 -j route show table all proto static");
+    let routes = sb.json("ip -n rc -j route show table all proto boot");
+    let routes6 = sb.json("ip -n rc -6 -j route show table all proto boot");
     let mut r: Vec<Value> = routes
         .as_array()
         .into_iter()

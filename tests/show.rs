@@ -21,9 +21,26 @@ struct LinkFacts {
     mtu: u64,
     master: Option<String>,
     mac: Option<String>,
-    /// "cidr scope"
+    /// "cidr scope flags"
     addrs: BTreeSet<String>,
 }
+
+/// Address flags as `ip -j addr` names them, in the order it prints them.
+const ADDR_FLAGS: [&str; 13] = [
+    "secondary",
+    "temporary",
+    "nodad",
+    "optimistic",
+    "dadfailed",
+    "home",
+    "deprecated",
+    "tentative",
+    "mngtmpaddr",
+    "noprefixroute",
+    "autojoin",
+    "stable-privacy",
+    "dynamic",
+];
 
 /// (dst, gateway, dev, type)
 type RouteFacts = (String, String, String, String);
@@ -71,11 +88,18 @@ fn ip_facts(sb: &Sandbox, ns: &str) -> NsFacts {
             .filter(|x| x["ifname"] == l["ifname"])
             .flat_map(|x| x["addr_info"].as_array().cloned().unwrap_or_default())
             .map(|ai| {
+                // `ip -j` gives each flag as a key set to true.
+                let flags: Vec<&str> = ADDR_FLAGS
+                    .iter()
+                    .copied()
+                    .filter(|f| ai[*f] == true)
+                    .collect();
                 format!(
-                    "{}/{} {}",
+                    "{}/{} {} [{}]",
                     ai["local"].as_str().unwrap_or("?"),
                     ai["prefixlen"],
-                    ai["scope"].as_str().unwrap_or("?")
+                    ai["scope"].as_str().unwrap_or("?"),
+                    flags.join(",")
                 )
             })
             .collect();
@@ -143,10 +167,17 @@ fn show_facts(ns: &Value) -> NsFacts {
                     .expect("addresses")
                     .iter()
                     .map(|a| {
+                        let flags: Vec<&str> = a["flags"]
+                            .as_array()
+                            .expect("address flags")
+                            .iter()
+                            .map(|f| f.as_str().expect("a flag name"))
+                            .collect();
                         format!(
-                            "{} {}",
+                            "{} {} [{}]",
                             a["cidr"].as_str().unwrap_or("?"),
-                            a["scope"].as_str().unwrap_or("?")
+                            a["scope"].as_str().unwrap_or("?"),
+                            flags.join(",")
                         )
                     })
                     .collect(),
@@ -292,7 +323,7 @@ fn seed_show_json_names_the_seed_and_matches_ip() {
     let sb = Sandbox::new();
     sb.np_ok(&["up", &script_path("scripts/seed.rhai")]);
     let (show, ip) = settled(&sb, "seed");
-    assert_eq!(show["schema"], 1);
+    assert_eq!(show["schema"], 2);
     assert_matches_ip(&show, &ip, "seed");
 
     let ns = namespaces(&show, "seed");

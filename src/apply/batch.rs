@@ -5,7 +5,8 @@
 
 use netlink_packet_route::RouteNetlinkMessage as M;
 use netlink_packet_route::link::LinkAttribute;
-use netplumb_nft::NftError;
+use netplumb_nft::{CtMatch, DnatMapping, NatRule, NatTable, NftError, NftSocket};
+use std::collections::HashSet;
 
 use std::os::fd::AsRawFd;
 
@@ -64,6 +65,10 @@ fn is_rtnetlink(op: &Op) -> bool {
                 spec: LinkSpec::Tun(_),
                 ..
             }
+            | Op::StartDaemon { .. }
+            | Op::StopDaemon { .. }
+            | Op::WriteFile { .. }
+            | Op::RemoveFile { .. }
     )
 }
 
@@ -118,6 +123,8 @@ pub(super) fn apply_all(k: &mut LinuxKernel, ops: &[Op]) -> Outcome<KernelError>
                 Op::Sysctl { .. } => "sysctl",
                 Op::MoveLink { .. } => "rtnetlink move",
                 Op::AddLink { .. } => "tun/tap create",
+                Op::StartDaemon { .. } | Op::StopDaemon { .. } => "processes",
+                Op::WriteFile { .. } | Op::RemoveFile { .. } => "files",
                 _ => "nf_tables",
             };
             match k.timed(what, 1, |k| special(k, op)) {
@@ -359,6 +366,20 @@ fn request_for(
             }
             LinkChange::Master(None) => msg::set_link(msg::by_name(name.as_str()).nocontroller()),
             LinkChange::Stp(on) => msg::set_stp(name.as_str(), *on),
+            LinkChange::Hairpin(on) => {
+                let opts = super::bridge_msg::PortOpts {
+                    hairpin: Some(*on),
+                    ..Default::default()
+                };
+                // By name: the port may be made earlier in this same pipelined
+                // batch, before its index is known.
+                let (mut m, fl) = super::bridge_msg::set_port(0, &opts)
+                    .map_err(|e| KernelError::other(e.to_string()))?;
+                if let M::NewLink(l) = &mut m {
+                    l.attributes.push(LinkAttribute::IfName(name.to_string()));
+                }
+                (m, fl)
+            }
         },
         Op::AddAddr { ns, dev, cidr } => msg::add_addr(k.ifindex(ns, dev.as_str())?, cidr),
         Op::DelAddr { ns, dev, cidr } => msg::del_addr(k.ifindex(ns, dev.as_str())?, cidr),
@@ -385,6 +406,25 @@ fn request_for(
     })
 }
 
+/// Namespaces made at once before their handles are adopted.
+const CREATE_SLICE: usize = 64;
+
+/// Take over a new namespace's handles (kept open or closed by `Conns`);
+/// its identity.
+fn adopt_made(
+    k: &mut LinuxKernel,
+    ns: &NsName,
+    r: Result<(std::fs::File, Rtnl), KernelError>,
+) -> Result<u64, KernelError> {
+    let (f, rt) = r?;
+    let ino = ino_of(&f);
+    let r = NsRef::Named(ns.clone());
+    k.forget(&r);
+    k.index.insert((r.clone(), "lo".into()), 1);
+    k.conns.adopt(&r, f, rt);
+    Ok(ino)
+}
+
 /// A run of namespace creations or deletions, on a few threads.
 fn namespaces(
     k: &mut LinuxKernel,
@@ -401,19 +441,21 @@ fn namespaces(
                 _ => None,
             })
             .collect();
-        let results = k.timed("netns create (parallel)", names.len(), |k| {
-            k.nsdir.create_many(&names, new_ns_init)
-        });
-        for (j, (ns, r)) in names.iter().zip(results).enumerate() {
+        // In slices: every namespace made holds its file and a socket
+        // until adopted (and mostly closed) below, and a run of thousands
+        // must fit the customary 1,024 descriptors.
+        let mut results = Vec::with_capacity(names.len());
+        for part in names.chunks(CREATE_SLICE) {
+            let made = k.timed("netns create (parallel)", part.len(), |k| {
+                k.nsdir.create_many(part, new_ns_init)
+            });
+            for (ns, r) in part.iter().zip(made) {
+                results.push(adopt_made(k, ns, r));
+            }
+        }
+        for (j, r) in results.into_iter().enumerate() {
             match r {
-                Ok((f, rt)) => {
-                    let ino = ino_of(&f);
-                    let r = NsRef::Named(ns.clone());
-                    k.forget(&r);
-                    k.index.insert((r.clone(), "lo".into()), 1);
-                    k.conns.adopt(&r, f, rt);
-                    applied[first + j] = Some(Made::Netns { ino });
-                }
+                Ok(ino) => applied[first + j] = Some(Made::Netns { ino }),
                 Err(e) => {
                     if failure.is_none() {
                         failure = Some((first + j, e));
@@ -453,6 +495,15 @@ fn namespaces(
 
 fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError> {
     match op {
+        Op::StopDaemon { identity, .. } => super::daemon::stop(identity),
+        Op::WriteFile { ns, path, content } => super::daemon::write_file(ns, path, Some(content)),
+        Op::RemoveFile { ns, path } => super::daemon::write_file(ns, path, None),
+        // Only through `Kernel::start_daemon`, which records the process
+        // before it runs anything.
+        Op::StartDaemon { daemon, .. } => Err(KernelError::other(format!(
+            "daemon {} can only be started with its write-ahead record",
+            daemon.spec.name
+        ))),
         Op::AddNetns { ns } => {
             let (f, rt) = k.nsdir.create(ns, new_ns_init)?;
             let ino = ino_of(&f);
@@ -483,21 +534,29 @@ fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError> {
             replaces,
         } => {
             let sock = k.conns.nft(&k.nsdir, ns)?;
+            let before = match replaces {
+                Some(_) => mappings_of(sock, &table.name),
+                None => Vec::new(),
+            };
             let handle = match replaces {
                 Some(h) => sock.replace_table_handle(table, *h),
                 None => sock.create_table(table),
             }
             .map_err(nft_err)?;
+            let now: HashSet<DnatMapping> = dnat_mappings(&table.normalized()).collect();
+            forget_flows(sock, before.iter().filter(|m| !now.contains(m)));
             Ok(Made::Table { handle })
         }
         Op::DelNat { ns, table, handle } => {
             let sock = k.conns.nft(&k.nsdir, ns)?;
+            let before = mappings_of(sock, table);
             let existed = match handle {
                 Some(h) => sock.delete_table_handle(table, *h),
                 None => sock.delete_table(table),
             }
             .map_err(nft_err)?;
             if existed {
+                forget_flows(sock, before.iter());
                 Ok(Made::Nothing)
             } else {
                 Err(KernelError::errno(
@@ -541,5 +600,32 @@ fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError> {
             "not a special op: {}",
             other.summary()
         ))),
+    }
+}
+
+fn dnat_mappings(t: &NatTable) -> impl Iterator<Item = DnatMapping> + '_ {
+    t.rules.iter().filter_map(|r| match r {
+        NatRule::Dnat(m) => Some(m.clone()),
+        _ => None,
+    })
+}
+
+/// The DNAT mappings table `name` holds now (normal form), to tell which
+/// ones a replace or delete retires. Unreadable: none (nothing to forget).
+fn mappings_of(sock: &mut NftSocket, name: &str) -> Vec<DnatMapping> {
+    match sock.read_table(name) {
+        Ok(Some(rb)) => dnat_mappings(&rb.table).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Delete the conntrack entries of retired mappings: an established flow
+/// (a UDP stream above all, which never ends on its own) keeps the NAT it
+/// was given when it began, so without this it goes on to the old backend
+/// until its entry times out. Best effort: the table change has landed,
+/// and a flow that survives only delays the move.
+fn forget_flows<'a>(sock: &mut NftSocket, gone: impl Iterator<Item = &'a DnatMapping>) {
+    for m in gone {
+        let _ = sock.delete_conntrack(&CtMatch::for_mapping(m));
     }
 }

@@ -3,8 +3,8 @@
 
 mod batch;
 mod conn;
+mod daemon;
 mod exec;
-pub mod inspect;
 mod kinds;
 mod msg;
 pub mod netns;
@@ -60,6 +60,8 @@ pub struct LinuxKernel {
     index: HashMap<(NsRef, String), u32>,
     /// Where each sysctl key lives (asked once each).
     per_netns: HashMap<String, SysctlScope>,
+    /// Sysctl values of a fresh namespace (asked once each).
+    fresh: HashMap<String, Option<String>>,
     /// Time per phase, for `-v`: where an apply spends its time.
     timing: Vec<(&'static str, usize, Duration)>,
 }
@@ -73,6 +75,7 @@ impl LinuxKernel {
             conns: Conns::new(host),
             index: HashMap::new(),
             per_netns: HashMap::new(),
+            fresh: HashMap::new(),
             timing: Vec::new(),
         })
     }
@@ -155,7 +158,7 @@ impl Kernel for LinuxKernel {
 
     fn nsid(&mut self, from: &NsRef, to: &NsRef) -> Result<Option<i32>, KernelError> {
         let f = self.conns.ns_file(&self.nsdir, to)?;
-        inspect::nsid_query(
+        read::nsid_query(
             self.conns.rtnl(&self.nsdir, from)?,
             std::os::fd::AsRawFd::as_raw_fd(&f),
         )
@@ -240,6 +243,41 @@ impl Kernel for LinuxKernel {
             .map_err(batch::nft_err)
     }
 
+    fn nft_tables(&mut self, ns: &NsRef) -> Result<Vec<netplumb_nft::ReadBack>, KernelError> {
+        let s = self.conns.nft(&self.nsdir, ns)?;
+        let mut out = Vec::new();
+        for t in s.list_tables().map_err(batch::nft_err)? {
+            if let Some(rb) = s.read_table_in(t.family, &t.name).map_err(batch::nft_err)? {
+                out.push(rb);
+            }
+        }
+        Ok(out)
+    }
+
+    fn sysctl_fresh(&mut self, key: &str) -> Result<Option<String>, KernelError> {
+        if let Some(v) = self.fresh.get(key) {
+            return Ok(v.clone());
+        }
+        // What a namespace made now starts with: read in a throwaway one,
+        // from a thread so that this process stays where it is.
+        let path = Self::sysctl_path(key);
+        let v = std::thread::scope(|s| {
+            s.spawn(|| {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| KernelError::errno(e as i32, "unshare(CLONE_NEWNET)"))?;
+                match std::fs::read_to_string(&path) {
+                    Ok(s) => Ok(Some(s.trim().to_string())),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(KernelError::from(e)),
+                }
+            })
+            .join()
+            .unwrap_or_else(|_| Err(KernelError::other("namespace thread panicked")))
+        })?;
+        self.fresh.insert(key.to_string(), v.clone());
+        Ok(v)
+    }
+
     fn apply_all(&mut self, ops: &[Op]) -> Outcome<KernelError> {
         batch::apply_all(self, ops)
     }
@@ -267,6 +305,10 @@ impl Kernel for LinuxKernel {
         in_ns(f, || ping::ping_once(addr))
     }
 
+    fn ping_many(&mut self, pings: &[(NsRef, IpAddr)]) -> Vec<Result<bool, KernelError>> {
+        ping::ping_parallel(&self.nsdir, pings)
+    }
+
     fn wait_ready(&mut self, links: &[(NsRef, IfName)], timeout: Duration) -> Result<(), NotReady> {
         ready::wait(self, links, timeout)
     }
@@ -274,6 +316,36 @@ impl Kernel for LinuxKernel {
     fn lacks(&mut self, what: &str) -> Option<String> {
         let f = features::Feature::from_link_kind(what).or(features::Feature::from_qdisc(what))?;
         features::require(f).err().map(|e| e.to_string())
+    }
+
+    fn start_daemon(
+        &mut self,
+        op: &Op,
+        record: &mut dyn FnMut(&crate::proc::Identity) -> Result<(), String>,
+    ) -> Result<Option<crate::proc::Identity>, KernelError> {
+        match op {
+            Op::StartDaemon { ns, daemon: d } => daemon::start(self, ns, d, record).map(Some),
+            _ => self.apply(op).map(|_| None),
+        }
+    }
+
+    fn etc_read(&mut self, ns: &NsName, path: &str) -> Result<Option<Vec<u8>>, KernelError> {
+        daemon::etc_file(ns, path)?
+            .read()
+            .map_err(|e| KernelError::other(e.to_string()))
+    }
+
+    fn daemons_gone(&mut self, topology: &str) {
+        daemon::forget_cgroup(topology);
+    }
+
+    fn connect(
+        &mut self,
+        ns: &NsRef,
+        to: std::net::SocketAddr,
+        timeout: Duration,
+    ) -> Result<Option<String>, KernelError> {
+        daemon::connect(self, ns, to, timeout)
     }
 
     fn timings(&self) -> Vec<(String, usize, Duration)> {

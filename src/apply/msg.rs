@@ -10,7 +10,7 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
 };
 use netlink_packet_route::link::{BridgeStpState, InfoData, InfoKind, InfoVeth};
-use netlink_packet_route::route::RouteMessage;
+use netlink_packet_route::route::{RouteMessage, RouteProtocol};
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder};
 
 use crate::kernel::KernelError;
@@ -142,15 +142,26 @@ fn route_msg(r: &RouteSpec) -> Result<RouteMessage, KernelError> {
         .map_err(|e| KernelError::other(e.to_string()))
 }
 
+/// A route as `ip route add` makes it (proto boot), so that `up` and the
+/// `plan` lines run by hand give the same table.
+fn new_route_msg(r: &RouteSpec) -> Result<RouteMessage, KernelError> {
+    let mut m = route_msg(r)?;
+    m.header.protocol = RouteProtocol::Boot;
+    Ok(m)
+}
+
 pub fn add_route(r: &RouteSpec) -> Result<Req, KernelError> {
-    Ok((M::NewRoute(route_msg(r)?), NLM_F_CREATE | NLM_F_EXCL))
+    Ok((M::NewRoute(new_route_msg(r)?), NLM_F_CREATE | NLM_F_EXCL))
 }
 
 /// The route to the same destination, changed in place.
 pub fn replace_route(r: &RouteSpec) -> Result<Req, KernelError> {
-    Ok((M::NewRoute(route_msg(r)?), NLM_F_CREATE | NLM_F_REPLACE))
+    Ok((M::NewRoute(new_route_msg(r)?), NLM_F_CREATE | NLM_F_REPLACE))
 }
 
 pub fn del_route(r: &RouteSpec) -> Result<Req, KernelError> {
-    Ok((M::DelRoute(route_msg(r)?), 0))
+    // any protocol: routes made before (proto static) or by hand too
+    let mut m = route_msg(r)?;
+    m.header.protocol = RouteProtocol::Unspec;
+    Ok((M::DelRoute(m), 0))
 }

@@ -201,3 +201,52 @@ pub fn ping_once(addr: IpAddr) -> Result<bool, KernelError> {
         }
     }
 }
+
+/// Pings in flight at once. Each unanswered ping waits its full second, so
+/// parallelism is what keeps a matrix with many failures quick; the bound
+/// keeps a thousand-namespace topology from starting thousands of threads.
+const POOL: usize = 32;
+
+/// Every (namespace, address) ping, on a bounded pool of threads. Each
+/// opens its namespace afresh: a worker holds one descriptor at a time,
+/// however many namespaces there are.
+pub fn ping_parallel(
+    dir: &super::netns::NetnsDir,
+    pings: &[(crate::model::NsRef, IpAddr)],
+) -> Vec<Result<bool, KernelError>> {
+    use crate::model::NsRef;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    let results: Mutex<Vec<Option<Result<bool, KernelError>>>> =
+        Mutex::new(vec![None; pings.len()]);
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|sc| {
+        for _ in 0..POOL.min(pings.len()) {
+            sc.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((ns, addr)) = pings.get(i) else {
+                        break;
+                    };
+                    let r = match ns {
+                        NsRef::Host => ping_once(*addr),
+                        NsRef::Named(n) => dir
+                            .open(n)
+                            .and_then(|f| super::netns::in_ns(Some(&f), || ping_once(*addr))),
+                    };
+                    // A poisoned lock only means another worker panicked;
+                    // the slots are independent.
+                    let mut res = results.lock().unwrap_or_else(|p| p.into_inner());
+                    res[i] = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(KernelError::other("not pinged (a worker thread died)"))))
+        .collect()
+}

@@ -12,6 +12,7 @@ use netlink_packet_route::link::{
     InfoBridge, InfoBridgePort, InfoData, InfoPortData, LinkAttribute, LinkFlags, LinkInfo,
     LinkMessage, State,
 };
+use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteType, RouteVia,
 };
@@ -120,6 +121,24 @@ pub fn read_links(rt: &mut Rtnl) -> Result<Vec<Link>, KernelError> {
         .collect())
 }
 
+/// The id the namespace of `rt` gives the namespace `fd` names; None when
+/// it has none (then no link there can have its peer in that namespace).
+pub fn nsid_query(rt: &mut Rtnl, fd: std::os::fd::RawFd) -> Result<Option<i32>, KernelError> {
+    let mut msg = NsidMessage::default();
+    msg.attributes.push(NsidAttribute::Fd(fd as u32));
+    for r in rt.query(M::GetNsId(msg))? {
+        if let M::NewNsId(m) = r {
+            for a in m.attributes {
+                if let NsidAttribute::Id(id) = a {
+                    // -1 is NETNSA_NSID_NOT_ASSIGNED.
+                    return Ok((id >= 0).then_some(id));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
 fn oper_name(s: &State) -> String {
     match s {
         State::Unknown => "UNKNOWN".into(),
@@ -173,8 +192,10 @@ pub fn link(l: &LinkMessage) -> Link {
                         }
                         LinkInfo::PortData(InfoPortData::BridgePort(opts)) => {
                             for o in opts {
-                                if let InfoBridgePort::State(st) = o {
-                                    s.port_state = Some(u8::from(*st));
+                                match o {
+                                    InfoBridgePort::State(st) => s.port_state = Some(u8::from(*st)),
+                                    InfoBridgePort::HairpinMode(h) => s.hairpin = Some(*h),
+                                    _ => {}
                                 }
                             }
                         }
@@ -219,6 +240,7 @@ pub fn addr(a: &AddressMessage) -> Option<Addr> {
         cidr: Cidr::parse(&net.to_string()).ok()?,
         scope: scope_name(u8::from(a.header.scope)),
         tentative: flags & AddressFlags::Tentative.bits() != 0,
+        flags,
     })
 }
 

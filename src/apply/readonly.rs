@@ -1,5 +1,7 @@
 //! The real kernel, read but never changed: `check NAME` and `plan --diff`
-//! plan against what is there and only record the ops they would apply.
+//! plan against what is there and only record the ops they would apply;
+//! `show` and `graph` read through it. It sends no packets (`ping` and
+//! `exec` answer "not run").
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -52,12 +54,21 @@ impl Kernel for ReadOnly {
     ) -> Result<Option<netplumb_nft::NatTable>, KernelError> {
         self.real.nat_table(ns, table)
     }
+    fn etc_read(&mut self, ns: &NsName, path: &str) -> Result<Option<Vec<u8>>, KernelError> {
+        self.real.etc_read(ns, path)
+    }
     fn nat_summary(
         &mut self,
         ns: &NsRef,
         table: &str,
     ) -> Result<Option<netplumb_nft::TableSummary>, KernelError> {
         self.real.nat_summary(ns, table)
+    }
+    fn nft_tables(&mut self, ns: &NsRef) -> Result<Vec<netplumb_nft::ReadBack>, KernelError> {
+        self.real.nft_tables(ns)
+    }
+    fn sysctl_fresh(&mut self, key: &str) -> Result<Option<String>, KernelError> {
+        self.real.sysctl_fresh(key)
     }
     fn apply_all(&mut self, ops: &[Op]) -> Outcome<KernelError> {
         self.ops.extend(ops.iter().cloned());

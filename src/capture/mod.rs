@@ -8,6 +8,8 @@ pub mod pcap;
 pub mod pcapng;
 pub mod socket;
 pub mod summary;
+mod target;
+mod write;
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
@@ -21,6 +23,8 @@ use crate::diag;
 use crate::model::{IfName, NsName};
 use crate::opts::Opts;
 use socket::{PacketSocket, SockError};
+pub use target::Target;
+use write::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -56,87 +60,6 @@ impl CaptureError {
             _ => None,
         }
     }
-}
-
-/// One interface to capture on, as the user named it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// None: the namespace netplumb runs in.
-    pub ns: Option<NsName>,
-    pub ifname: IfName,
-}
-
-impl Target {
-    /// "NS:IF", "host:IF" or "IF". Interface names cannot hold ':', so the
-    /// last ':' splits.
-    pub fn parse(arg: &str) -> Result<Self, CaptureError> {
-        let bad = |why: String| CaptureError::BadTarget {
-            arg: arg.to_string(),
-            why,
-        };
-        let (ns, ifname) = match arg.rsplit_once(':') {
-            Some(("host", i)) | Some(("", i)) => (None, i),
-            Some((n, i)) => (Some(NsName::new(n).map_err(|e| bad(e.to_string()))?), i),
-            None => (None, arg),
-        };
-        let ifname = IfName::new(ifname).map_err(|e| bad(e.to_string()))?;
-        Ok(Self { ns, ifname })
-    }
-
-    /// The name written in pcapng's if_name and the lines: "a:eth0", "host:eth0".
-    pub fn label(&self) -> String {
-        match &self.ns {
-            Some(n) => format!("{n}:{}", self.ifname),
-            None => format!("host:{}", self.ifname),
-        }
-    }
-
-    fn place(&self) -> String {
-        match &self.ns {
-            Some(n) => format!("netns {n}"),
-            None => "the host namespace".into(),
-        }
-    }
-
-    fn open(&self) -> Result<PacketSocket, CaptureError> {
-        let file = match &self.ns {
-            None => None,
-            Some(n) => {
-                let dir = crate::apply::netns::NetnsDir::default();
-                if !dir.exists(n) {
-                    return Err(CaptureError::NoNetns(n.to_string()));
-                }
-                Some(
-                    dir.open(n)
-                        .map_err(|_| CaptureError::NoNetns(n.to_string()))?,
-                )
-            }
-        };
-        PacketSocket::open(file.as_ref(), self.ifname.as_str()).map_err(|err| match err {
-            SockError::NoInterface(_) => CaptureError::NoInterface {
-                ifname: self.ifname.to_string(),
-                place: self.place(),
-            },
-            err => CaptureError::Socket {
-                target: self.label(),
-                err,
-            },
-        })
-    }
-}
-
-/// Where packets go.
-enum Sink {
-    Pcap(pcap::PcapWriter<Box<dyn Write>>),
-    Pcapng(pcapng::PcapngWriter<Box<dyn Write>>),
-    Lines { json: bool },
-}
-
-struct Out {
-    sink: Sink,
-    /// stdout carries the packets: flush each one so a reader sees it now.
-    stream: bool,
-    name: String,
 }
 
 fn stopping() -> bool {
@@ -232,128 +155,6 @@ fn capture(o: &Opts, a: &CaptureArgs, json: bool) -> Result<i32, CaptureError> {
         Some(e) => Err(e),
         None => Ok(0),
     }
-}
-
-fn open_out(
-    a: &CaptureArgs,
-    labels: &[String],
-    socks: &[PacketSocket],
-    json: bool,
-) -> Result<Out, CaptureError> {
-    let Some(path) = &a.write else {
-        return Ok(Out {
-            sink: Sink::Lines { json },
-            stream: true,
-            name: "stdout".into(),
-        });
-    };
-    let stream = path == &PathBuf::from("-");
-    let name = if stream {
-        "stdout".to_string()
-    } else {
-        path.display().to_string()
-    };
-    let w: Box<dyn Write> = if stream {
-        if io::stdout().is_terminal() {
-            return Err(CaptureError::Write(
-                name,
-                io::Error::other(
-                    "it is a terminal; pipe it (| tcpdump -r -, | wireshark -k -i -) or name a file",
-                ),
-            ));
-        }
-        Box::new(io::stdout())
-    } else {
-        let f = File::create(path).map_err(|e| CaptureError::Write(name.clone(), e))?;
-        Box::new(io::BufWriter::with_capacity(1 << 16, f))
-    };
-    let werr = |e| CaptureError::Write(name.clone(), e);
-    let sink = if socks.len() == 1 && !a.pcapng {
-        Sink::Pcap(pcap::PcapWriter::new(w, socks[0].linktype, a.snaplen, a.nano).map_err(werr)?)
-    } else {
-        let ifaces: Vec<pcapng::Iface> = labels
-            .iter()
-            .zip(socks)
-            .map(|(l, s)| pcapng::Iface {
-                name: l.clone(),
-                linktype: s.linktype,
-            })
-            .collect();
-        Sink::Pcapng(pcapng::PcapngWriter::new(w, &ifaces, a.snaplen).map_err(werr)?)
-    };
-    let mut out = Out { sink, stream, name };
-    // The header now: `wireshark -k -i -` starts before the first packet.
-    out.flush()
-        .map_err(|e| CaptureError::Write(out.name.clone(), e))?;
-    Ok(out)
-}
-
-impl Out {
-    fn flush(&mut self) -> io::Result<()> {
-        match &mut self.sink {
-            Sink::Pcap(w) => w.flush(),
-            Sink::Pcapng(w) => w.flush(),
-            Sink::Lines { .. } => io::stdout().flush(),
-        }
-    }
-
-    fn write(
-        &mut self,
-        iface: usize,
-        label: &str,
-        linktype: u16,
-        p: &socket::Packet,
-    ) -> io::Result<()> {
-        match &mut self.sink {
-            Sink::Pcap(w) => w.packet(p.ts_ns, &p.data, p.orig_len)?,
-            Sink::Pcapng(w) => w.packet(iface as u32, p.ts_ns, &p.data, p.orig_len, p.outgoing)?,
-            Sink::Lines { json } => {
-                let d = summary::decode(linktype, &p.data);
-                let dir = if p.outgoing { "out" } else { "in" };
-                let line = if *json {
-                    let v = serde_json::json!({
-                        "time": p.ts_ns as f64 / 1e9,
-                        "iface": label,
-                        "dir": dir,
-                        "len": p.orig_len,
-                        "packet": d,
-                    });
-                    v.to_string()
-                } else {
-                    format!(
-                        "{} {label} {dir:<3} {:>5} {}",
-                        time_of_day(p.ts_ns),
-                        p.orig_len,
-                        d.line()
-                    )
-                };
-                let mut so = io::stdout().lock();
-                writeln!(so, "{line}")?;
-            }
-        }
-        if self.stream {
-            self.flush()?;
-        }
-        Ok(())
-    }
-}
-
-/// Local time of day with microseconds, as tcpdump prints it.
-fn time_of_day(ts_ns: u64) -> String {
-    let secs = (ts_ns / 1_000_000_000) as libc::time_t;
-    let micros = (ts_ns % 1_000_000_000) / 1000;
-    // SAFETY: plain data; localtime_r fills `tm` and touches nothing shared.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&secs, &mut tm).is_null() {
-            return format!("{secs}.{micros:06}");
-        }
-        tm
-    };
-    format!(
-        "{:02}:{:02}:{:02}.{micros:06}",
-        tm.tm_hour, tm.tm_min, tm.tm_sec
-    )
 }
 
 /// Read until the count, the deadline or a signal. Returns the number of

@@ -66,7 +66,9 @@ pub fn run(o: &Opts, target: &str, set: &[(String, String)]) -> Result<i32, Repo
     let path = Path::new(target);
     if target.ends_with(".rhai") || path.is_file() {
         let name = topology_name(path, None)?;
-        let session = run_into(Box::new(Recorder::new()), &name, path, set, None)
+        let mut rec = Recorder::new();
+        rec.assume_devices = true;
+        let session = run_into(Box::new(rec), &name, path, set, None)
             .map_err(|e| json_invalid(o, target, "file", e))?;
         let mut r = session.runner();
         if o.json {

@@ -24,7 +24,12 @@ pub fn run(
     force_forget: bool,
 ) -> Result<i32, Report> {
     if force_forget {
-        let n = topology_name(Path::new(""), name.as_deref())?;
+        // `down --force-forget NAME`, as the damaged-record error says it:
+        // the word is the topology's name (a script's stem names it too).
+        let n = match &file {
+            Some(f) if name.is_none() => topology_name(f, None)?,
+            _ => topology_name(Path::new(""), name.as_deref())?,
+        };
         let had = ledger::force_forget(&n).map_err(diag::ledger)?;
         UpRecord::forget(&n);
         if o.json {

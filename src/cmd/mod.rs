@@ -4,8 +4,12 @@
 mod check;
 mod down;
 mod exec;
+mod import;
 mod man;
 mod plan;
+mod ps;
+mod show;
+mod test;
 mod up;
 
 use clap::CommandFactory;
@@ -18,11 +22,13 @@ use crate::opts::{Opts, require_root};
 fn needs_root(cmd: &Cmd) -> bool {
     match cmd {
         Cmd::Up { .. }
+        | Cmd::Test { .. }
         | Cmd::Down { .. }
         | Cmd::Exec { .. }
         | Cmd::Repl { .. }
         | Cmd::Show { .. }
         | Cmd::Graph { .. }
+        | Cmd::Import { .. }
         | Cmd::PingAll { .. } => true,
         Cmd::Plan { diff, .. } => *diff,
         // `check NAME` reads the kernel; `check FILE` does not (decided
@@ -31,6 +37,8 @@ fn needs_root(cmd: &Cmd) -> bool {
         | Cmd::Doc { .. }
         | Cmd::Completions { .. }
         | Cmd::Man { .. }
+        | Cmd::Ps { .. }
+        | Cmd::Logs { .. }
         | Cmd::Capture(_)
         | Cmd::Sandbox(_) => false,
     }
@@ -40,7 +48,7 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
     let o = Opts {
         verbose: cli.verbose > 0,
         quiet: cli.quiet,
-        sandbox: cli.sandbox.is_some(),
+        sandbox: cli.sandbox.is_some() || crate::sandbox::test_isolated(&cli.cmd),
         json: cli.json,
     };
     if needs_root(&cli.cmd) {
@@ -56,15 +64,31 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
             force_forget,
         } => down::run(&o, file, name, all, no_wait, force_forget),
         Cmd::Plan { script, diff } => plan::run(&o, &script, diff),
+        Cmd::Test {
+            script,
+            junit,
+            keep,
+        } => test::run(&o, &script, junit.as_deref(), keep),
+        Cmd::Ps { name } => ps::ps(&o, name.as_deref()),
+        Cmd::Logs {
+            name,
+            daemon,
+            follow,
+        } => ps::logs(&name, &daemon, follow),
         Cmd::Exec { ns, cmd } => exec::run(&ns, &cmd),
         Cmd::Repl { file, name, set } => crate::repl::run(&o, file, name, &set),
-        Cmd::Show { name } => crate::show::show(&o, name.as_deref(), o.json),
+        Cmd::Show { name } => show::show(name.as_deref(), o.json),
         Cmd::Graph {
             name,
             format,
             output,
-        } => crate::show::graph(&o, name.as_deref(), format, output),
-        Cmd::PingAll { name } => crate::show::ping_all(&o, name.as_deref()),
+        } => show::graph(name.as_deref(), format, output),
+        Cmd::Import {
+            netns,
+            host,
+            output,
+        } => import::run(&o, &netns, host, output.as_deref()),
+        Cmd::PingAll { name } => show::ping_all(name.as_deref()),
         Cmd::Doc { module, check } => crate::doc::run(module.as_deref(), check, o.json),
         Cmd::Check { target, set } => check::run(&o, &target, &set),
         Cmd::Capture(a) => crate::capture::run(&o, &a, o.json),

@@ -22,7 +22,9 @@ pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
     let kernel: Box<dyn Kernel> = if diff {
         Box::new(ReadOnly::new().map_err(|e| diag::plain(e.to_string(), None))?)
     } else {
-        Box::new(Recorder::new())
+        let mut rec = Recorder::new();
+        rec.assume_devices = true;
+        Box::new(rec)
     };
     let mut runner =
         Runner::new(&name, kernel, None).map_err(|e| diag::plain(e.to_string(), None))?;
@@ -46,6 +48,8 @@ pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
     }
     let mut out = String::new();
     for s in &r.done {
+        // `up` makes routes as `ip route add` does (proto boot), so the
+        // same lines serve the from-scratch plan and --diff.
         for line in plan::render(&s.op) {
             out.push_str(&line);
             out.push('\n');

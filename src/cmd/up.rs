@@ -12,11 +12,49 @@ use crate::ledger::Ledger;
 use crate::opts::{Opts, read_script, script_dir, script_label, topology_name};
 use crate::plan;
 use crate::report::{self, stream::Stream};
-use crate::run::Runner;
+use crate::run::{Checked, Runner};
 use crate::script::Session;
 use crate::uprecord::UpRecord;
 
 pub fn run(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<i32, Report> {
+    let checked = up(o, a, no_wait)?;
+    Ok(if say_asserts(o, &checked, true) > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+/// Each failed assertion on stderr with its line (passes too with -v);
+/// how many failed.
+pub fn say_asserts(o: &Opts, checked: &[Checked], stays_up: bool) -> usize {
+    let mut failed = 0;
+    for c in checked {
+        let a = &c.assertion;
+        if !c.passed {
+            failed += 1;
+            eprintln!("netplumb: {}: {} failed: {}", a.pos, a.call(), c.detail);
+        } else if o.verbose {
+            eprintln!("netplumb: {}: {} passed: {}", a.pos, a.call(), c.detail);
+        }
+    }
+    if failed > 0 {
+        let up = if stays_up {
+            " (the topology stays up for inspection)"
+        } else {
+            ""
+        };
+        eprintln!(
+            "netplumb: {failed} of {} assertions failed{up}",
+            checked.len()
+        );
+    }
+    failed
+}
+
+/// `up`, then the script's assertions (once everything is converged and
+/// every daemon is ready): their results.
+pub fn up(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<Vec<Checked>, Report> {
     let name = topology_name(&a.file, a.name.as_deref())?;
     let text = read_script(&a.file)?;
     let ledger = Ledger::open(&name, !no_wait, o.quiet).map_err(diag::ledger)?;
@@ -53,8 +91,10 @@ pub fn run(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<i32, Report> {
     let took = t0.elapsed();
     r.commit().map_err(|e| diag::plain(e.to_string(), None))?;
     UpRecord::new(&a.file, &a.set, a.name.as_deref(), now).save(&name);
+    let checked = r.check_asserts();
     if o.json {
         let mut doc = report::doc::Up::new(&name, all);
+        doc.asserts = checked.iter().map(report::doc::Assert::of).collect();
         doc.notes = r.notes.clone();
         doc.not_ready = not_ready;
         doc.printed = stream.printed();
@@ -68,5 +108,5 @@ pub fn run(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<i32, Report> {
             eprintln!("netplumb: note: {n}");
         }
     }
-    Ok(0)
+    Ok(checked)
 }

@@ -12,11 +12,13 @@ use std::time::Duration;
 
 pub use fake::Recorder;
 pub use state::{
-    Addr, ExecOutput, Link, NsState, Qdisc, RT_TABLE_MAIN, Route, RouteHop, Rule, TableInfo,
+    Addr, ExecOutput, IFA_F_PERMANENT, Link, NsState, Qdisc, RT_TABLE_MAIN, Route, RouteHop, Rule,
+    TableInfo,
 };
 
 use crate::model::{IfName, NsName, NsRef};
 use crate::op::{Made, Op, Outcome};
+use crate::proc::{Identity, Liveness};
 
 /// A refusal or failure from the kernel, with its errno when there is one.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -101,9 +103,6 @@ pub fn is_netns_marker(alias: &str) -> bool {
     alias == NETNS_MARK
 }
 
-// `netns_list`, `nsid` and `nat_summary` serve the read-back commands
-// (show, graph, ping-all), which move onto this trait next.
-#[allow(dead_code)]
 pub trait Kernel: Send {
     /// Every named namespace (under /run/netns), sorted.
     fn netns_list(&mut self) -> Result<Vec<NsName>, KernelError>;
@@ -136,12 +135,24 @@ pub trait Kernel: Send {
     /// of the whole machine that only shows up in the first namespace, or
     /// no sysctl at all?
     fn sysctl_scope(&mut self, key: &str) -> Result<SysctlScope, KernelError>;
-    /// The topology's NAT table as nft-like text, for `show` and `graph`.
+    /// The topology's NAT table for people (`show`, `graph`): chains with
+    /// their rules as nft-like text, the typed NAT rules, and every map with
+    /// its elements typed.
     fn nat_summary(
         &mut self,
         ns: &NsRef,
         table: &str,
     ) -> Result<Option<netplumb_nft::TableSummary>, KernelError>;
+    /// Every nf_tables table of the namespace (any family, anyone's), read
+    /// back as typed rules plus what they cannot express: for `import`.
+    fn nft_tables(&mut self, _ns: &NsRef) -> Result<Vec<netplumb_nft::ReadBack>, KernelError> {
+        Ok(Vec::new())
+    }
+    /// The value a sysctl has in a freshly made namespace (what `import`
+    /// compares with); None when a fresh namespace has no such key.
+    fn sysctl_fresh(&mut self, _key: &str) -> Result<Option<String>, KernelError> {
+        Ok(None)
+    }
     /// Apply in order, stopping at the first refusal. Real kernels pipeline.
     fn apply_all(&mut self, ops: &[Op]) -> Outcome<KernelError>;
     fn apply(&mut self, op: &Op) -> Result<Made, KernelError> {
@@ -159,6 +170,12 @@ pub trait Kernel: Send {
     fn exec(&mut self, ns: &NsRef, cmd: &str, timeout: Duration)
     -> Result<ExecOutput, KernelError>;
     fn ping(&mut self, ns: &NsRef, addr: IpAddr) -> Result<bool, KernelError>;
+    /// One ICMP echo per (namespace, address), answers in the same order.
+    /// Real kernels send them in parallel: each unanswered ping waits its
+    /// full second.
+    fn ping_many(&mut self, pings: &[(NsRef, IpAddr)]) -> Vec<Result<bool, KernelError>> {
+        pings.iter().map(|(ns, a)| self.ping(ns, *a)).collect()
+    }
     /// Wait until these links are operationally up (a bridge port
     /// forwarding) and their IPv6 addresses are past duplicate address
     /// detection, for at most `timeout`. Err(NotReady) names what is not.
@@ -170,8 +187,55 @@ pub trait Kernel: Send {
         let _ = what;
         None
     }
+    /// A from-scratch plan (no kernel was asked) takes an adopted device
+    /// the script names as there: make it up in the host, or in a
+    /// namespace that exists. True when it did. A real kernel never does.
+    fn assume_device(&mut self, _ns: &NsRef, _name: &str) -> bool {
+        false
+    }
     /// Time spent per phase so far (for `-v`).
     fn timings(&self) -> Vec<(String, usize, Duration)> {
         Vec::new()
+    }
+    /// Start the process of an `Op::StartDaemon`: fork it into its
+    /// namespace, hand its identity to `record` (the write-ahead ledger
+    /// entry) and only then let it exec; wait until it is ready. A process
+    /// that fails later is stopped again before the error is returned.
+    /// None: nothing was started (a kernel that only records).
+    fn start_daemon(
+        &mut self,
+        op: &Op,
+        record: &mut dyn FnMut(&Identity) -> Result<(), String>,
+    ) -> Result<Option<Identity>, KernelError> {
+        let _ = record;
+        self.apply(op).map(|_| None)
+    }
+    /// The content of namespace `ns`'s file `path` (/etc/NAME, kept as
+    /// /etc/netns/NS/NAME); None when there is none.
+    fn etc_read(&mut self, ns: &NsName, path: &str) -> Result<Option<Vec<u8>>, KernelError> {
+        let _ = (ns, path);
+        Ok(None)
+    }
+    /// Is a recorded process still the one that was started?
+    fn daemon_liveness(&mut self, id: &Identity) -> Liveness {
+        id.liveness()
+    }
+    /// A topology's processes are all stopped: drop what held them (its
+    /// cgroup).
+    fn daemons_gone(&mut self, topology: &str) {
+        let _ = topology;
+    }
+    /// A TCP connection from `ns` to `to` within `timeout`: None when it
+    /// was accepted, else why not ("Connection refused", a timeout).
+    fn connect(
+        &mut self,
+        ns: &NsRef,
+        to: std::net::SocketAddr,
+        timeout: Duration,
+    ) -> Result<Option<String>, KernelError> {
+        let _ = timeout;
+        Err(KernelError::not_run(format!(
+            "connect to {to} from netns {ns}"
+        )))
     }
 }

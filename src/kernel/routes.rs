@@ -78,7 +78,7 @@ pub fn as_read(st: &NsState, r: &RouteEx) -> Result<Route, KernelError> {
         dest: r.dest.as_net(),
         via: r.via,
         kind: r.kind.as_str().to_string(),
-        proto: "static".into(),
+        proto: "boot".into(),
         scope: if r.kind == RouteType::Unicast && r.via.is_none() && r.nexthops.is_empty() {
             "link".into()
         } else {

@@ -46,6 +46,8 @@ pub struct Link {
     /// What a macvlan or vxlan is, in the words of `op::LinkSpec::info`
     /// ("mode bridge", "id 42 remote 10.0.0.2 dstport 4789").
     pub info: Option<String>,
+    /// For a bridge port: whether hairpin mode is on.
+    pub hairpin: Option<bool>,
 }
 
 impl Link {
@@ -82,6 +84,44 @@ pub struct Addr {
     pub scope: String,
     /// IPv6 duplicate address detection has not finished: not usable yet.
     pub tentative: bool,
+    /// The address's IFA_F_* flags as the kernel gives them (`flag_names`
+    /// spells them as `ip` does).
+    pub flags: u32,
+}
+
+/// IFA_F_PERMANENT: configured, not learnt (no lifetime).
+pub const IFA_F_PERMANENT: u32 = 0x80;
+
+impl Addr {
+    /// The flags as `ip -j addr` names them, in its order: "secondary" (an
+    /// IPv6 one is "temporary"), "nodad", "optimistic", "dadfailed", "home",
+    /// "deprecated", "tentative", "mngtmpaddr", "noprefixroute", "autojoin",
+    /// "stable-privacy", and "dynamic" for an address that is not permanent.
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        let v6 = self.cidr.is_v6();
+        let names: [(u32, &'static str); 11] = [
+            (0x01, if v6 { "temporary" } else { "secondary" }),
+            (0x02, "nodad"),
+            (0x04, "optimistic"),
+            (0x08, "dadfailed"),
+            (0x10, "home"),
+            (0x20, "deprecated"),
+            (0x40, "tentative"),
+            (0x100, "mngtmpaddr"),
+            (0x200, "noprefixroute"),
+            (0x400, "autojoin"),
+            (0x800, "stable-privacy"),
+        ];
+        let mut out: Vec<&'static str> = names
+            .iter()
+            .filter(|(bit, _)| self.flags & bit != 0)
+            .map(|(_, n)| *n)
+            .collect();
+        if self.flags & IFA_F_PERMANENT == 0 {
+            out.push("dynamic");
+        }
+        out
+    }
 }
 
 /// A root qdisc as read back: tbf's rate (bytes/s), bucket and queue
@@ -186,4 +226,33 @@ pub struct ExecOutput {
     pub status: i64,
     pub stdout: String,
     pub stderr: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(cidr: &str, flags: u32) -> Addr {
+        Addr {
+            index: 2,
+            cidr: Cidr::parse(cidr).unwrap(),
+            scope: "global".into(),
+            tentative: flags & 0x40 != 0,
+            flags,
+        }
+    }
+
+    #[test]
+    fn address_flags_are_named_as_ip_names_them() {
+        assert!(addr("10.0.0.1/24", IFA_F_PERMANENT).flag_names().is_empty());
+        assert_eq!(addr("10.0.0.1/24", 0).flag_names(), ["dynamic"]);
+        assert_eq!(
+            addr("10.0.0.2/24", IFA_F_PERMANENT | 0x01).flag_names(),
+            ["secondary"]
+        );
+        assert_eq!(
+            addr("fd00::1/64", IFA_F_PERMANENT | 0x01 | 0x40 | 0x200).flag_names(),
+            ["temporary", "tentative", "noprefixroute"]
+        );
+    }
 }

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
 use crate::op::{LinkChange, Op, RouteEx, RouteSpec, RuleSpec, Shape};
+use crate::proc::{DaemonSpec, Identity};
+
+pub use super::labnames::{DaemonName, EtcPath, ReadyText};
 
 /// The kinds of link netplumb creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -235,13 +238,34 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ports: Vec<PortClaim>,
     },
+    /// A process this topology started, recorded (pid, start time, boot,
+    /// cgroup) before it ran the command: `down` stops exactly it and its
+    /// tree. `spec` and `ready` are what it was started with, compared with
+    /// the script to decide on a restart.
+    Daemon {
+        ns: NsRef,
+        name: DaemonName,
+        spec: DaemonSpec,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ready: Option<ReadyText>,
+        identity: Identity,
+    },
+    /// A per-namespace file (/etc/netns/NS/NAME) this topology wrote. `old`:
+    /// what was there before it first wrote it — an adopted file, put back
+    /// on `down`; None: the topology made it, and removes it.
+    File {
+        ns: NsName,
+        path: EtcPath,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        old: Option<String>,
+    },
 }
 
 impl Entry {
     /// The namespace the object lives in (None for a namespace itself).
     pub fn ns(&self) -> Option<&NsRef> {
         match self {
-            Entry::Netns { .. } => None,
+            Entry::Netns { .. } | Entry::File { .. } => None,
             Entry::Link { ns, .. }
             | Entry::Addr { ns, .. }
             | Entry::Route { ns, .. }
@@ -251,7 +275,8 @@ impl Entry {
             | Entry::Sysctl { ns, .. }
             | Entry::LinkAttr { ns, .. }
             | Entry::LinkPlace { ns, .. }
-            | Entry::Nat { ns, .. } => Some(ns),
+            | Entry::Nat { ns, .. }
+            | Entry::Daemon { ns, .. } => Some(ns),
         }
     }
 
@@ -301,6 +326,15 @@ impl Entry {
                     ns: b, table: bt, ..
                 },
             ) => a == b && at == bt,
+            (Entry::Daemon { name: a, .. }, Entry::Daemon { name: b, .. }) => a == b,
+            (
+                Entry::File {
+                    ns: a, path: ap, ..
+                },
+                Entry::File {
+                    ns: b, path: bp, ..
+                },
+            ) => a == b && ap == bp,
             (a, b) => a == b,
         }
     }
@@ -376,6 +410,24 @@ impl Entry {
                 ns,
                 table: table.as_str().to_string(),
                 handle,
+            },
+            Entry::File { ns, path, old } => match old {
+                Some(content) => Op::WriteFile {
+                    ns,
+                    path: path.as_str().to_string(),
+                    content,
+                },
+                None => Op::RemoveFile {
+                    ns,
+                    path: path.as_str().to_string(),
+                },
+            },
+            Entry::Daemon {
+                ns, name, identity, ..
+            } => Op::StopDaemon {
+                ns,
+                name: name.as_str().to_string(),
+                identity,
             },
         };
         vec![op]

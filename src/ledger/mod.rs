@@ -9,6 +9,7 @@
 //! because an object is only deleted when its identity matches.
 
 mod entry;
+mod labnames;
 mod store;
 mod world;
 
@@ -18,8 +19,11 @@ use std::path::PathBuf;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-pub use entry::{End, Entry, MadeKind, PortClaim, SysctlKey, SysctlValue, TableName};
-pub use store::{ensure_dir, state_dir, write_atomic};
+pub use entry::{
+    DaemonName, End, Entry, EtcPath, MadeKind, PortClaim, ReadyText, SysctlKey, SysctlValue,
+    TableName,
+};
+pub use store::{ensure_dir, netns_id, open_read, state_dir, write_atomic};
 pub use world::{World, WorldLock};
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -26,7 +26,7 @@ pub fn state_dir() -> PathBuf {
 
 /// This process's network namespace, as an id that is never reused: the
 /// kernel's netns cookie (SO_NETNS_COOKIE), else the namespace's inode.
-fn netns_id() -> String {
+pub fn netns_id() -> String {
     const SO_NETNS_COOKIE: libc::c_int = 71;
     // SAFETY: a plain socket, a getsockopt into a u64, and close.
     let cookie = unsafe {

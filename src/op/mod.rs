@@ -14,6 +14,7 @@ pub use routes::{Hop, RouteEx, RouteType, RuleGoal, RuleSpec, TABLE_MAIN};
 pub use shape::Shape;
 
 use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
+use crate::proc::{DaemonSpec, Identity};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -23,6 +24,8 @@ pub enum LinkChange {
     /// `None` detaches from any bridge.
     Master(Option<IfName>),
     Stp(bool),
+    /// Bridge port hairpin mode (`bridge_slave hairpin on`).
+    Hairpin(bool),
 }
 
 impl std::fmt::Display for LinkChange {
@@ -34,6 +37,7 @@ impl std::fmt::Display for LinkChange {
             LinkChange::Master(Some(m)) => write!(f, "master {m}"),
             LinkChange::Master(None) => f.write_str("nomaster"),
             LinkChange::Stp(on) => write!(f, "stp {}", if *on { "on" } else { "off" }),
+            LinkChange::Hairpin(on) => write!(f, "hairpin {}", if *on { "on" } else { "off" }),
         }
     }
 }
@@ -58,6 +62,16 @@ impl std::fmt::Display for RouteSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} via {}", self.dest, self.via)
     }
+}
+
+/// A long-lived process to start in a namespace (see `crate::proc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonStart {
+    pub spec: DaemonSpec,
+    /// `tcp:80`, `udp:53`, `file:/path` or a duration; None: started is ready.
+    pub ready: Option<String>,
+    /// The topology it belongs to: its cgroup is made under the topology's.
+    pub topology: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +201,30 @@ pub enum Op {
         table: String,
         handle: Option<u64>,
     },
+    /// Start a process, recorded (pid and start time) before it runs the
+    /// command, then wait until it is ready.
+    StartDaemon {
+        ns: NsRef,
+        daemon: Box<DaemonStart>,
+    },
+    /// Stop a recorded process and its whole tree, by identity: a pid that
+    /// names another process now is never signalled.
+    StopDaemon {
+        ns: NsRef,
+        name: String,
+        identity: Identity,
+    },
+    /// Write /etc/netns/NS/NAME (seen as /etc/NAME inside NS), atomically.
+    /// `path` is the script's /etc/NAME.
+    WriteFile {
+        ns: NsName,
+        path: String,
+        content: String,
+    },
+    RemoveFile {
+        ns: NsName,
+        path: String,
+    },
 }
 
 /// What the kernel made for an op: the identity the ledger records.
@@ -209,6 +247,10 @@ pub enum Made {
     /// A sysctl's value before the op set it.
     Sysctl {
         old: String,
+    },
+    /// A started process (None: simulated, nothing was started).
+    Daemon {
+        identity: Option<Identity>,
     },
 }
 
@@ -241,7 +283,10 @@ impl Op {
     /// The namespace the op runs in (for namespace creation: the new one).
     pub fn ns(&self) -> NsRef {
         match self {
-            Op::AddNetns { ns } | Op::DelNetns { ns, .. } => NsRef::Named(ns.clone()),
+            Op::AddNetns { ns }
+            | Op::DelNetns { ns, .. }
+            | Op::WriteFile { ns, .. }
+            | Op::RemoveFile { ns, .. } => NsRef::Named(ns.clone()),
             Op::AddVeth { ns, .. }
             | Op::AddBridge { ns, .. }
             | Op::AddLink { ns, .. }
@@ -262,7 +307,9 @@ impl Op {
             | Op::DelRule { ns, .. }
             | Op::Sysctl { ns, .. }
             | Op::ReplaceNat { ns, .. }
-            | Op::DelNat { ns, .. } => ns.clone(),
+            | Op::DelNat { ns, .. }
+            | Op::StartDaemon { ns, .. }
+            | Op::StopDaemon { ns, .. } => ns.clone(),
         }
     }
 
@@ -277,12 +324,21 @@ impl Op {
                 | Op::DelRouteEx { .. }
                 | Op::DelRule { .. }
                 | Op::DelNat { .. }
+                | Op::StopDaemon { .. }
+                | Op::RemoveFile { .. }
         )
     }
 
     /// The summary as a verb phrase for errors: "add addr 10.0.0.1/24 on eth0",
     /// "set link veth0 up", "remove netns foons".
     pub fn action(&self) -> String {
+        match self {
+            Op::StartDaemon { ns, daemon } => {
+                return format!("start daemon {} in {ns}", daemon.spec.name);
+            }
+            Op::StopDaemon { ns, name, .. } => return format!("stop daemon {name} in {ns}"),
+            _ => {}
+        }
         let s = self.summary();
         let (verb, rest) = match s.split_at_checked(1) {
             Some(("+", r)) => ("add", r),
@@ -367,12 +423,40 @@ impl Op {
             Op::DelQdisc { ns, dev } => format!("~ link {} shape none", at(ns, dev)),
             Op::DelRule { ns, rule } => format!("- rule {rule} in {ns}"),
             Op::Sysctl { ns, key, value } => format!("~ sysctl {key}={value} in {ns}"),
-            Op::ReplaceNat { ns, table, .. } => {
+            Op::ReplaceNat {
+                ns,
+                table,
+                replaces,
+            } => {
                 let n = table.rules.len();
                 let rules = if n == 1 { "rule" } else { "rules" };
-                format!("+ nat table {} in {ns} ({n} {rules})", table.name)
+                let f = table.filter.len();
+                let filters = match f {
+                    0 => String::new(),
+                    1 => ", 1 filter rule".to_string(),
+                    f => format!(", {f} filter rules"),
+                };
+                // Replacing the table it made is a change of it, not a creation.
+                let sign = if replaces.is_some() { '~' } else { '+' };
+                format!(
+                    "{sign} nat table {} in {ns} ({n} {rules}{filters})",
+                    table.name
+                )
             }
             Op::DelNat { ns, table, .. } => format!("- nat table {table} in {ns}"),
+            Op::StartDaemon { ns, daemon } => {
+                format!(
+                    "+ daemon {} in {ns}: {}",
+                    daemon.spec.name, daemon.spec.argv
+                )
+            }
+            Op::StopDaemon { ns, name, identity } => {
+                format!("- daemon {name} in {ns} (pid {})", identity.pid)
+            }
+            Op::WriteFile { ns, path, content } => {
+                format!("+ file {path} in {ns} ({} bytes)", content.len())
+            }
+            Op::RemoveFile { ns, path } => format!("- file {path} in {ns}"),
         }
     }
 }

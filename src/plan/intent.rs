@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use netplumb_nft::NatTable;
-
-use super::diff::{fingerprint, link_key, nat_table_name};
+use super::diff::{
+    daemon_key, daemon_value, declared_table, file_key, fingerprint, link_key, nat_namespaces,
+    nat_table_name,
+};
 use crate::model::NsRef;
 use crate::topo::{LinkKind, Topology};
 
@@ -83,26 +84,19 @@ pub fn intent(topo: &Topology, topology: &str) -> Intent {
     for s in topo.sysctls() {
         out.insert(format!("sysctl {} {}", s.ns, s.key), s.value.clone());
     }
-    let mut nss: Vec<&NsRef> = Vec::new();
-    for d in topo.nat() {
-        if !nss.contains(&&d.ns) {
-            nss.push(&d.ns);
-        }
-    }
-    for ns in nss {
-        let table = NatTable {
-            name: nat_table_name(topology),
-            rules: topo
-                .nat()
-                .iter()
-                .filter(|d| &d.ns == ns)
-                .map(|d| d.rule.clone())
-                .collect(),
-            userdata: Vec::new(),
-            ..NatTable::default()
+    for ns in nat_namespaces(topo) {
+        // An invalid table never reaches the intent: the diff refuses it first.
+        let Ok(table) = declared_table(topo, &ns, &nat_table_name(topology)) else {
+            continue;
         };
         let fp = String::from_utf8_lossy(&fingerprint(topology, &table)).into_owned();
         out.insert(format!("nat {ns}"), fp);
+    }
+    for d in topo.daemons() {
+        out.insert(daemon_key(&d.name), daemon_value(d, topology));
+    }
+    for f in topo.files() {
+        out.insert(file_key(&f.ns, &f.path), f.content.clone());
     }
     out
 }

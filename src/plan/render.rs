@@ -3,6 +3,9 @@
 //! exactly the commands shown, whatever a script put in a value.
 
 use crate::model::{NsRef, RouteDest};
+
+#[path = "render_lab.rs"]
+mod lab;
 use crate::op::{LinkChange, Op};
 
 /// A word as a POSIX shell reads it back unchanged.
@@ -121,6 +124,10 @@ pub fn render(op: &Op) -> Vec<String> {
                 LinkChange::Mtu(m) => format!("{p} link set {name} mtu {m}"),
                 LinkChange::Master(Some(m)) => format!("{p} link set {name} master {m}"),
                 LinkChange::Master(None) => format!("{p} link set {name} nomaster"),
+                LinkChange::Hairpin(on) => format!(
+                    "{p} link set {name} type bridge_slave hairpin {}",
+                    if *on { "on" } else { "off" }
+                ),
                 LinkChange::Stp(on) => {
                     format!(
                         "{p} link set {name} type bridge stp_state {}",
@@ -203,6 +210,14 @@ pub fn render(op: &Op) -> Vec<String> {
             NsRef::Host => format!("nft delete table inet {table}"),
             NsRef::Named(n) => format!("ip netns exec {n} nft delete table inet {table}"),
         }],
+        Op::WriteFile { ns, path, content } => lab::file_lines(ns, path, content),
+        Op::RemoveFile { ns, path } => lab::remove_file_line(ns, path),
+        Op::StartDaemon { ns, daemon } => lab::daemon_lines(ns, daemon),
+        // Its own session: the process group is the whole tree it started
+        // (a cgroup holds what left it).
+        Op::StopDaemon { name, identity, .. } => {
+            vec![format!("kill -TERM -- -{}  # daemon {name}", identity.pid)]
+        }
     }
 }
 

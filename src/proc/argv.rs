@@ -27,7 +27,7 @@ pub enum ArgvError {
 
 /// A program and its arguments, checked: at least one word, a non-empty
 /// program, no NUL byte anywhere (they could not reach execve).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "Vec<String>", into = "Vec<String>")]
 pub struct Argv(Vec<String>);
 

@@ -77,7 +77,7 @@ pub fn boot_id() -> io::Result<String> {
 /// What the caller must record (write-ahead) for a process it starts, and
 /// all that `stop` needs later — also from another netplumb process, after
 /// this one was killed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "RawIdentity")]
 pub struct Identity {
     pub pid: i32,

@@ -9,8 +9,8 @@
 //! [`Pending::release`] lets the process exec) and gives it back to
 //! [`stop`].
 
-// The daemon object kind that uses most of this is wired in by the core;
-// until then only `exec` and the tests reach it.
+// Daemons (src/apply/daemon.rs) and `exec` use most of this; the
+// per-namespace files (EtcFile) wait for their object kind.
 #![allow(dead_code, unused_imports)]
 
 pub mod argv;

@@ -33,7 +33,7 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 /// What to run and how. Serializable and comparable, so that a caller can
 /// keep it in its record and restart a process whose options changed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct DaemonSpec {
     /// For errors and for its cgroup's name (letters, digits, `-_.@`).
     pub name: String,

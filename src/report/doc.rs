@@ -21,7 +21,28 @@ pub struct Up {
     pub notes: Vec<String>,
     pub not_ready: Vec<String>,
     pub printed: Vec<Printed>,
+    pub asserts: Vec<Assert>,
     pub seconds: f64,
+}
+
+/// One `assert_reach` / `assert_no_reach` and how it went.
+#[derive(Debug, Serialize)]
+pub struct Assert {
+    pub at: String,
+    pub call: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+impl Assert {
+    pub fn of(c: &crate::run::Checked) -> Self {
+        Assert {
+            at: c.assertion.pos.to_string(),
+            call: c.assertion.call(),
+            passed: c.passed,
+            detail: c.detail.clone(),
+        }
+    }
 }
 
 impl Up {
@@ -34,6 +55,7 @@ impl Up {
             notes: Vec::new(),
             not_ready: Vec::new(),
             printed: Vec::new(),
+            asserts: Vec::new(),
             seconds: 0.0,
         }
     }

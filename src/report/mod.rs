@@ -174,13 +174,41 @@ fn fields(op: &Op) -> Fields {
             None,
             Some(value.clone()),
         ),
-        Op::ReplaceNat { table, .. } => {
+        Op::ReplaceNat {
+            table, replaces, ..
+        } => {
             let n = table.rules.len();
             let rules = if n == 1 { "rule" } else { "rules" };
             let value = Some(format!("{n} {rules}"));
-            ("add", "nat", table.name.clone(), None, None, value)
+            let verb = if replaces.is_some() { "set" } else { "add" };
+            (verb, "nat", table.name.clone(), None, None, value)
         }
         Op::DelNat { table, .. } => ("remove", "nat", table.clone(), None, None, None),
+        Op::StartDaemon { daemon, .. } => (
+            "add",
+            "daemon",
+            daemon.spec.name.clone(),
+            None,
+            None,
+            Some(daemon.spec.argv.to_string()),
+        ),
+        Op::WriteFile { path, content, .. } => (
+            "add",
+            "file",
+            path.clone(),
+            None,
+            None,
+            Some(format!("{} bytes", content.len())),
+        ),
+        Op::RemoveFile { path, .. } => ("remove", "file", path.clone(), None, None, None),
+        Op::StopDaemon { name, identity, .. } => (
+            "remove",
+            "daemon",
+            name.clone(),
+            None,
+            None,
+            Some(format!("pid {}", identity.pid)),
+        ),
     }
 }
 

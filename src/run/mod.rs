@@ -12,9 +12,12 @@ use crate::op::{LinkChange, Op};
 use crate::plan::{self, DiffError, Intent, Step};
 use crate::topo::{Pos, Topology};
 
+mod asserts;
+mod daemon;
 mod identity;
 mod teardown;
 
+pub use asserts::{Assertion, Checked, Target};
 pub use teardown::{TeardownError, describe as describe_teardown, teardown};
 
 /// The kernel refused an op: what, where, and the script line it came from.
@@ -93,6 +96,8 @@ pub struct Runner {
     pub prev_intent: Intent,
     /// Links confirmed ready since they were brought up.
     ready: HashSet<(NsRef, IfName)>,
+    /// `assert_reach` / `assert_no_reach`, run after the topology is up.
+    pub asserts: Vec<Assertion>,
 }
 
 fn help_for(op: &Op, e: &KernelError) -> Option<String> {
@@ -160,6 +165,7 @@ impl Runner {
             flushed: None,
             prev_intent: Intent::new(),
             ready: HashSet::new(),
+            asserts: Vec::new(),
         })
     }
 
@@ -269,7 +275,22 @@ impl Runner {
         Ok(n)
     }
 
+    /// Kernel steps go in batches; a daemon is started on its own, between
+    /// them, because its record can only be written once it exists.
     fn apply_steps(&mut self, steps: Vec<Step>) -> Result<(), RunError> {
+        let mut batch = Vec::new();
+        for s in steps {
+            if matches!(s.op, Op::StartDaemon { .. }) {
+                self.apply_batch(std::mem::take(&mut batch))?;
+                self.start_daemon(s)?;
+            } else {
+                batch.push(s);
+            }
+        }
+        self.apply_batch(batch)
+    }
+
+    fn apply_batch(&mut self, steps: Vec<Step>) -> Result<(), RunError> {
         if steps.is_empty() {
             return Ok(());
         }
@@ -360,11 +381,24 @@ impl Runner {
                 Op::AddVeth { ns, name, with, .. } if with.up => (ns.clone(), name.clone()),
                 _ => continue,
             };
-            if !self.ready.contains(&l) && !out.contains(&l) {
+            if !self.ready.contains(&l) && !out.contains(&l) && !self.peer_left_down(&l) {
                 out.push(l);
             }
         }
         out
+    }
+
+    /// A veth end whose peer the script does not bring up never gets a
+    /// carrier (operstate LOWERLAYERDOWN): waiting for it would only run
+    /// out the timeout.
+    fn peer_left_down(&self, (ns, name): &(NsRef, IfName)) -> bool {
+        self.topo
+            .links()
+            .find(|(_, l)| &l.ns == ns && &l.name == name)
+            .is_some_and(|(_, l)| match l.kind {
+                crate::topo::LinkKind::Veth { peer } => self.topo.get(peer).up != Some(true),
+                _ => false,
+            })
     }
 
     /// Wait (a bounded, reported time) until every link this run brought
@@ -468,6 +502,7 @@ impl Runner {
         self.topo.reset();
         self.done.clear();
         self.ready.clear();
+        self.asserts.clear();
         self.flushed = None;
     }
 
@@ -486,6 +521,10 @@ impl Runner {
         let owns: Vec<Entry> = self.owned().to_vec();
         let t0 = std::time::Instant::now();
         let report = teardown(self.kernel.as_mut(), self.ledger.as_mut(), &owns, &world);
+        let had_daemons = owns.iter().any(|e| matches!(e, Entry::Daemon { .. }));
+        if had_daemons && report.errors.is_empty() {
+            self.kernel.daemons_gone(&self.name);
+        }
         if self.verbose {
             eprintln!(
                 "netplumb: teardown of {} objects in {:?}",

@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::kernel::{Kernel, KernelError};
-use crate::ledger::{Entry, Ledger, LedgerError, World};
+use crate::kernel::{Kernel, KernelError, NsState};
+use crate::ledger::{Entry, Ledger, LedgerError, MadeKind, World};
 use crate::model::NsRef;
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +113,13 @@ pub fn teardown(
         gone: Vec::new(),
         report: TeardownReport::default(),
     };
+    // Processes first, their whole trees, by identity: before the
+    // namespaces and links they use go away.
+    for e in owns.iter().rev() {
+        if let Entry::Daemon { .. } = e {
+            run.undo(e);
+        }
+    }
     let mut doomed: Vec<NsRef> = Vec::new();
     for e in owns {
         let Entry::Netns { ns, .. } = e else { continue };
@@ -140,7 +147,9 @@ pub fn teardown(
     for o in owns.iter().rev() {
         let inside_doomed = o.ns().is_some_and(|n| doomed.contains(n));
         match o {
-            Entry::Netns { .. } => {}
+            Entry::Netns { .. } | Entry::Daemon { .. } => {}
+            // Outside the namespace (/etc/netns): removed, or put back.
+            Entry::File { .. } => run.undo(o),
             // Home before its namespace goes: a virtual device would die
             // with it, a physical one would land in the wrong place.
             Entry::LinkPlace { .. } => run.undo(o),
@@ -152,6 +161,13 @@ pub fn teardown(
                     format!(
                         "link {name} in netns {ns}: still used by topology '{other}', left to it"
                     ),
+                );
+            }
+            Entry::Addr { ns, dev, cidr } if world.claimant_of(o).is_some() => {
+                let other = world.claimant_of(o).unwrap_or_default().to_string();
+                run.leave(
+                    o,
+                    format!("addr {cidr} on {dev} in netns {ns}: still used by topology '{other}', left to it"),
                 );
             }
             Entry::Link { peer: Some(p), .. } if doomed.contains(&p.ns) => {
@@ -183,6 +199,7 @@ pub fn teardown(
         }
     }
     wait_vanished(&mut run, &mut vanishing, &mut links);
+    let links = by_identity(&mut run, links);
     for o in &links {
         run.undo(o);
     }
@@ -238,4 +255,64 @@ fn wait_vanished(run: &mut Run, vanishing: &mut Vec<Entry>, links: &mut Vec<Entr
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// Links are deleted by the ifindex the kernel gave them, whatever their
+/// name now. One renamed since (by someone else: a namesake may have taken
+/// its old name) is said so; a device of another kind at that index is not
+/// the one this topology made and is left alone.
+fn by_identity(run: &mut Run, links: Vec<Entry>) -> Vec<Entry> {
+    let mut seen: Vec<(NsRef, Option<NsState>)> = Vec::new();
+    let mut keep = Vec::with_capacity(links.len());
+    for o in links {
+        let Entry::Link {
+            ns,
+            name,
+            kind,
+            index: Some(i),
+            ..
+        } = &o
+        else {
+            keep.push(o);
+            continue;
+        };
+        if !seen.iter().any(|(n, _)| n == ns) {
+            let st = run.kernel.observe(ns).ok();
+            seen.push((ns.clone(), st));
+        }
+        let now = seen
+            .iter()
+            .find(|(n, _)| n == ns)
+            .and_then(|(_, st)| st.as_ref())
+            .and_then(|st| st.link_by_index(*i));
+        let Some(now) = now else {
+            keep.push(o);
+            continue;
+        };
+        let made = match kind {
+            MadeKind::Bridge => "bridge",
+            MadeKind::Veth => "veth",
+            MadeKind::Macvlan => "macvlan",
+            MadeKind::Vxlan => "vxlan",
+            // tap devices read back as kind tun too
+            MadeKind::Tun => "tun",
+        };
+        let same_kind = now.kind.as_deref() == Some(made);
+        if !same_kind {
+            let note = format!(
+                "link {name} in netns {ns}: ifindex {i} is now {}, not the {} this topology made: left alone",
+                now.name, made
+            );
+            run.leave(&o, note);
+        } else {
+            if now.name != name.as_str() {
+                run.report.notes.push(format!(
+                    "link {name} in netns {ns} was renamed to {} since (ifindex {i}): removed by its identity, the name {name} left to whoever has it",
+                    now.name
+                ));
+            }
+            keep.push(o);
+        }
+    }
+    keep
 }

@@ -2,13 +2,17 @@
 //! | group, local, dev, port, learning })`: options read and checked here,
 //! the rules (names, namespaces, VNI range) kept by the model.
 
-use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext};
+
+mod docs;
 
 use super::api::{LinkHandle, NsHandle, bad, declare, ifname};
+use super::registry::Reg;
 use super::{SharedRunner, fail};
 use crate::model::{NsRef, parse_ip};
 use crate::op::{MacvlanMode, Shape, TunSpec, VXLAN_PORT, VxlanSpec};
 use crate::topo::LinkId;
+use docs::{MACVLAN, SHAPE, TUN, VXLAN};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
 
@@ -134,34 +138,6 @@ fn vxlan(
     };
     let id = declare(ctx, rn, |t, pos| t.add_vxlan(ns, name, spec, dev, pos))?;
     Ok(LinkHandle { id })
-}
-
-pub fn register(engine: &mut Engine, runner: &SharedRunner) {
-    register_shape(engine, runner);
-    register_tun(engine, runner);
-    let rn = runner.clone();
-    engine.register_fn(
-        "macvlan",
-        move |ctx: NativeCallContext,
-              this: &mut NsHandle,
-              name: &str,
-              parent: Dynamic,
-              opts: Map| { macvlan(&ctx, &rn, this.ns.clone(), name, parent, opts) },
-    );
-    let rn = runner.clone();
-    engine.register_fn(
-        "macvlan",
-        move |ctx: NativeCallContext, this: &mut NsHandle, name: &str, parent: Dynamic| {
-            macvlan(&ctx, &rn, this.ns.clone(), name, parent, Map::new())
-        },
-    );
-    let rn = runner.clone();
-    engine.register_fn(
-        "vxlan",
-        move |ctx: NativeCallContext, this: &mut NsHandle, name: &str, opts: Map| {
-            vxlan(&ctx, &rn, this.ns.clone(), name, opts)
-        },
-    );
 }
 
 /// `10mbit`, `1500kbit`, `1gbit`, `800bit` (bits), or `125kbps` (bytes),
@@ -316,14 +292,6 @@ fn shape(ctx: &NativeCallContext, rn: &SharedRunner, l: &LinkHandle, o: Map) -> 
     Ok(l.clone())
 }
 
-pub fn register_shape(engine: &mut Engine, runner: &SharedRunner) {
-    let rn = runner.clone();
-    engine.register_fn(
-        "shape",
-        move |ctx: NativeCallContext, l: &mut LinkHandle, opts: Map| shape(&ctx, &rn, l, opts),
-    );
-}
-
 fn tun(
     ctx: &NativeCallContext,
     rn: &SharedRunner,
@@ -361,21 +329,73 @@ fn tun(
     Ok(LinkHandle { id })
 }
 
-pub fn register_tun(engine: &mut Engine, runner: &SharedRunner) {
+/// `ns.macvlan`, `ns.vxlan`, `ns.tap`, `ns.tun` (under Links, after the
+/// bridges).
+pub fn register_links(reg: &mut Reg, runner: &SharedRunner) {
+    let rn = runner.clone();
+    reg.method(
+        "macvlan",
+        "ns: Netns",
+        &["name: string", "parent: Link | string"],
+        "Link",
+        MACVLAN,
+    )
+    .set(
+        move |ctx: NativeCallContext, this: &mut NsHandle, name: &str, parent: Dynamic| {
+            macvlan(&ctx, &rn, this.ns.clone(), name, parent, Map::new())
+        },
+    );
+    let rn = runner.clone();
+    reg.method(
+        "macvlan",
+        "ns: Netns",
+        &["name: string", "parent: Link | string", "opts: map"],
+        "Link",
+        MACVLAN,
+    )
+    .set(
+        move |ctx: NativeCallContext,
+              this: &mut NsHandle,
+              name: &str,
+              parent: Dynamic,
+              opts: Map| { macvlan(&ctx, &rn, this.ns.clone(), name, parent, opts) },
+    );
+    let rn = runner.clone();
+    reg.method(
+        "vxlan",
+        "ns: Netns",
+        &["name: string", "opts: map"],
+        "Link",
+        VXLAN,
+    )
+    .set(
+        move |ctx: NativeCallContext, this: &mut NsHandle, name: &str, opts: Map| {
+            vxlan(&ctx, &rn, this.ns.clone(), name, opts)
+        },
+    );
     for (f, tap) in [("tap", true), ("tun", false)] {
         let rn = runner.clone();
-        engine.register_fn(
-            f,
-            move |ctx: NativeCallContext, this: &mut NsHandle, name: &str, opts: Map| {
-                tun(&ctx, &rn, this.ns.clone(), name, tap, opts)
-            },
-        );
+        reg.method(f, "ns: Netns", &["name: string"], "Link", TUN)
+            .set(
+                move |ctx: NativeCallContext, this: &mut NsHandle, name: &str| {
+                    tun(&ctx, &rn, this.ns.clone(), name, tap, Map::new())
+                },
+            );
         let rn = runner.clone();
-        engine.register_fn(
-            f,
-            move |ctx: NativeCallContext, this: &mut NsHandle, name: &str| {
-                tun(&ctx, &rn, this.ns.clone(), name, tap, Map::new())
-            },
-        );
+        reg.method(f, "ns: Netns", &["name: string", "opts: map"], "Link", TUN)
+            .set(
+                move |ctx: NativeCallContext, this: &mut NsHandle, name: &str, opts: Map| {
+                    tun(&ctx, &rn, this.ns.clone(), name, tap, opts)
+                },
+            );
     }
+}
+
+/// `link.shape(opts)` (under Links, after stp).
+pub fn register_shape(reg: &mut Reg, runner: &SharedRunner) {
+    let rn = runner.clone();
+    reg.method("shape", "link: Link", &["opts: map"], "Link", SHAPE)
+        .set(
+            move |ctx: NativeCallContext, l: &mut LinkHandle, opts: Map| shape(&ctx, &rn, l, opts),
+        );
 }

@@ -4,13 +4,19 @@
 
 mod api;
 mod callsite;
+mod filter;
 mod kinds;
+mod lab;
 pub mod limits;
+mod link_fns;
 mod nat;
 mod net;
+mod ns_fns;
 mod pingall;
+pub mod registry;
 mod resolver;
 mod routes;
+mod util;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +33,14 @@ use crate::run::Runner;
 use crate::topo::Pos;
 
 pub type SharedRunner = Arc<Mutex<Runner>>;
+
+/// The reference text of every `to_string` / `to_debug` conversion.
+const TO_STRING: &str = r#"How netplumb values print: `netns foons`, `link foons:eth0`, `counter 3`.
+Used by `print` and string interpolation.
+
+```rhai
+print(`${foo} has ${v.peer}`);   // netns foons has link foons:eth0
+```"#;
 
 /// Source texts by name, so an error anywhere can show its snippet.
 #[derive(Default, Debug)]
@@ -74,6 +88,24 @@ pub struct Session {
     pub main_name: String,
     /// The memory budget in force (Rhai's progress callback checks it).
     pub budget: limits::Budget,
+    /// The functions registered with their metadata, in reference order.
+    pub registry: registry::Registry,
+}
+
+/// Every netplumb function, in the order of the reference (docs/dsl.md).
+fn register_all(reg: &mut registry::Reg, runner: &SharedRunner, script_dir: Option<PathBuf>) {
+    ns_fns::register(reg, runner);
+    link_fns::register(reg, runner);
+    ns_fns::register_settings(reg, runner);
+    nat::register(reg, runner);
+    lab::register(reg, runner);
+    filter::register(reg, runner);
+    ns_fns::register_exec(reg, runner);
+    pingall::register(reg, runner);
+    net::register(reg);
+    util::register(reg, script_dir);
+    ns_fns::register_conversions(reg);
+    link_fns::register_conversions(reg, runner);
 }
 
 /// `--set k=v`: numbers become numbers, true/false booleans, the rest strings.
@@ -110,16 +142,13 @@ impl Session {
         callsite::register(&mut engine);
         engine.set_max_call_levels(64);
         engine.set_max_expr_depths(128, 64);
-        net::register(&mut engine, script_dir.clone());
-        engine.set_module_resolver(resolver::Resolver::new(script_dir, sources.clone()));
+        engine.set_module_resolver(resolver::Resolver::new(script_dir.clone(), sources.clone()));
         if dry {
             engine.on_print(|s| eprintln!("{s}"));
         }
-        api::register(&mut engine, &runner);
-        nat::register(&mut engine, &runner);
-        kinds::register(&mut engine, &runner);
-        routes::register(&mut engine, &runner);
-        pingall::register(&mut engine, &runner);
+        let mut registry = registry::Registry::default();
+        let mut reg = registry::Reg::new(&mut engine, &mut registry);
+        register_all(&mut reg, &runner, script_dir);
         let mut scope = Scope::new();
         for (k, v) in params {
             scope.push_constant_dynamic(k.clone(), param_value(v));
@@ -131,6 +160,7 @@ impl Session {
             sources,
             main_name: String::new(),
             budget,
+            registry,
         }
     }
 

@@ -4,11 +4,15 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use netplumb_nft::{DnatMapping, L4Proto, NatRule};
-use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext};
 
 use super::api::{NsHandle, refused};
+use super::registry::Reg;
+
+mod docs;
 use super::{SharedRunner, fail, lock, pos_of};
 use crate::model::{Cidr, IfName, NsRef, parse_ip};
+use docs::{DNAT, DNAT_MAP, MASQUERADE, MASQUERADE_OPTS, SNAT, SNAT_OPTS};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
 
@@ -33,7 +37,7 @@ fn opt_ifname(ctx: &NativeCallContext, opts: &Map, key: &str) -> R<Option<String
     }
 }
 
-fn check_keys(ctx: &NativeCallContext, opts: &Map, allowed: &[&str]) -> R<()> {
+pub(super) fn check_keys(ctx: &NativeCallContext, opts: &Map, allowed: &[&str]) -> R<()> {
     for k in opts.keys() {
         if !allowed.contains(&k.as_str()) {
             return Err(fail(
@@ -78,7 +82,7 @@ fn port_of(ctx: &NativeCallContext, v: i64) -> R<u16> {
         .ok_or_else(|| fail(ctx, format!("port {v} is out of range: use 1 to 65535")))
 }
 
-fn ports(ctx: &NativeCallContext, v: &Dynamic) -> R<(u16, u16)> {
+pub(super) fn ports(ctx: &NativeCallContext, v: &Dynamic) -> R<(u16, u16)> {
     if let Some(p) = v.clone().try_cast::<i64>() {
         let p = port_of(ctx, p)?;
         return Ok((p, p));
@@ -160,7 +164,29 @@ fn snat(
 }
 
 fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R<()> {
-    check_keys(ctx, m, &["port", "to", "daddr", "proto", "iif"])?;
+    check_keys(
+        ctx,
+        m,
+        &[
+            "port",
+            "to",
+            "daddr",
+            "proto",
+            "iif",
+            "localhost",
+            "hairpin",
+        ],
+    )?;
+    let flag = |k: &str, default: bool| -> R<bool> {
+        match m.get(k) {
+            None => Ok(default),
+            Some(v) => v
+                .as_bool()
+                .map_err(|_| fail(ctx, format!("option {k} must be true or false"))),
+        }
+    };
+    let localhost = flag("localhost", false)?;
+    let hairpin = flag("hairpin", true)?;
     let port = m.get("port").ok_or_else(|| {
         fail(
             ctx,
@@ -204,6 +230,7 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
         Some(Err(_)) => return Err(fail(ctx, "proto must be \"tcp\" or \"udp\"")),
     };
     let iif = opt_ifname(ctx, m, "iif")?;
+    let at = ns.clone();
     push(ctx, rn, ns, |tag| {
         NatRule::Dnat(DnatMapping {
             proto,
@@ -214,7 +241,18 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
             to_port,
             tag,
         })
-    })
+    })?;
+    let pos = pos_of(ctx);
+    let mut r = lock(rn);
+    if !hairpin {
+        r.topo.no_hairpin_last();
+    }
+    if localhost {
+        r.topo
+            .publish_localhost(&at, to_addr, pos)
+            .map_err(|e| refused(ctx, e))?;
+    }
+    Ok(())
 }
 
 fn dnat_simple(
@@ -230,44 +268,73 @@ fn dnat_simple(
     dnat_map(ctx, rn, ns, &m)
 }
 
-pub fn register(engine: &mut Engine, runner: &SharedRunner) {
-    macro_rules! both {
-        ($name:literal, |$ctx:ident, $rn:ident, $ns:ident $(, $a:ident : $t:ty)*| $body:expr) => {{
-            let $rn = runner.clone();
-            engine.register_fn($name, move |$ctx: NativeCallContext $(, $a: $t)*| -> R<()> {
+/// The host form and the `ns.` form of one NAT function, with one doc.
+macro_rules! both {
+    ($reg:ident, $runner:ident, $name:literal, [$($p:literal),*], $doc:expr,
+     |$ctx:ident, $rn:ident, $ns:ident $(, $a:ident : $t:ty)*| $body:expr) => {{
+        let $rn = $runner.clone();
+        $reg.func($name, &[$($p),*], "()", $doc)
+            .set(move |$ctx: NativeCallContext $(, $a: $t)*| -> R<()> {
                 let $ns = NsRef::Host;
                 $body
             });
-            let $rn = runner.clone();
-            engine.register_fn($name, move |$ctx: NativeCallContext, this: &mut NsHandle $(, $a: $t)*| -> R<()> {
+        let $rn = $runner.clone();
+        $reg.method($name, "ns: Netns", &[$($p),*], "()", $doc)
+            .set(move |$ctx: NativeCallContext, this: &mut NsHandle $(, $a: $t)*| -> R<()> {
                 let $ns = this.ns.clone();
                 $body
             });
-        }};
-    }
-    both!("masquerade", |ctx, rn, ns, cidr: &str| masquerade(
-        &ctx,
-        &rn,
-        ns,
-        cidr,
-        &Map::new()
-    ));
-    both!("masquerade", |ctx, rn, ns, cidr: &str, opts: Map| {
-        masquerade(&ctx, &rn, ns, cidr, &opts)
-    });
-    both!("snat", |ctx, rn, ns, cidr: &str, to: &str| snat(
-        &ctx,
-        &rn,
-        ns,
-        cidr,
-        to,
-        &Map::new()
-    ));
-    both!("snat", |ctx, rn, ns, cidr: &str, to: &str, opts: Map| snat(
-        &ctx, &rn, ns, cidr, to, &opts
-    ));
-    both!("dnat", |ctx, rn, ns, port: i64, to: &str| dnat_simple(
-        &ctx, &rn, ns, port, to
-    ));
-    both!("dnat", |ctx, rn, ns, m: Map| dnat_map(&ctx, &rn, ns, &m));
+    }};
+}
+
+pub fn register(reg: &mut Reg, runner: &SharedRunner) {
+    reg.section("NAT");
+    both!(
+        reg,
+        runner,
+        "masquerade",
+        ["cidr: string"],
+        MASQUERADE,
+        |ctx, rn, ns, cidr: &str| masquerade(&ctx, &rn, ns, cidr, &Map::new())
+    );
+    both!(
+        reg,
+        runner,
+        "masquerade",
+        ["cidr: string", "opts: map"],
+        MASQUERADE_OPTS,
+        |ctx, rn, ns, cidr: &str, opts: Map| masquerade(&ctx, &rn, ns, cidr, &opts)
+    );
+    both!(
+        reg,
+        runner,
+        "snat",
+        ["cidr: string", "to: string"],
+        SNAT,
+        |ctx, rn, ns, cidr: &str, to: &str| snat(&ctx, &rn, ns, cidr, to, &Map::new())
+    );
+    both!(
+        reg,
+        runner,
+        "snat",
+        ["cidr: string", "to: string", "opts: map"],
+        SNAT_OPTS,
+        |ctx, rn, ns, cidr: &str, to: &str, opts: Map| snat(&ctx, &rn, ns, cidr, to, &opts)
+    );
+    both!(
+        reg,
+        runner,
+        "dnat",
+        ["port: int", "to: string"],
+        DNAT,
+        |ctx, rn, ns, port: i64, to: &str| dnat_simple(&ctx, &rn, ns, port, to)
+    );
+    both!(
+        reg,
+        runner,
+        "dnat",
+        ["mapping: map"],
+        DNAT_MAP,
+        |ctx, rn, ns, m: Map| dnat_map(&ctx, &rn, ns, &m)
+    );
 }

@@ -1,18 +1,15 @@
-//! Small pure helpers for scripts and the bundled stdlib: address arithmetic
-//! on CIDRs (`cidr_host`, `cidr_subnet`, `cidr_cover`, …), a shared counter
-//! (Rhai maps are copied by value, a counter handle is shared), and
-//! `read_file` for mapping tables kept beside the script. None of them
-//! changes the topology.
+//! Address arithmetic on CIDRs for scripts and the bundled stdlib
+//! (`cidr_host`, `cidr_subnet`, `cidr_cover`, …): pure functions on
+//! strings, registered once with their reference text. None of them changes
+//! the topology.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use ipnet::IpNet;
-use rhai::{Array, Dynamic, Engine, EvalAltResult, NativeCallContext};
+use rhai::{Array, Dynamic, EvalAltResult, NativeCallContext};
 
 use super::fail;
+use super::registry::Reg;
 use crate::model::{Cidr, parse_ip};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
@@ -20,19 +17,6 @@ type R<T> = Result<T, Box<EvalAltResult>>;
 /// A counter shared by every copy of the value holding it: `docker::network`
 /// keeps its next free host number in one, so copies of the network map
 /// still allocate distinct addresses.
-#[derive(Debug, Clone, Default)]
-pub struct Counter(Arc<AtomicI64>);
-
-impl Counter {
-    fn next(&self) -> i64 {
-        self.0.fetch_add(1, Ordering::SeqCst)
-    }
-    fn value(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// A prefix as numbers: (address bits of the network, prefix length, width).
 struct Net {
     base: u128,
     len: u32,
@@ -199,97 +183,145 @@ fn contains(ctx: &NativeCallContext, cidr: &str, ip: &str) -> R<bool> {
     Ok(n.contains(&ip))
 }
 
-fn read_file(ctx: &NativeCallContext, dir: Option<&Path>, path: &str) -> R<String> {
-    let p = Path::new(path);
-    let full = match dir {
-        Some(d) if p.is_relative() => d.join(p),
-        _ => p.to_path_buf(),
-    };
-    std::fs::read_to_string(&full).map_err(|e| {
-        let hint = if p.is_relative() {
-            " (relative paths are read from the script's directory)"
-        } else {
-            ""
-        };
-        fail(ctx, format!("cannot read {}: {e}{hint}", full.display()))
-    })
-}
-
-pub fn register(engine: &mut Engine, script_dir: Option<PathBuf>) {
-    engine.register_fn(
+pub fn register(reg: &mut Reg) {
+    reg.section("Address arithmetic");
+    reg.func(
         "cidr_host",
-        |ctx: NativeCallContext, cidr: &str, n: i64| -> R<String> {
-            let net = Net::parse(&ctx, cidr)?;
-            let v = net.host(&ctx, n)?;
-            Ok(format!("{}/{}", net.ip(v), net.len))
-        },
-    );
-    engine.register_fn(
-        "cidr_ip",
-        |ctx: NativeCallContext, cidr: &str, n: i64| -> R<String> {
-            let net = Net::parse(&ctx, cidr)?;
-            let v = net.host(&ctx, n)?;
-            Ok(net.ip(v).to_string())
-        },
-    );
-    engine.register_fn("cidr_ip", |ctx: NativeCallContext, cidr: &str| {
-        cidr_ip_only(&ctx, cidr)
+        &["cidr: string", "n: int"],
+        "string",
+        r#"Address number `n` of the network, with the network's prefix length: what
+`.addr()` takes. `n` counts from the network address (0); negative numbers
+count from the end (-1 is the last address).
+
+Errors: `cidr` not a prefix; `n` outside the network.
+
+```rhai
+cidr_host("172.30.0.0/16", 1)      // "172.30.0.1/16"
+cidr_host("10.0.0.0/24", -2)       // "10.0.0.254/24"
+```"#,
+    )
+    .set(|ctx: NativeCallContext, cidr: &str, n: i64| -> R<String> {
+        let net = Net::parse(&ctx, cidr)?;
+        let v = net.host(&ctx, n)?;
+        Ok(format!("{}/{}", net.ip(v), net.len))
     });
-    engine.register_fn(
+    reg.func(
+        "cidr_ip",
+        &["cidr: string", "n: int"],
+        "string",
+        r#"Address number `n`, without the prefix length: what `route` and `dnat`
+take.
+
+```rhai
+cidr_ip("172.30.0.0/16", 1)        // "172.30.0.1"
+```"#,
+    )
+    .set(|ctx: NativeCallContext, cidr: &str, n: i64| -> R<String> {
+        let net = Net::parse(&ctx, cidr)?;
+        let v = net.host(&ctx, n)?;
+        Ok(net.ip(v).to_string())
+    });
+    reg.func(
+        "cidr_ip",
+        &["cidr: string"],
+        "string",
+        r#"The address part of `"addr/len"` (an address alone is returned as is).
+
+```rhai
+cidr_ip("172.30.0.7/16")           // "172.30.0.7"
+```"#,
+    )
+    .set(|ctx: NativeCallContext, cidr: &str| cidr_ip_only(&ctx, cidr));
+    reg.func(
         "cidr_network",
-        |ctx: NativeCallContext, cidr: &str| -> R<String> { Ok(Net::parse(&ctx, cidr)?.text()) },
-    );
-    engine.register_fn(
+        &["cidr: string"],
+        "string",
+        r#"The network itself, host bits cleared.
+
+```rhai
+cidr_network("172.30.9.7/16")      // "172.30.0.0/16"
+```"#,
+    )
+    .set(|ctx: NativeCallContext, cidr: &str| -> R<String> { Ok(Net::parse(&ctx, cidr)?.text()) });
+    reg.func(
         "cidr_prefix_len",
-        |ctx: NativeCallContext, cidr: &str| -> R<i64> {
-            Ok(i64::from(Net::parse(&ctx, cidr)?.len))
-        },
-    );
-    engine.register_fn(
+        &["cidr: string"],
+        "int",
+        r#"The prefix length.
+
+```rhai
+cidr_prefix_len("172.30.0.0/16")   // 16
+```"#,
+    )
+    .set(|ctx: NativeCallContext, cidr: &str| -> R<i64> {
+        Ok(i64::from(Net::parse(&ctx, cidr)?.len))
+    });
+    reg.func(
         "cidr_size",
-        |ctx: NativeCallContext, cidr: &str| -> R<i64> {
-            let hb = Net::parse(&ctx, cidr)?.host_bits();
-            // Past 2^62 addresses the exact number is of no use to a script.
-            Ok(if hb >= 63 { i64::MAX } else { 1i64 << hb })
-        },
-    );
-    engine.register_fn(
+        &["cidr: string"],
+        "int",
+        r#"How many addresses the network has (capped at the largest integer for
+huge IPv6 prefixes).
+
+```rhai
+cidr_size("10.0.0.0/30")           // 4
+```"#,
+    )
+    .set(|ctx: NativeCallContext, cidr: &str| -> R<i64> {
+        let hb = Net::parse(&ctx, cidr)?.host_bits();
+        // Past 2^62 addresses the exact number is of no use to a script.
+        Ok(if hb >= 63 { i64::MAX } else { 1i64 << hb })
+    });
+    reg.func(
         "cidr_subnet",
+        &["cidr: string", "len: int", "i: int"],
+        "string",
+        r#"Subnet number `i` (from 0) of prefix length `len` inside `cidr`.
+
+Errors: `len` shorter than the network's or longer than the address; `i`
+past the last subnet.
+
+```rhai
+cidr_subnet("10.100.0.0/16", 24, 7)    // "10.100.7.0/24"
+cidr_subnet("10.100.7.0/24", 30, 1)    // "10.100.7.4/30"
+```"#,
+    )
+    .set(
         |ctx: NativeCallContext, cidr: &str, new_len: i64, i: i64| -> R<String> {
             Ok(Net::parse(&ctx, cidr)?.subnet(&ctx, new_len, i)?.text())
         },
     );
-    engine.register_fn(
+    reg.func(
         "cidr_cover",
+        &["cidr: string", "len: int", "from: int", "to: int"],
+        "array",
+        r#"The fewest prefixes that cover subnets `from` to `to` (inclusive) of
+length `len` inside `cidr`: one route each instead of one per subnet.
+Empty when `to < from`.
+
+```rhai
+cidr_cover("10.100.0.0/16", 24, 1, 6)
+// ["10.100.1.0/24", "10.100.2.0/23", "10.100.4.0/23", "10.100.6.0/24"]
+```"#,
+    )
+    .set(
         |ctx: NativeCallContext, cidr: &str, new_len: i64, from: i64, to: i64| -> R<Array> {
             let net = Net::parse(&ctx, cidr)?;
             cover(&ctx, &net, new_len, from, to)
         },
     );
-    engine.register_fn(
+    reg.func(
         "cidr_contains",
-        |ctx: NativeCallContext, cidr: &str, ip: &str| contains(&ctx, cidr, ip),
-    );
+        &["cidr: string", "addr: string"],
+        "bool",
+        r#"Whether the network contains the address (`addr` may carry a prefix
+length, which is ignored).
 
-    engine.register_type_with_name::<Counter>("Counter");
-    engine.register_fn("counter", |start: i64| {
-        Counter(Arc::new(AtomicI64::new(start)))
-    });
-    engine.register_fn("next", |c: &mut Counter| c.next());
-    engine.register_get("value", |c: &mut Counter| c.value());
-    engine.register_fn("to_string", |c: &mut Counter| {
-        format!("counter {}", c.value())
-    });
-    engine.register_fn("to_debug", |c: &mut Counter| {
-        format!("counter {}", c.value())
-    });
-
-    engine.register_fn(
-        "read_file",
-        move |ctx: NativeCallContext, path: &str| -> R<String> {
-            read_file(&ctx, script_dir.as_deref(), path)
-        },
-    );
+```rhai
+cidr_contains("10.0.0.0/8", "10.2.3.4")   // true
+```"#,
+    )
+    .set(|ctx: NativeCallContext, cidr: &str, ip: &str| contains(&ctx, cidr, ip));
 }
 
 #[cfg(test)]
@@ -298,7 +330,10 @@ mod tests {
 
     fn eval(src: &str) -> Result<String, String> {
         let mut e = Engine::new();
-        super::register(&mut e, None);
+        let mut registry = crate::script::registry::Registry::default();
+        let mut reg = crate::script::registry::Reg::new(&mut e, &mut registry);
+        super::register(&mut reg);
+        crate::script::util::register(&mut reg, None);
         e.eval::<rhai::Dynamic>(src)
             .map(|d| d.to_string())
             .map_err(|e| e.to_string())

@@ -5,12 +5,16 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext};
+
+mod docs;
 
 use super::api::{NsHandle, bad, declare, ifname};
+use super::registry::Reg;
 use super::{SharedRunner, fail};
 use crate::model::{IfName, NsRef, RouteDest, parse_ip};
 use crate::op::{Hop, RouteEx, RouteType, RuleGoal, RuleSpec, TABLE_MAIN};
+use docs::{ROUTE, RULE};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
 
@@ -267,19 +271,27 @@ fn rule(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, o: Map) -> R<()> 
     declare(ctx, rn, |t, pos| t.add_rule(ns, r, pos))
 }
 
-pub fn register(engine: &mut Engine, runner: &SharedRunner) {
+/// `ns.route(dest, opts)` and `ns.rule(opts)` (under Routes and sysctls,
+/// after `ns.route(dest, via)`).
+pub fn register(reg: &mut Reg, runner: &SharedRunner) {
     let rn = runner.clone();
-    engine.register_fn(
+    reg.method(
         "route",
+        "ns: Netns",
+        &["dest: string", "opts: map"],
+        "()",
+        ROUTE,
+    )
+    .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, dest: &str, opts: Map| {
             route(&ctx, &rn, this.ns.clone(), dest, opts)
         },
     );
     let rn = runner.clone();
-    engine.register_fn(
-        "rule",
-        move |ctx: NativeCallContext, this: &mut NsHandle, opts: Map| {
-            rule(&ctx, &rn, this.ns.clone(), opts)
-        },
-    );
+    reg.method("rule", "ns: Netns", &["opts: map"], "()", RULE)
+        .set(
+            move |ctx: NativeCallContext, this: &mut NsHandle, opts: Map| {
+                rule(&ctx, &rn, this.ns.clone(), opts)
+            },
+        );
 }

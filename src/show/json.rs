@@ -4,11 +4,14 @@
 
 use serde::Serialize;
 
-use super::model::{Addr, Link, Namespace, Nat, NatMap, Peer, Route, TopologyView};
+use netplumb_nft::{ElemField, MapElem, NatRule};
+
+use super::view::{Addr, Link, Namespace, Nat, NatMap, Peer, Route, TopologyView};
 use crate::model::NsRef;
 
-/// Bumped only on incompatible changes.
-pub const SCHEMA: u32 = 1;
+/// Bumped only on incompatible changes. 2: map elements are typed values
+/// (`Element`), no longer nft's text; NAT rules are given typed (`rules`).
+pub const SCHEMA: u32 = 2;
 
 #[derive(Debug, Serialize)]
 pub struct Show {
@@ -85,6 +88,8 @@ pub struct AddrJ {
     /// "inet" or "inet6"
     pub family: &'static str,
     pub scope: String,
+    /// As `ip -j addr` names them: "dynamic", "tentative", "noprefixroute", …
+    pub flags: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,6 +113,8 @@ pub struct NatJ {
     pub table: String,
     pub family: &'static str,
     pub chains: Vec<ChainJ>,
+    /// The NAT rules other than port mappings, typed.
+    pub rules: Vec<RuleJ>,
     pub maps: Vec<MapJ>,
     /// Elements of every DNAT map together.
     pub dnat_mappings: usize,
@@ -129,8 +136,40 @@ pub struct MapJ {
     pub interval: bool,
     pub count: usize,
     pub targets: Vec<TargetJ>,
-    /// [key, value] pairs as nft prints them, e.g. ["10050", "172.17.0.3 . 10050"].
-    pub elements: Vec<(String, String)>,
+    pub elements: Vec<ElementJ>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ElementJ {
+    /// The key's fields in order.
+    pub key: Vec<FieldJ>,
+    /// The value's fields in order ([] for a plain set).
+    pub value: Vec<FieldJ>,
+}
+
+/// One field of a key or value. An address field names its first and last
+/// address (strings), a port field its first and last port (numbers).
+#[derive(Debug, Serialize)]
+pub struct FieldJ {
+    /// "ipv4_addr", "ipv6_addr", "inet_service", "ifname", "?"
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub first: Option<serde_json::Value>,
+    pub last: Option<serde_json::Value>,
+    /// As nft prints the field: "20000-20999", "10.0.0.0/8", "\"eth0\"".
+    pub text: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RuleJ {
+    /// "masquerade", "snat", "hairpin" or "localhost_masquerade".
+    pub kind: &'static str,
+    /// The subnet whose traffic is rewritten (null for localhost_masquerade).
+    pub subnet: Option<String>,
+    /// snat: the source address it takes.
+    pub to: Option<String>,
+    /// Only traffic leaving through this interface.
+    pub oif: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -157,6 +196,7 @@ fn addr(a: &Addr) -> AddrJ {
         cidr: a.net.to_string(),
         family: family(&a.net.addr()),
         scope: a.scope.clone(),
+        flags: a.flags.clone(),
     }
 }
 
@@ -200,10 +240,71 @@ fn route(r: &Route) -> RouteJ {
     }
 }
 
-fn targets(t: Vec<(String, usize)>) -> Vec<TargetJ> {
+fn targets(t: Vec<(std::net::IpAddr, usize)>) -> Vec<TargetJ> {
     t.into_iter()
-        .map(|(address, count)| TargetJ { address, count })
+        .map(|(a, count)| TargetJ {
+            address: a.to_string(),
+            count,
+        })
         .collect()
+}
+
+fn field(f: &ElemField) -> FieldJ {
+    use serde_json::Value;
+    let (first, last) = match f {
+        ElemField::Addr { first, last } => (
+            Some(Value::from(first.to_string())),
+            Some(Value::from(last.to_string())),
+        ),
+        ElemField::Port { first, last } => (Some(Value::from(*first)), Some(Value::from(*last))),
+        ElemField::Ifname(n) => (Some(Value::from(n.clone())), Some(Value::from(n.clone()))),
+        ElemField::Other(_) => (None, None),
+    };
+    FieldJ {
+        kind: f.type_name(),
+        first,
+        last,
+        text: f.to_string(),
+    }
+}
+
+fn element(e: &MapElem) -> ElementJ {
+    ElementJ {
+        key: e.key.iter().map(field).collect(),
+        value: e.value.iter().map(field).collect(),
+    }
+}
+
+fn rule(r: &NatRule) -> Option<RuleJ> {
+    let s = |x: &dyn ToString| Some(x.to_string());
+    Some(match r {
+        NatRule::Masquerade { src, oif, .. } => RuleJ {
+            kind: "masquerade",
+            subnet: s(src),
+            to: None,
+            oif: oif.clone(),
+        },
+        NatRule::Snat { src, to, oif, .. } => RuleJ {
+            kind: "snat",
+            subnet: s(src),
+            to: s(to),
+            oif: oif.clone(),
+        },
+        NatRule::Hairpin { subnet, .. } => RuleJ {
+            kind: "hairpin",
+            subnet: s(subnet),
+            to: None,
+            oif: None,
+        },
+        NatRule::LocalhostMasquerade { oif, .. } => RuleJ {
+            kind: "localhost_masquerade",
+            subnet: None,
+            to: None,
+            oif: Some(oif.clone()),
+        },
+        // Port mappings are the maps' elements.
+        NatRule::Dnat(_) => return None,
+    })
 }
 
 fn map(m: &NatMap) -> MapJ {
@@ -214,7 +315,7 @@ fn map(m: &NatMap) -> MapJ {
         interval: m.interval,
         count: m.elements.len(),
         targets: targets(m.targets()),
-        elements: m.elements.clone(),
+        elements: m.elements.iter().map(element).collect(),
     }
 }
 
@@ -230,6 +331,7 @@ fn nat(n: &Nat) -> NatJ {
                 rules: rules.clone(),
             })
             .collect(),
+        rules: n.rules.iter().filter_map(rule).collect(),
         maps: n.maps.iter().map(map).collect(),
         dnat_mappings: n.dnat_count(),
         dnat_targets: targets(n.dnat_targets()),

@@ -1,27 +1,31 @@
-//! `netplumb show`, `graph` and `ping-all`: read a topology back from the
-//! kernel (model), then print it as a table, JSON, a picture or a
-//! reachability matrix. The REPL's `:show` calls `show_text`.
+//! `netplumb show`, `graph` and `ping-all` as a library: read a topology
+//! back through the `Kernel` trait (gather.rs into view.rs), then present it
+//! as a table, JSON, a picture or a reachability matrix. The commands
+//! (cmd/show.rs) and the REPL's `:show` call in here with a kernel of their
+//! choosing: the real one, or the recording fake in unit tests.
 
+pub mod gather;
 pub mod graph;
 pub mod json;
-pub mod model;
+mod mappings;
 pub mod pingall;
 pub mod table;
+#[cfg(test)]
+mod tests;
+pub mod view;
+mod wanted;
 
-use std::io::Write;
-use std::path::PathBuf;
-
-use miette::Report;
-
-use crate::cli::GraphFormat;
-use crate::diag;
+use crate::kernel::Kernel;
 use crate::ledger::{self, Entry as Owned};
-use crate::opts::Opts;
-use model::{GatherError, TopologyView};
+pub use gather::GatherError;
+use view::TopologyView;
 
-fn gather_err(e: GatherError) -> Report {
-    let help = e.help();
-    diag::plain(e.to_string(), help)
+/// The picture `netplumb graph` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Svg,
+    Mermaid,
 }
 
 /// The ledgers of the named topology, or of every topology.
@@ -46,96 +50,13 @@ pub fn records(name: Option<&str>) -> Result<Vec<(String, Vec<Owned>)>, GatherEr
         .collect()
 }
 
-pub fn views(name: Option<&str>) -> Result<Vec<TopologyView>, Report> {
-    let recs = records(name).map_err(gather_err)?;
-    model::gather(&recs).map_err(gather_err)
+/// The named topology (or every one), as `k` has it now.
+pub fn views(k: &mut dyn Kernel, name: Option<&str>) -> Result<Vec<TopologyView>, GatherError> {
+    let recs = records(name)?;
+    gather::gather(k, &recs)
 }
 
 /// The table for one topology (or all): what the REPL's `:show` prints.
-// Not called yet: the REPL (another change in flight) switches its `:show` to it.
-pub fn show_text(name: Option<&str>) -> Result<String, Report> {
-    Ok(table::render(&views(name)?))
-}
-
-fn write_out(output: Option<&PathBuf>, bytes: &[u8]) -> Result<(), Report> {
-    let res = match output {
-        Some(p) => std::fs::write(p, bytes).map_err(|e| (p.display().to_string(), e)),
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(bytes)
-                .and_then(|_| out.flush())
-                .map_err(|e| ("stdout".to_string(), e))
-        }
-    };
-    match res {
-        Ok(()) => Ok(()),
-        // `netplumb show | head` is not an error.
-        Err((_, e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err((what, e)) => Err(diag::plain(format!("cannot write {what}: {e}"), None)),
-    }
-}
-
-pub fn show(o: &Opts, name: Option<&str>, json: bool) -> Result<i32, Report> {
-    let _ = o;
-    let v = views(name)?;
-    let text = if json {
-        json::render(&v)
-    } else {
-        table::render(&v)
-    };
-    write_out(None, text.as_bytes())?;
-    Ok(0)
-}
-
-pub fn graph(
-    o: &Opts,
-    name: Option<&str>,
-    format: GraphFormat,
-    output: Option<PathBuf>,
-) -> Result<i32, Report> {
-    let _ = o;
-    let v = views(name)?;
-    if v.is_empty() {
-        return Err(diag::plain(
-            "no netplumb topologies to draw",
-            Some("`netplumb up FILE.rhai` makes one"),
-        ));
-    }
-    let bytes = match format {
-        GraphFormat::Dot => graph::dot(&v).into_bytes(),
-        GraphFormat::Mermaid => graph::mermaid(&v).into_bytes(),
-        GraphFormat::Svg => graph::svg(&v).map_err(|e| {
-            let help = e.help();
-            diag::plain(e.to_string(), help)
-        })?,
-    };
-    write_out(output.as_ref(), &bytes)?;
-    Ok(0)
-}
-
-pub fn ping_all(o: &Opts, name: Option<&str>) -> Result<i32, Report> {
-    let _ = o;
-    let v = views(name)?;
-    if v.is_empty() {
-        return Err(diag::plain(
-            "no netplumb topologies to ping",
-            Some("`netplumb up FILE.rhai` makes one"),
-        ));
-    }
-    let mut all_ok = true;
-    for (i, t) in v.iter().enumerate() {
-        let m = pingall::run(t).map_err(|e| {
-            diag::plain(
-                format!("ping-all in topology '{}': {e}", t.name),
-                Some("run as root or add --sandbox"),
-            )
-        })?;
-        all_ok &= m.ok();
-        let mut text = m.render();
-        if i > 0 {
-            text.insert(0, '\n');
-        }
-        write_out(None, text.as_bytes())?;
-    }
-    Ok(if all_ok { 0 } else { 1 })
+pub fn show_text(k: &mut dyn Kernel, name: Option<&str>) -> Result<String, GatherError> {
+    Ok(table::render(&views(k, name)?))
 }

@@ -1,23 +1,16 @@
-//! `ping-all`: every namespace of a topology pings every address of it, in
-//! parallel on a bounded pool of threads, and the answers become a matrix.
+//! `ping-all`: every namespace of a topology pings every address of it
+//! (through `Kernel::ping_many`, in parallel on a real kernel), and the
+//! answers become a matrix.
 //! A pair "should reach" when the source has an address on the target's
 //! subnet, owns the target, or has a route covering it (a default route
 //! too); a pair that should reach and does not is a failure (exit 1).
 
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::model::{Namespace, TopologyView};
 use super::table::align;
-use crate::apply::inspect::Inspector;
-use crate::kernel::KernelError;
+use super::view::{Namespace, TopologyView};
+use crate::kernel::Kernel;
 use crate::model::NsRef;
-
-/// Pings in flight at once. Each unanswered ping waits its full second, so
-/// parallelism is what keeps a matrix with many failures quick; the bound
-/// keeps a thousand-namespace topology from starting thousands of threads.
-const POOL: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -49,6 +42,9 @@ pub struct Matrix {
     pub cells: Vec<Vec<Cell>>,
     /// Namespaces with no address and no route: they cannot ping anything.
     pub skipped: Vec<NsRef>,
+    /// Some pings were not put to a kernel at all (the recording fake
+    /// sends no packets): the answers are not answers.
+    pub not_run: bool,
 }
 
 fn label(ns: &NsRef) -> String {
@@ -163,9 +159,8 @@ impl Matrix {
     }
 }
 
-/// Ping everything in `view`.
-pub fn run(view: &TopologyView) -> Result<Matrix, KernelError> {
-    let insp = Inspector::new()?;
+/// Ping everything in `view` from every namespace of it, through `k`.
+pub fn run(k: &mut dyn Kernel, view: &TopologyView) -> Matrix {
     let mut targets: Vec<Target> = Vec::new();
     for n in view.namespaces.iter().filter(|n| n.exists) {
         for (l, a) in n.routable_addrs() {
@@ -196,26 +191,11 @@ pub fn run(view: &TopologyView) -> Result<Matrix, KernelError> {
     let jobs: Vec<(usize, usize)> = (0..sources.len())
         .flat_map(|s| (0..targets.len()).map(move |t| (s, t)))
         .collect();
-    let results: Mutex<Vec<Option<Result<bool, String>>>> = Mutex::new(vec![None; jobs.len()]);
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|sc| {
-        for _ in 0..POOL.min(jobs.len()) {
-            sc.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(s, t)) = jobs.get(i) else { break };
-                    let r = insp
-                        .ping(&sources[s].ns, targets[t].addr)
-                        .map_err(|e| e.to_string());
-                    // A poisoned lock only means another worker panicked;
-                    // the slots are independent.
-                    let mut res = results.lock().unwrap_or_else(|p| p.into_inner());
-                    res[i] = Some(r);
-                }
-            });
-        }
-    });
-    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    let pings: Vec<(NsRef, IpAddr)> = jobs
+        .iter()
+        .map(|&(s, t)| (sources[s].ns.clone(), targets[t].addr))
+        .collect();
+    let results = k.ping_many(&pings);
     let mut cells: Vec<Vec<Cell>> = sources
         .iter()
         .map(|src| {
@@ -229,26 +209,30 @@ pub fn run(view: &TopologyView) -> Result<Matrix, KernelError> {
                 .collect()
         })
         .collect();
-    for (i, r) in results.into_iter().enumerate() {
-        let (s, t) = jobs[i];
-        match r {
-            Some(Ok(ok)) => cells[s][t].reached = ok,
-            Some(Err(e)) => cells[s][t].error = Some(e),
-            None => cells[s][t].error = Some("not pinged (a worker thread died)".into()),
+    let mut not_run = false;
+    for (i, &(s, t)) in jobs.iter().enumerate() {
+        match results.get(i) {
+            Some(Ok(ok)) => cells[s][t].reached = *ok,
+            Some(Err(e)) => {
+                not_run |= e.not_run;
+                cells[s][t].error = Some(e.to_string());
+            }
+            None => cells[s][t].error = Some("not pinged".into()),
         }
     }
-    Ok(Matrix {
+    Matrix {
         topology: view.name.clone(),
         sources: sources.iter().map(|n| n.ns.clone()).collect(),
         targets,
         cells,
         skipped,
-    })
+        not_run,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::{Addr, Link, Route};
+    use super::super::view::{Addr, Link, Route};
     use super::*;
     use crate::model::NsName;
 
@@ -274,6 +258,7 @@ mod tests {
                     .map(|a| Addr {
                         net: a.parse().unwrap(),
                         scope: "global".into(),
+                        flags: vec![],
                     })
                     .into_iter()
                     .collect(),
@@ -325,6 +310,7 @@ mod tests {
                 error: None,
             }]],
             skipped: vec![],
+            not_run: false,
         };
         assert!(!m.ok());
         let text = m.render();

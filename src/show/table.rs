@@ -3,7 +3,11 @@
 
 use std::fmt::Write;
 
-use super::model::{Link, Namespace, Nat, NatMap, TopologyView};
+use std::net::IpAddr;
+
+use netplumb_nft::ElemField;
+
+use super::view::{Link, Namespace, Nat, NatMap, TopologyView};
 use crate::model::NsRef;
 
 /// How many compressed DNAT runs to list per map before summarising.
@@ -100,6 +104,7 @@ fn link_rows(n: &Namespace) -> Vec<Vec<String>> {
 /// One compressed run of DNAT elements: consecutive ports to one address.
 #[derive(Debug, PartialEq, Eq)]
 struct Run {
+    /// The key's fields before the port, as text ("10.0.0.1 . ").
     prefix: String,
     lo: u16,
     hi: u16,
@@ -108,44 +113,35 @@ struct Run {
     to_port: Option<u16>,
 }
 
-/// "10.0.0.1 . 80-90" -> ("10.0.0.1 . ", 80, 90)
-fn split_key(k: &str) -> Option<(String, u16, u16)> {
-    let (prefix, last) = match k.rfind(" . ") {
-        Some(i) => (k[..i + 3].to_string(), &k[i + 3..]),
-        None => (String::new(), k),
-    };
-    let (lo, hi) = match last.split_once('-') {
-        Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
-        None => {
-            let p = last.parse().ok()?;
-            (p, p)
-        }
-    };
-    Some((prefix, lo, hi))
-}
-
 fn runs(m: &NatMap) -> Vec<Run> {
     let mut elems: Vec<Run> = Vec::new();
     let mut odd: Vec<Run> = Vec::new();
-    for (k, v) in &m.elements {
-        let (to, to_port) = match v.split_once(" . ") {
-            Some((a, p)) => (a.to_string(), p.parse().ok()),
-            None => (v.clone(), None),
+    for e in &m.elements {
+        let to = match e.to_addr() {
+            Some(a) => a.to_string(),
+            None => join(&e.value),
         };
-        match split_key(k) {
-            Some((prefix, lo, hi)) => elems.push(Run {
-                prefix,
-                lo,
-                hi,
-                to,
-                to_port,
-            }),
-            // Keys we cannot read as ports are listed as they are.
-            None => odd.push(Run {
-                prefix: format!("{k} "),
+        match e.key.split_last() {
+            Some((last, before)) if last.ports().is_some() => {
+                let (lo, hi) = last.ports().unwrap_or_default();
+                let mut prefix = join(before);
+                if !prefix.is_empty() {
+                    prefix.push_str(" . ");
+                }
+                elems.push(Run {
+                    prefix,
+                    lo,
+                    hi,
+                    to,
+                    to_port: e.to_port(),
+                });
+            }
+            // Keys that do not end in a port are listed as they are.
+            _ => odd.push(Run {
+                prefix: format!("{} ", join(&e.key)),
                 lo: 0,
                 hi: 0,
-                to: v.clone(),
+                to: join(&e.value),
                 to_port: None,
             }),
         }
@@ -174,6 +170,15 @@ fn runs(m: &NatMap) -> Vec<Run> {
     out
 }
 
+/// Fields as nft writes a concatenation: "10.0.0.1 . 80".
+fn join(fields: &[ElemField]) -> String {
+    fields
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" . ")
+}
+
 fn run_text(r: &Run) -> String {
     let ports = |lo: u32, hi: u32| {
         if lo == hi {
@@ -194,7 +199,7 @@ fn run_text(r: &Run) -> String {
     }
 }
 
-fn targets_text(t: &[(String, usize)]) -> String {
+fn targets_text(t: &[(IpAddr, usize)]) -> String {
     let mut parts: Vec<String> = t
         .iter()
         .take(4)
@@ -326,6 +331,25 @@ pub fn render(views: &[TopologyView]) -> String {
 mod tests {
     use super::*;
 
+    use netplumb_nft::MapElem;
+
+    /// An element from nft's text of it ("10.0.0.1 . 80-90", "172.17.0.3 . 80"),
+    /// for writing tests briefly.
+    fn fields(s: &str) -> Vec<ElemField> {
+        s.split(" . ")
+            .map(|f| {
+                if let Ok(a) = f.parse::<IpAddr>() {
+                    return ElemField::Addr { first: a, last: a };
+                }
+                let (lo, hi) = f.split_once('-').unwrap_or((f, f));
+                ElemField::Port {
+                    first: lo.parse().unwrap(),
+                    last: hi.parse().unwrap(),
+                }
+            })
+            .collect()
+    }
+
     fn map(elems: &[(&str, &str)]) -> NatMap {
         NatMap {
             name: "m".into(),
@@ -334,7 +358,10 @@ mod tests {
             interval: false,
             elements: elems
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| MapElem {
+                    key: fields(k),
+                    value: fields(v),
+                })
                 .collect(),
         }
     }

@@ -37,6 +37,14 @@ pub enum DeclError {
         bridge: IfName,
         bridge_ns: NsRef,
     },
+    #[error("localhost: true is IPv4 only: the kernel never routes ::1 to {to}")]
+    LocalhostV6 { to: std::net::IpAddr },
+    #[error(
+        "localhost: true needs a link in {ns} on the subnet of {to}, declared before the mapping"
+    )]
+    LocalhostNoLink { to: std::net::IpAddr, ns: NsRef },
+    #[error("{name} is not a bridge: {what} takes a bridge")]
+    NotBridgeFor { name: IfName, what: &'static str },
     #[error("cannot attach bridge {bridge} to itself")]
     AttachToSelf { bridge: IfName },
     #[error("{name} is a veth, not a bridge: stp() is for bridges")]
@@ -85,6 +93,10 @@ pub enum DeclError {
         "bridge {bridge} already has {limit} ports, the most a Linux bridge takes (the kernel refuses port {} with EXFULL)", limit + 1
     )]
     BridgeFull { bridge: IfName, limit: usize },
+    #[error(
+        "a daemon named '{name}' is already declared (at {first}): give this one another name with #{{ name: \"…\" }}"
+    )]
+    DaemonTaken { name: String, first: Pos },
     #[error("this link handle is from before the topology was reset or rolled back")]
     Stale,
     #[error(
@@ -103,7 +115,8 @@ impl DeclError {
             | DeclError::RenameClash { first, .. }
             | DeclError::AddrTaken { first, .. }
             | DeclError::RouteTaken { first, .. }
-            | DeclError::DnatClash { first, .. } => Some(first),
+            | DeclError::DnatClash { first, .. }
+            | DeclError::DaemonTaken { first, .. } => Some(first),
             _ => None,
         }
     }

@@ -4,9 +4,13 @@
 //! naming both positions where two declarations clash. `plan::diff` turns
 //! it into kernel ops.
 
+mod daemon;
 mod declare;
 mod error;
+mod file;
+mod filter;
 mod kinds;
+mod publish;
 mod routes;
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,7 +19,10 @@ use std::sync::Arc;
 
 use netplumb_nft::NatRule;
 
+pub use daemon::DaemonDecl;
 pub use error::DeclError;
+pub use file::FileDecl;
+pub use filter::{FILTER_TAG_BASE, FilterDecl, FilterEnd, FilterKind, FilterSpec};
 pub use routes::{RouteExDecl, RuleDecl};
 
 use crate::model::{Cidr, IfName, NsName, NsRef};
@@ -152,6 +159,8 @@ pub struct NatDecl {
     pub ns: NsRef,
     pub rule: NatRule,
     pub pos: Pos,
+    /// For a DNAT mapping: a backend on a bridge gets hairpin (default on).
+    pub hairpin: bool,
 }
 
 /// DNAT keys already declared, per (namespace, v6, proto, daddr, iif):
@@ -170,6 +179,9 @@ pub struct Topology {
     rules: Vec<RuleDecl>,
     sysctls: Vec<SysctlDecl>,
     nat: Vec<NatDecl>,
+    daemons: Vec<DaemonDecl>,
+    files: Vec<FileDecl>,
+    filters: Vec<FilterDecl>,
     dnat_index: DnatIndex,
     /// Bumped by every change: "did anything change since the last flush?"
     revision: u64,
@@ -253,7 +265,9 @@ impl Topology {
             || self.xroutes.iter().any(|r| r.ns == NsRef::Host)
             || self.rules.iter().any(|r| r.ns == NsRef::Host)
             || self.sysctls.iter().any(|s| s.ns == NsRef::Host)
-            || self.nat.iter().any(|n| n.ns == NsRef::Host);
+            || self.nat.iter().any(|n| n.ns == NsRef::Host)
+            || self.daemons.iter().any(|d| d.ns == NsRef::Host)
+            || self.filters.iter().any(|f| f.ns == NsRef::Host);
         if host_used {
             push(&NsRef::Host);
         }
@@ -279,6 +293,12 @@ impl Topology {
         for n in &self.nat {
             push(&n.ns);
         }
+        for d in &self.daemons {
+            push(&d.ns);
+        }
+        for f in &self.filters {
+            push(&f.ns);
+        }
         out
     }
 
@@ -292,6 +312,9 @@ impl Topology {
             + self.rules.len()
             + self.sysctls.len()
             + self.nat.len()
+            + self.daemons.len()
+            + self.files.len()
+            + self.filters.len()
     }
 
     /// Forget every declaration (the REPL's `:down`). Handles made before

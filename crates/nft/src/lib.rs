@@ -45,6 +45,7 @@
 
 mod batch;
 mod conntrack;
+mod elem;
 mod encode;
 mod error;
 mod expr;
@@ -65,6 +66,7 @@ mod table;
 mod validate;
 
 pub use conntrack::CtMatch;
+pub use elem::{ElemField, MapElem};
 pub use error::{Mismatch, NftError};
 pub use filter::{Endpoint, FilterMatch, FilterProto, FilterRule};
 pub use loss::RandomLoss;
@@ -72,7 +74,7 @@ pub use model::{DnatMapping, L4Proto, MAX_USERDATA, NatRule, NatTable};
 pub use readback::ReadBack;
 pub use render::render;
 pub use socket::NftSocket;
-pub use summary::{ChainSummary, MapSummary, TableSummary};
+pub use summary::{ChainSummary, MapSummary, TableSummary, summarize};
 pub use table::{Family, TableFlags, TableInfo};
 pub use validate::{clash_message, same_destination};
 

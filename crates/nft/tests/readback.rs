@@ -372,3 +372,40 @@ fn plain_nft_nat_rules_read_as_nat_rules() {
         ]
     );
 }
+
+#[test]
+fn a_dnat_rule_an_earlier_rule_shadows_is_not_a_mapping() {
+    let rb = in_netns(|ns| {
+        sh(
+            ns,
+            "iptables-nft -t nat -A PREROUTING -p tcp --dport 10050 -j DNAT --to-destination 172.17.0.3:10050 && \
+             iptables-nft -t nat -A PREROUTING -d 10.200.0.11 -p tcp --dport 10050 -j DNAT --to-destination 172.17.0.4:10050 && \
+             iptables-nft -t nat -A PREROUTING -d 10.200.0.12 -p tcp --dport 10051 -j DNAT --to-destination 172.17.0.4:10050 && \
+             iptables-nft -t nat -A PREROUTING -p tcp --dport 10051 -j DNAT --to-destination 172.17.0.5:10050",
+        );
+        let mut s = NftSocket::open().expect("open");
+        s.read_table_in(Family::Ip, "nat")
+            .expect("read")
+            .expect("exists")
+    });
+    // the first rule wins: 10.200.0.11:10050 never reaches the second; a
+    // specific rule before a general one is fine
+    let daddrs: Vec<Option<IpAddr>> = rb
+        .table
+        .rules
+        .iter()
+        .filter_map(|r| match r {
+            NatRule::Dnat(m) => Some(m.daddr),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(daddrs.len(), 3, "{:?}", rb.table.rules);
+    assert!(!daddrs.contains(&Some("10.200.0.11".parse().expect("a"))));
+    assert_eq!(rb.unrecognized.len(), 1, "{:?}", rb.unrecognized);
+    assert!(
+        rb.unrecognized[0].contains("ip daddr 10.200.0.11")
+            && rb.unrecognized[0].contains("an earlier rule takes the same port"),
+        "{:?}",
+        rb.unrecognized
+    );
+}

@@ -12,10 +12,12 @@ use std::collections::HashMap;
 
 use crate::kernel::{Kernel, KernelError, NsState, Recorder};
 use crate::ledger::{Entry, World};
-use crate::model::NsRef;
-use crate::op::Op;
+use crate::model::{NsRef, RouteDest};
+use crate::op::{Op, RouteSpec};
 use crate::topo::{Pos, Topology};
 
+mod daemons;
+mod files;
 mod kinds;
 mod links;
 mod nat;
@@ -24,9 +26,13 @@ mod routes;
 mod settings;
 mod shape;
 mod sysctl;
+#[cfg(test)]
+mod tests;
 
+pub use daemons::{daemon_key, daemon_value};
+pub use files::file_key;
 pub use links::link_key;
-pub use nat::fingerprint;
+pub use nat::{declared_table, fingerprint, nat_namespaces};
 
 /// One op, the script position it comes from, and its ledger effects.
 #[derive(Debug, Clone)]
@@ -95,13 +101,36 @@ pub(crate) struct Cx<'a> {
     script: &'a str,
     owned: &'a [Entry],
     world: &'a World,
+    /// Daemons whose recorded process stays as it is (see `daemons`).
+    keep_daemons: Vec<String>,
 }
 
 impl Cx<'_> {
-    fn push_step(&mut self, step: Step) -> Result<(), DiffError> {
+    fn push_step(&mut self, mut step: Step) -> Result<(), DiffError> {
+        let before = match &step.op {
+            Op::DelAddr { ns, .. } => self.state(ns).routes.clone(),
+            _ => Vec::new(),
+        };
         self.sim
             .apply(&step.op)
             .map_err(|e| explain(&step.op, &e, &step.pos))?;
+        // The kernel drops the routes whose gateway an address removal made
+        // unreachable: its undo puts them back too.
+        if let Op::DelAddr { ns, .. } = &step.op {
+            let after = &self.state(ns).routes;
+            for r in before.iter().filter(|r| !after.contains(r)) {
+                if let (Some(via), true) = (r.via, r.table == crate::kernel::RT_TABLE_MAIN) {
+                    let dest = match r.dest.prefix_len() {
+                        0 => RouteDest::Default { v6: via.is_ipv6() },
+                        _ => RouteDest::Prefix(r.dest),
+                    };
+                    step.undo.push(Op::AddRoute {
+                        ns: ns.clone(),
+                        route: RouteSpec { dest, via },
+                    });
+                }
+            }
+        }
         self.steps.push(step);
         Ok(())
     }
@@ -197,6 +226,11 @@ pub fn diff(
             touched.push(ns);
         }
     }
+    for (_, l) in topo.links() {
+        if l.kind == crate::topo::LinkKind::Existing {
+            kernel.assume_device(&l.origin.0, l.origin.1.as_str());
+        }
+    }
     let kerr = |e: KernelError, what: String| err(&Pos::default(), format!("{what}: {e}"), None);
     for ns in &touched {
         let ino = match ns {
@@ -218,6 +252,22 @@ pub fn diff(
         sim.state.insert(ns.clone(), st.clone());
         seen.insert(ns.clone(), st);
     }
+    // The tables the topology owns, as the kernel has them: a removal or a
+    // replace is simulated against them (their content is not needed).
+    for e in owned {
+        if let Entry::Nat { ns, table, .. } = e
+            && sim.state.contains_key(ns)
+            && let Ok(Some(info)) = kernel.nat_info(ns, table.as_str())
+        {
+            let t = netplumb_nft::NatTable {
+                name: table.as_str().to_string(),
+                userdata: info.userdata,
+                ..Default::default()
+            };
+            sim.nat
+                .insert((ns.clone(), table.as_str().to_string()), (info.handle, t));
+        }
+    }
     let mut cx = Cx {
         sim,
         seen,
@@ -227,10 +277,12 @@ pub fn diff(
         script,
         owned,
         world,
+        keep_daemons: Vec::new(),
     };
 
     kinds::check_features(topo, kernel)?;
     nat::check_ports(topo, &mut cx)?;
+    daemons::stops(topo, kernel, &mut cx)?;
     remove::removals(topo, kernel, &mut cx)?;
     links::namespaces(topo, &mut cx)?;
     links::links(topo, &mut cx)?;
@@ -243,6 +295,8 @@ pub fn diff(
     settings::fuse_veths(&mut cx.steps);
     sysctl::sysctls(topo, kernel, &mut cx)?;
     nat::nat(topo, kernel, &mut cx)?;
+    files::files(topo, kernel, &mut cx)?;
+    daemons::starts(topo, &mut cx)?;
     let mut d = cx.diff;
     d.steps = cx.steps;
     Ok(d)

@@ -10,7 +10,7 @@ use crate::kernel::Kernel;
 use crate::ledger::{Entry, PortClaim, TableName};
 use crate::model::NsRef;
 use crate::op::Op;
-use crate::topo::{Pos, Topology};
+use crate::topo::{FILTER_TAG_BASE, Pos, Topology};
 
 const MARK: &str = "netplumb:";
 
@@ -118,29 +118,75 @@ pub(super) fn check_ports(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError>
     Ok(())
 }
 
-pub(super) fn nat(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Cx) -> Result<(), DiffError> {
-    let mut by_ns: Vec<(NsRef, Vec<usize>)> = Vec::new();
-    for (i, d) in topo.nat().iter().enumerate() {
-        match by_ns.iter_mut().find(|(n, _)| n == &d.ns) {
-            Some((_, v)) => v.push(i),
-            None => by_ns.push((d.ns.clone(), vec![i])),
+/// Every namespace with a NAT or filter rule, in declaration order.
+pub fn nat_namespaces(topo: &Topology) -> Vec<NsRef> {
+    let mut out: Vec<NsRef> = Vec::new();
+    let nat = topo.nat().iter().map(|d| d.ns.clone());
+    let filters = topo.filters().iter().map(|d| topo.filter_ns(d));
+    for ns in nat.chain(filters) {
+        if !out.contains(&ns) {
+            out.push(ns);
         }
     }
+    out
+}
+
+/// The table the script declares in `ns` (userdata still empty): its NAT
+/// rules and its forward chain, validated.
+pub fn declared_table(topo: &Topology, ns: &NsRef, name: &str) -> Result<NatTable, DiffError> {
+    let table = NatTable {
+        name: name.to_string(),
+        rules: topo
+            .nat()
+            .iter()
+            .filter(|d| &d.ns == ns)
+            .map(|d| d.rule.clone())
+            .chain(topo.hairpin_rules(ns))
+            .collect(),
+        filter: topo
+            .filter_rules(ns)
+            .map_err(|(pos, msg)| err(&pos, msg, None))?,
+        userdata: Vec::new(),
+        ..Default::default()
+    };
+    let first = topo
+        .nat()
+        .iter()
+        .find(|d| &d.ns == ns)
+        .map(|d| &d.pos)
+        .or_else(|| {
+            topo.filters()
+                .iter()
+                .find(|d| &topo.filter_ns(d) == ns)
+                .map(|d| &d.pos)
+        });
+    table.validate().map_err(|e| {
+        let (pos, other) = nat_error_pos(topo, &e);
+        let fallback = Pos::default();
+        let mut d = err(pos.or(first).unwrap_or(&fallback), e.to_string(), None);
+        d.other = other.cloned().map(Box::new);
+        d
+    })?;
+    Ok(table)
+}
+
+pub(super) fn nat(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Cx) -> Result<(), DiffError> {
     let name = nat_table_name(cx.topo_name);
-    for (ns, idx) in by_ns {
-        let mut table = NatTable {
-            name: name.clone(),
-            rules: idx.iter().map(|i| topo.nat()[*i].rule.clone()).collect(),
-            userdata: Vec::new(),
-            ..Default::default()
-        };
-        let first = &topo.nat()[idx[0]].pos;
-        table.validate().map_err(|e| {
-            let (pos, other) = nat_error_pos(topo, &e);
-            let mut d = err(pos.unwrap_or(first), e.to_string(), None);
-            d.other = other.cloned().map(Box::new);
-            d
-        })?;
+    for ns in nat_namespaces(topo) {
+        let mut table = declared_table(topo, &ns, &name)?;
+        let first = topo
+            .nat()
+            .iter()
+            .find(|d| d.ns == ns)
+            .map(|d| d.pos.clone())
+            .or_else(|| {
+                topo.filters()
+                    .iter()
+                    .find(|d| topo.filter_ns(d) == ns)
+                    .map(|d| d.pos.clone())
+            })
+            .unwrap_or_default();
+        let first = &first;
         table.userdata = fingerprint(cx.topo_name, &table);
         let info = if cx.is_fresh(&ns) {
             None
@@ -247,6 +293,10 @@ pub fn nat_error_pos<'a>(
         netplumb_nft::NftError::Kernel { tag, .. } => (*tag, None),
         _ => (None, None),
     };
-    let at = |t: Option<usize>| t.and_then(|t| topo.nat().get(t)).map(|d| &d.pos);
+    let at = |t: Option<usize>| match t {
+        Some(t) if t >= FILTER_TAG_BASE => topo.filters().get(t - FILTER_TAG_BASE).map(|d| &d.pos),
+        Some(t) => topo.nat().get(t).map(|d| &d.pos),
+        None => None,
+    };
     (at(tag), at(other))
 }

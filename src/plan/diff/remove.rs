@@ -34,6 +34,7 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
                 LinkChange::Mtu(_) => l.mtu.is_some(),
                 LinkChange::Master(_) => l.master.is_some(),
                 LinkChange::Stp(_) => l.stp.is_some(),
+                LinkChange::Hairpin(_) => topo.hairpin_ports().contains(&id),
             }
         }),
         Entry::Route { ns, dest, .. } => topo
@@ -52,7 +53,11 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
             .sysctls()
             .iter()
             .any(|s| &s.ns == ns && s.key == key.as_str()),
-        Entry::Nat { ns, .. } => topo.nat().iter().any(|n| &n.ns == ns),
+        Entry::Nat { ns, .. } => super::nat::nat_namespaces(topo).contains(ns),
+        // Stopped (or kept) by `daemons::stops`, before anything else.
+        Entry::Daemon { .. } => true,
+        // Decided by `files::files`.
+        Entry::File { .. } => true,
     }
 }
 
@@ -66,7 +71,7 @@ fn link_now_at(topo: &Topology, cx: &Cx, ns: &NsRef, name: &IfName) -> Option<Li
 /// Removal order: innermost objects first.
 fn rank(e: &Entry) -> u8 {
     match e {
-        Entry::Nat { .. } => 0,
+        Entry::Daemon { .. } | Entry::File { .. } | Entry::Nat { .. } => 0,
         Entry::Sysctl { .. } => 1,
         Entry::Route { .. } | Entry::RouteEx { .. } | Entry::Rule { .. } => 2,
         Entry::Addr { .. } => 3,
@@ -138,14 +143,30 @@ fn remove(
         return Ok(());
     }
     match &e {
+        // Never here: `daemons::stops` decides on every recorded process.
+        Entry::Daemon { .. } | Entry::File { .. } => Ok(()),
         Entry::Nat {
             ns, table, handle, ..
         } => {
-            if cx.sim.nat_info(ns, table.as_str()).ok().flatten().is_none() {
+            // Asked of the kernel: the simulation is seeded with links,
+            // addresses and routes only, and holds no table it did not make.
+            let Some(info) = kernel.nat_info(ns, table.as_str()).ok().flatten() else {
+                retire_only(cx, e.clone());
+                return Ok(());
+            };
+            if handle.is_some_and(|h| h != info.handle) {
+                cx.diff.notes.push(format!(
+                    "nat table {} in netns {ns} is not the one this topology made: left alone",
+                    table.as_str()
+                ));
                 retire_only(cx, e.clone());
                 return Ok(());
             }
             let prev = kernel.nat_table(ns, table.as_str()).ok().flatten();
+            cx.sim.nat.insert(
+                (ns.clone(), table.as_str().to_string()),
+                (info.handle, prev.clone().unwrap_or_default()),
+            );
             let undo = prev
                 .map(|t| Op::ReplaceNat {
                     ns: ns.clone(),
@@ -247,7 +268,7 @@ fn remove(
             cx.push_step(step(op, undo, &e))
         }
         Entry::Addr { ns, dev, cidr } => {
-            if !cx.state(ns).has_addr(dev.as_str(), cidr) {
+            if !cx.state(ns).has_addr(dev.as_str(), cidr) || cx.world.claimant_of(&e).is_some() {
                 retire_only(cx, e);
                 return Ok(());
             }
@@ -278,6 +299,7 @@ fn remove(
                         .and_then(|m| IfName::new(&m.name).ok()),
                 ),
                 LinkChange::Stp(_) => LinkChange::Stp(l.stp.unwrap_or(false)),
+                LinkChange::Hairpin(_) => LinkChange::Hairpin(l.hairpin.unwrap_or(false)),
             };
             let op = Op::SetLink {
                 ns: ns.clone(),

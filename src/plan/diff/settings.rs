@@ -140,6 +140,7 @@ impl Setter<'_> {
             LinkChange::Mtu(_) => (l.set_pos.mtu.as_ref(), "mtu"),
             LinkChange::Master(_) => (l.set_pos.master.as_ref(), "master"),
             LinkChange::Stp(_) => (l.set_pos.stp.as_ref(), "stp"),
+            LinkChange::Hairpin(_) => (l.set_pos.master.as_ref(), "hairpin"),
         };
         let pos = p.unwrap_or(&l.pos).clone();
         let mut records = Vec::new();
@@ -184,6 +185,7 @@ fn master_name(cx: &Cx, ns: &NsRef, cur: &Link) -> Option<IfName> {
 
 pub(super) fn attrs_addrs_routes(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
     let ids: Vec<LinkId> = topo.links().map(|(id, _)| id).collect();
+    let hairpin = topo.hairpin_ports();
     for &id in &ids {
         let l = topo.get(id);
         let Some(cur) = cx.state(&l.ns).link(l.name.as_str()).cloned() else {
@@ -191,6 +193,12 @@ pub(super) fn attrs_addrs_routes(topo: &Topology, cx: &mut Cx) -> Result<(), Dif
         };
         let owned = is_owned(topo, cx, id);
         let s = Setter { topo, id, owned };
+        // After the master: hairpin is a property of the bridge port.
+        let want_hairpin = if hairpin.contains(&id) {
+            Some(true)
+        } else {
+            (owned && cur.hairpin == Some(true)).then_some(false)
+        };
         let bridge = l.kind == LinkKind::Bridge || cur.is_bridge();
         // What a link the topology made has when the script says nothing.
         // (A macvlan takes its parent's, a vxlan its underlay's less the
@@ -227,6 +235,15 @@ pub(super) fn attrs_addrs_routes(topo: &Topology, cx: &mut Cx) -> Result<(), Dif
                     LinkChange::Stp(cur.stp.unwrap_or(false)),
                 )?;
             }
+        }
+        if let Some(on) = want_hairpin
+            && cur.hairpin.unwrap_or(false) != on
+        {
+            s.set(
+                cx,
+                LinkChange::Hairpin(on),
+                LinkChange::Hairpin(cur.hairpin.unwrap_or(false)),
+            )?;
         }
     }
     for &id in &ids {
@@ -267,6 +284,22 @@ fn addrs(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffError> {
             |e| matches!(e, Entry::Addr { ns, dev, cidr } if ns == &l.ns && dev == &l.name && cidr == c),
         )
     };
+    // An address another topology made on a device both declare (the
+    // shared bridge's gateway address): claimed, so neither one's `down`
+    // takes it from the other.
+    for (c, _) in &want {
+        let rec = Entry::Addr {
+            ns: l.ns.clone(),
+            dev: l.name.clone(),
+            cidr: *c,
+        };
+        if !owns(cx, c)
+            && cx.state(&l.ns).has_addr(l.name.as_str(), c)
+            && cx.world.claimant_of(&rec).is_some()
+        {
+            cx.diff.claims.push(rec);
+        }
+    }
     for v6 in [false, true] {
         let want_f: Vec<&(Cidr, Pos)> = want.iter().filter(|(c, _)| c.is_v6() == v6).collect();
         let have: Vec<Cidr> = cx
@@ -354,7 +387,11 @@ fn routes(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
             dest: r.route.dest,
             via: r.route.via,
         };
-        let key = Some(format!("route {} {}", r.ns, r.route.dest));
+        // A route the kernel had until this run's own removals took it
+        // (its gateway's address went) is put back as part of the edit,
+        // not a repair of drift: no intent key.
+        let collateral = cx.seen(&r.ns).has_route(&dest, &r.route.via);
+        let key = (!collateral).then(|| format!("route {} {}", r.ns, r.route.dest));
         if now.contains(&Some(r.route.via)) {
             if let Some(old) = mine
                 && old != rec

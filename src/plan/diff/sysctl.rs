@@ -95,6 +95,9 @@ pub(super) fn sysctls(
             })?;
             match v {
                 Some(v) => Some(v.trim().to_string()),
+                // A knob of a device this plan is about to make: the kernel
+                // has none yet (the scope check above found the key).
+                None if declared_device(topo, &s.ns, &s.key) => None,
                 None => {
                     return Err(err(
                         &s.pos,
@@ -150,4 +153,15 @@ pub(super) fn sysctls(
         })?;
     }
     Ok(())
+}
+
+/// `net.ipv4.conf.DEV.…` / `net.ipv6.conf.DEV.…` of a link the script declares in `ns`.
+fn declared_device(topo: &Topology, ns: &NsRef, key: &str) -> bool {
+    let dev = key
+        .strip_prefix("net.ipv4.conf.")
+        .or_else(|| key.strip_prefix("net.ipv6.conf."))
+        .and_then(|r| r.split_once('.'))
+        .map(|(d, _)| d);
+    dev.and_then(|d| crate::model::IfName::new(d).ok())
+        .is_some_and(|d| topo.link_at(ns, &d).is_some())
 }

@@ -109,7 +109,17 @@ impl<'a> Walk<'a> {
         match hook.num {
             NF_INET_PRE_ROUTING => match nat::dnat(p, false, sets) {
                 Some(r) => {
-                    self.out.nat.extend(r);
+                    // the first matching rule wins: a mapping an earlier
+                    // rule already takes is dead, and no netplumb rule
+                    let (dead, live): (Vec<NatRule>, Vec<NatRule>) =
+                        r.into_iter().partition(|m| self.taken(m));
+                    if !dead.is_empty() {
+                        self.out.unrecognized.push(format!(
+                            "{desc} (never used for {} of its mappings: an earlier rule takes the same port)",
+                            dead.len()
+                        ));
+                    }
+                    self.out.nat.extend(live);
                     true
                 }
                 None => false,
@@ -130,6 +140,24 @@ impl<'a> Walk<'a> {
             },
             _ => false,
         }
+    }
+}
+
+impl Walk<'_> {
+    /// Does an earlier prerouting mapping catch every packet `r` would?
+    fn taken(&self, r: &NatRule) -> bool {
+        let NatRule::Dnat(m) = r else { return false };
+        self.out.nat.iter().any(|e| match e {
+            NatRule::Dnat(e) => {
+                e.proto == m.proto
+                    && e.to_addr.is_ipv6() == m.to_addr.is_ipv6()
+                    && (e.daddr.is_none() || e.daddr == m.daddr)
+                    && (e.iif.is_none() || e.iif == m.iif)
+                    && e.ports.0 <= m.ports.1
+                    && m.ports.0 <= e.ports.1
+            }
+            _ => false,
+        })
     }
 }
 

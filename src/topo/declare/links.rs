@@ -1,58 +1,13 @@
-//! The declaration rules: every change to the desired topology goes through
-//! one of these methods, which refuse what cannot be built (two links with
-//! one name in a namespace, an attach across namespaces, a DNAT port
-//! claimed twice …) before anything reaches the kernel.
+//! Links: veth pairs, bridges, adopted devices, their settings, bridge
+//! ports, moves, renames and addresses.
 
 use std::net::IpAddr;
 
-use netplumb_nft::{DnatMapping, NatRule};
-
-use super::{
-    AddrDecl, DeclError, LinkDecl, LinkId, LinkKind, NatDecl, NsDecl, Pos, RouteDecl, SysctlDecl,
-    Topology, fresh_uid,
-};
-use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
-use crate::op::RouteSpec;
+use crate::model::{Cidr, IfName, NsRef};
+use crate::topo::{AddrDecl, DeclError, LinkDecl, LinkId, LinkKind, Pos, Topology, fresh_uid};
 
 impl Topology {
-    pub(super) fn changed(&mut self) {
-        self.revision += 1;
-    }
-
-    fn check_room(&self) -> Result<(), DeclError> {
-        if self.limit > 0 && self.size() as u64 >= self.limit {
-            return Err(DeclError::TooMany { limit: self.limit });
-        }
-        Ok(())
-    }
-
-    /// A named namespace must be declared before anything is put in it.
-    fn check_ns(&self, ns: &NsRef) -> Result<(), DeclError> {
-        match ns {
-            NsRef::Named(n) if !self.has_ns(n) => Err(DeclError::UndeclaredNs { ns: n.clone() }),
-            _ => Ok(()),
-        }
-    }
-
-    pub(super) fn link_mut(&mut self, id: LinkId) -> Result<&mut LinkDecl, DeclError> {
-        self.link(id)?;
-        Ok(&mut self.links[id.index()])
-    }
-
-    /// Declare a namespace (again is fine: same namespace).
-    pub fn add_netns(&mut self, name: NsName, pos: Pos) -> Result<NsRef, DeclError> {
-        if !self.has_ns(&name) {
-            self.check_room()?;
-            self.namespaces.push(NsDecl {
-                name: name.clone(),
-                pos,
-            });
-            self.changed();
-        }
-        Ok(NsRef::Named(name))
-    }
-
-    pub(super) fn push_link(
+    pub(in crate::topo) fn push_link(
         &mut self,
         kind: LinkKind,
         ns: &NsRef,
@@ -228,10 +183,11 @@ impl Topology {
                 bridge: b.name.clone(),
             });
         }
-        if p.master != Some(bridge) && self.ports_of(bridge) >= super::kinds::BRIDGE_MAX_PORTS {
+        if p.master != Some(bridge) && self.ports_of(bridge) >= crate::topo::kinds::BRIDGE_MAX_PORTS
+        {
             return Err(DeclError::BridgeFull {
                 bridge: b.name.clone(),
-                limit: super::kinds::BRIDGE_MAX_PORTS,
+                limit: crate::topo::kinds::BRIDGE_MAX_PORTS,
             });
         }
         let l = self.link_mut(port)?;
@@ -313,182 +269,5 @@ impl Topology {
         });
         self.changed();
         Ok(())
-    }
-
-    pub fn add_route(
-        &mut self,
-        ns: NsRef,
-        dest: RouteDest,
-        via: IpAddr,
-        pos: Pos,
-    ) -> Result<(), DeclError> {
-        self.check_ns(&ns)?;
-        if let Some(x) = self
-            .routes
-            .iter()
-            .find(|x| x.ns == ns && x.route.dest == dest)
-        {
-            if x.route.via == via {
-                return Ok(());
-            }
-            return Err(DeclError::RouteTaken {
-                ns,
-                dest,
-                via: x.route.via,
-                first: x.pos.clone(),
-            });
-        }
-        self.check_room()?;
-        self.routes.push(RouteDecl {
-            ns,
-            route: RouteSpec { dest, via },
-            pos,
-        });
-        self.changed();
-        Ok(())
-    }
-
-    /// A per-namespace sysctl. Keys are `net.*` only (anything else is the
-    /// whole machine's), written with dots or slashes; the value is one
-    /// line, not empty.
-    pub fn add_sysctl(
-        &mut self,
-        ns: NsRef,
-        key: &str,
-        value: &str,
-        pos: Pos,
-    ) -> Result<(), DeclError> {
-        let key = normalize_sysctl_key(key)?;
-        let value = check_sysctl_value(&key, value)?;
-        self.check_ns(&ns)?;
-        self.check_room()?;
-        self.sysctls.push(SysctlDecl {
-            ns,
-            key,
-            value,
-            pos,
-        });
-        self.changed();
-        Ok(())
-    }
-
-    /// A NAT rule; `make` gets the rule's tag (its index, for errors). A
-    /// DNAT mapping whose key another mapping already holds is refused
-    /// naming both lines; the same mapping twice is one mapping. NAT needs
-    /// forwarding where it happens: it is switched on there too.
-    pub fn add_nat(
-        &mut self,
-        ns: NsRef,
-        make: impl FnOnce(usize) -> NatRule,
-        pos: Pos,
-    ) -> Result<(), DeclError> {
-        self.check_ns(&ns)?;
-        self.check_room()?;
-        let tag = self.nat.len();
-        let rule = make(tag);
-        let v6 = match &rule {
-            NatRule::Masquerade { src, .. } | NatRule::Snat { src, .. } => src.addr().is_ipv6(),
-            NatRule::Dnat(m) => m.to_addr.is_ipv6(),
-            NatRule::Hairpin { subnet, .. } => subnet.addr().is_ipv6(),
-            NatRule::LocalhostMasquerade { .. } => false,
-        };
-        if let NatRule::Dnat(m) = &rule
-            && self.claim_dnat(&ns, m)?
-        {
-            return Ok(());
-        }
-        self.nat.push(NatDecl {
-            ns: ns.clone(),
-            rule,
-            pos: pos.clone(),
-        });
-        let key = if v6 {
-            "net.ipv6.conf.all.forwarding"
-        } else {
-            "net.ipv4.ip_forward"
-        };
-        if !self.sysctls.iter().any(|s| s.ns == ns && s.key == key) {
-            self.sysctls.push(SysctlDecl {
-                ns,
-                key: key.into(),
-                value: "1".into(),
-                pos,
-            });
-        }
-        self.changed();
-        Ok(())
-    }
-
-    /// Enter `m` in the DNAT index. Ok(true): exactly this mapping is
-    /// already there (nothing to add).
-    fn claim_dnat(&mut self, ns: &NsRef, m: &DnatMapping) -> Result<bool, DeclError> {
-        let key = (
-            ns.clone(),
-            m.to_addr.is_ipv6(),
-            m.proto as u8,
-            m.daddr,
-            m.iif.clone(),
-        );
-        let (lo, hi) = m.ports;
-        let index = self.dnat_index.entry(key).or_default();
-        let clash = index
-            .range(..=hi)
-            .next_back()
-            .filter(|(start, (end, _))| **start <= hi && *end >= lo)
-            .map(|(_, (_, tag))| *tag);
-        if let Some(tag) = clash {
-            let first = &self.nat[tag];
-            if let NatRule::Dnat(f) = &first.rule {
-                if netplumb_nft::same_destination(f, m) {
-                    return Ok(true);
-                }
-                return Err(DeclError::DnatClash {
-                    msg: netplumb_nft::clash_message(f, m),
-                    first: first.pos.clone(),
-                });
-            }
-        }
-        index.insert(lo, (hi, m.tag));
-        Ok(false)
-    }
-}
-
-fn normalize_sysctl_key(key: &str) -> Result<String, DeclError> {
-    let ok = !key.is_empty()
-        && !key.contains("..")
-        && !key.starts_with(['.', '/'])
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'));
-    if !ok {
-        return Err(DeclError::SysctlName {
-            key: key.to_string(),
-        });
-    }
-    let key = key.replace('/', ".");
-    if !key.starts_with("net.") {
-        return Err(DeclError::SysctlGlobal { key });
-    }
-    Ok(key)
-}
-
-fn check_sysctl_value(key: &str, value: &str) -> Result<String, DeclError> {
-    let v = value.trim();
-    let why = if v.is_empty() {
-        Some("empty")
-    } else if v.chars().any(char::is_control) {
-        Some("more than one line")
-    } else if v.len() > 4096 {
-        Some("longer than a sysctl takes")
-    } else {
-        None
-    };
-    match why {
-        Some(why) => Err(DeclError::SysctlValue {
-            key: key.to_string(),
-            value: value.to_string(),
-            why,
-        }),
-        None => Ok(v.to_string()),
     }
 }

@@ -1,0 +1,122 @@
+//! What publishing a port implies beyond the DNAT mapping, as Docker does
+//! it: hairpin (a container reaches its own and its siblings' published
+//! ports through the host's address) and, when asked, localhost (the port
+//! answers on 127.0.0.1 too).
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use netplumb_nft::NatRule;
+
+use super::{DeclError, LinkId, LinkKind, Pos, SysctlDecl, Topology};
+use crate::model::NsRef;
+
+impl Topology {
+    /// The link in `ns` one of whose declared subnets holds `ip`, with that
+    /// subnet: where traffic to `ip` leaves `ns`.
+    pub fn link_on_subnet(&self, ns: &NsRef, ip: IpAddr) -> Option<(LinkId, IpNet)> {
+        self.addrs().iter().find_map(|a| {
+            let l = self.get(a.link);
+            let net = a.cidr.trunc();
+            (&l.ns == ns && net.contains(&ip) && a.cidr.addr() != ip).then_some((a.link, net))
+        })
+    }
+
+    /// The bridge and subnet behind each DNAT backend of `ns` that keeps
+    /// hairpin on.
+    fn hairpin_backends(&self, ns: &NsRef) -> Vec<(LinkId, IpNet, IpAddr)> {
+        let mut out = Vec::new();
+        for d in self.nat().iter().filter(|d| &d.ns == ns && d.hairpin) {
+            let NatRule::Dnat(m) = &d.rule else { continue };
+            if let Some((l, net)) = self.link_on_subnet(ns, m.to_addr)
+                && self.get(l).kind == LinkKind::Bridge
+            {
+                out.push((l, net, m.to_addr));
+            }
+        }
+        out
+    }
+
+    /// `ip saddr S ip daddr S ct status dnat masquerade` for each bridge
+    /// subnet `S` holding a published backend of `ns`: a sibling's answer
+    /// then comes back through the host, not straight from the backend.
+    pub fn hairpin_rules(&self, ns: &NsRef) -> Vec<NatRule> {
+        let mut nets: Vec<IpNet> = self
+            .hairpin_backends(ns)
+            .into_iter()
+            .map(|(_, n, _)| n)
+            .collect();
+        nets.sort();
+        nets.dedup();
+        nets.into_iter()
+            .map(|subnet| NatRule::Hairpin { subnet, tag: 0 })
+            .collect()
+    }
+
+    /// The bridge ports that need hairpin mode: the host end of each veth
+    /// whose other end holds a published backend. Without it the bridge
+    /// never sends a frame back out of the port it came in by, so a
+    /// container cannot reach its own published port.
+    pub fn hairpin_ports(&self) -> HashSet<LinkId> {
+        let mut out = HashSet::new();
+        let nss: HashSet<NsRef> = self.nat().iter().map(|d| d.ns.clone()).collect();
+        for ns in nss {
+            for (bridge, _, ip) in self.hairpin_backends(&ns) {
+                for (id, l) in self.links() {
+                    if !matches!(l.kind, LinkKind::Veth { .. }) || l.master != Some(bridge) {
+                        continue;
+                    }
+                    let Ok(peer) = self.peer(id) else { continue };
+                    if self
+                        .addrs()
+                        .iter()
+                        .any(|a| a.link == peer && a.cidr.addr() == ip)
+                    {
+                        out.insert(id);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// `localhost: true` on a mapping to `to` in `ns`: DNAT'd traffic from
+    /// 127.0.0.1 leaves through the link on `to`'s subnet with a routable
+    /// source, which the kernel allows only with route_localnet on that link.
+    /// IPv4 only: the kernel never routes ::1 off the host.
+    pub fn publish_localhost(&mut self, ns: &NsRef, to: IpAddr, pos: Pos) -> Result<(), DeclError> {
+        if to.is_ipv6() {
+            return Err(DeclError::LocalhostV6 { to });
+        }
+        let (link, _) = self
+            .link_on_subnet(ns, to)
+            .ok_or(DeclError::LocalhostNoLink { to, ns: ns.clone() })?;
+        let oif = self.get(link).name.to_string();
+        let have = self.nat().iter().any(|d| {
+            &d.ns == ns
+                && matches!(&d.rule, NatRule::LocalhostMasquerade { oif: o, .. } if o == &oif)
+        });
+        if !have {
+            self.add_nat(
+                ns.clone(),
+                |tag| NatRule::LocalhostMasquerade {
+                    oif: oif.clone(),
+                    tag,
+                },
+                pos.clone(),
+            )?;
+        }
+        let key = format!("net.ipv4.conf.{oif}.route_localnet");
+        if !self.sysctls.iter().any(|s| &s.ns == ns && s.key == key) {
+            self.sysctls.push(SysctlDecl {
+                ns: ns.clone(),
+                key,
+                value: "1".into(),
+                pos,
+            });
+            self.changed();
+        }
+        Ok(())
+    }
+}
