@@ -5,6 +5,7 @@
 mod api;
 mod callsite;
 mod filter;
+mod kinds;
 mod lab;
 pub mod limits;
 mod link_fns;
@@ -14,6 +15,7 @@ mod ns_fns;
 mod pingall;
 pub mod registry;
 mod resolver;
+mod routes;
 mod util;
 
 use std::collections::HashMap;
