@@ -213,6 +213,25 @@ again (and reports it as repaired).")]
         /// One topology (default: all)
         name: Option<String>,
     },
+    /// Keep topologies as their scripts say: repair drift (a flushed
+    /// ruleset, a deleted veth) as soon as the kernel reports a change
+    #[command(after_help = "Examples:
+  sudo netplumb watch             every topology that is up
+  sudo netplumb watch web db      these two
+
+It listens to the kernel's link, address, route and nf_tables events and
+runs `up` of each watched topology from how it was last brought up (its
+script and --set values) within a second of a change, logging what it
+repaired; a quiet pass every few seconds catches changes inside
+namespaces. SIGTERM or Ctrl-C stops it and leaves the topologies as they
+are.")]
+    Watch {
+        /// The topologies to keep (default: every topology that is up)
+        names: Vec<String>,
+        /// Seconds between the quiet passes that need no event
+        #[arg(long, value_name = "SECS", default_value_t = 5)]
+        every: u64,
+    },
     /// The output (stdout and stderr) of a topology's daemon
     #[command(after_help = "Examples:
   sudo netplumb logs lab web      what daemon web of topology lab wrote
@@ -492,6 +511,7 @@ impl Cmd {
             | Cmd::Doc { .. } => None,
             Cmd::Test { .. } => Some("test reports as JUnit XML: use --junit FILE (or -)"),
             Cmd::Logs { .. } => Some("logs passes the daemon's own output through"),
+            Cmd::Watch { .. } => Some("watch logs its repairs as text lines"),
             Cmd::Import { .. } => Some("import writes a .rhai script"),
             Cmd::Exec { .. } => Some("exec passes the command's own output through"),
             Cmd::Repl { .. } => Some("the REPL is interactive; use up --json for a script"),

@@ -328,3 +328,42 @@ dnat(#{ port: 8080, to: "10.8.0.2:80", force: force });
     let _ = svc.kill();
     let _ = svc.wait();
 }
+
+#[test]
+fn watch_repairs_a_flushed_ruleset_within_a_second_and_stops_on_sigterm() {
+    let sb = Sandbox::new();
+    with_ext(&sb);
+    let s = sb.script("web.rhai", WEB);
+    sb.np_ok(&["up", &s, "--set", "local=false"]);
+    let _srv = sb.server("app", "0.0.0.0", &[80], "app", false);
+    let w = sb
+        .cmd(BIN)
+        .args(["watch", "web"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("watch");
+    // Its first pass done, it waits for events.
+    std::thread::sleep(Duration::from_millis(1500));
+    sb.ok("nft flush ruleset");
+    let t0 = Instant::now();
+    let mut answered = None;
+    while t0.elapsed() < Duration::from_secs(3) {
+        if let Some(r) = sb.fetch("sib", EXT, 8080, false) {
+            answered = Some((r, t0.elapsed()));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (r, took) = answered.expect("the published port never came back");
+    assert!(r.starts_with("app"), "{r}");
+    assert!(took < Duration::from_secs(1), "answered after {took:?}");
+    // SIGTERM (to the watcher under nsenter): it stops and leaves all up.
+    sb.ok("pkill -TERM -f 'netplumb [w]atch web'");
+    let out = w.wait_with_output().expect("watch output");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = text(&out.stdout);
+    assert!(log.contains("(repaired)"), "{log}");
+    assert!(sb.np_ok(&["check", "web"]).contains("no drift"));
+    sb.np_ok(&["down", "web"]);
+}

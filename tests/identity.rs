@@ -7,29 +7,14 @@ mod common;
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Sandbox, text};
-
-/// A state directory the tests know the path of (strace watches a file in it).
-const STATE: &str = "/run/nps";
+use common::{BIN, STATE, Sandbox, text};
 
 fn np(sb: &Sandbox, args: &[&str]) -> Output {
-    sb.cmd(BIN)
-        .env("NETPLUMB_STATE_DIR", STATE)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("netplumb")
+    sb.np_at(args)
 }
 
 fn np_ok(sb: &Sandbox, args: &[&str]) -> String {
-    let o = np(sb, args);
-    assert!(
-        o.status.success(),
-        "netplumb {args:?} failed:\n{}{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stdout)
+    sb.np_at_ok(args)
 }
 
 /// A link's ifindex in `ns` ("" for the sandbox's own namespace).

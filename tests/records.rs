@@ -6,30 +6,16 @@
 
 mod common;
 
-use std::process::{Output, Stdio};
+use std::process::Output;
 
-use common::{BIN, Sandbox, text};
-
-const STATE: &str = "/run/nps";
+use common::{BIN, STATE, Sandbox, text};
 
 fn np(sb: &Sandbox, args: &[&str]) -> Output {
-    sb.cmd(BIN)
-        .env("NETPLUMB_STATE_DIR", STATE)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("netplumb")
+    sb.np_at(args)
 }
 
 fn np_ok(sb: &Sandbox, args: &[&str]) -> String {
-    let o = np(sb, args);
-    assert!(
-        o.status.success(),
-        "netplumb {args:?} failed:\n{}{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stdout)
+    sb.np_at_ok(args)
 }
 
 fn ifindex(sb: &Sandbox, name: &str) -> Option<u64> {

@@ -23,6 +23,7 @@ const PLANS: &[(&str, &[&str])] = &[
     ("scripts/bulk.rhai", &["--set", "n=3", "--set", "k=10"]),
     ("scripts/docker.rhai", &[]),
     ("scripts/lab-ring.rhai", &[]),
+    ("scripts/kinds.rhai", &[]),
     ("tests/scripts/mod-docker.rhai", &[]),
     ("tests/scripts/mod-portmap.rhai", &[]),
     ("tests/scripts/mod-lab.rhai", &[]),

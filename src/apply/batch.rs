@@ -15,7 +15,7 @@ use super::rtnl::Rtnl;
 use super::{LinuxKernel, msg};
 use crate::kernel::{KernelError, NETNS_MARK};
 use crate::model::{NsName, NsRef};
-use crate::op::{LinkChange, Made, Op, Outcome, VethWith};
+use crate::op::{LinkChange, LinkSpec, Made, Op, Outcome, VethWith};
 
 pub fn nft_err(e: NftError) -> KernelError {
     let tag = match &e {
@@ -61,6 +61,10 @@ fn is_rtnetlink(op: &Op) -> bool {
             | Op::ReplaceNat { .. }
             | Op::DelNat { .. }
             | Op::MoveLink { .. }
+            | Op::AddLink {
+                spec: LinkSpec::Tun(_),
+                ..
+            }
             | Op::StartDaemon { .. }
             | Op::StopDaemon { .. }
             | Op::WriteFile { .. }
@@ -146,6 +150,7 @@ pub(super) fn apply_all(k: &mut LinuxKernel, ops: &[Op]) -> Outcome<KernelError>
                 Op::AddNetns { .. } => "netns create",
                 Op::Sysctl { .. } => "sysctl",
                 Op::MoveLink { .. } => "rtnetlink move",
+                Op::AddLink { .. } => "tun/tap create",
                 Op::StartDaemon { .. } | Op::StopDaemon { .. } => "processes",
                 Op::WriteFile { .. } | Op::RemoveFile { .. } => "files",
                 _ => "nf_tables",
@@ -244,6 +249,7 @@ fn made_from(k: &mut LinuxKernel, op: &Op, echo: &[M]) -> Made {
             ..
         } => (ns, name, Some((peer_ns, peer))),
         Op::AddBridge { ns, name } => (ns, name, None),
+        Op::AddLink { ns, name, into, .. } => (into.as_ref().unwrap_or(ns), name, None),
         _ => return Made::Nothing,
     };
     let Some(l) = echo.iter().find_map(|m| match m {
@@ -306,7 +312,18 @@ fn indexes_known(k: &LinuxKernel, op: &Op) -> bool {
             change: LinkChange::Master(Some(m)),
             ..
         } => known(ns, m.as_str()),
-        Op::AddAddr { ns, dev, .. } | Op::DelAddr { ns, dev, .. } => known(ns, dev.as_str()),
+        Op::AddAddr { ns, dev, .. }
+        | Op::DelAddr { ns, dev, .. }
+        | Op::SetQdisc { ns, dev, .. }
+        | Op::DelQdisc { ns, dev } => known(ns, dev.as_str()),
+        Op::PutRoute { ns, route, .. } | Op::DelRouteEx { ns, route } => {
+            route.devs().all(|d| known(ns, d.as_str()))
+        }
+        Op::AddLink { ns, spec, .. } => match spec {
+            LinkSpec::Macvlan { parent, .. } => known(ns, parent.as_str()),
+            LinkSpec::Vxlan { spec, .. } => spec.dev.as_ref().is_none_or(|d| known(ns, d.as_str())),
+            LinkSpec::Tun(_) => true,
+        },
         _ => true,
     }
 }
@@ -342,6 +359,23 @@ fn request_for(
             msg::add_veth(name.as_str(), peer.as_str(), fd, master, with.up)
         }
         Op::AddBridge { name, .. } => msg::add_bridge(name.as_str()),
+        Op::AddLink {
+            ns,
+            name,
+            into,
+            spec,
+        } => {
+            let fd = match into {
+                Some(to) if to != ns => {
+                    let f = k.conns.ns_file(&k.nsdir, to)?;
+                    let fd = f.as_raw_fd();
+                    fds.push(f);
+                    Some(fd)
+                }
+                _ => None,
+            };
+            super::kinds::add_link(k, ns, name.as_str(), fd, spec)?
+        }
         Op::DelLink { name, index, .. } => match index {
             Some(i) => msg::del_link_index(*i),
             None => msg::del_link(name.as_str()),
@@ -381,6 +415,17 @@ fn request_for(
         Op::AddRoute { route, .. } => msg::add_route(route)?,
         Op::ReplaceRoute { route, .. } => msg::replace_route(route)?,
         Op::DelRoute { route, .. } => msg::del_route(route)?,
+        Op::PutRoute { ns, route, replace } => super::routes::put_route(k, ns, route, *replace)?,
+        Op::DelRouteEx { ns, route } => super::routes::del_route(k, ns, route)?,
+        Op::AddRule { rule, .. } => super::routes::add_rule(rule)?,
+        Op::SetQdisc {
+            ns,
+            dev,
+            shape,
+            mtu,
+        } => super::routes::set_qdisc(k.ifindex(ns, dev.as_str())?, shape, *mtu)?,
+        Op::DelQdisc { ns, dev } => super::tc::delete_root(k.ifindex(ns, dev.as_str())?),
+        Op::DelRule { rule, .. } => super::routes::del_rule(rule)?,
         other => {
             return Err(KernelError::other(format!(
                 "not an rtnetlink op: {}",
@@ -548,6 +593,26 @@ fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError> {
                     format!("no NAT table {table}"),
                 ))
             }
+        }
+        Op::AddLink {
+            ns,
+            name,
+            spec: LinkSpec::Tun(t),
+            ..
+        } => {
+            use super::tun::{TunMode, TunOpts, create_in};
+            let mut o = TunOpts::new(
+                name.as_str(),
+                if t.tap { TunMode::Tap } else { TunMode::Tun },
+            );
+            o.owner = t.owner;
+            o.group = t.group;
+            o.multi_queue = t.multi_queue;
+            let f = k.conns.file(&k.nsdir, ns)?;
+            create_in(f, &o)?;
+            k.index.remove(&(ns.clone(), name.to_string()));
+            let index = k.ifindex(ns, name.as_str())?;
+            Ok(Made::Link { index, peer: None })
         }
         Op::MoveLink { ns, name, to } => {
             let f = k.conns.ns_file(&k.nsdir, to)?;

@@ -5,6 +5,7 @@ mod batch;
 mod conn;
 mod daemon;
 mod exec;
+mod kinds;
 mod listen;
 mod msg;
 pub mod netns;
@@ -12,6 +13,7 @@ mod ping;
 mod read;
 mod readonly;
 mod ready;
+mod routes;
 mod rtnl;
 mod sysctl;
 
@@ -80,6 +82,16 @@ impl LinuxKernel {
             fresh: HashMap::new(),
             timing: Vec::new(),
         })
+    }
+
+    /// Links and addresses of one namespace (the index cache refreshed).
+    fn observe_links(&mut self, ns: &NsRef) -> Result<NsState, KernelError> {
+        let st = read::read_links_addrs(self.conns.rtnl(&self.nsdir, ns)?)?;
+        self.forget(ns);
+        for l in &st.links {
+            self.index.insert((ns.clone(), l.name.clone()), l.index);
+        }
+        Ok(st)
     }
 
     fn forget(&mut self, ns: &NsRef) {
@@ -331,6 +343,11 @@ impl Kernel for LinuxKernel {
 
     fn wait_ready(&mut self, links: &[(NsRef, IfName)], timeout: Duration) -> Result<(), NotReady> {
         ready::wait(self, links, timeout)
+    }
+
+    fn lacks(&mut self, what: &str) -> Option<String> {
+        let f = features::Feature::from_link_kind(what).or(features::Feature::from_qdisc(what))?;
+        features::require(f).err().map(|e| e.to_string())
     }
 
     fn start_daemon(

@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use netlink_packet_route::AddressFamily;
 use netlink_packet_route::RouteNetlinkMessage as M;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
@@ -25,10 +26,13 @@ use nix::sched::{CloneFlags, setns};
 
 use super::netns::NetnsDir;
 use super::rtnl::Rtnl;
-use crate::kernel::{Addr, KernelError, Link, NsState, Route};
+use super::rule_msg::{self, RuleAction};
+use crate::kernel::{Addr, KernelError, Link, NsState, Qdisc, Route, RouteHop, Rule};
 use crate::model::{Cidr, NsRef};
 
-pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
+/// Links and addresses only: what waiting for readiness looks at, without
+/// the route, rule and qdisc dumps of a full read.
+pub fn read_links_addrs(rt: &mut Rtnl) -> Result<NsState, KernelError> {
     let mut st = NsState {
         links: read_links(rt)?,
         ..NsState::default()
@@ -40,12 +44,56 @@ pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
             st.addrs.push(s);
         }
     }
+    Ok(st)
+}
+
+pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
+    let mut st = read_links_addrs(rt)?;
     for m in rt.dump(M::GetRoute(RouteMessage::default()))? {
         if let M::NewRoute(r) = m
             && let Some(s) = route(&r)
         {
             st.routes.push(s);
         }
+    }
+    for q in super::tc::parse_dump(&rt.dump(super::tc::dump_request())?) {
+        if !q.is_root() {
+            continue;
+        }
+        let seen = match &q.options {
+            super::tc::QdiscOptions::Tbf(t) => Qdisc {
+                kind: q.kind.clone(),
+                rate: t.rate,
+                burst: t.burst,
+                limit: t.limit,
+            },
+            super::tc::QdiscOptions::Netem(n) => Qdisc {
+                kind: q.kind.clone(),
+                rate: n.rate,
+                burst: 0,
+                limit: n.limit,
+            },
+            // What a device comes with: not a shape.
+            _ if matches!(
+                q.kind.as_str(),
+                "noqueue" | "noop" | "pfifo_fast" | "fq_codel" | "mq" | "fq" | "pfifo"
+            ) =>
+            {
+                continue;
+            }
+            _ => Qdisc {
+                kind: q.kind.clone(),
+                ..Qdisc::default()
+            },
+        };
+        if let Some(l) = st.links.iter_mut().find(|l| l.index == q.ifindex) {
+            l.qdisc = Some(seen);
+        }
+    }
+    for fam in [AddressFamily::Inet, AddressFamily::Inet6] {
+        let msgs = rt.dump(rule_msg::dump_request(fam))?;
+        st.rules
+            .extend(rule_msg::parse_dump(&msgs).into_iter().map(rule));
     }
     Ok(st)
 }
@@ -102,6 +150,26 @@ fn read_one(dir: &NetnsDir, ns: &NsRef, host: Option<&File>) -> Result<NsState, 
     read_ns(&mut Rtnl::open()?)
 }
 
+fn rule(r: rule_msg::RuleState) -> Rule {
+    Rule {
+        v6: r.v6,
+        priority: r.priority,
+        from: r.from,
+        to: r.to,
+        iif: r.iif,
+        oif: r.oif,
+        fwmark: r.fwmark,
+        action: match r.action {
+            RuleAction::Table(t) => format!("table {t}"),
+            RuleAction::Blackhole => "blackhole".into(),
+            RuleAction::Unreachable => "unreachable".into(),
+            RuleAction::Prohibit => "prohibit".into(),
+            RuleAction::Goto(g) => format!("goto {g}"),
+            RuleAction::Nop => "nop".into(),
+        },
+    }
+}
+
 pub fn read_links(rt: &mut Rtnl) -> Result<Vec<Link>, KernelError> {
     Ok(rt
         .dump(M::GetLink(LinkMessage::default()))?
@@ -151,6 +219,7 @@ pub fn link(l: &LinkMessage) -> Link {
         up: l.header.flags.contains(LinkFlags::Up),
         lower_up: l.header.flags.contains(LinkFlags::LowerUp),
         oper: "UNKNOWN".into(),
+        info: super::kinds::info(l),
         ..Link::default()
     };
     for a in &l.attributes {
@@ -291,7 +360,23 @@ pub fn route(r: &RouteMessage) -> Option<Route> {
         scope: scope_name(u8::from(r.header.scope)),
         src: None,
         metric: None,
+        onlink: false,
+        mtu: None,
+        nexthops: Vec::new(),
     };
+    if let Some(x) = super::route_msg::parse_route(r) {
+        out.onlink = x.onlink;
+        out.mtu = x.mtu;
+        out.nexthops = x
+            .nexthops
+            .into_iter()
+            .map(|h| RouteHop {
+                via: h.via,
+                oif: h.dev,
+                weight: h.weight,
+            })
+            .collect();
+    }
     let mut dest = None;
     for at in &r.attributes {
         match at {

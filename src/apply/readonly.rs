@@ -86,6 +86,9 @@ impl Kernel for ReadOnly {
     fn ping(&mut self, ns: &NsRef, addr: IpAddr) -> Result<bool, KernelError> {
         Err(KernelError::not_run(format!("ping {addr} from netns {ns}")))
     }
+    fn lacks(&mut self, what: &str) -> Option<String> {
+        self.real.lacks(what)
+    }
     fn wait_ready(&mut self, _links: &[(NsRef, IfName)], _t: Duration) -> Result<(), NotReady> {
         Ok(())
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::LinuxKernel;
-use crate::kernel::{Kernel, NotReady, NsState};
+use crate::kernel::{NotReady, NsState};
 use crate::model::{IfName, NsRef};
 
 /// Why `name` in `st` is not ready yet, or None when it is.
@@ -51,7 +51,7 @@ pub(super) fn wait(
         let mut why = Vec::new();
         let nss: Vec<NsRef> = left.keys().cloned().collect();
         for ns in nss {
-            let st = match k.observe(&ns) {
+            let st = match k.observe_links(&ns) {
                 Ok(st) => st,
                 // The namespace went away: nothing in it to wait for.
                 Err(_) => {

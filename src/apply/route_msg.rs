@@ -177,7 +177,9 @@ impl Route {
             h.protocol = RouteProtocol::Unspec;
             h.scope = RouteScope::NoWhere;
         } else {
-            h.protocol = RouteProtocol::Static;
+            // proto boot, as `ip route add` makes it: `up` and the plan's
+            // lines run by hand give the same table.
+            h.protocol = RouteProtocol::Boot;
             // A device route without a gateway is on the link, as `ip` has it.
             let on_link =
                 self.kind == RouteKind::Unicast && self.via.is_none() && self.nexthops.is_empty();

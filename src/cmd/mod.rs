@@ -11,6 +11,7 @@ mod ps;
 mod show;
 mod test;
 mod up;
+mod watch;
 
 use clap::CommandFactory;
 use miette::Report;
@@ -29,6 +30,7 @@ fn needs_root(cmd: &Cmd) -> bool {
         | Cmd::Show { .. }
         | Cmd::Graph { .. }
         | Cmd::Import { .. }
+        | Cmd::Watch { .. }
         | Cmd::PingAll { .. } => true,
         Cmd::Plan { diff, .. } => *diff,
         // `check NAME` reads the kernel; `check FILE` does not (decided
@@ -56,6 +58,7 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
     }
     match cli.cmd {
         Cmd::Up { script, no_wait } => up::run(&o, &script, no_wait),
+        Cmd::Watch { names, every } => watch::run(&o, &names, every),
         Cmd::Down {
             file,
             name,

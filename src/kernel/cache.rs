@@ -52,6 +52,13 @@ impl Cached {
                 self.states.remove(ns);
                 self.states.remove(peer_ns);
             }
+            // A macvlan or vxlan born in another namespace than its parent's.
+            Op::AddLink { ns, into, .. } => {
+                self.states.remove(ns);
+                if let Some(into) = into {
+                    self.states.remove(into);
+                }
+            }
             other => {
                 self.states.remove(&other.ns());
             }

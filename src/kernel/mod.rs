@@ -4,6 +4,8 @@
 
 mod cache;
 mod fake;
+pub mod routes;
+pub mod shape;
 mod state;
 
 use std::net::IpAddr;
@@ -12,7 +14,8 @@ use std::time::Duration;
 pub use cache::Cached;
 pub use fake::Recorder;
 pub use state::{
-    Addr, ExecOutput, IFA_F_PERMANENT, Link, NsState, RT_TABLE_MAIN, Route, TableInfo,
+    Addr, ExecOutput, IFA_F_PERMANENT, Link, NsState, Qdisc, RT_TABLE_MAIN, Route, RouteHop, Rule,
+    TableInfo,
 };
 
 use crate::model::{IfName, NsName, NsRef};
@@ -204,6 +207,13 @@ pub trait Kernel: Send {
     /// forwarding) and their IPv6 addresses are past duplicate address
     /// detection, for at most `timeout`. Err(NotReady) names what is not.
     fn wait_ready(&mut self, links: &[(NsRef, IfName)], timeout: Duration) -> Result<(), NotReady>;
+    /// Why this kernel cannot make link kind or qdisc `what` ("vxlan",
+    /// "netem"): "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM)".
+    /// None: it can, or nobody can tell here (the recording fake).
+    fn lacks(&mut self, what: &str) -> Option<String> {
+        let _ = what;
+        None
+    }
     /// A from-scratch plan (no kernel was asked) takes an adopted device
     /// the script names as there: make it up in the host, or in a
     /// namespace that exists. True when it did. A real kernel never does.

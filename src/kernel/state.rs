@@ -42,6 +42,12 @@ pub struct Link {
     pub stp: Option<bool>,
     /// For a bridge: whether it snoops IGMP/MLD (`ip -d link`: mcast_snooping).
     pub mcast_snooping: Option<bool>,
+    /// The root qdisc netplumb can tell from the device's default (None:
+    /// noqueue, pfifo_fast, fq_codel, mq … whatever the device came with).
+    pub qdisc: Option<Qdisc>,
+    /// What a macvlan or vxlan is, in the words of `op::LinkSpec::info`
+    /// ("mode bridge", "id 42 remote 10.0.0.2 dstport 4789").
+    pub info: Option<String>,
     /// For a bridge port: whether hairpin mode is on.
     pub hairpin: Option<bool>,
 }
@@ -59,7 +65,14 @@ impl Link {
     /// has ports. A bridge with no port up never gets carrier, so for it
     /// being up is all there is to wait for.
     pub fn is_ready(&self, ports_up: bool) -> bool {
-        let carrying = self.oper == "UP" || (self.is_bridge() && self.up && !ports_up);
+        // A vxlan reports no carrier state of its own: UNKNOWN, and lower up.
+        let tunnel =
+            self.oper == "UNKNOWN" && self.lower_up && self.kind.as_deref() == Some("vxlan");
+        // A tun/tap has carrier only while a program holds it open: up is
+        // all there is to wait for.
+        let tun = self.up && self.kind.as_deref() == Some("tun");
+        let carrying =
+            self.oper == "UP" || tunnel || tun || (self.is_bridge() && self.up && !ports_up);
         carrying && self.port_state.is_none_or(|s| s == BR_STATE_FORWARDING)
     }
 }
@@ -113,7 +126,25 @@ impl Addr {
     }
 }
 
+/// A root qdisc as read back: tbf's rate (bytes/s), bucket and queue
+/// (bytes); netem's rate and queue (packets); only the kind for others.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Qdisc {
+    pub kind: String,
+    pub rate: u64,
+    pub burst: u32,
+    pub limit: u32,
+}
+
+/// One path of a multipath route, as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteHop {
+    pub via: Option<IpAddr>,
+    pub oif: Option<u32>,
+    pub weight: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Route {
     pub table: u32,
     pub dest: IpNet,
@@ -127,6 +158,23 @@ pub struct Route {
     pub scope: String,
     pub src: Option<IpAddr>,
     pub metric: Option<u32>,
+    pub onlink: bool,
+    pub mtu: Option<u32>,
+    pub nexthops: Vec<RouteHop>,
+}
+
+/// A policy rule, as read back (`ip -j rule`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rule {
+    pub v6: bool,
+    pub priority: u32,
+    pub from: Option<IpNet>,
+    pub to: Option<IpNet>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub fwmark: Option<u32>,
+    /// "table 100", "blackhole", "unreachable", "prohibit", "goto 5", "nop".
+    pub action: String,
 }
 
 /// One namespace's links, addresses (in the kernel's order) and routes of
@@ -136,6 +184,8 @@ pub struct NsState {
     pub links: Vec<Link>,
     pub addrs: Vec<Addr>,
     pub routes: Vec<Route>,
+    /// Policy rules of both families, the kernel's own too.
+    pub rules: Vec<Rule>,
 }
 
 impl NsState {

@@ -9,7 +9,7 @@ use netplumb_nft::L4Proto;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
-use crate::op::{LinkChange, Op, RouteSpec};
+use crate::op::{LinkChange, Op, RouteEx, RouteSpec, RuleSpec, Shape};
 use crate::proc::{DaemonSpec, Identity};
 
 pub use super::labnames::{DaemonName, EtcPath, ReadyText};
@@ -20,6 +20,9 @@ pub use super::labnames::{DaemonName, EtcPath, ReadyText};
 pub enum MadeKind {
     Veth,
     Bridge,
+    Macvlan,
+    Vxlan,
+    Tun,
 }
 
 /// Where a link end is.
@@ -180,6 +183,25 @@ pub enum Entry {
         dest: RouteDest,
         via: IpAddr,
     },
+    /// A route of `ns.route(dest, #{ … })`, keyed by table, destination
+    /// and metric.
+    RouteEx {
+        ns: NsRef,
+        route: RouteEx,
+    },
+    /// A policy rule (`ip rule`).
+    Rule {
+        ns: NsRef,
+        rule: RuleSpec,
+    },
+    /// An adopted device's root qdisc this topology changed: `old` the
+    /// shape to put back (None: the device's default).
+    Qdisc {
+        ns: NsRef,
+        name: IfName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        old: Option<Shape>,
+    },
     /// A sysctl this topology set: `value` what it set, `old` the value
     /// before any netplumb topology set it (None: not known yet, or the
     /// namespace it lives in goes away with the topology).
@@ -247,6 +269,9 @@ impl Entry {
             Entry::Link { ns, .. }
             | Entry::Addr { ns, .. }
             | Entry::Route { ns, .. }
+            | Entry::RouteEx { ns, .. }
+            | Entry::Rule { ns, .. }
+            | Entry::Qdisc { ns, .. }
             | Entry::Sysctl { ns, .. }
             | Entry::LinkAttr { ns, .. }
             | Entry::LinkPlace { ns, .. }
@@ -267,6 +292,17 @@ impl Entry {
                     ns: b, name: bn, ..
                 },
             ) => a == b && an == bn,
+            (
+                Entry::Qdisc {
+                    ns: a, name: an, ..
+                },
+                Entry::Qdisc {
+                    ns: b, name: bn, ..
+                },
+            ) => a == b && an == bn,
+            (Entry::RouteEx { ns: a, route: ar }, Entry::RouteEx { ns: b, route: br }) => {
+                a == b && ar.same_key(br)
+            }
             (Entry::Sysctl { ns: a, key: ak, .. }, Entry::Sysctl { ns: b, key: bk, .. }) => {
                 a == b && ak == bk
             }
@@ -316,6 +352,17 @@ impl Entry {
             Entry::Route { ns, dest, via } => Op::DelRoute {
                 ns,
                 route: RouteSpec { dest, via },
+            },
+            Entry::RouteEx { ns, route } => Op::DelRouteEx { ns, route },
+            Entry::Rule { ns, rule } => Op::DelRule { ns, rule },
+            Entry::Qdisc { ns, name, old } => match old {
+                Some(shape) => Op::SetQdisc {
+                    ns,
+                    dev: name,
+                    shape,
+                    mtu: 1500,
+                },
+                None => Op::DelQdisc { ns, dev: name },
             },
             Entry::Sysctl { ns, key, old, .. } => match old {
                 Some(old) => Op::Sysctl {

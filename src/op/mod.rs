@@ -6,6 +6,13 @@ use std::net::IpAddr;
 
 use netplumb_nft::NatTable;
 
+mod kinds;
+mod routes;
+mod shape;
+pub use kinds::{LinkSpec, MacvlanMode, TunSpec, VXLAN_PORT, VxlanSpec};
+pub use routes::{Hop, RouteEx, RouteType, RuleGoal, RuleSpec, TABLE_MAIN};
+pub use shape::Shape;
+
 use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
 use crate::proc::{DaemonSpec, Identity};
 
@@ -96,6 +103,14 @@ pub enum Op {
         ns: NsRef,
         name: IfName,
     },
+    /// A macvlan or vxlan, requested in `ns` (a macvlan's parent is
+    /// there); born in `into` when that is another namespace.
+    AddLink {
+        ns: NsRef,
+        name: IfName,
+        into: Option<NsRef>,
+        spec: LinkSpec,
+    },
     /// `index`: the link's identity when known; deleted by index then, so a
     /// namesake made by someone else is never touched, and a renamed link is
     /// still found.
@@ -141,6 +156,37 @@ pub enum Op {
     DelRoute {
         ns: NsRef,
         route: RouteSpec,
+    },
+    /// `ip route add` (or `replace`: same table, destination and metric).
+    PutRoute {
+        ns: NsRef,
+        route: RouteEx,
+        replace: bool,
+    },
+    DelRouteEx {
+        ns: NsRef,
+        route: RouteEx,
+    },
+    AddRule {
+        ns: NsRef,
+        rule: RuleSpec,
+    },
+    /// `tc qdisc replace dev DEV root …`; `mtu`: the device's, for tbf's
+    /// default bucket.
+    SetQdisc {
+        ns: NsRef,
+        dev: IfName,
+        shape: Shape,
+        mtu: u32,
+    },
+    /// `tc qdisc del dev DEV root`: back to the device's default qdisc.
+    DelQdisc {
+        ns: NsRef,
+        dev: IfName,
+    },
+    DelRule {
+        ns: NsRef,
+        rule: RuleSpec,
     },
     Sysctl {
         ns: NsRef,
@@ -248,6 +294,7 @@ impl Op {
             | Op::RemoveFile { ns, .. } => NsRef::Named(ns.clone()),
             Op::AddVeth { ns, .. }
             | Op::AddBridge { ns, .. }
+            | Op::AddLink { ns, .. }
             | Op::DelLink { ns, .. }
             | Op::MoveLink { ns, .. }
             | Op::RenameLink { ns, .. }
@@ -257,6 +304,12 @@ impl Op {
             | Op::AddRoute { ns, .. }
             | Op::ReplaceRoute { ns, .. }
             | Op::DelRoute { ns, .. }
+            | Op::PutRoute { ns, .. }
+            | Op::DelRouteEx { ns, .. }
+            | Op::AddRule { ns, .. }
+            | Op::SetQdisc { ns, .. }
+            | Op::DelQdisc { ns, .. }
+            | Op::DelRule { ns, .. }
             | Op::Sysctl { ns, .. }
             | Op::ReplaceNat { ns, .. }
             | Op::DelNat { ns, .. }
@@ -273,6 +326,8 @@ impl Op {
                 | Op::DelLink { .. }
                 | Op::DelAddr { .. }
                 | Op::DelRoute { .. }
+                | Op::DelRouteEx { .. }
+                | Op::DelRule { .. }
                 | Op::DelNat { .. }
                 | Op::StopDaemon { .. }
                 | Op::RemoveFile { .. }
@@ -321,6 +376,32 @@ impl Op {
                 s
             }
             Op::AddBridge { ns, name } => format!("+ bridge {}", at(ns, name)),
+            Op::AddLink {
+                ns,
+                name,
+                into,
+                spec,
+            } => {
+                let home = into.as_ref().unwrap_or(ns);
+                match spec {
+                    LinkSpec::Macvlan { parent, mode } => format!(
+                        "+ macvlan {} on {} ({})",
+                        at(home, name),
+                        at(ns, parent),
+                        mode.as_str()
+                    ),
+                    LinkSpec::Tun(t) => {
+                        format!("+ {} {}", if t.tap { "tap" } else { "tun" }, at(home, name))
+                    }
+                    LinkSpec::Vxlan { spec, mtu } => {
+                        let mut s = format!("+ vxlan {} id {}", at(home, name), spec.id);
+                        if let Some(m) = mtu {
+                            s.push_str(&format!(" mtu {m}"));
+                        }
+                        s
+                    }
+                }
+            }
             Op::DelLink { ns, name, .. } => format!("- link {}", at(ns, name)),
             Op::MoveLink { ns, name, to } => format!("~ link {} → netns {to}", at(ns, name)),
             Op::RenameLink { ns, name, to } => format!("~ link {} → {to}", at(ns, name)),
@@ -330,6 +411,22 @@ impl Op {
             Op::AddRoute { ns, route } => format!("+ route {route} in {ns}"),
             Op::ReplaceRoute { ns, route } => format!("~ route {route} in {ns}"),
             Op::DelRoute { ns, route } => format!("- route {route} in {ns}"),
+            Op::PutRoute {
+                ns,
+                route,
+                replace: false,
+            } => format!("+ route {route} in {ns}"),
+            Op::PutRoute { ns, route, .. } => format!("~ route {route} in {ns}"),
+            Op::DelRouteEx { ns, route } => format!("- route {route} in {ns}"),
+            Op::AddRule { ns, rule } => format!("+ rule {rule} in {ns}"),
+            Op::SetQdisc {
+                ns,
+                dev,
+                shape,
+                mtu,
+            } => format!("~ link {} shape {}", at(ns, dev), shape.tc_args(*mtu)),
+            Op::DelQdisc { ns, dev } => format!("~ link {} shape none", at(ns, dev)),
+            Op::DelRule { ns, rule } => format!("- rule {rule} in {ns}"),
             Op::Sysctl { ns, key, value } => format!("~ sysctl {key}={value} in {ns}"),
             Op::ReplaceNat {
                 ns,

@@ -28,10 +28,21 @@ pub fn intent(topo: &Topology, topology: &str) -> Intent {
     }
     for (id, l) in topo.links() {
         let k = link_key(l);
-        let kind = match l.kind {
-            LinkKind::Veth { .. } => "veth",
-            LinkKind::Bridge => "bridge",
-            LinkKind::Existing => "device",
+        let kind = match &l.kind {
+            LinkKind::Veth { .. } => "veth".to_string(),
+            LinkKind::Bridge => "bridge".to_string(),
+            LinkKind::Existing => "device".to_string(),
+            LinkKind::Macvlan { parent, mode } => format!(
+                "macvlan on {} mode {}",
+                topo.get(*parent).name,
+                mode.as_str()
+            ),
+            LinkKind::Tun(t) => format!("tuntap {}", t.words()),
+            LinkKind::Vxlan { spec, dev } => {
+                let mut s = spec.clone();
+                s.dev = dev.map(|d| topo.get(d).name.clone());
+                format!("vxlan {}", s.words())
+            }
         };
         out.insert(k.clone(), format!("{kind} at {}", at(&l.ns, &l.name)));
         let opt = |v: Option<String>| v.unwrap_or_default();
@@ -46,6 +57,10 @@ pub fn intent(topo: &Topology, topology: &str) -> Intent {
             format!("{k} mcast_snooping"),
             opt(l.mcast_snooping.map(|s| s.to_string())),
         );
+        out.insert(
+            format!("{k} shape"),
+            opt(l.shape.as_ref().map(|s| s.tc_args(1500))),
+        );
         let origin = at(&l.origin.0, &l.origin.1);
         for (i, a) in topo.addrs().iter().filter(|a| a.link == id).enumerate() {
             out.insert(format!("addr {origin} {}", a.cidr), "declared".into());
@@ -56,6 +71,18 @@ pub fn intent(topo: &Topology, topology: &str) -> Intent {
         out.insert(
             format!("route {} {}", r.ns, r.route.dest),
             r.route.via.to_string(),
+        );
+    }
+    for r in topo.xroutes() {
+        out.insert(
+            format!("route {} {}", r.ns, r.route.words()),
+            "declared".into(),
+        );
+    }
+    for r in topo.rules() {
+        out.insert(
+            format!("rule {} {}", r.ns, r.rule.words()),
+            "declared".into(),
         );
     }
     for s in topo.sysctls() {

@@ -39,6 +39,13 @@ fn ip_in(ns: &NsRef, v6: bool) -> String {
     }
 }
 
+fn tc_in(ns: &NsRef) -> String {
+    match ns {
+        NsRef::Host => "tc".to_string(),
+        NsRef::Named(n) => format!("tc -n {n}"),
+    }
+}
+
 /// The shell lines for one op; a NAT table is one `nft -f -` here-document.
 pub fn render(op: &Op) -> Vec<String> {
     match op {
@@ -78,6 +85,26 @@ pub fn render(op: &Op) -> Vec<String> {
         Op::AddBridge { ns, name } => {
             vec![format!("{} link add {name} type bridge", ns.ip_prefix())]
         }
+        Op::AddLink {
+            ns,
+            name,
+            spec: crate::op::LinkSpec::Tun(t),
+            ..
+        } => vec![format!(
+            "{} tuntap add dev {name} {}",
+            ns.ip_prefix(),
+            t.words()
+        )],
+        Op::AddLink {
+            ns,
+            name,
+            into,
+            spec,
+        } => vec![format!(
+            "{} link add {name} {}",
+            ns.ip_prefix(),
+            spec.words(into.as_ref())
+        )],
         Op::DelLink { ns, name, .. } => vec![format!("{} link del {name}", ns.ip_prefix())],
         Op::MoveLink { ns, name, to } => {
             let to = match to {
@@ -144,6 +171,34 @@ pub fn render(op: &Op) -> Vec<String> {
             route_dest(&route.dest),
             route.via
         )],
+        Op::PutRoute { ns, route, replace } => vec![format!(
+            "{} route {} {}",
+            ip_in(ns, route.v6()),
+            if *replace { "replace" } else { "add" },
+            route.words()
+        )],
+        Op::DelRouteEx { ns, route } => vec![format!(
+            "{} route del {}",
+            ip_in(ns, route.v6()),
+            route.words()
+        )],
+        Op::AddRule { ns, rule } => {
+            vec![format!("{} rule add {}", ip_in(ns, rule.v6), rule.words())]
+        }
+        Op::DelRule { ns, rule } => {
+            vec![format!("{} rule del {}", ip_in(ns, rule.v6), rule.words())]
+        }
+        Op::SetQdisc {
+            ns,
+            dev,
+            shape,
+            mtu,
+        } => vec![format!(
+            "{} qdisc replace dev {dev} root {}",
+            tc_in(ns),
+            shape.tc_args(*mtu)
+        )],
+        Op::DelQdisc { ns, dev } => vec![format!("{} qdisc del dev {dev} root", tc_in(ns))],
         Op::Sysctl { ns, key, value } => vec![sysctl_cmd(ns, key, value)],
         Op::ReplaceNat { ns, table, .. } => {
             let head = match ns {

@@ -111,6 +111,10 @@ fn fields(op: &Op) -> Fields {
             ("add", "veth", s(name), None, Some(end), value)
         }
         Op::AddBridge { name, .. } => ("add", "bridge", s(name), None, None, None),
+        Op::AddLink { name, spec, .. } => {
+            let value = Some(spec.words(None));
+            ("add", spec.kind(), s(name), None, None, value)
+        }
         Op::DelLink { name, .. } => ("remove", "link", s(name), None, None, None),
         Op::MoveLink { name, to, .. } => {
             let to = match to {
@@ -133,6 +137,35 @@ fn fields(op: &Op) -> Fields {
         Op::AddRoute { route, .. } => route_fields("add", route),
         Op::ReplaceRoute { route, .. } => route_fields("set", route),
         Op::DelRoute { route, .. } => route_fields("remove", route),
+        Op::PutRoute { route, replace, .. } => (
+            if *replace { "set" } else { "add" },
+            "route",
+            route.dest.to_string(),
+            None,
+            None,
+            Some(route.words()),
+        ),
+        Op::DelRouteEx { route, .. } => (
+            "remove",
+            "route",
+            route.dest.to_string(),
+            None,
+            None,
+            Some(route.words()),
+        ),
+        Op::AddRule { rule, .. } => ("add", "rule", rule.words(), None, None, None),
+        Op::SetQdisc {
+            dev, shape, mtu, ..
+        } => (
+            "set",
+            "link",
+            s(dev),
+            None,
+            None,
+            Some(format!("shape {}", shape.tc_args(*mtu))),
+        ),
+        Op::DelQdisc { dev, .. } => ("set", "link", s(dev), None, None, Some("shape none".into())),
+        Op::DelRule { rule, .. } => ("remove", "rule", rule.words(), None, None, None),
         Op::Sysctl { key, value, .. } => (
             "set",
             "sysctl",

@@ -323,18 +323,19 @@ fn by_identity(run: &mut Run, links: Vec<Entry>) -> Vec<Entry> {
             keep.push(o);
             continue;
         };
-        let same_kind = match kind {
-            MadeKind::Bridge => now.is_bridge(),
-            MadeKind::Veth => now.is_veth(),
+        let made = match kind {
+            MadeKind::Bridge => "bridge",
+            MadeKind::Veth => "veth",
+            MadeKind::Macvlan => "macvlan",
+            MadeKind::Vxlan => "vxlan",
+            // tap devices read back as kind tun too
+            MadeKind::Tun => "tun",
         };
+        let same_kind = now.kind.as_deref() == Some(made);
         if !same_kind {
             let note = format!(
                 "link {name} in netns {ns}: ifindex {i} is now {}, not the {} this topology made: left alone",
-                now.name,
-                match kind {
-                    MadeKind::Bridge => "bridge",
-                    MadeKind::Veth => "veth",
-                }
+                now.name, made
             );
             run.leave(&o, note);
         } else {

@@ -14,8 +14,10 @@ pub fn register(reg: &mut Reg, runner: &SharedRunner) {
     reg.engine().register_type_with_name::<LinkHandle>("Link");
     reg.section("Links");
     register_pairs(reg, runner);
+    super::kinds::register_links(reg, runner);
     register_properties(reg, runner);
     register_settings(reg, runner);
+    super::kinds::register_shape(reg, runner);
     register_placement(reg, runner);
 }
 
@@ -307,7 +309,8 @@ fn register_placement(reg: &mut Reg, runner: &SharedRunner) {
 port master bridge`). Returns the bridge.
 
 Errors: called on a veth end; `port` in another namespace than the
-bridge; attaching a bridge to itself.
+bridge; attaching a bridge to itself; a 1024th port (a Linux bridge takes
+at most 1023: refused at this line, before anything is made).
 
 ```rhai
 br.attach(v);             // v is the host end of a veth

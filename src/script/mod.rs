@@ -5,6 +5,7 @@
 mod api;
 mod callsite;
 mod filter;
+mod kinds;
 mod knobs;
 mod lab;
 pub mod limits;
@@ -15,6 +16,7 @@ mod ns_fns;
 mod pingall;
 pub mod registry;
 mod resolver;
+mod routes;
 mod util;
 
 use std::collections::HashMap;

@@ -136,6 +136,7 @@ foo.route("10.9.0.0/16", "172.18.0.1");
             route(&ctx, &rn, this.ns.clone(), dest, via)
         },
     );
+    super::routes::register(reg, runner);
     let rn = runner.clone();
     reg.method(
         "sysctl",

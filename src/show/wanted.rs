@@ -42,7 +42,8 @@ pub(super) fn wanted(entries: &[Owned]) -> Vec<Wanted> {
             Owned::Netns { ns, .. } => slot(&mut out, &NsRef::Named(ns.clone())).owned = true,
             Owned::Link { ns, name, .. }
             | Owned::LinkAttr { ns, name, .. }
-            | Owned::LinkPlace { ns, name, .. } => {
+            | Owned::LinkPlace { ns, name, .. }
+            | Owned::Qdisc { ns, name, .. } => {
                 slot(&mut out, ns).links.insert(name.to_string());
             }
             Owned::Addr { ns, dev, .. } => {
@@ -54,7 +55,10 @@ pub(super) fn wanted(entries: &[Owned]) -> Vec<Wanted> {
             Owned::Nat { ns, table, .. } => {
                 slot(&mut out, ns).nat.insert(table.as_str().to_string());
             }
-            Owned::Sysctl { ns, .. } | Owned::Daemon { ns, .. } => {
+            Owned::Sysctl { ns, .. }
+            | Owned::Daemon { ns, .. }
+            | Owned::RouteEx { ns, .. }
+            | Owned::Rule { ns, .. } => {
                 slot(&mut out, ns);
             }
             Owned::File { .. } => {}

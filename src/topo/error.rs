@@ -86,6 +86,13 @@ pub enum DeclError {
     /// Two DNAT mappings for the same key: the nft crate's words, both lines.
     #[error("{msg}")]
     DnatClash { msg: String, first: Pos },
+    /// A new kind's declaration refused: the words say what and why.
+    #[error("{msg}")]
+    Kind { msg: String },
+    #[error(
+        "bridge {bridge} already has {limit} ports, the most a Linux bridge takes (the kernel refuses port {} with EXFULL)", limit + 1
+    )]
+    BridgeFull { bridge: IfName, limit: usize },
     #[error(
         "a daemon named '{name}' is already declared (at {first}): give this one another name with #{{ name: \"…\" }}"
     )]

@@ -9,7 +9,9 @@ mod declare;
 mod error;
 mod file;
 mod filter;
+mod kinds;
 mod publish;
+mod routes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -21,9 +23,10 @@ pub use daemon::DaemonDecl;
 pub use error::DeclError;
 pub use file::FileDecl;
 pub use filter::{FILTER_TAG_BASE, FilterDecl, FilterEnd, FilterKind, FilterSpec};
+pub use routes::{RouteExDecl, RuleDecl};
 
 use crate::model::{Cidr, IfName, NsName, NsRef};
-use crate::op::RouteSpec;
+use crate::op::{MacvlanMode, RouteSpec, Shape, TunSpec, VxlanSpec};
 
 /// Where in which script something was declared: errors point here.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
@@ -78,6 +81,19 @@ pub enum LinkKind {
     Bridge,
     /// A device the script found with `ns.link(name)`: adopted, never created.
     Existing,
+    /// On `parent`, in the namespace the macvlan is declared in (it may
+    /// move elsewhere afterwards).
+    Macvlan {
+        parent: LinkId,
+        mode: MacvlanMode,
+    },
+    /// A persistent tun or tap device.
+    Tun(TunSpec),
+    /// `spec.dev` is filled in from `dev` when planned.
+    Vxlan {
+        spec: VxlanSpec,
+        dev: Option<LinkId>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +118,8 @@ pub struct LinkDecl {
     pub stp: Option<bool>,
     /// `bridge(name, #{ mcast_snooping: false })`.
     pub mcast_snooping: Option<bool>,
+    /// `shape(#{ … })`; `Some(empty)`: `shape(#{})`, no shaping.
+    pub shape: Option<Shape>,
     pub pos: Pos,
     /// Where the last up()/down(), mtu(), attach() and stp() calls were.
     pub set_pos: SetPos,
@@ -114,6 +132,7 @@ pub struct SetPos {
     pub master: Option<Pos>,
     pub stp: Option<Pos>,
     pub mcast_snooping: Option<Pos>,
+    pub shape: Option<Pos>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +180,8 @@ pub struct Topology {
     links: Vec<LinkDecl>,
     addrs: Vec<AddrDecl>,
     routes: Vec<RouteDecl>,
+    xroutes: Vec<RouteExDecl>,
+    rules: Vec<RuleDecl>,
     sysctls: Vec<SysctlDecl>,
     nat: Vec<NatDecl>,
     daemons: Vec<DaemonDecl>,
@@ -246,6 +267,8 @@ impl Topology {
         };
         let host_used = self.links.iter().any(|l| l.ns == NsRef::Host)
             || self.routes.iter().any(|r| r.ns == NsRef::Host)
+            || self.xroutes.iter().any(|r| r.ns == NsRef::Host)
+            || self.rules.iter().any(|r| r.ns == NsRef::Host)
             || self.sysctls.iter().any(|s| s.ns == NsRef::Host)
             || self.nat.iter().any(|n| n.ns == NsRef::Host)
             || self.daemons.iter().any(|d| d.ns == NsRef::Host)
@@ -261,6 +284,12 @@ impl Topology {
             push(&l.origin.0);
         }
         for r in &self.routes {
+            push(&r.ns);
+        }
+        for r in &self.xroutes {
+            push(&r.ns);
+        }
+        for r in &self.rules {
             push(&r.ns);
         }
         for s in &self.sysctls {
@@ -284,6 +313,8 @@ impl Topology {
             + self.links.len()
             + self.addrs.len()
             + self.routes.len()
+            + self.xroutes.len()
+            + self.rules.len()
             + self.sysctls.len()
             + self.nat.len()
             + self.daemons.len()

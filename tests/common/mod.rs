@@ -295,3 +295,31 @@ pub fn as_nobody(args: &[&str]) -> Output {
         .output()
         .expect("setpriv (util-linux)")
 }
+
+/// A state directory the tests know the path of (strace watches a file in
+/// it; planted records go there).
+pub const STATE: &str = "/run/nps";
+
+impl Sandbox {
+    /// netplumb with its state in [`STATE`].
+    pub fn np_at(&self, args: &[&str]) -> Output {
+        self.cmd(BIN)
+            .env("NETPLUMB_STATE_DIR", STATE)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("netplumb")
+    }
+
+    /// [`Sandbox::np_at`] that must succeed; its stdout.
+    pub fn np_at_ok(&self, args: &[&str]) -> String {
+        let o = self.np_at(args);
+        assert!(
+            o.status.success(),
+            "netplumb {args:?} failed:\n{}{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+        text(&o.stdout)
+    }
+}

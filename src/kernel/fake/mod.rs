@@ -41,6 +41,8 @@ pub struct Recorder {
     pairs: Vec<[(NsRef, String); 2]>,
     /// Ids namespaces give each other, as the kernel assigns them on demand.
     nsids: BTreeMap<(NsRef, NsRef), i32>,
+    /// (macvlan, parent): deleting the parent deletes the macvlan.
+    uppers: Vec<[(NsRef, String); 2]>,
     /// The pings that get an answer, when a test says so (None: pings are
     /// "not run", the fake sends no packets).
     pub answers: Option<BTreeSet<(NsRef, IpAddr)>>,
@@ -124,17 +126,30 @@ impl Recorder {
                 if let Some(l) = st.link(name) {
                     let i = l.index;
                     st.addrs.retain(|a| a.index != i);
-                    st.routes.retain(|r| r.oif != Some(i));
+                    st.routes.retain(|r| {
+                        r.oif != Some(i) && r.nexthops.iter().all(|h| h.oif != Some(i))
+                    });
                 }
                 st.links.retain(|l| &l.name != name);
             }
         }
         self.pairs
             .retain(|p| !ends.contains(&p[0]) && !ends.contains(&p[1]));
+        let children: Vec<(NsRef, String)> = self
+            .uppers
+            .iter()
+            .filter(|u| ends.contains(&u[1]))
+            .map(|u| u[0].clone())
+            .collect();
+        self.uppers
+            .retain(|u| !ends.contains(&u[0]) && !ends.contains(&u[1]));
+        if !children.is_empty() {
+            self.drop_ends(&children);
+        }
     }
 
     fn rename_end(&mut self, ns: &NsRef, name: &str, to_ns: &NsRef, to: &str) {
-        for p in &mut self.pairs {
+        for p in self.pairs.iter_mut().chain(self.uppers.iter_mut()) {
             for end in p.iter_mut() {
                 if &end.0 == ns && end.1 == name {
                     *end = (to_ns.clone(), to.to_string());
@@ -259,7 +274,15 @@ impl Recorder {
                 .map(|l| l.index)
                 .collect();
             for l in &mut st.links {
-                if l.kind.as_deref() == Some("veth") || l.is_bridge() {
+                if l.kind.as_deref() == Some("vxlan") {
+                    // No carrier of its own to report, as the kernel says.
+                    l.oper = if l.up { "UNKNOWN" } else { "DOWN" }.into();
+                } else if l.kind.as_deref() == Some("tun") {
+                    // No carrier until a program opens it.
+                    l.oper = "DOWN".into();
+                } else if l.kind.as_deref() == Some("macvlan") {
+                    l.oper = if l.up { "UP" } else { "DOWN" }.into();
+                } else if l.kind.as_deref() == Some("veth") || l.is_bridge() {
                     l.oper = if l.up && (l.lower_up || l.is_bridge()) {
                         "UP".into()
                     } else if l.up {

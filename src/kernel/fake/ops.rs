@@ -4,7 +4,7 @@
 use super::{Recorder, enodev};
 use crate::kernel::{Addr, KernelError, RT_TABLE_MAIN, Route};
 use crate::model::NsRef;
-use crate::op::{LinkChange, Made, Op};
+use crate::op::{LinkChange, LinkSpec, Made, Op};
 
 impl Recorder {
     pub(super) fn apply_one(&mut self, op: &Op) -> Result<Made, KernelError> {
@@ -80,6 +80,38 @@ impl Recorder {
                 index: self.add_link(ns, name.as_str(), "bridge")?,
                 peer: None,
             },
+            Op::AddLink {
+                ns,
+                name,
+                into,
+                spec,
+            } => {
+                let home = into.clone().unwrap_or_else(|| ns.clone());
+                let (mtu, parent) = match spec {
+                    LinkSpec::Macvlan { parent, .. } => {
+                        (self.link_mut(ns, parent.as_str())?.mtu, Some(parent))
+                    }
+                    LinkSpec::Vxlan { spec, mtu } => {
+                        let under = match &spec.dev {
+                            Some(d) => self.link_mut(ns, d.as_str())?.mtu,
+                            None => 1500,
+                        };
+                        (mtu.unwrap_or(under.saturating_sub(spec.overhead())), None)
+                    }
+                    LinkSpec::Tun(_) => (1500, None),
+                };
+                let index = self.add_link(&home, name.as_str(), spec.kind())?;
+                let l = self.link_mut(&home, name.as_str())?;
+                l.mtu = mtu;
+                l.info = Some(spec.info());
+                if let Some(p) = parent {
+                    self.uppers.push([
+                        (home.clone(), name.to_string()),
+                        (ns.clone(), p.to_string()),
+                    ]);
+                }
+                Made::Link { index, peer: None }
+            }
             Op::DelLink { ns, name, index } => {
                 let st = self.ns_mut(ns)?;
                 let found = st
@@ -218,6 +250,7 @@ impl Recorder {
                     scope: "global".into(),
                     src: None,
                     metric: route.dest.is_v6().then_some(1024),
+                    ..Route::default()
                 });
                 Made::Nothing
             }
@@ -229,6 +262,41 @@ impl Recorder {
                     .retain(|r| !(r.dest == d && r.via == Some(route.via)));
                 if st.routes.len() == before {
                     return Err(KernelError::errno(libc::ESRCH, "No such process"));
+                }
+                Made::Nothing
+            }
+            Op::PutRoute { ns, route, replace } => {
+                crate::kernel::routes::put(self.ns_mut(ns)?, route, *replace)?;
+                Made::Nothing
+            }
+            Op::DelRouteEx { ns, route } => {
+                crate::kernel::routes::delete(self.ns_mut(ns)?, route)?;
+                Made::Nothing
+            }
+            Op::AddRule { ns, rule } => {
+                crate::kernel::routes::add_rule(self.ns_mut(ns)?, rule)?;
+                Made::Nothing
+            }
+            Op::DelRule { ns, rule } => {
+                crate::kernel::routes::del_rule(self.ns_mut(ns)?, rule)?;
+                Made::Nothing
+            }
+            Op::SetQdisc {
+                ns,
+                dev,
+                shape,
+                mtu,
+            } => {
+                self.link_mut(ns, dev.as_str())?.qdisc = crate::kernel::shape::as_read(shape, *mtu);
+                Made::Nothing
+            }
+            Op::DelQdisc { ns, dev } => {
+                let l = self.link_mut(ns, dev.as_str())?;
+                if l.qdisc.take().is_none() {
+                    return Err(KernelError::errno(
+                        libc::ENOENT,
+                        "No such file or directory",
+                    ));
                 }
                 Made::Nothing
             }

@@ -18,10 +18,13 @@ use crate::topo::{Pos, Topology};
 
 mod daemons;
 mod files;
+mod kinds;
 mod links;
 mod nat;
 mod remove;
+mod routes;
 mod settings;
+mod shape;
 mod sysctl;
 #[cfg(test)]
 mod tests;
@@ -355,14 +358,18 @@ pub fn diff(
         keep_daemons: Vec::new(),
     };
 
+    kinds::check_features(topo, kernel)?;
     nat::check_ports(topo, &mut cx)?;
     daemons::stops(topo, kernel, &mut cx)?;
     remove::removals(topo, kernel, &mut cx)?;
     links::namespaces(topo, &mut cx)?;
     links::links(topo, &mut cx)?;
+    kinds::mtu_notes(topo, &mut cx);
     let mid = cx.steps.len();
     settings::attrs_addrs_routes(topo, &mut cx)?;
     settings::group_by_ns(&mut cx.steps[mid..]);
+    routes::routes_and_rules(topo, &mut cx)?;
+    shape::shapes(topo, &mut cx)?;
     settings::fuse_veths(&mut cx.steps);
     sysctl::sysctls(topo, kernel, &mut cx)?;
     sysctl::hoist_fresh(&mut cx.steps);

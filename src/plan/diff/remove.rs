@@ -42,6 +42,14 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
             .routes()
             .iter()
             .any(|r| &r.ns == ns && &r.route.dest == dest),
+        Entry::RouteEx { ns, route } => topo
+            .xroutes()
+            .iter()
+            .any(|r| &r.ns == ns && r.route.same_key(route)),
+        Entry::Rule { ns, rule } => topo.rules().iter().any(|r| &r.ns == ns && &r.rule == rule),
+        Entry::Qdisc { ns, name, .. } => {
+            link_now_at(topo, cx, ns, name).is_some_and(|id| topo.get(id).shape.is_some())
+        }
         Entry::Sysctl { ns, key, .. } => topo
             .sysctls()
             .iter()
@@ -75,12 +83,12 @@ fn rank(e: &Entry) -> u8 {
     match e {
         Entry::Daemon { .. } | Entry::File { .. } | Entry::Nat { .. } => 0,
         Entry::Sysctl { .. } => 1,
-        Entry::Route { .. } => 2,
+        Entry::Route { .. } | Entry::RouteEx { .. } | Entry::Rule { .. } => 2,
         Entry::Addr { .. } => 3,
-        Entry::LinkAttr { .. } => 4,
+        Entry::LinkAttr { .. } | Entry::Qdisc { .. } => 4,
         Entry::LinkPlace { .. } => 5,
         Entry::Link {
-            kind: MadeKind::Veth,
+            kind: MadeKind::Veth | MadeKind::Macvlan | MadeKind::Vxlan | MadeKind::Tun,
             ..
         } => 6,
         Entry::Link { .. } => 7,
@@ -228,6 +236,44 @@ fn remove(
             let undo = vec![Op::AddRoute {
                 ns: ns.clone(),
                 route,
+            }];
+            cx.push_step(step(op, undo, &e))
+        }
+        Entry::RouteEx { ns, route } => {
+            if crate::kernel::routes::find_key(cx.state(ns), route).is_none() {
+                retire_only(cx, e);
+                return Ok(());
+            }
+            let op = Op::DelRouteEx {
+                ns: ns.clone(),
+                route: route.clone(),
+            };
+            let undo = vec![Op::PutRoute {
+                ns: ns.clone(),
+                route: route.clone(),
+                replace: false,
+            }];
+            cx.push_step(step(op, undo, &e))
+        }
+        Entry::Qdisc { ns, name, old } => match super::shape::restore_op(cx, ns, name, old) {
+            Some((op, undo)) => cx.push_step(step(op, vec![undo], &e)),
+            None => {
+                retire_only(cx, e);
+                Ok(())
+            }
+        },
+        Entry::Rule { ns, rule } => {
+            if !crate::kernel::routes::has_rule(cx.state(ns), rule) {
+                retire_only(cx, e);
+                return Ok(());
+            }
+            let op = Op::DelRule {
+                ns: ns.clone(),
+                rule: rule.clone(),
+            };
+            let undo = vec![Op::AddRule {
+                ns: ns.clone(),
+                rule: rule.clone(),
             }];
             cx.push_step(step(op, undo, &e))
         }

@@ -114,6 +114,9 @@ fn is_owned(topo: &Topology, cx: &Cx, id: LinkId) -> bool {
             ..
         } => (ns == &l.ns && name == &l.name) || (peer_ns == &l.ns && peer == &l.name),
         Op::AddBridge { ns, name } => ns == &l.ns && name == &l.name,
+        Op::AddLink { ns, name, into, .. } => {
+            into.as_ref().unwrap_or(ns) == &l.ns && name == &l.name
+        }
         _ => false,
     });
     made_now
@@ -201,7 +204,10 @@ pub(super) fn attrs_addrs_routes(topo: &Topology, cx: &mut Cx) -> Result<(), Dif
         };
         let bridge = l.kind == LinkKind::Bridge || cur.is_bridge();
         // What a link the topology made has when the script says nothing.
-        let mtu = l.mtu.or((owned && !bridge).then_some(1500));
+        // (A macvlan takes its parent's, a vxlan its underlay's less the
+        // outer headers: set when it is made.)
+        let veth = matches!(l.kind, LinkKind::Veth { .. });
+        let mtu = l.mtu.or((owned && !bridge && veth).then_some(1500));
         if let Some(m) = mtu
             && m != cur.mtu
         {

@@ -59,6 +59,20 @@ pub fn show(t: &Topology) -> String {
                 }
                 LinkKind::Bridge => line.push_str(" bridge"),
                 LinkKind::Existing => line.push_str(" device"),
+                LinkKind::Macvlan { parent, mode } => {
+                    let _ = write!(
+                        line,
+                        " macvlan on {} ({})",
+                        t.get(*parent).name,
+                        mode.as_str()
+                    );
+                }
+                LinkKind::Tun(t) => {
+                    let _ = write!(line, " {}", t.words());
+                }
+                LinkKind::Vxlan { spec, .. } => {
+                    let _ = write!(line, " vxlan id {}", spec.id);
+                }
             }
             match l.up {
                 Some(true) => line.push_str(" up"),

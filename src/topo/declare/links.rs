@@ -7,7 +7,13 @@ use crate::model::{Cidr, IfName, NsRef};
 use crate::topo::{AddrDecl, DeclError, LinkDecl, LinkId, LinkKind, Pos, Topology, fresh_uid};
 
 impl Topology {
-    fn push_link(&mut self, kind: LinkKind, ns: &NsRef, name: &IfName, pos: Pos) -> LinkId {
+    pub(in crate::topo) fn push_link(
+        &mut self,
+        kind: LinkKind,
+        ns: &NsRef,
+        name: &IfName,
+        pos: Pos,
+    ) -> LinkId {
         let uid = fresh_uid();
         self.links.push(LinkDecl {
             uid,
@@ -20,6 +26,7 @@ impl Topology {
             master: None,
             stp: None,
             mcast_snooping: None,
+            shape: None,
             pos,
             set_pos: Default::default(),
         });
@@ -129,6 +136,14 @@ impl Topology {
 
     pub fn set_stp(&mut self, id: LinkId, on: bool, pos: Pos) -> Result<(), DeclError> {
         let l = self.link_mut(id)?;
+        if matches!(
+            l.kind,
+            LinkKind::Macvlan { .. } | LinkKind::Vxlan { .. } | LinkKind::Tun(_)
+        ) {
+            return Err(DeclError::Kind {
+                msg: format!("{} is not a bridge: stp() is for bridges", l.name),
+            });
+        }
         if matches!(l.kind, LinkKind::Veth { .. }) {
             return Err(DeclError::StpNotBridge {
                 name: l.name.clone(),
@@ -165,6 +180,14 @@ impl Topology {
                 bridge: b.name.clone(),
             });
         }
+        if matches!(
+            b.kind,
+            LinkKind::Macvlan { .. } | LinkKind::Vxlan { .. } | LinkKind::Tun(_)
+        ) {
+            return Err(DeclError::Kind {
+                msg: format!("{} is not a bridge: attach() is called on a bridge", b.name),
+            });
+        }
         if p.ns != b.ns {
             return Err(DeclError::AttachAcross {
                 port: p.name.clone(),
@@ -176,6 +199,13 @@ impl Topology {
         if port == bridge {
             return Err(DeclError::AttachToSelf {
                 bridge: b.name.clone(),
+            });
+        }
+        if p.master != Some(bridge) && self.ports_of(bridge) >= crate::topo::kinds::BRIDGE_MAX_PORTS
+        {
+            return Err(DeclError::BridgeFull {
+                bridge: b.name.clone(),
+                limit: crate::topo::kinds::BRIDGE_MAX_PORTS,
             });
         }
         let l = self.link_mut(port)?;

@@ -34,7 +34,7 @@ impl Topology {
         }
     }
 
-    fn link_mut(&mut self, id: LinkId) -> Result<&mut LinkDecl, DeclError> {
+    pub(in crate::topo) fn link_mut(&mut self, id: LinkId) -> Result<&mut LinkDecl, DeclError> {
         self.link(id)?;
         Ok(&mut self.links[id.index()])
     }

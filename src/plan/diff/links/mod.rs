@@ -21,6 +21,7 @@ use place::*;
 pub(super) use place::{current_loc, end_text, is_first_end, owned_entry};
 pub(super) use recreate::recreate_link;
 use recreate::set;
+pub(super) use relocate::relocate_owned;
 use relocate::*;
 
 fn foreign_link_err(l: &LinkDecl, other: &str) -> DiffError {
@@ -43,6 +44,9 @@ pub(super) fn links(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
             LinkKind::Bridge => bridge(topo, cx, id)?,
             LinkKind::Veth { peer } if is_first_end(topo, id) => veth(topo, cx, id, *peer)?,
             LinkKind::Veth { .. } => {}
+            LinkKind::Macvlan { .. } | LinkKind::Vxlan { .. } | LinkKind::Tun(_) => {
+                super::kinds::link(topo, cx, id)?
+            }
         }
     }
     Ok(())
@@ -122,35 +126,7 @@ fn bridge(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffError> {
                 }
         });
         if alive {
-            let (old_addrs, new_addrs) =
-                addr_entries_moved(cx, &cur, Some(&(l.ns.clone(), l.name.clone())));
-            let moved_ns = cur.0 != l.ns;
-            relocate(cx, l, &cur, |step| {
-                if let Some(Entry::Link {
-                    kind,
-                    index,
-                    key,
-                    shared,
-                    ..
-                }) = entry.clone()
-                {
-                    step.retires.extend(entry.clone());
-                    step.records.push(Entry::Link {
-                        ns: l.ns.clone(),
-                        name: l.name.clone(),
-                        kind,
-                        peer: None,
-                        index,
-                        key,
-                        shared,
-                    });
-                }
-                step.retires.extend(old_addrs.clone());
-                if !moved_ns {
-                    step.records.extend(new_addrs.clone());
-                }
-            })?;
-            return Ok(());
+            return relocate_owned(cx, l, &cur, entry);
         }
         // Ours, but gone (or replaced by someone else's): make it again.
         cx.diff.releases.extend(entry);

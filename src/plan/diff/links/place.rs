@@ -44,6 +44,9 @@ pub(in crate::plan::diff) fn owned_entry<'a>(
         LinkKind::Veth { peer } if !is_first_end(topo, id) => (topo.get(peer), MadeKind::Veth),
         LinkKind::Veth { .. } => (l, MadeKind::Veth),
         LinkKind::Bridge => (l, MadeKind::Bridge),
+        LinkKind::Macvlan { .. } => (l, MadeKind::Macvlan),
+        LinkKind::Vxlan { .. } => (l, MadeKind::Vxlan),
+        LinkKind::Tun(_) => (l, MadeKind::Tun),
         LinkKind::Existing => return None,
     };
     cx.owned_link(kind, &key_end(first))

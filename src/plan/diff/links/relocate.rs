@@ -193,3 +193,41 @@ pub(in crate::plan::diff) fn relocate_pair(
     })?;
     Ok(())
 }
+
+/// An owned link other than a veth that exists at `cur`: moved or renamed
+/// where the script now wants it, its ledger entry and addresses following.
+pub(in crate::plan::diff) fn relocate_owned(
+    cx: &mut Cx,
+    l: &LinkDecl,
+    cur: &(NsRef, IfName),
+    entry: Option<Entry>,
+) -> Result<(), DiffError> {
+    let (old_addrs, new_addrs) = addr_entries_moved(cx, cur, Some(&(l.ns.clone(), l.name.clone())));
+    let moved_ns = cur.0 != l.ns;
+    relocate(cx, l, cur, |step| {
+        if let Some(Entry::Link {
+            kind,
+            index,
+            key,
+            shared,
+            ..
+        }) = entry.clone()
+        {
+            step.retires.extend(entry.clone());
+            step.records.push(Entry::Link {
+                ns: l.ns.clone(),
+                name: l.name.clone(),
+                kind,
+                peer: None,
+                index,
+                key,
+                shared,
+            });
+        }
+        step.retires.extend(old_addrs.clone());
+        if !moved_ns {
+            step.records.extend(new_addrs.clone());
+        }
+    })?;
+    Ok(())
+}
