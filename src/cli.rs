@@ -219,12 +219,12 @@ again (and reports it as repaired).")]
   sudo netplumb watch             every topology that is up
   sudo netplumb watch web db      these two
 
-It listens to the kernel's link, address, route and nf_tables events and
-runs `up` of each watched topology from how it was last brought up (its
-script and --set values) within a second of a change, logging what it
-repaired; a quiet pass every few seconds catches changes inside
-namespaces. SIGTERM or Ctrl-C stops it and leaves the topologies as they
-are.")]
+It listens to the kernel's link, address, route and nf_tables events
+and runs `up` of each watched topology from how it was last brought up
+(its script and --set values) within a second of a change, logging what
+it repaired; a quiet pass every few seconds catches changes inside
+namespaces. SIGTERM or Ctrl-C stops it and leaves the topologies as
+they are.")]
     Watch {
         /// The topologies to keep (default: every topology that is up)
         names: Vec<String>,

@@ -445,18 +445,18 @@ mod tests {
         ]);
         // Plain traffic takes x0; traffic from 10.77.0.5 takes y0.
         let (x, y) = (tx_packets(&a, "x0"), tx_packets(&a, "y0"));
-        a.ok("ping -c 3 -i 0.2 -W 1 10.99.0.1");
+        a.ok("ping -c 20 -i 0.05 -W 1 10.99.0.1");
         let (dx, dy) = (tx_packets(&a, "x0") - x, tx_packets(&a, "y0") - y);
-        assert!(dx >= 3 && dy < 3, "main table: x0 {dx}, y0 {dy}");
+        assert!(dx >= 20 && dy < 10, "main table: x0 {dx}, y0 {dy}");
         let (x, y) = (tx_packets(&a, "x0"), tx_packets(&a, "y0"));
-        a.ok("ping -c 3 -i 0.2 -W 1 -I 10.77.0.5 10.99.0.1");
+        a.ok("ping -c 20 -i 0.05 -W 1 -I 10.77.0.5 10.99.0.1");
         let (dx, dy) = (tx_packets(&a, "x0") - x, tx_packets(&a, "y0") - y);
-        assert!(dy >= 3 && dx < 3, "rule: x0 {dx}, y0 {dy}");
+        assert!(dy >= 20 && dx < 10, "rule: x0 {dx}, y0 {dy}");
         // Rule gone: the same traffic takes the main path again.
         a.apply(vec![rule.delete().expect("del")]);
         let (x, y) = (tx_packets(&a, "x0"), tx_packets(&a, "y0"));
-        a.ok("ping -c 3 -i 0.2 -W 1 -I 10.77.0.5 10.99.0.1");
+        a.ok("ping -c 20 -i 0.05 -W 1 -I 10.77.0.5 10.99.0.1");
         let (dx, dy) = (tx_packets(&a, "x0") - x, tx_packets(&a, "y0") - y);
-        assert!(dx >= 3 && dy < 3, "no rule: x0 {dx}, y0 {dy}");
+        assert!(dx >= 20 && dy < 10, "no rule: x0 {dx}, y0 {dy}");
     }
 }

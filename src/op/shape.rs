@@ -93,6 +93,25 @@ impl Shape {
             || self.reorder.is_some()
     }
 
+    /// Loss and nothing else: random drop in the topology's nftables table
+    /// instead of a qdisc, so it works where the kernel has no netem.
+    pub fn loss_only(&self) -> Option<Milli> {
+        let rest = Shape {
+            loss: None,
+            ..self.clone()
+        };
+        self.loss.filter(|_| rest.is_empty())
+    }
+
+    /// What the root qdisc must be: a loss alone leaves it to nftables.
+    pub fn qdisc_part(&self) -> Shape {
+        if self.loss_only().is_some() {
+            Shape::default()
+        } else {
+            self.clone()
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         if self.needs_netem() { "netem" } else { "tbf" }
     }

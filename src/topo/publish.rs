@@ -81,6 +81,35 @@ impl Topology {
         out
     }
 
+    /// `shape(#{ loss: N })` alone: random drop of what arrives on the
+    /// link, in the topology's table of the link's namespace (nftables'
+    /// `numgen random mod 100 < N drop`), which needs no netem.
+    pub fn loss_rules(&self, ns: &NsRef) -> Vec<netplumb_nft::RandomLoss> {
+        self.links()
+            .filter(|(_, l)| &l.ns == ns)
+            .filter_map(|(id, l)| {
+                let m = l.shape.as_ref()?.loss_only()?;
+                Some(netplumb_nft::RandomLoss {
+                    iface: l.name.to_string(),
+                    // Whole percent: nft draws from 0..100.
+                    percent: (m.div_ceil(1000)).clamp(1, 100) as u8,
+                    tag: id.index(),
+                })
+            })
+            .collect()
+    }
+
+    /// Namespaces with a loss-only shape on one of their links.
+    pub fn loss_namespaces(&self) -> Vec<NsRef> {
+        let mut out: Vec<NsRef> = Vec::new();
+        for (_, l) in self.links() {
+            if l.shape.as_ref().and_then(|s| s.loss_only()).is_some() && !out.contains(&l.ns) {
+                out.push(l.ns.clone());
+            }
+        }
+        out
+    }
+
     /// `localhost: true` on a mapping to `to` in `ns`: DNAT'd traffic from
     /// 127.0.0.1 leaves through the link on `to`'s subnet with a routable
     /// source, which the kernel allows only with route_localnet on that link.

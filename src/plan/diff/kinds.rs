@@ -8,7 +8,7 @@ use super::{Cx, DiffError, Step, err};
 use crate::kernel::{Kernel, Link};
 use crate::ledger::{End, Entry, MadeKind};
 use crate::model::NsRef;
-use crate::op::{LinkSpec, Op};
+use crate::op::{LinkSpec, Op, Shape};
 use crate::topo::{LinkDecl, LinkId, LinkKind, Topology};
 
 pub(super) fn made_kind(k: &LinkKind) -> Option<MadeKind> {
@@ -143,7 +143,12 @@ pub(super) fn link(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffE
 pub(super) fn check_features(topo: &Topology, kernel: &mut dyn Kernel) -> Result<(), DiffError> {
     let mut asked: Vec<&str> = Vec::new();
     for (_, l) in topo.links() {
-        if let Some(s) = l.shape.as_ref().filter(|s| !s.is_empty()) {
+        if let Some(s) = l
+            .shape
+            .as_ref()
+            .map(Shape::qdisc_part)
+            .filter(|s| !s.is_empty())
+        {
             let what = s.kind();
             if !asked.contains(&what) {
                 asked.push(what);

@@ -123,7 +123,7 @@ pub fn nat_namespaces(topo: &Topology) -> Vec<NsRef> {
     let mut out: Vec<NsRef> = Vec::new();
     let nat = topo.nat().iter().map(|d| d.ns.clone());
     let filters = topo.filters().iter().map(|d| topo.filter_ns(d));
-    for ns in nat.chain(filters) {
+    for ns in nat.chain(filters).chain(topo.loss_namespaces()) {
         if !out.contains(&ns) {
             out.push(ns);
         }
@@ -146,6 +146,7 @@ pub fn declared_table(topo: &Topology, ns: &NsRef, name: &str) -> Result<NatTabl
         filter: topo
             .filter_rules(ns)
             .map_err(|(pos, msg)| err(&pos, msg, None))?,
+        loss: topo.loss_rules(ns),
         userdata: Vec::new(),
         ..Default::default()
     };

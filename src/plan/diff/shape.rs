@@ -30,7 +30,12 @@ pub(super) fn shapes(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
     for id in ids {
         let l = topo.get(id);
         let adopted = l.kind == LinkKind::Existing;
-        let Some(want) = l.shape.clone().or((!adopted).then(Shape::default)) else {
+        let Some(want) = l
+            .shape
+            .as_ref()
+            .map(Shape::qdisc_part)
+            .or((!adopted).then(Shape::default))
+        else {
             continue;
         };
         let Some(cur) = cx.state(&l.ns).link(l.name.as_str()).cloned() else {

@@ -76,7 +76,10 @@ in bytes) is a tbf (`tc qdisc replace dev DEV root tbf rate 10mbit burst
 12500 limit 75000`; the bucket defaults to 10 ms at the rate, at least two
 frames, the queue to 50 ms); `delay` and `jitter` (`"20ms"`, `"500us"`, or
 a number of ms), `loss`, `duplicate`, `corrupt`, `reorder` (percent, 0 to
-100) make it a netem (with any rate inside it). `shape(#{})` removes the
+100) make it a netem (with any rate inside it). A `loss` alone needs no
+netem: it is random drop of what the link receives, in the topology's own
+nftables table of the link's namespace (`iifname DEV numgen random mod 100
+< N drop`, whole percent), so it works on kernels without netem. `shape(#{})` removes the
 shaping. A link the topology made has none unless the script says so; an
 adopted device's qdisc is changed only when the script asks, and `down`
 puts back what was there. `plan` prints the `tc` line; `check` finds a
@@ -91,5 +94,6 @@ netplumb could not put back (not a tbf).
 ```rhai
 v.shape(#{ rate: "10mbit" });
 v.peer.shape(#{ delay: "20ms", jitter: "5ms", loss: 1 });
+v.peer.shape(#{ loss: 20 });            // nftables, no netem needed
 v.shape(#{});
 ```"#;
