@@ -5,13 +5,11 @@
 
 use netlink_packet_route::RouteNetlinkMessage as M;
 use netlink_packet_route::link::LinkAttribute;
-use netplumb_nft::{CtMatch, DnatMapping, NatRule, NatTable, NftError, NftSocket};
-use std::collections::HashSet;
+use netplumb_nft::NftError;
 
-use std::os::fd::AsRawFd;
-
-use super::netns::in_ns;
+use super::request::request_for;
 use super::rtnl::Rtnl;
+use super::special::special;
 use super::{LinuxKernel, msg};
 use crate::kernel::{KernelError, NETNS_MARK};
 use crate::model::{NsName, NsRef};
@@ -38,14 +36,14 @@ pub fn nft_err(e: NftError) -> KernelError {
 
 /// Runs inside a namespace just made: its rtnetlink socket, and `lo` up
 /// (it starts down) with netplumb's mark.
-fn new_ns_init() -> Result<Rtnl, KernelError> {
+pub(super) fn new_ns_init() -> Result<Rtnl, KernelError> {
     let mut rt = Rtnl::open()?;
     let (m, fl) = msg::init_lo(NETNS_MARK);
     rt.request(m, fl)?;
     Ok(rt)
 }
 
-fn ino_of(f: &std::fs::File) -> u64 {
+pub(super) fn ino_of(f: &std::fs::File) -> u64 {
     use std::os::unix::fs::MetadataExt;
     f.metadata().map(|m| m.ino()).unwrap_or(0)
 }
@@ -328,113 +326,6 @@ fn indexes_known(k: &LinuxKernel, op: &Op) -> bool {
     }
 }
 
-/// The rtnetlink request for an op (callers check `is_rtnetlink` first).
-/// A namespace named by fd gets a handle of its own in `fds`, kept until
-/// the request is sent.
-fn request_for(
-    k: &mut LinuxKernel,
-    op: &Op,
-    fds: &mut Vec<std::fs::File>,
-) -> Result<msg::Req, KernelError> {
-    Ok(match op {
-        Op::AddVeth {
-            ns,
-            name,
-            peer_ns,
-            peer,
-            with,
-        } => {
-            let fd = if peer_ns == ns {
-                None
-            } else {
-                let f = k.conns.ns_file(&k.nsdir, peer_ns)?;
-                let fd = f.as_raw_fd();
-                fds.push(f);
-                Some(fd)
-            };
-            let master = match &with.master {
-                Some(m) => Some(k.ifindex(ns, m.as_str())?),
-                None => None,
-            };
-            msg::add_veth(name.as_str(), peer.as_str(), fd, master, with.up)
-        }
-        Op::AddBridge { name, .. } => msg::add_bridge(name.as_str()),
-        Op::AddLink {
-            ns,
-            name,
-            into,
-            spec,
-        } => {
-            let fd = match into {
-                Some(to) if to != ns => {
-                    let f = k.conns.ns_file(&k.nsdir, to)?;
-                    let fd = f.as_raw_fd();
-                    fds.push(f);
-                    Some(fd)
-                }
-                _ => None,
-            };
-            super::kinds::add_link(k, ns, name.as_str(), fd, spec)?
-        }
-        Op::DelLink { name, index, .. } => match index {
-            Some(i) => msg::del_link_index(*i),
-            None => msg::del_link(name.as_str()),
-        },
-        Op::RenameLink { ns, name, to } => {
-            let idx = k.ifindex(ns, name.as_str())?;
-            msg::set_link(msg::by_index(idx).name(to.to_string()))
-        }
-        Op::SetLink { ns, name, change } => match change {
-            LinkChange::Up(true) => msg::set_link(msg::by_name(name.as_str()).up()),
-            LinkChange::Up(false) => msg::set_link(msg::by_name(name.as_str()).down()),
-            LinkChange::Mtu(m) => msg::set_link(msg::by_name(name.as_str()).mtu(*m)),
-            LinkChange::Master(Some(m)) => {
-                let idx = k.ifindex(ns, m.as_str())?;
-                msg::set_link(msg::by_name(name.as_str()).controller(idx))
-            }
-            LinkChange::Master(None) => msg::set_link(msg::by_name(name.as_str()).nocontroller()),
-            LinkChange::Stp(on) => msg::set_stp(name.as_str(), *on),
-            LinkChange::McastSnooping(on) => msg::set_mcast_snooping(name.as_str(), *on),
-            LinkChange::Hairpin(on) => {
-                let opts = super::bridge_msg::PortOpts {
-                    hairpin: Some(*on),
-                    ..Default::default()
-                };
-                // By name: the port may be made earlier in this same pipelined
-                // batch, before its index is known.
-                let (mut m, fl) = super::bridge_msg::set_port(0, &opts)
-                    .map_err(|e| KernelError::other(e.to_string()))?;
-                if let M::NewLink(l) = &mut m {
-                    l.attributes.push(LinkAttribute::IfName(name.to_string()));
-                }
-                (m, fl)
-            }
-        },
-        Op::AddAddr { ns, dev, cidr } => msg::add_addr(k.ifindex(ns, dev.as_str())?, cidr),
-        Op::DelAddr { ns, dev, cidr } => msg::del_addr(k.ifindex(ns, dev.as_str())?, cidr),
-        Op::AddRoute { route, .. } => msg::add_route(route)?,
-        Op::ReplaceRoute { route, .. } => msg::replace_route(route)?,
-        Op::DelRoute { route, .. } => msg::del_route(route)?,
-        Op::PutRoute { ns, route, replace } => super::routes::put_route(k, ns, route, *replace)?,
-        Op::DelRouteEx { ns, route } => super::routes::del_route(k, ns, route)?,
-        Op::AddRule { rule, .. } => super::routes::add_rule(rule)?,
-        Op::SetQdisc {
-            ns,
-            dev,
-            shape,
-            mtu,
-        } => super::routes::set_qdisc(k.ifindex(ns, dev.as_str())?, shape, *mtu)?,
-        Op::DelQdisc { ns, dev } => super::tc::delete_root(k.ifindex(ns, dev.as_str())?),
-        Op::DelRule { rule, .. } => super::routes::del_rule(rule)?,
-        other => {
-            return Err(KernelError::other(format!(
-                "not an rtnetlink op: {}",
-                other.summary()
-            )));
-        }
-    })
-}
-
 /// Namespaces made at once before their handles are adopted.
 const CREATE_SLICE: usize = 64;
 
@@ -520,141 +411,4 @@ fn namespaces(
         }
     }
     failure.map_or(Ok(()), Err)
-}
-
-fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError> {
-    match op {
-        Op::StopDaemon { identity, .. } => super::daemon::stop(identity),
-        Op::WriteFile { ns, path, content } => super::daemon::write_file(ns, path, Some(content)),
-        Op::RemoveFile { ns, path } => super::daemon::write_file(ns, path, None),
-        // Only through `Kernel::start_daemon`, which records the process
-        // before it runs anything.
-        Op::StartDaemon { daemon, .. } => Err(KernelError::other(format!(
-            "daemon {} can only be started with its write-ahead record",
-            daemon.spec.name
-        ))),
-        Op::AddNetns { ns } => {
-            let (f, rt) = k.nsdir.create(ns, new_ns_init)?;
-            let ino = ino_of(&f);
-            let r = NsRef::Named(ns.clone());
-            k.forget(&r);
-            k.index.insert((r.clone(), "lo".into()), 1);
-            k.conns.adopt(&r, f, rt);
-            Ok(Made::Netns { ino })
-        }
-        Op::Sysctl { ns, key, value } => {
-            let path = LinuxKernel::sysctl_path(key);
-            let f = k.conns.file(&k.nsdir, ns)?;
-            in_ns(f, || {
-                let old = std::fs::read_to_string(&path)
-                    .map_err(|e| KernelError::from(e).context(&format!("cannot read {key}")))?;
-                std::fs::write(&path, value.as_bytes())
-                    .map_err(|e| KernelError::from(e).context(&format!("cannot set {key}")))?;
-                Ok(Made::Sysctl {
-                    old: old.trim().to_string(),
-                })
-            })
-        }
-        // By handle: a table swapped for someone else's since the plan was
-        // made fails the whole batch instead of being deleted.
-        Op::ReplaceNat {
-            ns,
-            table,
-            replaces,
-        } => {
-            let sock = k.conns.nft(&k.nsdir, ns)?;
-            let before = match replaces {
-                Some(_) => mappings_of(sock, &table.name),
-                None => Vec::new(),
-            };
-            let handle = match replaces {
-                Some(h) => sock.replace_table_handle(table, *h),
-                None => sock.create_table(table),
-            }
-            .map_err(nft_err)?;
-            let now: HashSet<DnatMapping> = dnat_mappings(&table.normalized()).collect();
-            forget_flows(sock, before.iter().filter(|m| !now.contains(m)));
-            Ok(Made::Table { handle })
-        }
-        Op::DelNat { ns, table, handle } => {
-            let sock = k.conns.nft(&k.nsdir, ns)?;
-            let before = mappings_of(sock, table);
-            let existed = match handle {
-                Some(h) => sock.delete_table_handle(table, *h),
-                None => sock.delete_table(table),
-            }
-            .map_err(nft_err)?;
-            if existed {
-                forget_flows(sock, before.iter());
-                Ok(Made::Nothing)
-            } else {
-                Err(KernelError::errno(
-                    libc::ENOENT,
-                    format!("no NAT table {table}"),
-                ))
-            }
-        }
-        Op::AddLink {
-            ns,
-            name,
-            spec: LinkSpec::Tun(t),
-            ..
-        } => {
-            use super::tun::{TunMode, TunOpts, create_in};
-            let mut o = TunOpts::new(
-                name.as_str(),
-                if t.tap { TunMode::Tap } else { TunMode::Tun },
-            );
-            o.owner = t.owner;
-            o.group = t.group;
-            o.multi_queue = t.multi_queue;
-            let f = k.conns.file(&k.nsdir, ns)?;
-            create_in(f, &o)?;
-            k.index.remove(&(ns.clone(), name.to_string()));
-            let index = k.ifindex(ns, name.as_str())?;
-            Ok(Made::Link { index, peer: None })
-        }
-        Op::MoveLink { ns, name, to } => {
-            let f = k.conns.ns_file(&k.nsdir, to)?;
-            let (m, fl) = msg::set_link(msg::by_name(name.as_str()).setns_by_fd(f.as_raw_fd()));
-            k.conns.rtnl(&k.nsdir, ns)?.request(m, fl)?;
-            drop(f);
-            k.index.remove(&(ns.clone(), name.to_string()));
-            k.index.remove(&(to.clone(), name.to_string()));
-            // The device may get another index where it lands.
-            let index = k.ifindex(to, name.as_str())?;
-            Ok(Made::Link { index, peer: None })
-        }
-        other => Err(KernelError::other(format!(
-            "not a special op: {}",
-            other.summary()
-        ))),
-    }
-}
-
-fn dnat_mappings(t: &NatTable) -> impl Iterator<Item = DnatMapping> + '_ {
-    t.rules.iter().filter_map(|r| match r {
-        NatRule::Dnat(m) => Some(m.clone()),
-        _ => None,
-    })
-}
-
-/// The DNAT mappings table `name` holds now (normal form), to tell which
-/// ones a replace or delete retires. Unreadable: none (nothing to forget).
-fn mappings_of(sock: &mut NftSocket, name: &str) -> Vec<DnatMapping> {
-    match sock.read_table(name) {
-        Ok(Some(rb)) => dnat_mappings(&rb.table).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// Delete the conntrack entries of retired mappings: an established flow
-/// (a UDP stream above all, which never ends on its own) keeps the NAT it
-/// was given when it began, so without this it goes on to the old backend
-/// until its entry times out. Best effort: the table change has landed,
-/// and a flow that survives only delays the move.
-fn forget_flows<'a>(sock: &mut NftSocket, gone: impl Iterator<Item = &'a DnatMapping>) {
-    for m in gone {
-        let _ = sock.delete_conntrack(&CtMatch::for_mapping(m));
-    }
 }

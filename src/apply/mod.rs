@@ -13,8 +13,10 @@ mod ping;
 mod read;
 mod readonly;
 mod ready;
+mod request;
 mod routes;
 mod rtnl;
+mod special;
 mod sysctl;
 
 // The kernel-facing layer of issue 16 (link kinds and attributes, routes and
