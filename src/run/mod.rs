@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use crate::kernel::{Kernel, KernelError, NotReady};
+use crate::kernel::{Kernel, KernelError};
 use crate::ledger::{Entry, Ledger, LedgerError, World, WorldLock};
 use crate::model::{IfName, NsRef};
 use crate::op::{LinkChange, Op};
@@ -15,7 +15,9 @@ use crate::topo::{Pos, Topology};
 mod asserts;
 mod daemon;
 mod identity;
+mod ready;
 mod teardown;
+mod undo;
 
 pub use asserts::{Assertion, Checked, Target};
 pub use teardown::{TeardownError, describe as describe_teardown, teardown};
@@ -372,55 +374,6 @@ impl Runner {
             .map(|d| d.pos.clone())
     }
 
-    /// The links this run brought up that are not known to be ready yet.
-    fn brought_up(&self) -> Vec<(NsRef, IfName)> {
-        let mut out: Vec<(NsRef, IfName)> = Vec::new();
-        for s in &self.done {
-            let l = match &s.op {
-                Op::SetLink {
-                    ns,
-                    name,
-                    change: LinkChange::Up(true),
-                } => (ns.clone(), name.clone()),
-                Op::AddVeth { ns, name, with, .. } if with.up => (ns.clone(), name.clone()),
-                _ => continue,
-            };
-            if !self.ready.contains(&l) && !out.contains(&l) && !self.peer_left_down(&l) {
-                out.push(l);
-            }
-        }
-        out
-    }
-
-    /// A veth end whose peer the script does not bring up never gets a
-    /// carrier (operstate LOWERLAYERDOWN): waiting for it would only run
-    /// out the timeout.
-    fn peer_left_down(&self, (ns, name): &(NsRef, IfName)) -> bool {
-        self.topo
-            .links()
-            .find(|(_, l)| &l.ns == ns && &l.name == name)
-            .is_some_and(|(_, l)| match l.kind {
-                crate::topo::LinkKind::Veth { peer } => self.topo.get(peer).up != Some(true),
-                _ => false,
-            })
-    }
-
-    /// Wait (a bounded, reported time) until every link this run brought
-    /// up is operationally up, a bridge port forwarding, and its IPv6
-    /// addresses past duplicate address detection: "carrier" is not
-    /// "ready", and a ping sent before that is lost.
-    pub fn settle(&mut self) -> Result<(), NotReady> {
-        let want = self.brought_up();
-        if want.is_empty() {
-            return Ok(());
-        }
-        let res = self.kernel.wait_ready(&want, READY_TIMEOUT);
-        // Waited for once: a link that did not get ready is reported once,
-        // not waited for again at every later ping.
-        self.ready.extend(want);
-        res
-    }
-
     /// The changes since the last commit are final.
     pub fn commit(&mut self) -> Result<(), RunError> {
         self.journal.clear();
@@ -435,83 +388,6 @@ impl Runner {
         }
         self.prev_intent = plan::intent(&self.topo, &self.name);
         Ok(())
-    }
-
-    /// Undo what this run changed since the last commit, newest first:
-    /// creations deleted by identity, removals built again, changes put
-    /// back; the ledger back as it was.
-    pub fn rollback(&mut self) -> Vec<TeardownError> {
-        let mut errs = Vec::new();
-        let journal: Vec<Step> = self.journal.drain(..).collect();
-        for a in journal.iter().rev() {
-            let mut remade = Vec::new();
-            for op in &a.undo {
-                match self.kernel.apply(op) {
-                    Ok(m) => remade.push(m),
-                    Err(e) if e.is_not_found() && op.is_removal() => {}
-                    Err(err) => errs.push(TeardownError::kernel(op.summary(), err)),
-                }
-            }
-            if let Some(l) = self.ledger.as_mut() {
-                let made: Vec<Entry> = a
-                    .records
-                    .iter()
-                    .filter(|r| !a.retires.contains(r))
-                    .cloned()
-                    .collect();
-                let mut back: Vec<Entry> = a
-                    .retires
-                    .iter()
-                    .filter(|r| !a.records.contains(r))
-                    .cloned()
-                    .collect();
-                identity::rebuilt(&mut back, &remade);
-                let res = l.remove(&made).and_then(|_| l.add(&back));
-                if let Err(e) = res {
-                    errs.push(TeardownError::ledger(e));
-                }
-            }
-        }
-        if let Some(l) = self.ledger.as_mut() {
-            let claimed: Vec<Entry> = self.claimed.drain(..).collect();
-            let released: Vec<Entry> = self.released.drain(..).collect();
-            let res = l
-                .remove(&claimed)
-                .and_then(|_| l.add(&released))
-                .and_then(|_| l.compact());
-            if let Err(e) = res {
-                errs.push(TeardownError::ledger(e));
-            }
-        }
-        self.flushed = None;
-        errs
-    }
-
-    /// The desired model and how far it is converged, to go back to when a
-    /// REPL statement fails or is interrupted (after `rollback`).
-    pub fn checkpoint(&self) -> Checkpoint {
-        Checkpoint {
-            topo: self.topo.clone(),
-            done: self.done.len(),
-        }
-    }
-
-    /// Return the model to `c`. Call after `rollback` (or `down`): the kernel
-    /// side is undone there, this puts back what the model knew.
-    pub fn restore(&mut self, c: Checkpoint) {
-        self.topo = c.topo;
-        self.done.truncate(c.done);
-        // The kernel may no longer match the model it last converged to.
-        self.flushed = None;
-    }
-
-    /// An empty model (the REPL's `:down`): handles made before are stale.
-    pub fn reset_model(&mut self) {
-        self.topo.reset();
-        self.done.clear();
-        self.ready.clear();
-        self.asserts.clear();
-        self.flushed = None;
     }
 
     /// Remove everything the topology owns (`down`), leaving what other

@@ -1,0 +1,85 @@
+//! Undoing a run: rollback of what changed since the last commit, and the
+//! checkpoints the REPL takes around each statement.
+
+use super::*;
+use crate::ledger::Entry;
+use crate::plan::Step;
+
+impl Runner {
+    /// Undo what this run changed since the last commit, newest first:
+    /// creations deleted by identity, removals built again, changes put
+    /// back; the ledger back as it was.
+    pub fn rollback(&mut self) -> Vec<TeardownError> {
+        let mut errs = Vec::new();
+        let journal: Vec<Step> = self.journal.drain(..).collect();
+        for a in journal.iter().rev() {
+            let mut remade = Vec::new();
+            for op in &a.undo {
+                match self.kernel.apply(op) {
+                    Ok(m) => remade.push(m),
+                    Err(e) if e.is_not_found() && op.is_removal() => {}
+                    Err(err) => errs.push(TeardownError::kernel(op.summary(), err)),
+                }
+            }
+            if let Some(l) = self.ledger.as_mut() {
+                let made: Vec<Entry> = a
+                    .records
+                    .iter()
+                    .filter(|r| !a.retires.contains(r))
+                    .cloned()
+                    .collect();
+                let mut back: Vec<Entry> = a
+                    .retires
+                    .iter()
+                    .filter(|r| !a.records.contains(r))
+                    .cloned()
+                    .collect();
+                identity::rebuilt(&mut back, &remade);
+                let res = l.remove(&made).and_then(|_| l.add(&back));
+                if let Err(e) = res {
+                    errs.push(TeardownError::ledger(e));
+                }
+            }
+        }
+        if let Some(l) = self.ledger.as_mut() {
+            let claimed: Vec<Entry> = self.claimed.drain(..).collect();
+            let released: Vec<Entry> = self.released.drain(..).collect();
+            let res = l
+                .remove(&claimed)
+                .and_then(|_| l.add(&released))
+                .and_then(|_| l.compact());
+            if let Err(e) = res {
+                errs.push(TeardownError::ledger(e));
+            }
+        }
+        self.flushed = None;
+        errs
+    }
+
+    /// The desired model and how far it is converged, to go back to when a
+    /// REPL statement fails or is interrupted (after `rollback`).
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            topo: self.topo.clone(),
+            done: self.done.len(),
+        }
+    }
+
+    /// Return the model to `c`. Call after `rollback` (or `down`): the kernel
+    /// side is undone there, this puts back what the model knew.
+    pub fn restore(&mut self, c: Checkpoint) {
+        self.topo = c.topo;
+        self.done.truncate(c.done);
+        // The kernel may no longer match the model it last converged to.
+        self.flushed = None;
+    }
+
+    /// An empty model (the REPL's `:down`): handles made before are stale.
+    pub fn reset_model(&mut self) {
+        self.topo.reset();
+        self.done.clear();
+        self.ready.clear();
+        self.asserts.clear();
+        self.flushed = None;
+    }
+}
