@@ -146,7 +146,8 @@ fn mappings_of(sock: &mut NftSocket, name: &str) -> Vec<DnatMapping> {
 /// until its entry times out. Best effort: the table change has landed,
 /// and a flow that survives only delays the move.
 fn forget_flows<'a>(sock: &mut NftSocket, gone: impl Iterator<Item = &'a DnatMapping>) {
-    for m in gone {
-        let _ = sock.delete_conntrack(&CtMatch::for_mapping(m));
+    let ms: Vec<CtMatch> = gone.map(CtMatch::for_mapping).collect();
+    if !ms.is_empty() {
+        let _ = sock.delete_conntrack_any(&ms);
     }
 }
