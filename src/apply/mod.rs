@@ -10,6 +10,7 @@ mod listen;
 mod msg;
 pub mod netns;
 mod ping;
+mod pool;
 mod read;
 mod readonly;
 mod ready;

@@ -17,13 +17,6 @@ use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteType, RouteVia,
 };
 
-use std::fs::File;
-use std::os::fd::AsFd;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use nix::sched::{CloneFlags, setns};
-
 use super::netns::NetnsDir;
 use super::rtnl::Rtnl;
 use super::rule_msg::{self, RuleAction};
@@ -105,49 +98,11 @@ pub fn read_many(dir: &NetnsDir, nss: &[NsRef]) -> Vec<Result<NsState, KernelErr
     let workers = std::thread::available_parallelism()
         .map(|n| n.get() * 2)
         .unwrap_or(2)
-        .clamp(2, 8)
-        .min(nss.len());
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Result<NsState, KernelError>>>> =
-        nss.iter().map(|_| Mutex::new(None)).collect();
-    let host = File::open("/proc/self/ns/net").map_err(KernelError::from);
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(ns) = nss.get(i) else { break };
-                    let r = read_one(dir, ns, host.as_ref().ok());
-                    if let Ok(mut slot) = slots[i].lock() {
-                        *slot = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Err(KernelError::other("namespace reader lost its result")))
-        })
-        .collect()
-}
-
-/// On a worker thread of `read_many`: enter `ns` (the host through the
-/// handle kept on this process's own), open a socket there, read.
-fn read_one(dir: &NetnsDir, ns: &NsRef, host: Option<&File>) -> Result<NsState, KernelError> {
-    let f = match ns {
-        NsRef::Named(n) => dir.open(n)?,
-        NsRef::Host => host
-            .ok_or_else(|| KernelError::other("cannot open this process's netns"))?
-            .try_clone()?,
-    };
-    setns(f.as_fd(), CloneFlags::CLONE_NEWNET)
-        .map_err(|e| KernelError::errno(e as i32, format!("setns: {}", e.desc())))?;
-    read_ns(&mut Rtnl::open()?)
+        .clamp(2, 8);
+    fn itself(ns: &NsRef) -> Result<&NsRef, KernelError> {
+        Ok(ns)
+    }
+    super::pool::in_each_ns(dir, nss, workers, itself, |_| read_ns(&mut Rtnl::open()?))
 }
 
 fn rule(r: rule_msg::RuleState) -> Rule {
