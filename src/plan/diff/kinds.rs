@@ -3,10 +3,10 @@
 //! place like a bridge, and made again when the script changes what they
 //! are (mode, VNI, remote, port …), which the kernel cannot change in place.
 
-use super::links::{current_loc, link_key, owned_entry, relocate_owned};
+use super::links::{current_loc, key_end, link_key, owned_entry, relocate_owned};
 use super::{Cx, DiffError, Step, err};
 use crate::kernel::{Kernel, Link};
-use crate::ledger::{End, Entry, MadeKind};
+use crate::ledger::{Entry, MadeKind};
 use crate::model::NsRef;
 use crate::op::{LinkSpec, Op, Shape};
 use crate::topo::{LinkDecl, LinkId, LinkKind, Topology};
@@ -122,10 +122,7 @@ pub(super) fn link(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffE
             kind,
             peer: None,
             index: None,
-            key: Some(End {
-                ns: l.origin.0.clone(),
-                name: l.origin.1.clone(),
-            }),
+            key: Some(key_end(l)),
             shared: false,
         }],
         retires: Vec::new(),

@@ -18,7 +18,7 @@ mod relocate;
 pub(super) use netns::namespaces;
 pub use place::link_key;
 use place::*;
-pub(super) use place::{current_loc, end_text, is_first_end, owned_entry};
+pub(super) use place::{current_loc, end_text, is_first_end, key_end, owned_entry};
 pub(super) use recreate::recreate_link;
 use recreate::set;
 pub(super) use relocate::relocate_owned;
