@@ -131,6 +131,21 @@ pub fn nat_namespaces(topo: &Topology) -> Vec<NsRef> {
     out
 }
 
+/// Where the first NAT or filter rule of `ns` was declared: the table's
+/// errors point there when no rule of their own is named.
+fn first_pos<'a>(topo: &'a Topology, ns: &NsRef) -> Option<&'a Pos> {
+    topo.nat()
+        .iter()
+        .find(|d| &d.ns == ns)
+        .map(|d| &d.pos)
+        .or_else(|| {
+            topo.filters()
+                .iter()
+                .find(|d| &topo.filter_ns(d) == ns)
+                .map(|d| &d.pos)
+        })
+}
+
 /// The table the script declares in `ns` (userdata still empty): its NAT
 /// rules and its forward chain, validated.
 pub fn declared_table(topo: &Topology, ns: &NsRef, name: &str) -> Result<NatTable, DiffError> {
@@ -150,17 +165,7 @@ pub fn declared_table(topo: &Topology, ns: &NsRef, name: &str) -> Result<NatTabl
         userdata: Vec::new(),
         ..Default::default()
     };
-    let first = topo
-        .nat()
-        .iter()
-        .find(|d| &d.ns == ns)
-        .map(|d| &d.pos)
-        .or_else(|| {
-            topo.filters()
-                .iter()
-                .find(|d| &topo.filter_ns(d) == ns)
-                .map(|d| &d.pos)
-        });
+    let first = first_pos(topo, ns);
     table.validate().map_err(|e| {
         let (pos, other) = nat_error_pos(topo, &e);
         let fallback = Pos::default();
@@ -175,19 +180,7 @@ pub(super) fn nat(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Cx) -> Resu
     let name = nat_table_name(cx.topo_name);
     for ns in nat_namespaces(topo) {
         let mut table = declared_table(topo, &ns, &name)?;
-        let first = topo
-            .nat()
-            .iter()
-            .find(|d| d.ns == ns)
-            .map(|d| d.pos.clone())
-            .or_else(|| {
-                topo.filters()
-                    .iter()
-                    .find(|d| topo.filter_ns(d) == ns)
-                    .map(|d| d.pos.clone())
-            })
-            .unwrap_or_default();
-        let first = &first;
+        let first = &first_pos(topo, &ns).cloned().unwrap_or_default();
         table.userdata = fingerprint(cx.topo_name, &table);
         if !cx.is_fresh(&ns) {
             check_listeners(topo, kernel, &ns, &name)?;
