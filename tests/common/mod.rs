@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod kstate;
+pub mod machines;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
