@@ -90,19 +90,33 @@ pub enum Cmd {
   sudo netplumb up lab.rhai            build lab.rhai's topology, \"lab\"
   sudo netplumb up lab.rhai --set n=8  with the script constant n = 8
   sudo netplumb up lab.rhai --name b   a second copy, named b
+  netplumb up lab.rhai --all-sites     each site's part, over ssh
   netplumb --sandbox up lab.rhai       in a throwaway namespace, no root
   sudo netplumb up --json lab.rhai | jq '.changes[].summary'
 
 Prints a line per change (+ created, ~ changed, - removed; \"(repaired)\"
 where the kernel had drifted), each before the script's print() lines
 that came after it, then the counts. When the kernel already matches,
-nothing changes.")]
+nothing changes.
+
+`up - --name N` reads the script from stdin: a plain script, or a bundle
+(`#!netplumb-bundle 1`: the script and its local modules), as
+`up --all-sites` sends it to each site over ssh.")]
     Up {
         #[command(flatten)]
         script: ScriptArgs,
         /// Fail at once instead of waiting when the topology is busy
         #[arg(long)]
         no_wait: bool,
+        /// With `up -` and a bundle: after apply, print READY and keep the
+        /// changes only if stdin then says COMMIT (ABORT or EOF: roll back,
+        /// exit 3)
+        #[arg(long, conflicts_with = "all_sites")]
+        hold: bool,
+        /// Bring up every site of the script, each over ssh ($NETPLUMB_SSH,
+        /// default ssh) in parallel: all of them or none
+        #[arg(long)]
+        all_sites: bool,
     },
     /// Remove exactly what a topology created, newest first
     #[command(
@@ -110,7 +124,7 @@ after_help = DOWN_FORMS
     )]
     Down {
         /// The script whose topology to remove (its file stem is the name)
-        #[arg(conflicts_with_all = ["name", "all"])]
+        #[arg(conflicts_with = "all")]
         file: Option<PathBuf>,
         /// The topology to remove, by name
         #[arg(long, conflicts_with = "all", value_parser = parse_topology_name)]
@@ -126,6 +140,10 @@ after_help = DOWN_FORMS
         /// (or --name NAME, or the script)
         #[arg(long, conflicts_with = "all")]
         force_forget: bool,
+        /// Remove every site's part of the script FILE, each over ssh, in
+        /// parallel (--name: the topology's name, if not FILE's stem)
+        #[arg(long, conflicts_with_all = ["all", "force_forget"])]
+        all_sites: bool,
     },
     /// Print the equivalent ip / nft commands without touching the kernel
     #[command(after_help = "Examples:
@@ -297,10 +315,16 @@ comments, never dropped silently.")]
     /// Every namespace pings every address of the topology: a reachability matrix
     #[command(after_help = "Examples:
   sudo netplumb ping-all lab   exit 1 when a pair that should reach fails
-  sudo netplumb ping-all       every topology")]
+  sudo netplumb ping-all       every topology
+  netplumb ping-all lab.rhai --all-sites   on each site, over ssh")]
     PingAll {
-        /// One topology (default: all)
+        /// One topology (default: all); with --all-sites its script
+        /// (FILE.rhai) or a name whose last `up` here was from a script
+        #[arg(value_name = "NAME|FILE")]
         name: Option<String>,
+        /// Run it on every site of the script, over ssh, in parallel
+        #[arg(long)]
+        all_sites: bool,
     },
     /// The script language reference: core functions, bundled modules
     #[command(after_help = "Examples:
@@ -462,7 +486,8 @@ pub enum SandboxCmd {
 const DOWN_FORMS: &str = "Examples:
   netplumb down lab.rhai       the topology of lab.rhai (its file stem)
   netplumb down --name lab     a topology by name
-  netplumb down --all          every netplumb topology";
+  netplumb down --all          every netplumb topology
+  netplumb down lab.rhai --all-sites   every site's part, over ssh";
 
 /// Usage errors clap's attributes cannot express; exit status 2 like theirs.
 impl Cli {
@@ -486,6 +511,17 @@ impl Cli {
                 None => root.error(ErrorKind::MissingRequiredArgument, msg),
             };
             return Err(err);
+        }
+        if let Cmd::Down {
+            file: Some(_),
+            name: Some(_),
+            all_sites: false,
+            ..
+        } = &self.cmd
+        {
+            let msg = "the argument '[FILE]' cannot be used with '--name <NAME>' \
+                       (only with --all-sites, where FILE names the sites)";
+            return Err(Cli::command().error(ErrorKind::ArgumentConflict, msg));
         }
         if self.json
             && let Some(why) = self.cmd.no_json()

@@ -17,6 +17,7 @@ mod opts;
 mod out;
 mod plan;
 mod proc;
+mod remote;
 mod repl;
 mod report;
 mod run;

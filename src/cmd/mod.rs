@@ -22,16 +22,17 @@ use crate::opts::{Opts, require_root};
 /// Does the command change or read the kernel's network configuration?
 fn needs_root(cmd: &Cmd) -> bool {
     match cmd {
-        Cmd::Up { .. }
-        | Cmd::Test { .. }
-        | Cmd::Down { .. }
+        // --all-sites changes other machines, over ssh: not this one.
+        Cmd::Up { all_sites, .. }
+        | Cmd::Down { all_sites, .. }
+        | Cmd::PingAll { all_sites, .. } => !all_sites,
+        Cmd::Test { .. }
         | Cmd::Exec { .. }
         | Cmd::Repl { .. }
         | Cmd::Show { .. }
         | Cmd::Graph { .. }
         | Cmd::Import { .. }
-        | Cmd::Watch { .. }
-        | Cmd::PingAll { .. } => true,
+        | Cmd::Watch { .. } => true,
         Cmd::Plan { diff, .. } => *diff,
         // `check NAME` reads the kernel; `check FILE` does not (decided
         // there); capture and sandbox check for themselves.
@@ -57,14 +58,31 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
         require_root(&o)?;
     }
     match cli.cmd {
-        Cmd::Up { script, no_wait } => up::run(&o, &script, no_wait),
+        Cmd::Up {
+            script,
+            all_sites: true,
+            ..
+        } => crate::remote::all_sites::up(&o, &script),
+        Cmd::Up {
+            script,
+            no_wait,
+            hold,
+            ..
+        } => up::run(&o, &script, no_wait, hold),
         Cmd::Watch { names, every } => watch::run(&o, &names, every),
+        Cmd::Down {
+            file,
+            name,
+            all_sites: true,
+            ..
+        } => crate::remote::all_sites::down(&o, file.as_deref(), name.as_deref()),
         Cmd::Down {
             file,
             name,
             all,
             no_wait,
             force_forget,
+            ..
         } => down::run(&o, file, name, all, no_wait, force_forget),
         Cmd::Plan { script, diff } => plan::run(&o, &script, diff),
         Cmd::Test {
@@ -91,7 +109,19 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
             host,
             output,
         } => import::run(&o, &netns, host, output.as_deref()),
-        Cmd::PingAll { name } => show::ping_all(name.as_deref()),
+        Cmd::PingAll {
+            name: Some(target),
+            all_sites: true,
+        } => crate::remote::all_sites::ping_all(&o, &target),
+        Cmd::PingAll { name, all_sites } => {
+            if all_sites {
+                return Err(crate::diag::plain(
+                    "ping-all --all-sites needs the script (or the topology's name)",
+                    Some("netplumb ping-all lab.rhai --all-sites"),
+                ));
+            }
+            show::ping_all(name.as_deref())
+        }
         Cmd::Doc { module, check } => crate::doc::run(module.as_deref(), check, o.json),
         Cmd::Check { target, set } => check::run(&o, &target, &set),
         Cmd::Capture(a) => crate::capture::run(&o, &a, o.json),

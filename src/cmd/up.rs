@@ -9,15 +9,18 @@ use crate::cli::ScriptArgs;
 use crate::diag;
 use crate::drive;
 use crate::ledger::Ledger;
-use crate::opts::{Opts, read_script, script_dir, script_label, topology_name};
+use crate::opts::{Opts, script_label, topology_name};
 use crate::plan;
+use crate::remote::{self, hold};
 use crate::report::{self, stream::Stream};
 use crate::run::{Checked, Runner};
 use crate::script::Session;
 use crate::uprecord::UpRecord;
 
-pub fn run(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<i32, Report> {
-    let checked = up(o, a, no_wait)?;
+pub fn run(o: &Opts, a: &ScriptArgs, no_wait: bool, held: bool) -> Result<i32, Report> {
+    let Some(checked) = up_held(o, a, no_wait, held)? else {
+        return Ok(hold::ABORTED);
+    };
     Ok(if say_asserts(o, &checked, true) > 0 {
         1
     } else {
@@ -55,21 +58,39 @@ pub fn say_asserts(o: &Opts, checked: &[Checked], stays_up: bool) -> usize {
 /// `up`, then the script's assertions (once everything is converged and
 /// every daemon is ready): their results.
 pub fn up(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<Vec<Checked>, Report> {
+    up_held(o, a, no_wait, false).map(Option::unwrap_or_default)
+}
+
+/// `up`, holding the changes until stdin says COMMIT when `held`
+/// (`up - --hold`): None when told to roll back.
+fn up_held(
+    o: &Opts,
+    a: &ScriptArgs,
+    no_wait: bool,
+    held: bool,
+) -> Result<Option<Vec<Checked>>, Report> {
+    let src = remote::Script::read(&a.file, a.name.is_some())?;
+    if held && !src.is_bundle() {
+        return Err(diag::plain(
+            "--hold waits for COMMIT on stdin after the script: it needs the script as a bundle (`up - --hold`)",
+            Some("`up --all-sites` sends one; see `#!netplumb-bundle 1` in docs"),
+        ));
+    }
     let name = topology_name(&a.file, a.name.as_deref())?;
-    let text = read_script(&a.file)?;
     let ledger = Ledger::open(&name, !no_wait, o.quiet).map_err(diag::ledger)?;
     let kernel = LinuxKernel::new().map_err(|e| diag::plain(e.to_string(), None))?;
     let mut runner = Runner::new(&name, Box::new(kernel), Some(ledger))
         .map_err(|e| diag::plain(e.to_string(), None))?;
     runner.verbose = o.verbose;
     runner.quiet = o.quiet;
-    runner.script = script_label(&a.file);
+    runner.script = script_label(&src.file);
     runner.prev_intent = UpRecord::load(&name).map(|u| u.intent).unwrap_or_default();
     let t0 = std::time::Instant::now();
-    let mut session = Session::new(runner, script_dir(&a.file), &a.set, a.max_ops);
+    let mut session = Session::new(runner, src.dir.clone(), &a.set, a.max_ops);
+    src.install(&mut session);
     session.set_max_memory(a.max_memory);
     let stream = Stream::install(&mut session, o.json, o.quiet, o.verbose);
-    drive::run_file(&mut session, &a.file, &text).inspect_err(|_| {
+    drive::run_file(&mut session, &src.file, &src.text).inspect_err(|_| {
         if stream.reported() > 0 && !o.quiet {
             eprintln!("netplumb: the run failed: the changes listed above are rolled back");
         }
@@ -89,6 +110,17 @@ pub fn up(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<Vec<Checked>, Repor
     let now = plan::intent(&r.topo, &name);
     let all = report::changes(&r, &r.done, &now);
     let took = t0.elapsed();
+    if held && let hold::Verdict::Abort(why) = hold::wait() {
+        let errs = r.rollback();
+        if !errs.is_empty() {
+            let report = diag::plain(format!("{why}: rolling back"), None);
+            return Err(diag::with_rollback_errors(report, &errs));
+        }
+        if !o.quiet {
+            eprintln!("netplumb: {why}: the changes are rolled back; the machine is as before");
+        }
+        return Ok(None);
+    }
     r.commit().map_err(|e| diag::plain(e.to_string(), None))?;
     UpRecord::new(&a.file, &a.set, a.name.as_deref(), now).save(&name);
     let checked = r.check_asserts();
@@ -108,5 +140,5 @@ pub fn up(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<Vec<Checked>, Repor
             eprintln!("netplumb: note: {n}");
         }
     }
-    Ok(checked)
+    Ok(Some(checked))
 }

@@ -47,6 +47,9 @@ print(`${foo} has ${v.peer}`);   // netns foons has link foons:eth0
 #[derive(Default, Debug)]
 pub struct Sources {
     pub texts: HashMap<String, String>,
+    /// The local module files the script loaded (path relative to the
+    /// script's directory, text), for a bundle (`up --all-sites`).
+    pub modules: Vec<(String, String)>,
 }
 
 pub type SharedSources = Arc<Mutex<Sources>>;

@@ -1,6 +1,9 @@
 //! `import "x" as x;` looks beside the script first, then in the stdlib
 //! bundled in the binary: a file next to the script overrides a bundled one.
+//! A script read from a bundle (`up -`) finds its modules in the bundle
+//! instead of beside it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -23,6 +26,9 @@ pub struct Resolver {
     /// Modules being loaded, outermost first: an import of one of them is
     /// circular and would recurse until the stack overflows.
     loading: Mutex<Vec<String>>,
+    /// The modules of a bundle, by path relative to the script: then the
+    /// script's directory is not looked at.
+    bundle: Option<HashMap<String, String>>,
 }
 
 impl Resolver {
@@ -31,7 +37,14 @@ impl Resolver {
             dir,
             sources,
             loading: Mutex::default(),
+            bundle: None,
         }
+    }
+
+    /// Modules from a bundle (`up -`) instead of the script's directory.
+    pub fn with_bundle(mut self, modules: HashMap<String, String>) -> Self {
+        self.bundle = Some(modules);
+        self
     }
 
     /// The file is the main script itself (`scripts/docker.rhai` importing
@@ -54,6 +67,21 @@ impl Resolver {
     }
 }
 
+/// An import's file, relative to the script's directory: `./x` is `x`, so
+/// that a bundle names it as the directory does.
+fn module_key(path: &str) -> String {
+    let file = format!("{path}.rhai");
+    let p = Path::new(&file);
+    if p.is_absolute() {
+        return file;
+    }
+    p.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 impl rhai::ModuleResolver for Resolver {
     fn resolve(
         &self,
@@ -62,13 +90,24 @@ impl rhai::ModuleResolver for Resolver {
         path: &str,
         pos: Position,
     ) -> Result<SharedModule, Box<EvalAltResult>> {
-        let file = self.dir.as_ref().map(|d| d.join(format!("{path}.rhai")));
+        let key = module_key(path);
+        let file = self.dir.as_ref().map(|d| d.join(&key));
         let beside = file
             .as_ref()
-            .filter(|f| f.is_file() && !self.is_main_script(f));
-        let (name, text) = match beside {
-            Some(f) => match std::fs::read_to_string(f) {
-                Ok(t) => (f.display().to_string(), t),
+            .filter(|f| self.bundle.is_none() && f.is_file() && !self.is_main_script(f));
+        let bundled = self.bundle.as_ref().and_then(|b| b.get(&key));
+        let (name, text) = match (beside, bundled) {
+            (_, Some(t)) => (key, t.clone()),
+            (Some(f), None) => match std::fs::read_to_string(f) {
+                Ok(t) => {
+                    // What `up --all-sites` sends along with the script.
+                    if let Ok(mut s) = self.sources.lock()
+                        && !s.modules.iter().any(|(k, _)| *k == key)
+                    {
+                        s.modules.push((key, t.clone()));
+                    }
+                    (f.display().to_string(), t)
+                }
                 Err(e) => {
                     return Err(Box::new(EvalAltResult::ErrorRuntime(
                         format!("cannot read module {}: {e}", f.display()).into(),
@@ -76,7 +115,7 @@ impl rhai::ModuleResolver for Resolver {
                     )));
                 }
             },
-            None => match STDLIB.iter().find(|(n, _)| *n == path) {
+            (None, None) => match STDLIB.iter().find(|(n, _)| *n == path) {
                 Some((n, t)) => (format!("stdlib/{n}.rhai"), t.to_string()),
                 None => {
                     return Err(Box::new(EvalAltResult::ErrorModuleNotFound(
