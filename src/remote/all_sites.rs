@@ -99,7 +99,14 @@ pub fn up(o: &Opts, a: &ScriptArgs) -> Result<i32, Report> {
         }
         v
     };
-    let res = fanout::run(&l.targets, args_of, Some(&bytes), true, o.verbose);
+    let res = fanout::run(
+        &fanout::ssh_words(),
+        &l.targets,
+        args_of,
+        Some(&bytes),
+        true,
+        o.verbose,
+    );
     let failed: Vec<&Outcome> = res
         .iter()
         .filter(|r| !r.ready || (r.code != Some(0) && r.code != Some(ABORTED)))
@@ -151,7 +158,14 @@ pub fn down(o: &Opts, file: Option<&Path>, name: Option<&str>) -> Result<i32, Re
         v.extend(["down", "--name", &l.name, "--site", &t.name].map(String::from));
         v
     };
-    let res = fanout::run(&l.targets, args_of, None, false, o.verbose);
+    let res = fanout::run(
+        &fanout::ssh_words(),
+        &l.targets,
+        args_of,
+        None,
+        false,
+        o.verbose,
+    );
     finish(&res, "down")
 }
 
@@ -177,7 +191,14 @@ pub fn ping_all(o: &Opts, target: &str) -> Result<i32, Report> {
         v.extend(["ping-all", &l.name].map(String::from));
         v
     };
-    let res = fanout::run(&l.targets, args_of, None, false, o.verbose);
+    let res = fanout::run(
+        &fanout::ssh_words(),
+        &l.targets,
+        args_of,
+        None,
+        false,
+        o.verbose,
+    );
     finish(&res, "ping-all")
 }
 

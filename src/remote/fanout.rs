@@ -80,13 +80,13 @@ enum Verdict {
 /// `bundle`, it is written to each one's stdin; with `two_phase` too, each
 /// is expected to say READY and wait for COMMIT/ABORT.
 pub fn run(
+    ssh: &[String],
     targets: &[Target],
     args_of: impl Fn(&Target) -> Vec<String>,
     bundle: Option<&[u8]>,
     two_phase: bool,
     verbose: bool,
 ) -> Vec<Outcome> {
-    let ssh = ssh_words();
     let (tx, rx) = mpsc::channel::<Event>();
     let mut verdicts = Vec::new();
     let mut out: Vec<Outcome> = targets
@@ -97,7 +97,7 @@ pub fn run(
         })
         .collect();
     for (i, t) in targets.iter().enumerate() {
-        let words = argv(&ssh, t, &args_of(t));
+        let words = argv(ssh, t, &args_of(t));
         if verbose {
             eprintln!("netplumb: [{}] {}", t.name, words.join(" "));
         }
@@ -303,6 +303,59 @@ mod tests {
                 "lab"
             ]
         );
+    }
+
+    /// A stand-in for ssh and the far side's `up - --hold`: reads the
+    /// bundle, fails on the target named `bad*`, else says READY and exits
+    /// as the verdict says (0 for COMMIT, 3 otherwise).
+    const FAKE: &str = r#"t=$1; shift
+while read -r l; do [ "$l" = "@@ end" ] && break; done
+case $t in *@bad*) echo "Error:   × $t refuses" >&2; exit 1 ;; *@slow*) sleep 0.3 ;; esac
+echo READY
+read -r v
+[ "$v" = COMMIT ] && exit 0
+echo "rolled back" >&2
+exit 3"#;
+
+    fn fan(names: &[&str]) -> Vec<Outcome> {
+        let ssh = ["sh", "-c", FAKE, "fake-ssh"].map(String::from);
+        let targets: Vec<Target> = names
+            .iter()
+            .map(|n| Target {
+                name: n.to_string(),
+                ssh: format!("root@{n}"),
+            })
+            .collect();
+        let b = super::super::bundle::Bundle::of("x.rhai", "1", &[]).unwrap();
+        run(
+            &ssh,
+            &targets,
+            |t| vec!["up".into(), "--site".into(), t.name.clone()],
+            Some(&b.encode()),
+            true,
+            false,
+        )
+    }
+
+    #[test]
+    fn all_ready_then_all_commit() {
+        let res = fan(&["east", "slow-west", "north"]);
+        for r in &res {
+            assert_eq!(r.code, Some(0), "{r:?}");
+            assert!(r.ready);
+        }
+    }
+
+    #[test]
+    fn one_failure_aborts_the_others_even_the_slow_one() {
+        let res = fan(&["east", "bad-west", "slow-north"]);
+        assert_eq!(res[1].code, Some(1));
+        assert!(!res[1].ready);
+        assert_eq!(why(&res[1]), "root@bad-west refuses");
+        for i in [0, 2] {
+            assert_eq!(res[i].code, Some(3), "{:?}", res[i]);
+            assert_eq!(res[i].last_err, ["rolled back"]);
+        }
     }
 
     #[test]
