@@ -81,6 +81,9 @@ pub struct ScriptArgs {
     /// runs: its strings, arrays and maps (0: no limit)
     #[arg(long, value_name = "MIB", default_value_t = crate::script::limits::DEFAULT_MAX_MEMORY_MIB)]
     pub max_memory: u64,
+    /// In a script with sites: only this site's part (and its tunnel ends)
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

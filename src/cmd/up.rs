@@ -64,6 +64,7 @@ pub fn up(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<Vec<Checked>, Repor
     runner.verbose = o.verbose;
     runner.quiet = o.quiet;
     runner.script = script_label(&a.file);
+    runner.sites.selected = a.site.clone();
     runner.prev_intent = UpRecord::load(&name).map(|u| u.intent).unwrap_or_default();
     let t0 = std::time::Instant::now();
     let mut session = Session::new(runner, script_dir(&a.file), &a.set, a.max_ops);
@@ -90,7 +91,9 @@ pub fn up(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<Vec<Checked>, Repor
     let all = report::changes(&r, &r.done, &now);
     let took = t0.elapsed();
     r.commit().map_err(|e| diag::plain(e.to_string(), None))?;
-    UpRecord::new(&a.file, &a.set, a.name.as_deref(), now).save(&name);
+    let mut rec = UpRecord::new(&a.file, &a.set, a.name.as_deref(), now);
+    rec.site = a.site.clone();
+    rec.save(&name);
     let checked = r.check_asserts();
     if o.json {
         let mut doc = report::doc::Up::new(&name, all);
