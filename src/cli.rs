@@ -81,6 +81,9 @@ pub struct ScriptArgs {
     /// runs: its strings, arrays and maps (0: no limit)
     #[arg(long, value_name = "MIB", default_value_t = crate::script::limits::DEFAULT_MAX_MEMORY_MIB)]
     pub max_memory: u64,
+    /// In a script with sites: only this site's part (and its tunnel ends)
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,7 +118,7 @@ nothing changes.
         hold: bool,
         /// Bring up every site of the script, each over ssh ($NETPLUMB_SSH,
         /// default ssh) in parallel: all of them or none
-        #[arg(long)]
+        #[arg(long, conflicts_with = "site")]
         all_sites: bool,
     },
     /// Remove exactly what a topology created, newest first

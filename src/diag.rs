@@ -253,5 +253,6 @@ pub fn run_error(session: &Session, e: &RunError) -> miette::Report {
         ),
         RunError::Ledger(l) => plain(l.to_string(), l.help().as_deref()),
         RunError::Teardown(t) => plain(crate::run::describe_teardown(t), None),
+        RunError::Site(s) => plain(s.to_string(), None),
     }
 }

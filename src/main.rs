@@ -24,6 +24,7 @@ mod run;
 mod sandbox;
 mod script;
 mod show;
+mod site;
 mod topo;
 mod uprecord;
 

@@ -18,6 +18,9 @@ pub struct UpRecord {
     pub name: Option<String>,
     #[serde(default)]
     pub intent: Intent,
+    /// `--site NAME`: the site whose part this machine holds (issue 19).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 fn path(name: &str) -> PathBuf {
@@ -38,6 +41,7 @@ impl UpRecord {
             set: set.to_vec(),
             name: name.map(str::to_string),
             intent,
+            site: None,
         }
     }
 
@@ -74,6 +78,10 @@ impl UpRecord {
         if self.name.is_some() || stem != Some(name) {
             words.push("--name".into());
             words.push(name.to_string());
+        }
+        if let Some(s) = &self.site {
+            words.push("--site".into());
+            words.push(s.clone());
         }
         words
             .iter()

@@ -17,6 +17,23 @@ use crate::run::Runner;
 use crate::script::Session;
 
 pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
+    let session = eval(o, a, diff, a.site.clone())?;
+    let sites = session.runner().sites.list.clone();
+    if sites.is_empty() || a.site.is_some() {
+        return say(o, a, diff, &session);
+    }
+    // Every site's plan, each under its header (issue 19).
+    drop(session);
+    for s in sites {
+        crate::out::write(&format!("# site {} (underlay {})\n", s.name, s.underlay));
+        let session = eval(o, a, diff, Some(s.name.to_string()))?;
+        say(o, a, diff, &session)?;
+    }
+    Ok(0)
+}
+
+/// Run the script with `site`'s part selected.
+fn eval(o: &Opts, a: &ScriptArgs, diff: bool, site: Option<String>) -> Result<Session, Report> {
     let name = topology_name(&a.file, a.name.as_deref())?;
     let text = read_script(&a.file)?;
     let kernel: Box<dyn Kernel> = if diff {
@@ -31,6 +48,7 @@ pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
     runner.quiet = true;
     runner.verbose = o.verbose;
     runner.script = script_label(&a.file);
+    runner.sites.selected = site;
     if diff {
         runner.assume_owned(ledger::read_entries(&name).map_err(diag::ledger)?);
         runner.read_world = true;
@@ -39,6 +57,11 @@ pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
     session.set_max_memory(a.max_memory);
     report::stream::debug_to_stderr(&mut session.engine);
     drive::run_file(&mut session, &a.file, &text)?;
+    Ok(session)
+}
+
+fn say(o: &Opts, a: &ScriptArgs, diff: bool, session: &Session) -> Result<i32, Report> {
+    let name = topology_name(&a.file, a.name.as_deref())?;
     let mut r = session.runner();
     if o.json {
         let ops = report::doc::dry_changes(&mut r, diff);

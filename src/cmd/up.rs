@@ -84,6 +84,7 @@ fn up_held(
     runner.verbose = o.verbose;
     runner.quiet = o.quiet;
     runner.script = script_label(&src.file);
+    runner.sites.selected = a.site.clone();
     runner.prev_intent = UpRecord::load(&name).map(|u| u.intent).unwrap_or_default();
     let t0 = std::time::Instant::now();
     let mut session = Session::new(runner, src.dir.clone(), &a.set, a.max_ops);
@@ -122,7 +123,9 @@ fn up_held(
         return Ok(None);
     }
     r.commit().map_err(|e| diag::plain(e.to_string(), None))?;
-    UpRecord::new(&a.file, &a.set, a.name.as_deref(), now).save(&name);
+    let mut rec = UpRecord::new(&a.file, &a.set, a.name.as_deref(), now);
+    rec.site = a.site.clone();
+    rec.save(&name);
     let checked = r.check_asserts();
     if o.json {
         let mut doc = report::doc::Up::new(&name, all);

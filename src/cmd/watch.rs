@@ -101,6 +101,7 @@ fn converge(o: &Opts, name: &str, quiet: bool) {
         name: Some(name.to_string()),
         max_ops: 50_000_000,
         max_memory: crate::script::limits::DEFAULT_MAX_MEMORY_MIB,
+        site: rec.site.clone(),
     };
     let o = Opts { quiet, ..o.clone() };
     if let Err(e) = super::up::up(&o, &a, false) {

@@ -47,7 +47,7 @@ fn learn(o: &Opts, a: &ScriptArgs, name: Option<&str>) -> Result<Learned, Report
     // exec() and ping() are not run here: each site runs its own.
     session.engine.on_print(|_| {});
     drive::run_file(&mut session, &a.file, &text)?;
-    let targets = super::site_targets(&session.runner());
+    let targets = super::site_targets(&session);
     if targets.is_empty() {
         return Err(diag::plain(
             format!(
@@ -207,6 +207,7 @@ fn plain_args(file: &Path) -> ScriptArgs {
         file: file.to_path_buf(),
         set: Vec::new(),
         name: None,
+        site: None,
         max_ops: 50_000_000,
         max_memory: crate::script::limits::DEFAULT_MAX_MEMORY_MIB,
     }

@@ -15,7 +15,6 @@ use miette::Report;
 
 use crate::diag;
 use crate::opts::{read_script, script_dir};
-use crate::run::Runner;
 use crate::script::{Resolver, Session};
 
 /// The script a command runs: a file, or what came on stdin (`-`).
@@ -87,7 +86,12 @@ impl Script {
 }
 
 /// The sites of a script evaluated without a kernel, as ssh targets.
-fn site_targets(_r: &Runner) -> Vec<fanout::Target> {
-    // Wired to the sites API (h-sites) when it lands.
-    Vec::new()
+fn site_targets(session: &Session) -> Vec<fanout::Target> {
+    crate::site::declared(session)
+        .into_iter()
+        .map(|s| fanout::Target {
+            name: s.name,
+            ssh: s.ssh,
+        })
+        .collect()
 }

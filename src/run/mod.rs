@@ -43,6 +43,8 @@ pub enum RunError {
     Ledger(#[from] LedgerError),
     #[error("{}", teardown::describe(.0))]
     Teardown(Vec<TeardownError>),
+    #[error(transparent)]
+    Site(#[from] crate::site::SiteError),
 }
 
 impl From<DiffError> for RunError {
@@ -103,6 +105,8 @@ pub struct Runner {
     pub lazy_compact: bool,
     /// `assert_reach` / `assert_no_reach`, run after the topology is up.
     pub asserts: Vec<Assertion>,
+    /// The script's sites; `topo` is the selected one's part (issue 19).
+    pub sites: crate::site::Sites,
 }
 
 fn help_for(op: &Op, e: &KernelError) -> Option<String> {
@@ -172,6 +176,7 @@ impl Runner {
             ready: HashSet::new(),
             lazy_compact: false,
             asserts: Vec::new(),
+            sites: crate::site::Sites::default(),
         })
     }
 
@@ -224,6 +229,9 @@ impl Runner {
     /// declared since the last successful flush, the kernel is not re-read:
     /// a script pinging in a loop must not re-dump every namespace each time.
     pub fn flush(&mut self) -> Result<usize, RunError> {
+        // Only the selected site's part is ever diffed.
+        self.sites.check_selected(self.ledger.is_some())?;
+        self.sites.restore(&mut self.topo);
         let rev = self.topo.revision();
         if self.flushed == Some(rev) {
             return Ok(0);

@@ -16,12 +16,72 @@ pub(super) type R<T> = Result<T, Box<EvalAltResult>>;
 #[derive(Debug, Clone, PartialEq)]
 pub struct NsHandle {
     pub ns: NsRef,
+    /// The site it is on (`east.netns("a")`); None in a script without sites.
+    pub site: Option<std::sync::Arc<str>>,
+}
+
+impl NsHandle {
+    pub fn new(ns: NsRef) -> Self {
+        Self { ns, site: None }
+    }
+
+    /// The namespace, with its site's part made the one declarations go to.
+    pub(super) fn at(&self, rn: &SharedRunner) -> NsRef {
+        let mut r = lock(rn);
+        let r = &mut *r;
+        r.sites.enter(&mut r.topo, self.site.as_ref());
+        self.ns.clone()
+    }
 }
 
 /// A link as scripts see it: a veth end, a bridge, or an adopted device.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkHandle {
     pub id: LinkId,
+}
+
+impl LinkHandle {
+    /// The link, with the part of the site that holds it made the one
+    /// declarations go to.
+    pub(super) fn at(&self, rn: &SharedRunner) -> LinkId {
+        enter_link(&mut lock(rn), self.id);
+        self.id
+    }
+}
+
+/// Make the part holding link `id` the runner's (a stale id: no change,
+/// and the model says so).
+pub(super) fn enter_link(r: &mut Runner, id: LinkId) {
+    if let Some(site) = r.sites.site_of_link(&r.topo, id) {
+        r.sites.enter(&mut r.topo, site.as_ref());
+    }
+}
+
+/// A function on no handle (`netns()`, `bridge()`, top-level NAT):
+/// what it declares goes to the part of objects on no site.
+pub(super) fn no_site(rn: &SharedRunner) {
+    let mut r = lock(rn);
+    let r = &mut *r;
+    r.sites.enter(&mut r.topo, None);
+}
+
+/// In a script with sites, a declaration on no site is refused at its
+/// line (`what`: the call, as the user would write it on a site).
+pub(super) fn on_no_site(ctx: &NativeCallContext, r: &Runner, what: &str) -> R<()> {
+    if r.sites.any() && r.sites.active().is_none() {
+        let first = &r.sites.list[0];
+        return Err(fail(
+            ctx,
+            format!(
+                "{what} is on no site, but this script has sites ({}, {}): declare it on one, as {}.{}",
+                r.sites.names().join(", "),
+                first.pos,
+                first.name,
+                what
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A refused declaration, kept as data: the edge renders it with both
@@ -49,13 +109,16 @@ pub(super) fn declare<T>(
 ) -> R<T> {
     let pos = pos_of(ctx);
     let mut r = lock(rn);
+    on_no_site(ctx, &r, &format!("{}()", ctx.fn_name()))?;
     f(&mut r.topo, pos).map_err(|e| refused(ctx, e))
 }
 
 pub(super) fn netns(ctx: &NativeCallContext, rn: &SharedRunner, name: &str) -> R<NsHandle> {
     let n = NsName::new(name).map_err(|e| bad(ctx, e))?;
+    no_site(rn);
+    on_no_site(ctx, &lock(rn), &format!("netns(\"{name}\")"))?;
     let ns = declare(ctx, rn, |t, pos| t.add_netns(n, pos))?;
-    Ok(NsHandle { ns })
+    Ok(NsHandle::new(ns))
 }
 
 pub(super) fn add_veth(
@@ -186,7 +249,8 @@ pub(super) fn with_link<T>(
     l: &LinkHandle,
     f: impl FnOnce(&crate::topo::Topology, &crate::topo::LinkDecl) -> T,
 ) -> R<T> {
-    let r = lock(rn);
+    let mut r = lock(rn);
+    enter_link(&mut r, l.id);
     let d = r.topo.link(l.id).map_err(|e| refused(ctx, e))?;
     Ok(f(&r.topo, d))
 }

@@ -131,7 +131,7 @@ pub fn register(reg: &mut Reg, runner: &SharedRunner) {
             .set(
                 move |ctx: NativeCallContext, this: &mut NsHandle, m: Map| -> R<()> {
                     let s = spec(&ctx, &m)?;
-                    add(&ctx, &rn, this.ns.clone(), kind(s))
+                    add(&ctx, &rn, this.at(&rn), kind(s))
                 },
             );
     }

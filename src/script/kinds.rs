@@ -287,7 +287,7 @@ fn shape(ctx: &NativeCallContext, rn: &SharedRunner, l: &LinkHandle, o: Map) -> 
             .map(|v| percent(ctx, "reorder", v))
             .transpose()?,
     };
-    let id = l.id;
+    let id = l.at(rn);
     declare(ctx, rn, |t, pos| t.set_shape(id, s, pos))?;
     Ok(l.clone())
 }
@@ -342,7 +342,7 @@ pub fn register_links(reg: &mut Reg, runner: &SharedRunner) {
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, name: &str, parent: Dynamic| {
-            macvlan(&ctx, &rn, this.ns.clone(), name, parent, Map::new())
+            macvlan(&ctx, &rn, this.at(&rn), name, parent, Map::new())
         },
     );
     let rn = runner.clone();
@@ -358,7 +358,7 @@ pub fn register_links(reg: &mut Reg, runner: &SharedRunner) {
               this: &mut NsHandle,
               name: &str,
               parent: Dynamic,
-              opts: Map| { macvlan(&ctx, &rn, this.ns.clone(), name, parent, opts) },
+              opts: Map| { macvlan(&ctx, &rn, this.at(&rn), name, parent, opts) },
     );
     let rn = runner.clone();
     reg.method(
@@ -370,7 +370,7 @@ pub fn register_links(reg: &mut Reg, runner: &SharedRunner) {
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, name: &str, opts: Map| {
-            vxlan(&ctx, &rn, this.ns.clone(), name, opts)
+            vxlan(&ctx, &rn, this.at(&rn), name, opts)
         },
     );
     for (f, tap) in [("tap", true), ("tun", false)] {
@@ -378,14 +378,14 @@ pub fn register_links(reg: &mut Reg, runner: &SharedRunner) {
         reg.method(f, "ns: Netns", &["name: string"], "Link", TUN)
             .set(
                 move |ctx: NativeCallContext, this: &mut NsHandle, name: &str| {
-                    tun(&ctx, &rn, this.ns.clone(), name, tap, Map::new())
+                    tun(&ctx, &rn, this.at(&rn), name, tap, Map::new())
                 },
             );
         let rn = runner.clone();
         reg.method(f, "ns: Netns", &["name: string", "opts: map"], "Link", TUN)
             .set(
                 move |ctx: NativeCallContext, this: &mut NsHandle, name: &str, opts: Map| {
-                    tun(&ctx, &rn, this.ns.clone(), name, tap, opts)
+                    tun(&ctx, &rn, this.at(&rn), name, tap, opts)
                 },
             );
     }

@@ -147,6 +147,7 @@ pub fn register_bridge(reg: &mut Reg, runner: &SharedRunner) {
         BRIDGE_OPTS,
     )
     .set(move |ctx: NativeCallContext, name: &str, opts: Map| {
+        super::api::no_site(&rn);
         bridge_with(&ctx, &rn, NsRef::Host, name, &opts)
     });
     let rn = runner.clone();
@@ -159,7 +160,7 @@ pub fn register_bridge(reg: &mut Reg, runner: &SharedRunner) {
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, name: &str, opts: Map| {
-            bridge_with(&ctx, &rn, this.ns.clone(), name, &opts)
+            bridge_with(&ctx, &rn, this.at(&rn), name, &opts)
         },
     );
 }

@@ -227,7 +227,7 @@ pub fn register(reg: &mut Reg, runner: &SharedRunner) {
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, cmd: Dynamic| {
-            daemon(&ctx, &rn, &this.ns, cmd, Map::new())
+            daemon(&ctx, &rn, &this.at(&rn), cmd, Map::new())
         },
     );
     let rn = runner.clone();
@@ -240,7 +240,7 @@ pub fn register(reg: &mut Reg, runner: &SharedRunner) {
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, cmd: Dynamic, opts: Map| {
-            daemon(&ctx, &rn, &this.ns, cmd, opts)
+            daemon(&ctx, &rn, &this.at(&rn), cmd, opts)
         },
     );
     reg.getter("name", "daemon: Daemon", "string", docs::NAME)
@@ -255,7 +255,7 @@ pub fn register(reg: &mut Reg, runner: &SharedRunner) {
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, path: &str, text: &str| {
-            file(&ctx, &rn, &this.ns, path, text)
+            file(&ctx, &rn, &this.at(&rn), path, text)
         },
     );
     let rn = runner.clone();
@@ -263,7 +263,7 @@ pub fn register(reg: &mut Reg, runner: &SharedRunner) {
         .set(
             move |ctx: NativeCallContext, this: &mut NsHandle, names: Map| -> R<()> {
                 let text = hosts_text(&ctx, &names)?;
-                file(&ctx, &rn, &this.ns, "/etc/hosts", &text)
+                file(&ctx, &rn, &this.at(&rn), "/etc/hosts", &text)
             },
         );
     let rn = runner.clone();

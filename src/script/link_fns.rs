@@ -4,7 +4,8 @@
 use rhai::NativeCallContext;
 
 use super::api::{
-    LinkHandle, NsHandle, R, add_bridge, add_veth, bad, declare, ifname, refused, with_link,
+    LinkHandle, NsHandle, R, add_bridge, add_veth, bad, declare, ifname, no_site, refused,
+    with_link,
 };
 use super::registry::Reg;
 use super::{SharedRunner, lock};
@@ -27,7 +28,8 @@ pub fn register_conversions(reg: &mut Reg, runner: &SharedRunner) {
     let rn = runner.clone();
     reg.func("to_string", &["value: Link"], "string", super::TO_STRING)
         .set(move |l: &mut LinkHandle| {
-            let r = lock(&rn);
+            let mut r = lock(&rn);
+            super::api::enter_link(&mut r, l.id);
             match r.topo.link(l.id) {
                 Ok(d) => format!("link {}:{}", d.ns, d.name),
                 Err(_) => "link (stale)".to_string(),
@@ -54,6 +56,7 @@ v.peer.move_to(foo);
 ```"#,
     )
     .set(move |ctx: NativeCallContext, a: &str, b: &str| {
+        no_site(&rn);
         add_veth(&ctx, &rn, NsRef::Host, a, NsRef::Host, b)
     });
     let rn = runner.clone();
@@ -73,6 +76,7 @@ w.peer.addr("172.18.0.21/16").up();
     )
     .set(
         move |ctx: NativeCallContext, a: &str, ns: NsHandle, b: &str| {
+            no_site(&rn);
             add_veth(&ctx, &rn, NsRef::Host, a, ns.ns, b)
         },
     );
@@ -91,7 +95,7 @@ let x = foo.veth("a0", bar, "b0");   // foons:a0 <-> bar:b0
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, a: &str, other: NsHandle, b: &str| {
-            add_veth(&ctx, &rn, this.ns.clone(), a, other.ns, b)
+            add_veth(&ctx, &rn, this.at(&rn), a, other.ns, b)
         },
     );
     let rn = runner.clone();
@@ -108,7 +112,7 @@ foo.veth("d0", "d1");
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, a: &str, b: &str| {
-            add_veth(&ctx, &rn, this.ns.clone(), a, this.ns.clone(), b)
+            add_veth(&ctx, &rn, this.at(&rn), a, this.at(&rn), b)
         },
     );
     let rn = runner.clone();
@@ -127,7 +131,10 @@ let br = bridge("foobr0");
 br.addr("172.18.0.1/16").up();
 ```"#,
     )
-    .set(move |ctx: NativeCallContext, name: &str| add_bridge(&ctx, &rn, NsRef::Host, name));
+    .set(move |ctx: NativeCallContext, name: &str| {
+        no_site(&rn);
+        add_bridge(&ctx, &rn, NsRef::Host, name)
+    });
     super::knobs::register_bridge(reg, runner);
     let rn = runner.clone();
     reg.method(
@@ -144,7 +151,7 @@ let br = sw.bridge("br0");
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, name: &str| {
-            add_bridge(&ctx, &rn, this.ns.clone(), name)
+            add_bridge(&ctx, &rn, this.at(&rn), name)
         },
     );
 }
@@ -166,7 +173,11 @@ v.peer.addr("172.18.0.20/16").up();
     )
     .set(
         move |ctx: NativeCallContext, l: &mut LinkHandle| -> R<LinkHandle> {
-            let r = lock(&rn);
+            let mut r = lock(&rn);
+            super::api::enter_link(&mut r, l.id);
+            if let Some(id) = r.sites.xpeer(l.id) {
+                return Ok(LinkHandle { id });
+            }
             let id = r.topo.peer(l.id).map_err(|e| refused(&ctx, e))?;
             Ok(LinkHandle { id })
         },
@@ -200,7 +211,14 @@ print(v.peer.ns.name);    // foons
     )
     .set(
         move |ctx: NativeCallContext, l: &mut LinkHandle| -> R<NsHandle> {
-            with_link(&ctx, &rn, l, |_, d| NsHandle { ns: d.ns.clone() })
+            {
+                let site = {
+                    let r = lock(&rn);
+                    r.sites.site_of_link(&r.topo, l.id).flatten()
+                };
+                let ns = with_link(&ctx, &rn, l, |_, d| d.ns.clone())?;
+                Ok(NsHandle { ns, site })
+            }
         },
     );
 }
@@ -227,7 +245,7 @@ v.addr("172.18.0.21/16").addr("fd00::21/64").up();
     .set(
         move |ctx: NativeCallContext, l: &mut LinkHandle, cidr: &str| -> R<LinkHandle> {
             let cidr = Cidr::parse(cidr).map_err(|e| bad(&ctx, e))?;
-            let id = l.id;
+            let id = l.at(&rn);
             declare(&ctx, &rn, |t, pos| t.add_addr(id, cidr, pos))?;
             Ok(l.clone())
         },
@@ -247,7 +265,7 @@ v.addr("172.18.0.21/16").addr("fd00::21/64").up();
         let rn = runner.clone();
         reg.method(name, "link: Link", &[], "Link", doc).set(
             move |ctx: NativeCallContext, l: &mut LinkHandle| -> R<LinkHandle> {
-                let id = l.id;
+                let id = l.at(&rn);
                 declare(&ctx, &rn, |t, pos| t.set_up(id, on, pos))?;
                 Ok(l.clone())
             },
@@ -269,7 +287,7 @@ v.mtu(1400);
     )
     .set(
         move |ctx: NativeCallContext, l: &mut LinkHandle, mtu: i64| -> R<LinkHandle> {
-            let id = l.id;
+            let id = l.at(&rn);
             declare(&ctx, &rn, |t, pos| t.set_mtu(id, mtu, pos))?;
             Ok(l.clone())
         },
@@ -290,7 +308,7 @@ br.stp(false);
     )
     .set(
         move |ctx: NativeCallContext, l: &mut LinkHandle, on: bool| -> R<LinkHandle> {
-            let id = l.id;
+            let id = l.at(&rn);
             declare(&ctx, &rn, |t, pos| t.set_stp(id, on, pos))?;
             Ok(l.clone())
         },
@@ -318,7 +336,7 @@ br.attach(v);             // v is the host end of a veth
     )
     .set(
         move |ctx: NativeCallContext, br: &mut LinkHandle, port: LinkHandle| -> R<LinkHandle> {
-            let (b, p) = (br.id, port.id);
+            let (b, p) = (br.at(&rn), port.id);
             declare(&ctx, &rn, |t, pos| t.attach(b, p, pos))?;
             Ok(br.clone())
         },
@@ -341,7 +359,7 @@ v.peer.move_to(foo);
     )
     .set(
         move |ctx: NativeCallContext, l: &mut LinkHandle, ns: NsHandle| -> R<LinkHandle> {
-            let id = l.id;
+            let id = l.at(&rn);
             declare(&ctx, &rn, |t, pos| t.move_to(id, ns.ns, pos))?;
             Ok(l.clone())
         },
@@ -363,7 +381,7 @@ v.peer.rename("eth0");
     .set(
         move |ctx: NativeCallContext, l: &mut LinkHandle, name: &str| -> R<LinkHandle> {
             let name = ifname(&ctx, name)?;
-            let id = l.id;
+            let id = l.at(&rn);
             declare(&ctx, &rn, |t, pos| t.rename(id, name, pos))?;
             Ok(l.clone())
         },

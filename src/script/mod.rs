@@ -17,6 +17,7 @@ mod pingall;
 pub mod registry;
 mod resolver;
 mod routes;
+mod sites;
 mod util;
 
 use std::collections::HashMap;
@@ -101,6 +102,7 @@ fn register_all(reg: &mut registry::Reg, runner: &SharedRunner, script_dir: Opti
     ns_fns::register(reg, runner);
     link_fns::register(reg, runner);
     ns_fns::register_settings(reg, runner);
+    sites::register(reg, runner);
     nat::register(reg, runner);
     lab::register(reg, runner);
     filter::register(reg, runner);

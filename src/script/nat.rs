@@ -124,6 +124,7 @@ fn push(
 ) -> R<()> {
     let pos = pos_of(ctx);
     let mut r = lock(rn);
+    super::api::on_no_site(ctx, &r, &format!("{}()", ctx.fn_name()))?;
     r.topo.add_nat(ns, rule, pos).map_err(|e| refused(ctx, e))
 }
 
@@ -280,13 +281,14 @@ macro_rules! both {
         let $rn = $runner.clone();
         $reg.func($name, &[$($p),*], "()", $doc)
             .set(move |$ctx: NativeCallContext $(, $a: $t)*| -> R<()> {
+                super::api::no_site(&$rn);
                 let $ns = NsRef::Host;
                 $body
             });
         let $rn = $runner.clone();
         $reg.method($name, "ns: Netns", &[$($p),*], "()", $doc)
             .set(move |$ctx: NativeCallContext, this: &mut NsHandle $(, $a: $t)*| -> R<()> {
-                let $ns = this.ns.clone();
+                let $ns = this.at(&$rn);
                 $body
             });
     }};

@@ -5,11 +5,11 @@ use rhai::{Map, NativeCallContext};
 
 use super::SharedRunner;
 use super::api::{
-    EXEC_TIMEOUT_S, LinkHandle, NsHandle, R, bad, declare, exec_result, exec_with, ifname, ping,
-    route, sysctl,
+    EXEC_TIMEOUT_S, LinkHandle, NsHandle, R, declare, exec_result, exec_with, ifname, ping, route,
+    sysctl,
 };
 use super::registry::Reg;
-use crate::model::{NsName, NsRef};
+use crate::model::NsRef;
 
 const SYSCTL: &str = r#"Set a sysctl inside the namespace (`ip netns exec ns sysctl -w
 key=value`); `value` is a string or an integer. `down` restores the old
@@ -44,9 +44,7 @@ let foo = netns("foons");
 ```"#,
     )
     .set(move |ctx: NativeCallContext, name: &str| -> R<NsHandle> {
-        let n = NsName::new(name).map_err(|e| bad(&ctx, e))?;
-        let ns = declare(&ctx, &rn, |t, pos| t.add_netns(n, pos))?;
-        Ok(NsHandle { ns })
+        super::api::netns(&ctx, &rn, name)
     });
     super::knobs::register_netns(reg, runner);
 
@@ -62,7 +60,7 @@ Use it to call namespace methods on the host: `host().route(...)`,
 host().sysctl("net.ipv4.ip_forward", 1);
 ```"#,
     )
-    .set(|| NsHandle { ns: NsRef::Host });
+    .set(|| NsHandle::new(NsRef::Host));
 
     reg.getter(
         "name",
@@ -100,7 +98,7 @@ host().link("eth0").addr("192.168.1.10/24");
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, name: &str| -> R<LinkHandle> {
             let name = ifname(&ctx, name)?;
-            let ns = this.ns.clone();
+            let ns = this.at(&rn);
             let id = declare(&ctx, &rn, |t, pos| t.adopt_link(ns, name, pos))?;
             Ok(LinkHandle { id })
         },
@@ -133,7 +131,7 @@ foo.route("10.9.0.0/16", "172.18.0.1");
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, dest: &str, via: &str| {
-            route(&ctx, &rn, this.ns.clone(), dest, via)
+            route(&ctx, &rn, this.at(&rn), dest, via)
         },
     );
     super::routes::register(reg, runner);
@@ -147,7 +145,7 @@ foo.route("10.9.0.0/16", "172.18.0.1");
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, key: &str, value: &str| {
-            sysctl(&ctx, &rn, this.ns.clone(), key, value)
+            sysctl(&ctx, &rn, this.at(&rn), key, value)
         },
     );
     let rn = runner.clone();
@@ -160,7 +158,7 @@ foo.route("10.9.0.0/16", "172.18.0.1");
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, key: &str, value: i64| {
-            sysctl(&ctx, &rn, this.ns.clone(), key, &value.to_string())
+            sysctl(&ctx, &rn, this.at(&rn), key, &value.to_string())
         },
     );
 }
@@ -188,7 +186,7 @@ print(out.stdout);
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, cmd: &str| {
-            exec_result(&ctx, &rn, &this.ns, cmd, EXEC_TIMEOUT_S)
+            exec_result(&ctx, &rn, &this.at(&rn), cmd, EXEC_TIMEOUT_S)
         },
     );
     let rn = runner.clone();
@@ -209,7 +207,7 @@ if out.status == -1 { print("killed"); }
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, cmd: &str, opts: Map| -> R<Map> {
-            exec_with(&ctx, &rn, &this.ns, cmd, &opts)
+            exec_with(&ctx, &rn, &this.at(&rn), cmd, &opts)
         },
     );
     let rn = runner.clone();
@@ -230,7 +228,7 @@ if !foo.ping("172.18.0.1") { throw "foons cannot reach its gateway"; }
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, addr: &str| {
-            ping(&ctx, &rn, &this.ns, addr)
+            ping(&ctx, &rn, &this.at(&rn), addr)
         },
     );
 }

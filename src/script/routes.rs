@@ -284,14 +284,14 @@ pub fn register(reg: &mut Reg, runner: &SharedRunner) {
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, dest: &str, opts: Map| {
-            route(&ctx, &rn, this.ns.clone(), dest, opts)
+            route(&ctx, &rn, this.at(&rn), dest, opts)
         },
     );
     let rn = runner.clone();
     reg.method("rule", "ns: Netns", &["opts: map"], "()", RULE)
         .set(
             move |ctx: NativeCallContext, this: &mut NsHandle, opts: Map| {
-                rule(&ctx, &rn, this.ns.clone(), opts)
+                rule(&ctx, &rn, this.at(&rn), opts)
             },
         );
 }
