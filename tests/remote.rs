@@ -247,3 +247,121 @@ fn hold_needs_a_bundle() {
     );
     assert_eq!(sb.ok("ip netns list"), "");
 }
+
+// ---- --all-sites over simulated machines (acceptance 3 and 4) ----
+
+use common::machines::{Machine, machines, ssh_script};
+
+/// Everything a user could check on a machine: its namespaces, per
+/// namespace links, addresses, routes and nft ruleset, and netplumb's
+/// records (not the lock files any run leaves).
+fn snap(sb: &Sandbox, m: &Machine) -> String {
+    m.ok(
+        sb,
+        "for ns in '' $(ip netns list | cut -d' ' -f1 | sort); do \
+           if [ -z \"$ns\" ]; then p=''; echo '== host'; else p=\"-n $ns\"; echo \"== $ns\"; fi; \
+           ip $p -d -br link | sed 's/  */ /g' | cut -d' ' -f1,2,4 | sort; \
+           ip $p -br addr | sed 's/  */ /g' | cut -d' ' -f1,3- | sort; \
+           ip $p route | sort; ip $p -6 route | grep -v '^fe80' | sort; \
+           if [ -z \"$ns\" ]; then nft list ruleset 2>/dev/null; \
+           else ip netns exec $ns nft list ruleset 2>/dev/null; fi; \
+         done; echo '== records'; find /run/netplumb -type f ! -name '*.lock' | sort",
+    )
+}
+
+const SITES: &str = r#"let east = site("east", #{ underlay: "192.0.2.1" });
+let west = site("west", #{ underlay: "192.0.2.2" });
+let north = site("north", #{ underlay: "192.0.2.3", ssh: "root@north" });
+import "lib/lan" as lan;
+lan::pair(east, "e", 1);
+lan::pair(west, "w", 2);
+lan::pair(north, "n", 3);
+"#;
+
+const LAN: &str = r#"// Two namespaces on site s with a veth between them, and a bridge.
+fn pair(s, tag, i) {
+  let a = s.netns(`${tag}a`);
+  let b = s.netns(`${tag}b`);
+  let v = a.veth("eth0", b, "eth0");
+  v.addr(`10.${i}.0.1/24`).up();
+  v.peer.addr(`10.${i}.0.2/24`).up();
+  s.bridge(`br${tag}`);
+}
+"#;
+
+/// Three machines, the ssh stand-in, and the script (with its module in
+/// lib/) in the sandbox's scratch directory.
+fn three(sb: &Sandbox) -> (Vec<Machine>, String, String) {
+    let ms = machines(sb, &["east", "west", "north"]);
+    let ssh = ssh_script(sb, &ms);
+    std::fs::create_dir_all(sb.dir.path().join("lib")).expect("lib dir");
+    sb.script("lib/lan.rhai", LAN);
+    let file = sb.script("three.rhai", SITES);
+    (ms, ssh, file)
+}
+
+fn driver(sb: &Sandbox, ssh: &str, args: &[&str]) -> Output {
+    sb.cmd(BIN)
+        .env("NETPLUMB_SSH", ssh)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("netplumb")
+}
+
+#[test]
+fn up_all_sites_builds_every_site_with_prefixed_output() {
+    let sb = Sandbox::new();
+    let (ms, ssh, file) = three(&sb);
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites"]);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    for (m, tag, i) in [(&ms[0], "e", 1), (&ms[1], "w", 2), (&ms[2], "n", 3)] {
+        let name = &m.name;
+        assert!(out.contains(&format!("[{name}] + netns {tag}a\n")), "{out}");
+        assert!(
+            out.contains(&format!("[{name}] topology 'three': ")),
+            "{out}"
+        );
+        let a = m.ok(&sb, &format!("ip -n {tag}a -br addr show dev eth0"));
+        assert!(a.contains(&format!("10.{i}.0.1/24")), "{name}: {a}");
+        m.ok(
+            &sb,
+            &format!("ip netns exec {tag}a ping -c1 -W2 10.{i}.0.2"),
+        );
+        // Only its own part: no other site's namespaces.
+        let nss = m.ok(&sb, "ip netns list | cut -d' ' -f1 | sort | tr '\\n' ' '");
+        assert_eq!(nss, format!("{tag}a {tag}b "), "{name}");
+    }
+    assert!(
+        out.contains("topology 'three': up on all 3 sites (east, west, north)"),
+        "{out}"
+    );
+    // The driver's own machine is untouched.
+    assert_eq!(sb.ok("ip netns list"), "");
+}
+
+#[test]
+fn a_failure_on_one_site_leaves_none_of_them_changed() {
+    let sb = Sandbox::new();
+    let (ms, ssh, file) = three(&sb);
+    // A foreign device holds the bridge's name on north.
+    ms[2].ok(&sb, "ip link add brn type veth peer name brn-p");
+    let before: Vec<String> = ms.iter().map(|m| snap(&sb, m)).collect();
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{}{err}", text(&o.stdout));
+    assert!(err.contains("site north failed: "), "{err}");
+    assert!(err.contains("brn"), "{err}");
+    assert!(err.contains("; east, west rolled back"), "{err}");
+    // north's own report, prefixed; east and west built their part, held
+    // it, and were told to roll back.
+    assert!(err.contains("[north]   × netns host already has brn"), "{err}");
+    for m in ["east", "west"] {
+        let said = format!("[{m}] netplumb: ABORT: the changes are rolled back");
+        assert!(err.contains(&said), "{err}");
+    }
+    for (m, b) in ms.iter().zip(&before) {
+        kstate::assert_same(&snap(&sb, m), b, &format!("{} after the failed up", m.name));
+    }
+}

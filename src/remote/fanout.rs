@@ -32,7 +32,7 @@ pub struct Outcome {
 }
 
 /// How many of a site's last stderr lines are kept for the report.
-const KEEP: usize = 6;
+const KEEP: usize = 60;
 
 /// The ssh command: `$NETPLUMB_SSH` split on whitespace, else `ssh`.
 pub fn ssh_words() -> Vec<String> {
@@ -253,8 +253,9 @@ pub fn names<'a>(it: impl IntoIterator<Item = &'a Outcome>) -> String {
         .join(", ")
 }
 
-/// Why a site failed, from its last stderr lines: the error report from
-/// its `Error:` line on, else the last lines.
+/// Why a site failed, from its last stderr lines: the message of its
+/// last error report (`× …` and its `│` continuation lines, then its
+/// help), else its last lines.
 pub fn why(o: &Outcome) -> String {
     let lines: Vec<&str> = o
         .last_err
@@ -262,18 +263,35 @@ pub fn why(o: &Outcome) -> String {
         .map(|l| l.trim())
         .filter(|l| !l.is_empty())
         .collect();
-    let from = lines
-        .iter()
-        .rposition(|l| l.starts_with("Error:"))
-        .unwrap_or(0);
-    let text = lines[from..].join(" ");
-    let text = text.trim_start_matches("Error:").trim();
-    let text = text.trim_start_matches('×').trim();
-    match (text.is_empty(), o.code) {
-        (false, _) => text.to_string(),
-        (true, Some(c)) => format!("exited with status {c}"),
-        (true, None) => "killed, or ssh could not run".to_string(),
+    let head = |l: &str| {
+        l.strip_prefix('×')
+            .or_else(|| l.strip_prefix("Error:"))
+            .map(|m| m.trim_start_matches([' ', '×']).trim().to_string())
+    };
+    let Some(i) = lines.iter().rposition(|l| head(l).is_some()) else {
+        return match (lines.len(), o.code) {
+            (0, Some(c)) => format!("exited with status {c}"),
+            (0, None) => "killed, or ssh could not run".to_string(),
+            (n, _) => lines[n.saturating_sub(3)..].join(" / "),
+        };
+    };
+    let mut msg = head(lines[i]).unwrap_or_default();
+    for l in &lines[i + 1..] {
+        let Some(c) = l.strip_prefix('│') else {
+            break;
+        };
+        let c = c.trim();
+        if c.starts_with("at ") || c.starts_with("called from ") {
+            msg.push_str(&format!(" ({c})"));
+        } else {
+            msg.push(' ');
+            msg.push_str(c);
+        }
     }
+    if let Some(h) = lines[i..].iter().find(|l| l.starts_with("help:")) {
+        msg.push_str(&format!(" ({h})"));
+    }
+    msg
 }
 
 #[cfg(test)]
@@ -363,14 +381,25 @@ exit 3"#;
         let o = Outcome {
             name: "west".into(),
             code: Some(1),
-            last_err: vec![
-                "[ignored] noise".into(),
-                "Error:   × link x: exists".into(),
-                "  help: remove it".into(),
-            ],
+            last_err: [
+                "netplumb: note: noise",
+                "  × netns host already has brn, and it is a veth, not a",
+                "  │ bridge",
+                "  │   at lib/lan.rhai:8:5",
+                "   ╭─[lib/lan.rhai:8:5]",
+                " 8 │   s.bridge(`br${tag}`);",
+                "   ╰────",
+                "  help: pick another name",
+            ]
+            .map(String::from)
+            .to_vec(),
             ..Outcome::default()
         };
-        assert_eq!(why(&o), "link x: exists help: remove it");
+        assert_eq!(
+            why(&o),
+            "netns host already has brn, and it is a veth, not a bridge \
+             (at lib/lan.rhai:8:5) (help: pick another name)"
+        );
         let none = Outcome {
             code: Some(2),
             ..Outcome::default()
