@@ -356,7 +356,10 @@ fn a_failure_on_one_site_leaves_none_of_them_changed() {
     assert!(err.contains("; east, west rolled back"), "{err}");
     // north's own report, prefixed; east and west built their part, held
     // it, and were told to roll back.
-    assert!(err.contains("[north]   × netns host already has brn"), "{err}");
+    assert!(
+        err.contains("[north]   × netns host already has brn"),
+        "{err}"
+    );
     for m in ["east", "west"] {
         let said = format!("[{m}] netplumb: ABORT: the changes are rolled back");
         assert!(err.contains(&said), "{err}");
@@ -364,4 +367,88 @@ fn a_failure_on_one_site_leaves_none_of_them_changed() {
     for (m, b) in ms.iter().zip(&before) {
         kstate::assert_same(&snap(&sb, m), b, &format!("{} after the failed up", m.name));
     }
+}
+
+#[test]
+fn down_all_sites_leaves_all_three_as_before() {
+    let sb = Sandbox::new();
+    let (ms, ssh, file) = three(&sb);
+    let before: Vec<String> = ms.iter().map(|m| snap(&sb, m)).collect();
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_ne!(snap(&sb, &ms[1]), before[1]);
+    let o = driver(&sb, &ssh, &["down", &file, "--all-sites"]);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    for m in &ms {
+        assert!(
+            out.contains(&format!("[{}] topology 'three': removed ", m.name)),
+            "{out}"
+        );
+    }
+    for (m, b) in ms.iter().zip(&before) {
+        kstate::assert_same(
+            &snap(&sb, m),
+            b,
+            &format!("{} after down --all-sites", m.name),
+        );
+    }
+    // --name names the topology; the script still names the sites.
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites", "--name", "other"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = driver(
+        &sb,
+        &ssh,
+        &["down", "--name", "other", &file, "--all-sites"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for (m, b) in ms.iter().zip(&before) {
+        kstate::assert_same(&snap(&sb, m), b, &format!("{} after down --name", m.name));
+    }
+}
+
+#[test]
+fn down_all_sites_names_the_site_that_failed() {
+    let sb = Sandbox::new();
+    let (ms, ssh, file) = three(&sb);
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // west cannot be reached any more.
+    let ssh2 = sb.script(
+        "ssh-no-west",
+        &format!(
+            "#!/bin/sh\ncase \"$1\" in west|*@west) echo 'ssh: connect to host west: No route to host' >&2; exit 255 ;; esac\nexec {ssh} \"$@\"\n"
+        ),
+    );
+    sb.ok(&format!("chmod +x {ssh2}"));
+    let o = driver(&sb, &ssh2, &["down", &file, "--all-sites"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("site west failed: ssh: connect to host west: No route to host; down succeeded on east, north"),
+        "{err}"
+    );
+    assert_eq!(ms[0].ok(&sb, "ip netns list"), "");
+    assert_ne!(ms[1].ok(&sb, "ip netns list"), "");
+}
+
+#[test]
+fn ping_all_all_sites_runs_on_every_site_and_fails_when_one_does() {
+    let sb = Sandbox::new();
+    let (ms, ssh, file) = three(&sb);
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = driver(&sb, &ssh, &["ping-all", &file, "--all-sites"]);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    for m in &ms {
+        assert!(out.contains(&format!("[{}] ", m.name)), "{out}");
+    }
+    // A link down on north: its ping-all fails, and so does the whole.
+    ms[2].ok(&sb, "ip -n na link set eth0 down");
+    let o = driver(&sb, &ssh, &["ping-all", &file, "--all-sites"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{}{err}", text(&o.stdout));
+    assert!(err.contains("site north failed: "), "{err}");
+    assert!(err.contains("ping-all succeeded on east, west"), "{err}");
 }

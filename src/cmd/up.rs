@@ -73,7 +73,7 @@ fn up_held(
     if held && !src.is_bundle() {
         return Err(diag::plain(
             "--hold waits for COMMIT on stdin after the script: it needs the script as a bundle (`up - --hold`)",
-            Some("`up --all-sites` sends one; see `#!netplumb-bundle 1` in docs"),
+            Some("`up --all-sites` sends one (the format: docs/all-sites.md)"),
         ));
     }
     let name = topology_name(&a.file, a.name.as_deref())?;

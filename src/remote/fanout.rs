@@ -266,6 +266,7 @@ pub fn why(o: &Outcome) -> String {
     let head = |l: &str| {
         l.strip_prefix('×')
             .or_else(|| l.strip_prefix("Error:"))
+            .or_else(|| l.strip_prefix("error:"))
             .map(|m| m.trim_start_matches([' ', '×']).trim().to_string())
     };
     let Some(i) = lines.iter().rposition(|l| head(l).is_some()) else {
