@@ -313,9 +313,20 @@ fn driver(sb: &Sandbox, ssh: &str, args: &[&str]) -> Output {
 fn up_all_sites_builds_every_site_with_prefixed_output() {
     let sb = Sandbox::new();
     let (ms, ssh, file) = three(&sb);
-    let o = driver(&sb, &ssh, &["up", &file, "--all-sites"]);
+    let o = driver(
+        &sb,
+        &ssh,
+        &["-v", "up", &file, "--all-sites", "--set", "unused=1"],
+    );
     let out = text(&o.stdout);
-    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{out}{err}");
+    // What each site was asked to run (-v), --set passed along.
+    let north = format!(
+        "netplumb: [north] {ssh} root@north netplumb -v up - --site north --name three --hold --set unused=1\n"
+    );
+    assert!(err.contains(&north), "{err}");
+    assert!(err.contains("[west] READY (holding)"), "{err}");
     for (m, tag, i) in [(&ms[0], "e", 1), (&ms[1], "w", 2), (&ms[2], "n", 3)] {
         let name = &m.name;
         assert!(out.contains(&format!("[{name}] + netns {tag}a\n")), "{out}");

@@ -142,6 +142,9 @@ pub fn run(
                 }
             }
             Event::Ready(site) => {
+                if verbose {
+                    eprintln!("[{}] READY (holding)", out[site].name);
+                }
                 out[site].ready = true;
                 if out.iter().all(|o| o.ready) {
                     tell(Verdict::Commit, &mut decided);
