@@ -1,0 +1,220 @@
+//! `--all-sites` over simulated machines (issue 19, acceptance 3 and 4):
+//! three machines, the driver in the test's sandbox, `NETPLUMB_SSH` the
+//! stand-in that enters the named machine.
+
+use std::process::{Output, Stdio};
+
+use crate::common::machines::{Machine, machines, ssh_script};
+use crate::common::{BIN, Sandbox, kstate, text};
+
+/// Everything a user could check on a machine: its namespaces, per
+/// namespace links, addresses, routes and nft ruleset, and netplumb's
+/// records (not the lock files any run leaves).
+fn snap(sb: &Sandbox, m: &Machine) -> String {
+    m.ok(
+        sb,
+        "for ns in '' $(ip netns list | cut -d' ' -f1 | sort); do \
+           if [ -z \"$ns\" ]; then p=''; echo '== host'; else p=\"-n $ns\"; echo \"== $ns\"; fi; \
+           ip $p -d -br link | sed 's/  */ /g' | cut -d' ' -f1,2,4 | sort; \
+           ip $p -br addr | sed 's/  */ /g' | cut -d' ' -f1,3- | sort; \
+           ip $p route | sort; ip $p -6 route | grep -v '^fe80' | sort; \
+           if [ -z \"$ns\" ]; then nft list ruleset 2>/dev/null; \
+           else ip netns exec $ns nft list ruleset 2>/dev/null; fi; \
+         done; echo '== records'; find /run/netplumb -type f ! -name '*.lock' | sort",
+    )
+}
+
+const SITES: &str = r#"let east = site("east", #{ underlay: "192.0.2.1" });
+let west = site("west", #{ underlay: "192.0.2.2" });
+let north = site("north", #{ underlay: "192.0.2.3", ssh: "root@north" });
+import "lib/lan" as lan;
+lan::pair(east, "e", 1);
+lan::pair(west, "w", 2);
+lan::pair(north, "n", 3);
+"#;
+
+const LAN: &str = r#"// Two namespaces on site s with a veth between them, and a bridge.
+fn pair(s, tag, i) {
+  let a = s.netns(`${tag}a`);
+  let b = s.netns(`${tag}b`);
+  let v = a.veth("eth0", b, "eth0");
+  v.addr(`10.${i}.0.1/24`).up();
+  v.peer.addr(`10.${i}.0.2/24`).up();
+  s.bridge(`br${tag}`);
+}
+"#;
+
+/// Three machines, the ssh stand-in, and the script (with its module in
+/// lib/) in the sandbox's scratch directory.
+fn three(sb: &Sandbox) -> (Vec<Machine>, String, String) {
+    let ms = machines(sb, &["east", "west", "north"]);
+    let ssh = ssh_script(sb, &ms);
+    std::fs::create_dir_all(sb.dir.path().join("lib")).expect("lib dir");
+    sb.script("lib/lan.rhai", LAN);
+    let file = sb.script("three.rhai", SITES);
+    (ms, ssh, file)
+}
+
+fn driver(sb: &Sandbox, ssh: &str, args: &[&str]) -> Output {
+    sb.cmd(BIN)
+        .env("NETPLUMB_SSH", ssh)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("netplumb")
+}
+
+#[test]
+fn up_all_sites_builds_every_site_with_prefixed_output() {
+    let sb = Sandbox::new();
+    let (ms, ssh, file) = three(&sb);
+    let o = driver(
+        &sb,
+        &ssh,
+        &["-v", "up", &file, "--all-sites", "--set", "unused=1"],
+    );
+    let out = text(&o.stdout);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{out}{err}");
+    // What each site was asked to run (-v), --set passed along.
+    let north = format!(
+        "netplumb: [north] {ssh} root@north netplumb -v up - --site north --name three --hold --set unused=1\n"
+    );
+    assert!(err.contains(&north), "{err}");
+    assert!(err.contains("[west] READY (holding)"), "{err}");
+    for (m, tag, i) in [(&ms[0], "e", 1), (&ms[1], "w", 2), (&ms[2], "n", 3)] {
+        let name = &m.name;
+        assert!(out.contains(&format!("[{name}] + netns {tag}a\n")), "{out}");
+        assert!(
+            out.contains(&format!("[{name}] topology 'three': ")),
+            "{out}"
+        );
+        let a = m.ok(&sb, &format!("ip -n {tag}a -br addr show dev eth0"));
+        assert!(a.contains(&format!("10.{i}.0.1/24")), "{name}: {a}");
+        m.ok(
+            &sb,
+            &format!("ip netns exec {tag}a ping -c1 -W2 10.{i}.0.2"),
+        );
+        // Only its own part: no other site's namespaces.
+        let nss = m.ok(&sb, "ip netns list | cut -d' ' -f1 | sort | tr '\\n' ' '");
+        assert_eq!(nss, format!("{tag}a {tag}b "), "{name}");
+    }
+    assert!(
+        out.contains("topology 'three': up on all 3 sites (east, west, north)"),
+        "{out}"
+    );
+    // The driver's own machine is untouched.
+    assert_eq!(sb.ok("ip netns list"), "");
+}
+
+#[test]
+fn a_failure_on_one_site_leaves_none_of_them_changed() {
+    let sb = Sandbox::new();
+    let (ms, ssh, file) = three(&sb);
+    // A foreign device holds the bridge's name on north.
+    ms[2].ok(&sb, "ip link add brn type veth peer name brn-p");
+    let before: Vec<String> = ms.iter().map(|m| snap(&sb, m)).collect();
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{}{err}", text(&o.stdout));
+    assert!(err.contains("site north failed: "), "{err}");
+    assert!(err.contains("brn"), "{err}");
+    assert!(err.contains("; east, west rolled back"), "{err}");
+    // north's own report, prefixed; east and west built their part, held
+    // it, and were told to roll back.
+    assert!(
+        err.contains("[north]   × netns host already has brn"),
+        "{err}"
+    );
+    for m in ["east", "west"] {
+        let said = format!("[{m}] netplumb: ABORT: the changes are rolled back");
+        assert!(err.contains(&said), "{err}");
+    }
+    for (m, b) in ms.iter().zip(&before) {
+        kstate::assert_same(&snap(&sb, m), b, &format!("{} after the failed up", m.name));
+    }
+}
+
+#[test]
+fn down_all_sites_leaves_all_three_as_before() {
+    let sb = Sandbox::new();
+    let (ms, ssh, file) = three(&sb);
+    let before: Vec<String> = ms.iter().map(|m| snap(&sb, m)).collect();
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_ne!(snap(&sb, &ms[1]), before[1]);
+    let o = driver(&sb, &ssh, &["down", &file, "--all-sites"]);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    for m in &ms {
+        assert!(
+            out.contains(&format!("[{}] topology 'three': removed ", m.name)),
+            "{out}"
+        );
+    }
+    for (m, b) in ms.iter().zip(&before) {
+        kstate::assert_same(
+            &snap(&sb, m),
+            b,
+            &format!("{} after down --all-sites", m.name),
+        );
+    }
+    // --name names the topology; the script still names the sites.
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites", "--name", "other"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = driver(
+        &sb,
+        &ssh,
+        &["down", "--name", "other", &file, "--all-sites"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for (m, b) in ms.iter().zip(&before) {
+        kstate::assert_same(&snap(&sb, m), b, &format!("{} after down --name", m.name));
+    }
+}
+
+#[test]
+fn down_all_sites_names_the_site_that_failed() {
+    let sb = Sandbox::new();
+    let (ms, ssh, file) = three(&sb);
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // west cannot be reached any more.
+    let ssh2 = sb.script(
+        "ssh-no-west",
+        &format!(
+            "#!/bin/sh\ncase \"$1\" in west|*@west) echo 'ssh: connect to host west: No route to host' >&2; exit 255 ;; esac\nexec {ssh} \"$@\"\n"
+        ),
+    );
+    sb.ok(&format!("chmod +x {ssh2}"));
+    let o = driver(&sb, &ssh2, &["down", &file, "--all-sites"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("site west failed: ssh: connect to host west: No route to host; down succeeded on east, north"),
+        "{err}"
+    );
+    assert_eq!(ms[0].ok(&sb, "ip netns list"), "");
+    assert_ne!(ms[1].ok(&sb, "ip netns list"), "");
+}
+
+#[test]
+fn ping_all_all_sites_runs_on_every_site_and_fails_when_one_does() {
+    let sb = Sandbox::new();
+    let (ms, ssh, file) = three(&sb);
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = driver(&sb, &ssh, &["ping-all", &file, "--all-sites"]);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    for m in &ms {
+        assert!(out.contains(&format!("[{}] ", m.name)), "{out}");
+    }
+    // A link down on north: its ping-all fails, and so does the whole.
+    ms[2].ok(&sb, "ip -n na link set eth0 down");
+    let o = driver(&sb, &ssh, &["ping-all", &file, "--all-sites"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{}{err}", text(&o.stdout));
+    assert!(err.contains("site north failed: "), "{err}");
+    assert!(err.contains("ping-all succeeded on east, west"), "{err}");
+}
