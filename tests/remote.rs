@@ -81,6 +81,16 @@ fn up_dash_reads_a_bundle_with_its_module_and_builds_it() {
         "{}",
         text(&o.stdout)
     );
+    // watch cannot re-run a script that came on stdin: it says so and
+    // leaves the topology alone (an empty stdin would remove it all).
+    let before = kstate::state(&sb);
+    let o = sb.run("timeout", &["-s", "TERM", "3", BIN, "watch", "lab"]);
+    assert!(
+        text(&o.stderr).contains("it was brought up from stdin (`up -`"),
+        "{}",
+        text(&o.stderr)
+    );
+    kstate::assert_same(&kstate::state(&sb), &before, "after watch");
 }
 
 #[test]

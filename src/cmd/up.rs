@@ -58,6 +58,16 @@ pub fn say_asserts(o: &Opts, checked: &[Checked], stays_up: bool) -> usize {
 /// `up`, then the script's assertions (once everything is converged and
 /// every daemon is ready): their results.
 pub fn up(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<Vec<Checked>, Report> {
+    // `watch` re-runs a topology from its up record: one made by `up -`
+    // records no script, and reading stdin instead would be an empty
+    // script, which removes everything.
+    if remote::is_stdin(&a.file) {
+        return Err(diag::plain(
+            "it was brought up from stdin (`up -`, as `up --all-sites` does): \
+             its script is not kept on this machine, so it cannot be run again here",
+            Some("run `up --all-sites` again from the machine that has the script"),
+        ));
+    }
     up_held(o, a, no_wait, false).map(Option::unwrap_or_default)
 }
 
