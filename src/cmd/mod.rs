@@ -61,8 +61,9 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
         Cmd::Up {
             script,
             all_sites: true,
+            no_wait,
             ..
-        } => crate::remote::all_sites::up(&o, &script),
+        } => crate::remote::all_sites::up(&o, &script, no_wait),
         Cmd::Up {
             script,
             no_wait,
@@ -74,8 +75,9 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
             file,
             name,
             all_sites: true,
+            no_wait,
             ..
-        } => crate::remote::all_sites::down(&o, file.as_deref(), name.as_deref()),
+        } => crate::remote::all_sites::down(&o, file.as_deref(), name.as_deref(), no_wait),
         Cmd::Down {
             file,
             name,

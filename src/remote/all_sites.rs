@@ -87,12 +87,15 @@ fn global(o: &Opts) -> Vec<String> {
 
 /// `up FILE --all-sites`: every site's part, held until all are ready,
 /// then committed everywhere; a failure anywhere rolls every site back.
-pub fn up(o: &Opts, a: &ScriptArgs) -> Result<i32, Report> {
+pub fn up(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<i32, Report> {
     let l = learn(o, a, a.name.as_deref())?;
     let bytes = l.bundle.encode();
     let args_of = |t: &Target| {
         let mut v = global(o);
         v.extend(["up", "-", "--site", &t.name, "--name", &l.name, "--hold"].map(String::from));
+        if no_wait {
+            v.push("--no-wait".into());
+        }
         for (k, val) in &a.set {
             v.push("--set".into());
             v.push(format!("{k}={val}"));
@@ -144,7 +147,12 @@ pub fn up(o: &Opts, a: &ScriptArgs) -> Result<i32, Report> {
 }
 
 /// `down FILE --all-sites` (or `--name N FILE`): each site removes its part.
-pub fn down(o: &Opts, file: Option<&Path>, name: Option<&str>) -> Result<i32, Report> {
+pub fn down(
+    o: &Opts,
+    file: Option<&Path>,
+    name: Option<&str>,
+    no_wait: bool,
+) -> Result<i32, Report> {
     let Some(file) = file else {
         return Err(diag::plain(
             "down --all-sites needs the script: it names the sites and how to reach them",
@@ -156,6 +164,9 @@ pub fn down(o: &Opts, file: Option<&Path>, name: Option<&str>) -> Result<i32, Re
     let args_of = |t: &Target| {
         let mut v = global(o);
         v.extend(["down", "--name", &l.name, "--site", &t.name].map(String::from));
+        if no_wait {
+            v.push("--no-wait".into());
+        }
         v
     };
     let res = fanout::run(
