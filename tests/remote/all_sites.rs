@@ -218,3 +218,45 @@ fn ping_all_all_sites_runs_on_every_site_and_fails_when_one_does() {
     assert!(err.contains("site north failed: "), "{err}");
     assert!(err.contains("ping-all succeeded on east, west"), "{err}");
 }
+
+#[test]
+fn a_driver_killed_while_sites_hold_leaves_them_as_before() {
+    let sb = Sandbox::new();
+    let (ms, ssh, file) = three(&sb);
+    let before: Vec<String> = ms.iter().map(|m| snap(&sb, m)).collect();
+    // north never answers: east and west build their part and hold.
+    let hang = sb.script(
+        "ssh-north-hangs",
+        &format!("#!/bin/sh\ncase \"$1\" in *north) exec sleep 20 ;; esac\nexec {ssh} \"$@\"\n"),
+    );
+    sb.ok(&format!("chmod +x {hang}"));
+    let mut d = sb
+        .cmd(BIN)
+        .env("NETPLUMB_SSH", &hang)
+        .args(["up", &file, "--all-sites"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("driver");
+    let t0 = std::time::Instant::now();
+    while !ms[1].ok(&sb, "ip netns list").contains("wb") {
+        assert!(t0.elapsed().as_secs() < 20, "west never built its part");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    d.kill().expect("kill driver");
+    let _ = d.wait();
+    // The held sites see EOF where COMMIT would come: they roll back.
+    for (m, b) in ms.iter().zip(&before).take(2) {
+        let t0 = std::time::Instant::now();
+        while snap(&sb, m) != *b && t0.elapsed().as_secs() < 20 {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        kstate::assert_same(
+            &snap(&sb, m),
+            b,
+            &format!("{} after the driver died", m.name),
+        );
+    }
+}
