@@ -313,7 +313,9 @@ fn indexes_known(k: &LinuxKernel, op: &Op) -> bool {
         Op::AddAddr { ns, dev, .. }
         | Op::DelAddr { ns, dev, .. }
         | Op::SetQdisc { ns, dev, .. }
-        | Op::DelQdisc { ns, dev } => known(ns, dev.as_str()),
+        | Op::DelQdisc { ns, dev }
+        | Op::AddFdb { ns, dev, .. }
+        | Op::DelFdb { ns, dev, .. } => known(ns, dev.as_str()),
         Op::PutRoute { ns, route, .. } | Op::DelRouteEx { ns, route } => {
             route.devs().all(|d| known(ns, d.as_str()))
         }

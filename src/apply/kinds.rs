@@ -63,6 +63,11 @@ pub(super) fn add_link(
             if let (M::NewLink(l), Some(mtu)) = (&mut m, mtu) {
                 l.attributes.push(LinkAttribute::Mtu(*mtu));
             }
+            // Born in another namespace, its UDP socket stays in this one
+            // (the host's, on the underlay: issue 19).
+            if let (M::NewLink(l), Some(fd)) = (&mut m, into) {
+                l.attributes.push(LinkAttribute::NetNsFd(fd));
+            }
             (m, fl)
         }
         LinkSpec::Tun(_) => {

@@ -5,6 +5,7 @@ mod batch;
 mod conn;
 mod daemon;
 mod exec;
+mod fdb_msg;
 mod kinds;
 mod listen;
 mod msg;

@@ -42,6 +42,14 @@ pub fn read_links_addrs(rt: &mut Rtnl) -> Result<NsState, KernelError> {
 
 pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
     let mut st = read_links_addrs(rt)?;
+    // Head-end replication lists, only where there is a vxlan to have one.
+    if st.links.iter().any(|l| l.kind.as_deref() == Some("vxlan")) {
+        for (i, dst) in super::fdb_msg::flood_entries(&rt.dump(super::fdb_msg::dump_request())?) {
+            if let Some(l) = st.links.iter_mut().find(|l| l.index == i) {
+                l.flood.push(dst);
+            }
+        }
+    }
     for m in rt.dump(M::GetRoute(RouteMessage::default()))? {
         if let M::NewRoute(r) = m
             && let Some(s) = route(&r)

@@ -107,6 +107,8 @@ pub(super) fn request_for(
         } => super::routes::set_qdisc(k.ifindex(ns, dev.as_str())?, shape, *mtu)?,
         Op::DelQdisc { ns, dev } => super::tc::delete_root(k.ifindex(ns, dev.as_str())?),
         Op::DelRule { rule, .. } => super::routes::del_rule(rule)?,
+        Op::AddFdb { ns, dev, dst } => super::fdb_msg::add(k.ifindex(ns, dev.as_str())?, *dst),
+        Op::DelFdb { ns, dev, dst } => super::fdb_msg::del(k.ifindex(ns, dev.as_str())?, *dst),
         other => {
             return Err(KernelError::other(format!(
                 "not an rtnetlink op: {}",

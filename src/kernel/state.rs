@@ -50,6 +50,9 @@ pub struct Link {
     pub info: Option<String>,
     /// For a bridge port: whether hairpin mode is on.
     pub hairpin: Option<bool>,
+    /// For a vxlan: where flooded frames also go (its all-zero-MAC fdb
+    /// entries, `bridge fdb append 00:00:00:00:00:00 dev … dst …`).
+    pub flood: Vec<IpAddr>,
 }
 
 impl Link {

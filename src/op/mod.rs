@@ -188,6 +188,18 @@ pub enum Op {
         ns: NsRef,
         rule: RuleSpec,
     },
+    /// Head-end replication on a vxlan: `bridge fdb append
+    /// 00:00:00:00:00:00 dev DEV dst DST` (flooded frames go to DST too).
+    AddFdb {
+        ns: NsRef,
+        dev: IfName,
+        dst: IpAddr,
+    },
+    DelFdb {
+        ns: NsRef,
+        dev: IfName,
+        dst: IpAddr,
+    },
     Sysctl {
         ns: NsRef,
         key: String,
@@ -310,6 +322,8 @@ impl Op {
             | Op::SetQdisc { ns, .. }
             | Op::DelQdisc { ns, .. }
             | Op::DelRule { ns, .. }
+            | Op::AddFdb { ns, .. }
+            | Op::DelFdb { ns, .. }
             | Op::Sysctl { ns, .. }
             | Op::ReplaceNat { ns, .. }
             | Op::DelNat { ns, .. }
@@ -328,6 +342,7 @@ impl Op {
                 | Op::DelRoute { .. }
                 | Op::DelRouteEx { .. }
                 | Op::DelRule { .. }
+                | Op::DelFdb { .. }
                 | Op::DelNat { .. }
                 | Op::StopDaemon { .. }
                 | Op::RemoveFile { .. }
@@ -427,6 +442,8 @@ impl Op {
             } => format!("~ link {} shape {}", at(ns, dev), shape.tc_args(*mtu)),
             Op::DelQdisc { ns, dev } => format!("~ link {} shape none", at(ns, dev)),
             Op::DelRule { ns, rule } => format!("- rule {rule} in {ns}"),
+            Op::AddFdb { ns, dev, dst } => format!("+ flood {} → {dst}", at(ns, dev)),
+            Op::DelFdb { ns, dev, dst } => format!("- flood {} → {dst}", at(ns, dev)),
             Op::Sysctl { ns, key, value } => format!("~ sysctl {key}={value} in {ns}"),
             Op::ReplaceNat {
                 ns,

@@ -38,9 +38,13 @@ pub fn intent(topo: &Topology, topology: &str) -> Intent {
                 mode.as_str()
             ),
             LinkKind::Tun(t) => format!("tuntap {}", t.words()),
-            LinkKind::Vxlan { spec, dev } => {
+            LinkKind::Vxlan { spec, dev, cross } => {
                 let mut s = spec.clone();
                 s.dev = dev.map(|d| topo.get(d).name.clone());
+                if let Some(c) = cross {
+                    let flood: Vec<String> = c.flood.iter().map(|d| d.to_string()).collect();
+                    out.insert(format!("{k} flood"), flood.join(","));
+                }
                 format!("vxlan {}", s.words())
             }
         };

@@ -46,6 +46,13 @@ fn tc_in(ns: &NsRef) -> String {
     }
 }
 
+fn bridge_in(ns: &NsRef) -> String {
+    match ns {
+        NsRef::Host => "bridge".to_string(),
+        NsRef::Named(n) => format!("bridge -n {n}"),
+    }
+}
+
 /// The shell lines for one op; a NAT table is one `nft -f -` here-document.
 pub fn render(op: &Op) -> Vec<String> {
     match op {
@@ -199,6 +206,14 @@ pub fn render(op: &Op) -> Vec<String> {
             shape.tc_args(*mtu)
         )],
         Op::DelQdisc { ns, dev } => vec![format!("{} qdisc del dev {dev} root", tc_in(ns))],
+        Op::AddFdb { ns, dev, dst } => vec![format!(
+            "{} fdb append 00:00:00:00:00:00 dev {dev} dst {dst}",
+            bridge_in(ns)
+        )],
+        Op::DelFdb { ns, dev, dst } => vec![format!(
+            "{} fdb del 00:00:00:00:00:00 dev {dev} dst {dst}",
+            bridge_in(ns)
+        )],
         Op::Sysctl { ns, key, value } => vec![sysctl_cmd(ns, key, value)],
         Op::ReplaceNat { ns, table, .. } => {
             let head = match ns {

@@ -166,6 +166,10 @@ fn fields(op: &Op) -> Fields {
         ),
         Op::DelQdisc { dev, .. } => ("set", "link", s(dev), None, None, Some("shape none".into())),
         Op::DelRule { rule, .. } => ("remove", "rule", rule.words(), None, None, None),
+        Op::AddFdb { dev, dst, .. } => ("add", "flood", s(dev), None, None, Some(dst.to_string())),
+        Op::DelFdb { dev, dst, .. } => {
+            ("remove", "flood", s(dev), None, None, Some(dst.to_string()))
+        }
         Op::Sysctl { key, value, .. } => (
             "set",
             "sysctl",

@@ -232,6 +232,7 @@ impl Runner {
         // Only the selected site's part is ever diffed.
         self.sites.check_selected(self.ledger.is_some())?;
         self.sites.restore(&mut self.topo);
+        self.topo.settle_stretch_mtu();
         let rev = self.topo.revision();
         if self.flushed == Some(rev) {
             return Ok(0);

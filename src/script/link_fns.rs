@@ -95,6 +95,10 @@ let x = foo.veth("a0", bar, "b0");   // foons:a0 <-> bar:b0
     )
     .set(
         move |ctx: NativeCallContext, this: &mut NsHandle, a: &str, other: NsHandle, b: &str| {
+            if this.site != other.site {
+                // Across sites: a VXLAN pair (issue 19).
+                return super::cross::veth(&ctx, &rn, this, a, &other, b, &rhai::Map::new());
+            }
             add_veth(&ctx, &rn, this.at(&rn), a, other.ns, b)
         },
     );

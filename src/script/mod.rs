@@ -4,6 +4,7 @@
 
 mod api;
 mod callsite;
+mod cross;
 mod filter;
 mod kinds;
 mod knobs;
@@ -103,6 +104,7 @@ fn register_all(reg: &mut registry::Reg, runner: &SharedRunner, script_dir: Opti
     link_fns::register(reg, runner);
     ns_fns::register_settings(reg, runner);
     sites::register(reg, runner);
+    cross::register(reg, runner);
     nat::register(reg, runner);
     lab::register(reg, runner);
     filter::register(reg, runner);

@@ -52,6 +52,9 @@ pub struct SiteInfo {
 pub struct Tunnel {
     /// The sites joined, in the script's order.
     pub sites: Vec<Arc<str>>,
+    /// Each end: its site, namespace and device (the tunnel end, or the
+    /// stretched bridge's vxlan port).
+    pub ends: Vec<(Arc<str>, crate::model::NsRef, String)>,
     /// `a:eth0 ↔ b:eth0`, or the stretched bridge's name.
     pub what: String,
     pub vni: u32,

@@ -14,7 +14,7 @@ fn kind_err(msg: impl Into<String>) -> DeclError {
 }
 
 impl Topology {
-    fn new_link_checks(&self, ns: &NsRef, name: &IfName) -> Result<(), DeclError> {
+    pub(super) fn new_link_checks(&self, ns: &NsRef, name: &IfName) -> Result<(), DeclError> {
         match ns {
             NsRef::Named(n) if !self.has_ns(n) => {
                 return Err(DeclError::UndeclaredNs { ns: n.clone() });
@@ -88,7 +88,16 @@ impl Topology {
             }
         }
         self.new_link_checks(&ns, &name)?;
-        Ok(self.push_link(LinkKind::Vxlan { spec, dev }, &ns, &name, pos))
+        Ok(self.push_link(
+            LinkKind::Vxlan {
+                spec,
+                dev,
+                cross: None,
+            },
+            &ns,
+            &name,
+            pos,
+        ))
     }
 
     /// `link.shape(#{ … })`: netem's rules checked here (a jitter or a
@@ -138,7 +147,7 @@ impl Topology {
     }
 }
 
-fn check_vxlan(v: &VxlanSpec) -> Result<(), DeclError> {
+pub(super) fn check_vxlan(v: &VxlanSpec) -> Result<(), DeclError> {
     if v.id > 0x00ff_ffff {
         return Err(kind_err(format!(
             "vxlan id {} is out of range (0 to 16777215)",

@@ -4,6 +4,7 @@
 //! naming both positions where two declarations clash. `plan::diff` turns
 //! it into kernel ops.
 
+mod cross;
 mod daemon;
 mod declare;
 mod error;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use netplumb_nft::NatRule;
 
+pub use cross::Crossing;
 pub use daemon::DaemonDecl;
 pub use error::DeclError;
 pub use file::FileDecl;
@@ -89,10 +91,12 @@ pub enum LinkKind {
     },
     /// A persistent tun or tap device.
     Tun(TunSpec),
-    /// `spec.dev` is filled in from `dev` when planned.
+    /// `spec.dev` is filled in from `dev` when planned. `cross`: a vxlan
+    /// netplumb makes for a link or bridge that crosses sites.
     Vxlan {
         spec: VxlanSpec,
         dev: Option<LinkId>,
+        cross: Option<Crossing>,
     },
 }
 
@@ -188,6 +192,8 @@ pub struct Topology {
     files: Vec<FileDecl>,
     filters: Vec<FilterDecl>,
     dnat_index: DnatIndex,
+    /// Stretched bridges (issue 19) and the MTU their ports get.
+    stretched: Vec<(LinkId, u32)>,
     /// Bumped by every change: "did anything change since the last flush?"
     revision: u64,
     /// Most objects a script may declare (0: no limit).

@@ -281,6 +281,26 @@ impl Recorder {
                 crate::kernel::routes::del_rule(self.ns_mut(ns)?, rule)?;
                 Made::Nothing
             }
+            Op::AddFdb { ns, dev, dst } => {
+                let l = self.link_mut(ns, dev.as_str())?;
+                if l.flood.contains(dst) {
+                    return Err(KernelError::errno(libc::EEXIST, "File exists"));
+                }
+                l.flood.push(*dst);
+                Made::Nothing
+            }
+            Op::DelFdb { ns, dev, dst } => {
+                let l = self.link_mut(ns, dev.as_str())?;
+                let before = l.flood.len();
+                l.flood.retain(|d| d != dst);
+                if l.flood.len() == before {
+                    return Err(KernelError::errno(
+                        libc::ENOENT,
+                        "No such file or directory",
+                    ));
+                }
+                Made::Nothing
+            }
             Op::SetQdisc {
                 ns,
                 dev,

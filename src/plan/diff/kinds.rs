@@ -33,7 +33,7 @@ fn request(topo: &Topology, cx: &Cx, l: &LinkDecl) -> Option<(NsRef, Option<NsRe
             };
             Some((p.ns.clone(), into, spec))
         }
-        LinkKind::Vxlan { spec, dev } => {
+        LinkKind::Vxlan { spec, dev, cross } => {
             let mut spec = spec.clone();
             let mut under = 1500;
             if let Some(d) = dev {
@@ -45,6 +45,13 @@ fn request(topo: &Topology, cx: &Cx, l: &LinkDecl) -> Option<(NsRef, Option<NsRe
                     .unwrap_or(1500);
             }
             let mtu = Some(under.saturating_sub(spec.overhead()));
+            if cross.is_some() {
+                // A site crossing is born from the host namespace, so its
+                // UDP socket is on the underlay, straight into its own.
+                let into = (l.ns != NsRef::Host).then(|| l.ns.clone());
+                let mtu = l.mtu.or(mtu);
+                return Some((NsRef::Host, into, LinkSpec::Vxlan { spec, mtu }));
+            }
             Some((l.origin.0.clone(), None, LinkSpec::Vxlan { spec, mtu }))
         }
         LinkKind::Tun(t) => Some((l.ns.clone(), None, LinkSpec::Tun(t.clone()))),
@@ -72,7 +79,9 @@ pub(super) fn link(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffE
         });
         match ours {
             Some(x) if is_as_declared(x, &spec) => {
-                return relocate_owned(cx, l, &cur, entry);
+                let have = x.flood.clone();
+                relocate_owned(cx, l, &cur, entry)?;
+                return flood(cx, l, &have);
             }
             Some(x) if x.kind.as_deref() == Some(spec.kind()) => {
                 // Changed in the script: remove it (by identity) and make
@@ -132,7 +141,57 @@ pub(super) fn link(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffE
             index: None,
         }],
         key: Some(link_key(l)),
-    })
+    })?;
+    flood(cx, l, &[])
+}
+
+/// Head-end replication of a site crossing: the all-zero-MAC fdb entries
+/// the script declares and `have` (the device's now) lacks are appended,
+/// those it no longer declares deleted. The device's entries are all its
+/// own: they go with it, so the ledger keeps none.
+fn flood(cx: &mut Cx, l: &LinkDecl, have: &[std::net::IpAddr]) -> Result<(), DiffError> {
+    let LinkKind::Vxlan { cross: Some(c), .. } = &l.kind else {
+        return Ok(());
+    };
+    let key = Some(format!("{} flood", link_key(l)));
+    let (ns, dev) = (l.ns.clone(), l.name.clone());
+    for &dst in c.flood.iter().filter(|d| !have.contains(d)) {
+        cx.push_step(Step {
+            op: Op::AddFdb {
+                ns: ns.clone(),
+                dev: dev.clone(),
+                dst,
+            },
+            pos: l.pos.clone(),
+            records: Vec::new(),
+            retires: Vec::new(),
+            undo: vec![Op::DelFdb {
+                ns: ns.clone(),
+                dev: dev.clone(),
+                dst,
+            }],
+            key: key.clone(),
+        })?;
+    }
+    for &dst in have.iter().filter(|d| !c.flood.contains(d)) {
+        cx.push_step(Step {
+            op: Op::DelFdb {
+                ns: ns.clone(),
+                dev: dev.clone(),
+                dst,
+            },
+            pos: l.pos.clone(),
+            records: Vec::new(),
+            retires: Vec::new(),
+            undo: vec![Op::AddFdb {
+                ns: ns.clone(),
+                dev: dev.clone(),
+                dst,
+            }],
+            key: key.clone(),
+        })?;
+    }
+    Ok(())
 }
 
 /// Every kind the script declares that this kernel lacks, refused at its
