@@ -28,19 +28,27 @@ const SITES: &str = r#"let east = site("east", #{ underlay: "192.0.2.1" });
 let west = site("west", #{ underlay: "192.0.2.2" });
 let north = site("north", #{ underlay: "192.0.2.3", ssh: "root@north" });
 import "lib/lan" as lan;
-lan::pair(east, "e", 1);
-lan::pair(west, "w", 2);
-lan::pair(north, "n", 3);
+let e = lan::pair(east, "e", 1);
+let w = lan::pair(west, "w", 2);
+let n = lan::pair(north, "n", 3);
+stretch(e, w, n);
 "#;
 
-const LAN: &str = r#"// Two namespaces on site s with a veth between them, and a bridge.
+const LAN: &str = r#"// On site s: namespaces a and b with a veth between them, and a on the
+// site's bridge lan0 (which the script stretches over every site).
 fn pair(s, tag, i) {
   let a = s.netns(`${tag}a`);
   let b = s.netns(`${tag}b`);
   let v = a.veth("eth0", b, "eth0");
   v.addr(`10.${i}.0.1/24`).up();
   v.peer.addr(`10.${i}.0.2/24`).up();
-  s.bridge(`br${tag}`);
+  let br = s.bridge("lan0");
+  br.up();
+  let l = a.veth("eth1", s.host(), `${tag}a-lan`);
+  l.addr(`10.99.0.${i}/24`).up();
+  br.attach(l.peer);
+  l.peer.up();
+  br
 }
 "#;
 
@@ -99,6 +107,15 @@ fn up_all_sites_builds_every_site_with_prefixed_output() {
         let nss = m.ok(&sb, "ip netns list | cut -d' ' -f1 | sort | tr '\\n' ' '");
         assert_eq!(nss, format!("{tag}a {tag}b "), "{name}");
     }
+    // The stretched bridge joins the three machines: every pair reaches.
+    for (m, tag) in [(&ms[0], "e"), (&ms[1], "w"), (&ms[2], "n")] {
+        for i in 1..=3 {
+            m.ok(
+                &sb,
+                &format!("ip netns exec {tag}a ping -c1 -W5 10.99.0.{i} >/dev/null"),
+            );
+        }
+    }
     assert!(
         out.contains("topology 'three': up on all 3 sites (east, west, north)"),
         "{out}"
@@ -112,18 +129,18 @@ fn a_failure_on_one_site_leaves_none_of_them_changed() {
     let sb = Sandbox::new();
     let (ms, ssh, file) = three(&sb);
     // A foreign device holds the bridge's name on north.
-    ms[2].ok(&sb, "ip link add brn type veth peer name brn-p");
+    ms[2].ok(&sb, "ip link add lan0 type veth peer name lan0-p");
     let before: Vec<String> = ms.iter().map(|m| snap(&sb, m)).collect();
     let o = driver(&sb, &ssh, &["up", &file, "--all-sites"]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{}{err}", text(&o.stdout));
     assert!(err.contains("site north failed: "), "{err}");
-    assert!(err.contains("brn"), "{err}");
+    assert!(err.contains("lan0"), "{err}");
     assert!(err.contains("; east, west rolled back"), "{err}");
     // north's own report, prefixed; east and west built their part, held
     // it, and were told to roll back.
     assert!(
-        err.contains("[north]   × netns host already has brn"),
+        err.contains("[north]   × netns host already has lan0"),
         "{err}"
     );
     for m in ["east", "west"] {
