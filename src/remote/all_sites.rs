@@ -44,15 +44,15 @@ fn learn(o: &Opts, a: &ScriptArgs, name: Option<&str>) -> Result<Learned, Report
     runner.script = script_label(&a.file);
     let mut session = Session::new(runner, script_dir(&a.file), &a.set, a.max_ops);
     session.set_max_memory(a.max_memory);
-    // exec() and ping() are not run here: each site runs its own.
+    // Each site prints the script's print() lines: not once more here.
     session.engine.on_print(|_| {});
     drive::run_file(&mut session, &a.file, &text)?;
     let targets = super::site_targets(&session);
     if targets.is_empty() {
         return Err(diag::plain(
             format!(
-                "--all-sites: {} declares no site(), so there is nothing to run elsewhere",
-                a.file.display()
+                "--all-sites: {} declares no site(): nothing to run elsewhere",
+                script_label(&a.file)
             ),
             Some(
                 "run it here without --all-sites, or declare its machines with site(\"east\", #{ underlay: \"192.0.2.1\" })",

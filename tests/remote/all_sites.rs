@@ -277,3 +277,28 @@ fn a_driver_killed_while_sites_hold_leaves_them_as_before() {
         );
     }
 }
+
+#[test]
+fn all_sites_of_a_script_without_sites_or_with_site_is_refused() {
+    let sb = Sandbox::new();
+    let file = sb.script("plain.rhai", "netns(\"pa\");\n");
+    // No machine: an ssh that is called at all fails the test.
+    let ssh = sb.script("no-ssh", "#!/bin/sh\necho called >&2\nexit 99\n");
+    sb.ok(&format!("chmod +x {ssh}"));
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--all-sites: plain.rhai declares no site(): nothing to run elsewhere"),
+        "{err}"
+    );
+    assert!(!err.contains("called"), "{err}");
+    assert_eq!(sb.ok("ip netns list"), "");
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites", "--site", "east"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("cannot be used with"),
+        "{}",
+        text(&o.stderr)
+    );
+}
