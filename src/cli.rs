@@ -328,6 +328,10 @@ comments, never dropped silently.")]
         /// Run it on every site of the script, over ssh, in parallel
         #[arg(long)]
         all_sites: bool,
+        /// Also ping this address of another site's part (SITE:NS:DEV=ADDR;
+        /// what --all-sites passes each site)
+        #[arg(long, value_name = "SITE:NS:DEV=ADDR", hide = true)]
+        also: Vec<String>,
     },
     /// The script language reference: core functions, bundled modules
     #[command(after_help = "Examples:

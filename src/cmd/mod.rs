@@ -114,15 +114,20 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
         Cmd::PingAll {
             name: Some(target),
             all_sites: true,
+            ..
         } => crate::remote::all_sites::ping_all(&o, &target),
-        Cmd::PingAll { name, all_sites } => {
+        Cmd::PingAll {
+            name,
+            all_sites,
+            also,
+        } => {
             if all_sites {
                 return Err(crate::diag::plain(
                     "ping-all --all-sites needs the script (or the topology's name)",
                     Some("netplumb ping-all lab.rhai --all-sites"),
                 ));
             }
-            show::ping_all(name.as_deref())
+            show::ping_all(name.as_deref(), &also)
         }
         Cmd::Doc { module, check } => crate::doc::run(module.as_deref(), check, o.json),
         Cmd::Check { target, set } => check::run(&o, &target, &set),

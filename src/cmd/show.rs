@@ -78,7 +78,9 @@ pub fn graph(
     Ok(0)
 }
 
-pub fn ping_all(name: Option<&str>) -> Result<i32, Report> {
+/// `also`: other sites' addresses to ping too (`--all-sites`).
+pub fn ping_all(name: Option<&str>, also: &[String]) -> Result<i32, Report> {
+    let extra = crate::remote::pingall::parse(also).map_err(|e| diag::plain(e, None))?;
     // Pinging sends packets but changes no configuration.
     let mut k = LinuxKernel::new().map_err(kernel_err)?;
     let v = show::views(&mut k, name).map_err(gather_err)?;
@@ -90,7 +92,7 @@ pub fn ping_all(name: Option<&str>) -> Result<i32, Report> {
     }
     let mut all_ok = true;
     for (i, t) in v.iter().enumerate() {
-        let m = pingall::run(&mut k, t);
+        let m = pingall::run_with(&mut k, t, &extra);
         all_ok &= m.ok();
         let mut text = m.render();
         if i > 0 {

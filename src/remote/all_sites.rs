@@ -25,6 +25,8 @@ struct Learned {
     name: String,
     targets: Vec<Target>,
     bundle: Bundle,
+    /// Per site, the other sites' addresses (for ping-all's `--also`).
+    others: Vec<(String, Vec<String>)>,
 }
 
 fn learn(o: &Opts, a: &ScriptArgs, name: Option<&str>) -> Result<Learned, Report> {
@@ -66,10 +68,12 @@ fn learn(o: &Opts, a: &ScriptArgs, name: Option<&str>) -> Result<Learned, Report
         .unwrap_or_default();
     let bundle = Bundle::of(&script_label(&a.file), &text, &modules)
         .map_err(|e| diag::plain(e.to_string(), None))?;
+    let others = super::pingall::others(&session);
     Ok(Learned {
         name,
         targets,
         bundle,
+        others,
     })
 }
 
@@ -197,9 +201,14 @@ pub fn ping_all(o: &Opts, target: &str) -> Result<i32, Report> {
         }
     };
     let l = learn(o, &plain_args(&file), name)?;
-    let args_of = |_: &Target| {
+    let args_of = |t: &Target| {
         let mut v = global(o);
         v.extend(["ping-all", &l.name].map(String::from));
+        let theirs = l.others.iter().filter(|(s, _)| *s == t.name);
+        for a in theirs.flat_map(|(_, a)| a) {
+            v.push("--also".into());
+            v.push(a.clone());
+        }
         v
     };
     let res = fanout::run(

@@ -7,6 +7,7 @@ pub mod all_sites;
 pub mod bundle;
 pub mod fanout;
 pub mod hold;
+pub mod pingall;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

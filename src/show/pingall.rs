@@ -161,6 +161,12 @@ impl Matrix {
 
 /// Ping everything in `view` from every namespace of it, through `k`.
 pub fn run(k: &mut dyn Kernel, view: &TopologyView) -> Matrix {
+    run_with(k, view, &[])
+}
+
+/// [`run`], with `extra` targets too: the addresses of other sites' parts
+/// (`ping-all --all-sites`), which no view of this machine shows.
+pub fn run_with(k: &mut dyn Kernel, view: &TopologyView, extra: &[Target]) -> Matrix {
     let mut targets: Vec<Target> = Vec::new();
     for n in view.namespaces.iter().filter(|n| n.exists) {
         for (l, a) in n.routable_addrs() {
@@ -172,6 +178,11 @@ pub fn run(k: &mut dyn Kernel, view: &TopologyView) -> Matrix {
             if !targets.iter().any(|x| x.addr == t.addr) {
                 targets.push(t);
             }
+        }
+    }
+    for t in extra {
+        if !targets.iter().any(|x| x.addr == t.addr) {
+            targets.push(t.clone());
         }
     }
     let mut sources: Vec<&Namespace> = Vec::new();

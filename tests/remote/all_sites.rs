@@ -225,8 +225,34 @@ fn ping_all_all_sites_runs_on_every_site_and_fails_when_one_does() {
     let out = text(&o.stdout);
     assert!(o.status.success(), "{out}{}", text(&o.stderr));
     for m in &ms {
-        assert!(out.contains(&format!("[{}] ", m.name)), "{out}");
+        assert!(
+            out.contains(&format!("[{}] ping-all: topology three: ", m.name)),
+            "{out}"
+        );
     }
+    // Each site pings the other sites' addresses too, across the stretch.
+    let east: String = out
+        .lines()
+        .filter(|l| l.starts_with("[east] "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for want in [
+        "eth1@west",
+        "eth1@north",
+        "10.99.0.2",
+        "10.99.0.3",
+        "10.2.0.1",
+    ] {
+        assert!(east.contains(want), "{want}: {east}");
+    }
+    // wa's leg on lan0 down, on west: east and north no longer reach it.
+    ms[1].ok(&sb, "ip -n wa link set eth1 down");
+    let o = driver(&sb, &ssh, &["ping-all", &file, "--all-sites"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{}{err}", text(&o.stdout));
+    assert!(err.contains("site east failed: "), "{err}");
+    assert!(err.contains("site north failed: "), "{err}");
+    ms[1].ok(&sb, "ip -n wa link set eth1 up");
     // A link down on north: its ping-all fails, and so does the whole.
     ms[2].ok(&sb, "ip -n na link set eth0 down");
     let o = driver(&sb, &ssh, &["ping-all", &file, "--all-sites"]);
