@@ -123,3 +123,138 @@ fn a_cross_site_veth_is_a_vxlan_pair_that_carries_full_size_traffic() {
     assert!(st.success());
     sb.ok(&format!("cmp {dir}/in {dir}/out"));
 }
+
+fn up_all(sb: &Sandbox, ms: &[common::machines::Machine], script: &str) {
+    for m in ms {
+        m.np_ok(sb, &["up", script, "--site", &m.name]);
+    }
+}
+
+/// Acceptance 2 (scripts/sites.rhai): a bridge stretched over three
+/// machines; every pair of namespaces reaches every other, full-size
+/// frames included (the MTU rule gave every port the tunnel's 1450), and
+/// the routed link between east and west pings too.
+#[test]
+fn a_bridge_stretched_over_three_machines_joins_every_pair() {
+    let sb = Sandbox::new();
+    let ms = machines(&sb, &["east", "west", "north"]);
+    let script = common::script_path("scripts/sites.rhai");
+    up_all(&sb, &ms, &script);
+    for (i, m) in ms.iter().enumerate() {
+        let me = i + 1;
+        // Head-end replication: one all-zero-MAC entry per other site.
+        let vx = m.ok(&sb, "ip -j -d link show type vxlan");
+        let vx: serde_json::Value = serde_json::from_str(&vx).expect("ip -j");
+        let dev = vx[0]["ifname"].as_str().expect("a vxlan port").to_string();
+        assert_eq!(vx[0]["master"], "lan0");
+        let fdb = m.ok(&sb, &format!("bridge fdb show dev {dev}"));
+        for o in ms.iter().filter(|o| o.name != m.name) {
+            assert!(
+                fdb.contains(&format!(
+                    "00:00:00:00:00:00 dst {} self permanent",
+                    o.underlay
+                )),
+                "{}: {fdb}",
+                m.name
+            );
+        }
+        assert_eq!(link(&sb, m, &format!("h{me}"), "eth0")["mtu"], 1450);
+        for other in 1..=3 {
+            if other != me {
+                m.ok(
+                    &sb,
+                    &format!(
+                        "ip netns exec h{me} ping -c1 -W5 -M do -s 1422 10.8.0.{other} >/dev/null"
+                    ),
+                );
+            }
+        }
+    }
+    ms[0].ok(&sb, "ip netns exec r1 ping -c1 -W5 10.255.0.2 >/dev/null");
+    // A second up on each changes nothing.
+    for m in &ms {
+        let o = m.np_ok(&sb, &["up", &script, "--site", &m.name]);
+        assert!(o.contains("no changes"), "{}: {o}", m.name);
+    }
+}
+
+/// `plan` shows every site's part under its header, the MTU rule in a
+/// comment, and the head-end replication as `bridge fdb append` lines.
+#[test]
+fn plan_shows_each_site_and_says_why_the_mtu_is_what_it_is() {
+    let sb = Sandbox::new();
+    let script = common::script_path("scripts/sites.rhai");
+    let out = sb.np_ok(&["plan", &script]);
+    for h in [
+        "# site east (underlay 192.0.2.1)",
+        "# site west (underlay 192.0.2.2)",
+        "# site north (underlay 192.0.2.3)",
+    ] {
+        assert!(out.contains(h), "{out}");
+    }
+    assert!(out.contains("underlay 1500 − 50 bytes of VXLAN"), "{out}");
+    assert!(
+        out.contains("bridge fdb append 00:00:00:00:00:00 dev vx"),
+        "{out}"
+    );
+    let east = sb.np_ok(&["plan", &script, "--site", "east"]);
+    assert!(!east.contains("# site"), "{east}");
+    assert!(
+        east.contains("netns r1 type vxlan") || east.contains("netns r1"),
+        "{east}"
+    );
+    assert!(!east.contains("netns add r2"), "{east}");
+}
+
+fn fails(o: &std::process::Output) -> String {
+    assert!(!o.status.success(), "should have failed");
+    common::text(&o.stderr)
+}
+
+#[test]
+fn sites_are_refused_clearly() {
+    let sb = Sandbox::new();
+    let ms = machines(&sb, &["east"]);
+    let east = &ms[0];
+    let p = sb.script("pair.rhai", PAIR);
+    let e = fails(&east.np(&sb, &["up", &p]));
+    assert!(
+        e.contains("this script has sites (east, west): bring one up with --site NAME"),
+        "{e}"
+    );
+    let e = fails(&east.np(&sb, &["up", &p, "--site", "south"]));
+    assert!(
+        e.contains("--site south: the script has no site south (its sites: east, west)"),
+        "{e}"
+    );
+    let plain = sb.script("plain.rhai", "netns(\"x\");\n");
+    let e = fails(&east.np(&sb, &["up", &plain, "--site", "east"]));
+    assert!(
+        e.contains("--site east: the script declares no sites"),
+        "{e}"
+    );
+    let nosite = sb.script(
+        "nosite.rhai",
+        "let east = site(\"east\", #{ underlay: \"192.0.2.1\" });\nlet x = netns(\"x\");\n",
+    );
+    let e = fails(&east.np(&sb, &["up", &nosite, "--site", "east"]));
+    assert!(
+        e.contains("netns(\"x\") is on no site, but this script has sites (east, line 1)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("east.netns(\"x\")") && e.contains("nosite.rhai:2"),
+        "{e}"
+    );
+    // Nothing was made by any of them.
+    assert_eq!(east.ok(&sb, "ip netns list"), "");
+    let twice = sb.script(
+        "twice.rhai",
+        &format!("{PAIR}\nlet c = east.netns(\"c\");\nlet d = west.netns(\"d\");\nc.veth(\"e0\", d, \"e0\", #{{ vni: 7 }});\nc.veth(\"e1\", d, \"e1\", #{{ vni: 7 }});\n"),
+    );
+    let e = fails(&sb.netplumb(&["plan", &twice]));
+    assert!(
+        e.contains("VNI 7 (port 4789) is already used by c:e0 ↔ d:e0"),
+        "{e}"
+    );
+}
