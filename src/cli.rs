@@ -129,6 +129,9 @@ after_help = DOWN_FORMS
         /// (or --name NAME, or the script)
         #[arg(long, conflicts_with = "all")]
         force_forget: bool,
+        /// Refuse unless this machine holds that site's part of the topology
+        #[arg(long, value_name = "NAME", conflicts_with = "all")]
+        site: Option<String>,
     },
     /// Print the equivalent ip / nft commands without touching the kernel
     #[command(after_help = "Examples:
@@ -334,6 +337,9 @@ comments, never dropped silently.")]
         /// the ones it was brought up with)
         #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
         set: Vec<(String, String)>,
+        /// In a script with sites: validate only this site's part
+        #[arg(long, value_name = "NAME")]
+        site: Option<String>,
     },
     /// Record packets on interfaces: pcap, pcapng, or a line per packet
     #[command(after_help = "Examples:

@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 mod alloc;
+pub mod collide;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -93,6 +94,8 @@ pub enum SiteError {
     NoneSelected { sites: Vec<String> },
     #[error("--site {site}: the script has no site {site} (its sites: {})", .sites.join(", "))]
     Unknown { site: String, sites: Vec<String> },
+    #[error("{msg}")]
+    Collision { msg: String },
     #[error("--site {site}: the script declares no sites (site(\"{site}\", #{{ underlay: … }}))")]
     NoSites { site: String },
 }
