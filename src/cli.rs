@@ -143,9 +143,12 @@ after_help = DOWN_FORMS
         /// (or --name NAME, or the script)
         #[arg(long, conflicts_with = "all")]
         force_forget: bool,
+        /// Refuse unless this machine holds that site's part of the topology
+        #[arg(long, value_name = "NAME", conflicts_with = "all")]
+        site: Option<String>,
         /// Remove every site's part of the script FILE, each over ssh, in
         /// parallel (--name: the topology's name, if not FILE's stem)
-        #[arg(long, conflicts_with_all = ["all", "force_forget"])]
+        #[arg(long, conflicts_with_all = ["all", "force_forget", "site"])]
         all_sites: bool,
     },
     /// Print the equivalent ip / nft commands without touching the kernel
@@ -362,6 +365,9 @@ comments, never dropped silently.")]
         /// the ones it was brought up with)
         #[arg(long = "set", value_name = "K=V", value_parser = parse_kv)]
         set: Vec<(String, String)>,
+        /// In a script with sites: validate only this site's part
+        #[arg(long, value_name = "NAME")]
+        site: Option<String>,
     },
     /// Record packets on interfaces: pcap, pcapng, or a line per packet
     #[command(after_help = "Examples:

@@ -24,6 +24,7 @@ const PLANS: &[(&str, &[&str])] = &[
     ("scripts/docker.rhai", &[]),
     ("scripts/lab-ring.rhai", &[]),
     ("scripts/kinds.rhai", &[]),
+    ("scripts/sites.rhai", &[]),
     ("tests/scripts/mod-docker.rhai", &[]),
     ("tests/scripts/mod-portmap.rhai", &[]),
     ("tests/scripts/mod-lab.rhai", &[]),

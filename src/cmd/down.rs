@@ -22,6 +22,7 @@ pub fn run(
     all: bool,
     no_wait: bool,
     force_forget: bool,
+    site: Option<String>,
 ) -> Result<i32, Report> {
     if force_forget {
         // `down --force-forget NAME`, as the damaged-record error says it:
@@ -67,6 +68,11 @@ pub fn run(
         }
         vec![n]
     };
+    if let Some(s) = &site {
+        for n in &names {
+            other_site(n, s)?;
+        }
+    }
     let mut failed = Vec::new();
     let mut docs = Vec::new();
     for n in names {
@@ -93,6 +99,27 @@ pub fn run(
             failed.join("\n"),
             Some("what could be removed was; run down again after fixing the cause"),
         ))
+    }
+}
+
+/// `down --site S`: refused, before anything is touched, unless this
+/// machine holds site S's part of topology `n` (issue 19).
+fn other_site(n: &str, s: &str) -> Result<(), Report> {
+    let here = UpRecord::load(n).and_then(|r| r.site);
+    match here {
+        Some(h) if h == s => Ok(()),
+        Some(h) => Err(diag::plain(
+            format!(
+                "topology '{n}' on this machine is site {h}'s part, not {s}'s: nothing removed"
+            ),
+            Some("run down --site on the machine of that site, or without --site here"),
+        )),
+        None => Err(diag::plain(
+            format!(
+                "topology '{n}' on this machine is not a site's part (it was brought up without --site): nothing removed"
+            ),
+            None,
+        )),
     }
 }
 

@@ -84,8 +84,9 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
             all,
             no_wait,
             force_forget,
+            site,
             ..
-        } => down::run(&o, file, name, all, no_wait, force_forget),
+        } => down::run(&o, file, name, all, no_wait, force_forget, site),
         Cmd::Plan { script, diff } => plan::run(&o, &script, diff),
         Cmd::Test {
             script,
@@ -130,7 +131,7 @@ pub fn run(cli: Cli) -> Result<i32, Report> {
             show::ping_all(name.as_deref(), &also)
         }
         Cmd::Doc { module, check } => crate::doc::run(module.as_deref(), check, o.json),
-        Cmd::Check { target, set } => check::run(&o, &target, &set),
+        Cmd::Check { target, set, site } => check::run(&o, &target, &set, site),
         Cmd::Capture(a) => crate::capture::run(&o, &a, o.json),
         Cmd::Sandbox(c) => {
             let cx = crate::sandbox::Ctx {

@@ -70,6 +70,10 @@ fn say(o: &Opts, a: &ScriptArgs, diff: bool, session: &Session) -> Result<i32, R
         return Ok(0);
     }
     let mut out = String::new();
+    for t in r.sites.selected_tunnels() {
+        out.push_str(&t.mtu_comment());
+        out.push('\n');
+    }
     for s in &r.done {
         // `up` makes routes as `ip route add` does (proto boot), so the
         // same lines serve the from-scratch plan and --diff.

@@ -60,7 +60,7 @@ pub fn run(o: &Opts, a: &ScriptArgs, junit: Option<&Path>, keep: bool) -> Result
         }
     }
     if !keep {
-        super::down::run(&up_opts, None, Some(name), false, false, false)?;
+        super::down::run(&up_opts, None, Some(name), false, false, false, None)?;
     }
     Ok(if failed > 0 { 1 } else { 0 })
 }

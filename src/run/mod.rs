@@ -259,6 +259,11 @@ impl Runner {
                 eprintln!("netplumb: note: {d} (that topology's objects are not considered)");
             }
         }
+        if self.sites.any() && (self.ledger.is_some() || self.read_world) {
+            let host = self.kernel.observe(&NsRef::Host).ok();
+            let others = crate::site::collide::others(&world);
+            crate::site::collide::check(&self.topo, &others, host.as_ref())?;
+        }
         let owned: Vec<Entry> = self.owned().to_vec();
         let t0 = std::time::Instant::now();
         let d = plan::diff(

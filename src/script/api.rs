@@ -187,6 +187,10 @@ pub(super) fn exec_result(
         ));
     }
     let mut r = lock(rn);
+    if let Some(site) = other_site(&r) {
+        r.note_not_run(format!("exec `{cmd}` in netns {ns} (on site {site})"));
+        return Ok(exec_map(crate::kernel::ExecOutput::default()));
+    }
     converge(ctx, &mut r)?;
     let out = match r
         .kernel()
@@ -199,16 +203,38 @@ pub(super) fn exec_result(
         }
         Err(e) => return Err(fail(ctx, format!("exec in netns {ns}: {e}"))),
     };
+    Ok(exec_map(out))
+}
+
+fn exec_map(out: crate::kernel::ExecOutput) -> Map {
     let mut m = Map::new();
     m.insert("status".into(), Dynamic::from(out.status));
     m.insert("stdout".into(), Dynamic::from(out.stdout));
     m.insert("stderr".into(), Dynamic::from(out.stderr));
-    Ok(m)
+    m
+}
+
+/// In a `--site` run, the site of a handle another machine builds: its
+/// `exec()`/`ping()` run there, not here (issue 19).
+fn other_site(r: &Runner) -> Option<String> {
+    if r.sites.active_is_applied() {
+        return None;
+    }
+    Some(
+        r.sites
+            .active()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "none".into()),
+    )
 }
 
 pub(super) fn ping(ctx: &NativeCallContext, rn: &SharedRunner, ns: &NsRef, addr: &str) -> R<bool> {
     let ip = parse_ip(addr).map_err(|e| bad(ctx, e))?;
     let mut r = lock(rn);
+    if let Some(site) = other_site(&r) {
+        r.note_not_run(format!("ping {ip} from netns {ns} (on site {site})"));
+        return Ok(true);
+    }
     converge(ctx, &mut r)?;
     match r.kernel().ping(ns, ip) {
         Ok(b) => Ok(b),

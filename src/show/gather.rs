@@ -235,7 +235,12 @@ pub fn gather(
         for w in ws {
             namespaces.push(build_ns(&mut rd, &peers, w)?);
         }
-        out.push(TopologyView { name, namespaces });
+        let site = crate::uprecord::UpRecord::load(&name).and_then(|r| r.site);
+        out.push(TopologyView {
+            name,
+            site,
+            namespaces,
+        });
     }
     Ok(out)
 }

@@ -22,6 +22,10 @@ pub struct Show {
 #[derive(Debug, Serialize)]
 pub struct Topology {
     pub name: String,
+    /// The site whose part this machine holds (`up --site`); absent for a
+    /// topology without sites.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     pub namespaces: Vec<NamespaceJ>,
 }
 
@@ -362,6 +366,7 @@ pub fn build(views: &[TopologyView]) -> Show {
             .iter()
             .map(|t| Topology {
                 name: t.name.clone(),
+                site: t.site.clone(),
                 namespaces: t.namespaces.iter().map(namespace).collect(),
             })
             .collect(),

@@ -319,7 +319,11 @@ pub fn render(views: &[TopologyView]) -> String {
         if i > 0 {
             out.push('\n');
         }
-        let _ = writeln!(out, "topology {}", t.name);
+        match &t.site {
+            Some(s) => writeln!(out, "topology {} (site {s})", t.name),
+            None => writeln!(out, "topology {}", t.name),
+        }
+        .unwrap_or_default();
         for n in &t.namespaces {
             namespace_text(&mut out, &t.name, n);
         }

@@ -252,6 +252,8 @@ impl Namespace {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopologyView {
     pub name: String,
+    /// The site whose part this machine holds (`up --site`), if any.
+    pub site: Option<String>,
     pub namespaces: Vec<Namespace>,
 }
 

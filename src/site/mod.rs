@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 mod alloc;
+pub mod collide;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -69,6 +70,21 @@ pub struct Tunnel {
     pub pos: Pos,
 }
 
+impl Tunnel {
+    /// What `plan` says about the tunnel's MTU: why it is what it is.
+    pub fn mtu_comment(&self) -> String {
+        let on = if self.stretched {
+            format!("{} and its ports", self.what)
+        } else {
+            self.what.clone()
+        };
+        format!(
+            "# mtu {} on {on} (vni {}, port {}): underlay {} − {} bytes of VXLAN",
+            self.mtu, self.vni, self.port, self.underlay_mtu, self.overhead
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum SiteError {
     #[error(
@@ -78,6 +94,8 @@ pub enum SiteError {
     NoneSelected { sites: Vec<String> },
     #[error("--site {site}: the script has no site {site} (its sites: {})", .sites.join(", "))]
     Unknown { site: String, sites: Vec<String> },
+    #[error("{msg}")]
+    Collision { msg: String },
     #[error("--site {site}: the script declares no sites (site(\"{site}\", #{{ underlay: … }}))")]
     NoSites { site: String },
 }
@@ -209,6 +227,15 @@ impl Sites {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// The tunnels with an end on the selected site.
+    pub fn selected_tunnels(&self) -> impl Iterator<Item = &Tunnel> {
+        self.tunnels.iter().filter(|t| {
+            t.sites
+                .iter()
+                .any(|s| Some(&**s) == self.selected.as_deref())
+        })
     }
 
     pub fn info(&self) -> Vec<SiteInfo> {

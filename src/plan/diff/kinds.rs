@@ -150,9 +150,20 @@ pub(super) fn link(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffE
 /// those it no longer declares deleted. The device's entries are all its
 /// own: they go with it, so the ledger keeps none.
 fn flood(cx: &mut Cx, l: &LinkDecl, have: &[std::net::IpAddr]) -> Result<(), DiffError> {
-    let LinkKind::Vxlan { cross: Some(c), .. } = &l.kind else {
+    let LinkKind::Vxlan {
+        cross: Some(c),
+        spec,
+        ..
+    } = &l.kind
+    else {
         return Ok(());
     };
+    // A vxlan with a remote has the kernel's own entry for it.
+    let have: Vec<std::net::IpAddr> = have
+        .iter()
+        .copied()
+        .filter(|d| Some(*d) != spec.remote)
+        .collect();
     let key = Some(format!("{} flood", link_key(l)));
     let (ns, dev) = (l.ns.clone(), l.name.clone());
     for &dst in c.flood.iter().filter(|d| !have.contains(d)) {
