@@ -120,6 +120,14 @@ fn up_all_sites_builds_every_site_with_prefixed_output() {
         out.contains("topology 'three': up on all 3 sites (east, west, north)"),
         "{out}"
     );
+    // Again: every site is up to date.
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites"]);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    for m in &ms {
+        let want = format!("[{}] topology 'three': no changes", m.name);
+        assert!(out.contains(&want), "{out}");
+    }
     // The driver's own machine is untouched.
     assert_eq!(sb.ok("ip netns list"), "");
 }
@@ -159,6 +167,43 @@ fn a_failure_on_one_site_leaves_none_of_them_changed() {
     }
     for (m, b) in ms.iter().zip(&before) {
         kstate::assert_same(&snap(&sb, m), b, &format!("{} after the failed up", m.name));
+    }
+}
+
+#[test]
+fn a_vni_refused_on_one_site_leaves_none_of_them_changed() {
+    let sb = Sandbox::new();
+    let (ms, ssh, file) = three(&sb);
+    // The stretch's VNI, as plan gives it; a foreign vxlan on north holds it.
+    let plan = sb.np_ok(&["plan", &file]);
+    let vni = plan
+        .split_whitespace()
+        .skip_while(|w| *w != "vxlan")
+        .nth(2)
+        .expect("a vxlan id in the plan")
+        .to_string();
+    ms[2].ok(
+        &sb,
+        &format!("ip link add vxforeign type vxlan id {vni} dstport 4789 local 192.0.2.3"),
+    );
+    let before: Vec<String> = ms.iter().map(|m| snap(&sb, m)).collect();
+    let o = driver(&sb, &ssh, &["up", &file, "--all-sites"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{}{err}", text(&o.stdout));
+    let one = err
+        .split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(one.contains("site north failed: "), "{err}");
+    assert!(one.contains(&vni) && one.contains("vxforeign"), "{err}");
+    assert!(one.contains("; east, west rolled back"), "{err}");
+    for (m, b) in ms.iter().zip(&before) {
+        kstate::assert_same(
+            &snap(&sb, m),
+            b,
+            &format!("{} after the refused VNI", m.name),
+        );
     }
 }
 
