@@ -284,7 +284,8 @@ they are.")]
   sudo netplumb graph lab --format svg -o lab.svg
   sudo netplumb graph --format mermaid   every topology, for Markdown")]
     Graph {
-        /// One topology (default: all)
+        /// One topology (default: all), or a script with sites (FILE.rhai:
+        /// every site a cluster, tunnels dashed edges labelled with the VNI)
         name: Option<String>,
         /// dot (Graphviz source), svg (rendered with dot), or mermaid
         #[arg(long, value_enum, default_value_t = crate::show::GraphFormat::Dot)]

@@ -532,3 +532,62 @@ fn a_vni_taken_on_the_machine_is_refused_before_any_change() {
     east.ok(&sb, "ip link del theirs");
     assert_eq!(snap(&sb, east), before);
 }
+
+/// `graph FILE` of a script with sites: each site a cluster, tunnels
+/// dashed edges labelled with their VNI (dot, which Graphviz renders, and
+/// mermaid).
+#[test]
+fn graph_of_a_script_draws_sites_as_clusters_and_tunnels_dashed() {
+    let sb = Sandbox::new();
+    let script = common::script_path("scripts/sites.rhai");
+    let plan = sb.np_ok(&["plan", &script, "--site", "east"]);
+    let vni = |what: &str| -> String {
+        let l = plan.lines().find(|l| l.contains(what)).expect(what);
+        l.split("vni ")
+            .nth(1)
+            .expect("vni")
+            .split(',')
+            .next()
+            .expect("n")
+            .to_string()
+    };
+    let (wan, lan) = (vni("r1:wan0 ↔ r2:wan0"), vni("bridge lan0"));
+    let dot = sb.np_ok(&["graph", &script]);
+    for c in [
+        "site east (192.0.2.1)",
+        "site west (192.0.2.2)",
+        "site north (192.0.2.3)",
+    ] {
+        assert!(
+            dot.contains(&format!("label=\"{c}\"; style=bold;")),
+            "{dot}"
+        );
+    }
+    assert!(
+        dot.contains(&format!(
+            "\"east__ns_r1__wan0\" -- \"west__ns_r2__wan0\" [style=dashed, label=\"vni {wan}\"]"
+        )),
+        "{dot}"
+    );
+    // A stretched bridge: one tunnel edge per pair of sites.
+    assert_eq!(
+        dot.matches(&format!("label=\"vni {lan}\"")).count(),
+        3,
+        "{dot}"
+    );
+    if sb.sh("command -v dot").status.success() {
+        let svg = sb.np_ok(&["graph", &script, "--format", "svg"]);
+        assert!(svg.contains("<svg"), "{svg}");
+    }
+    let mm = sb.np_ok(&["graph", &script, "--format", "mermaid"]);
+    assert!(
+        mm.contains("subgraph site0[\"site east (192.0.2.1)\"]"),
+        "{mm}"
+    );
+    assert!(
+        mm.contains(&format!(
+            "east__ns_r1__wan0 -. \"vni {wan}\" .- west__ns_r2__wan0"
+        )),
+        "{mm}"
+    );
+}

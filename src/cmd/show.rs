@@ -59,6 +59,11 @@ pub fn graph(
     format: GraphFormat,
     output: Option<PathBuf>,
 ) -> Result<i32, Report> {
+    if let Some(n) = name
+        && (n.ends_with(".rhai") || std::path::Path::new(n).is_file())
+    {
+        return graph_file(std::path::Path::new(n), format, output);
+    }
     let v = show::views(&mut reader()?, name).map_err(gather_err)?;
     if v.is_empty() {
         return Err(diag::plain(
@@ -70,6 +75,59 @@ pub fn graph(
         GraphFormat::Dot => graph::dot(&v).into_bytes(),
         GraphFormat::Mermaid => graph::mermaid(&v).into_bytes(),
         GraphFormat::Svg => graph::svg(&v).map_err(|e| {
+            let help = e.help();
+            diag::plain(e.to_string(), help)
+        })?,
+    };
+    write_out(output.as_ref(), &bytes)?;
+    Ok(0)
+}
+
+/// `graph FILE.rhai` of a script with sites: every site's part, from the
+/// script (no kernel is read: no one machine has them all).
+fn graph_file(
+    path: &std::path::Path,
+    format: GraphFormat,
+    output: Option<PathBuf>,
+) -> Result<i32, Report> {
+    use crate::opts::{read_script, script_dir, script_label, topology_name};
+    let name = topology_name(path, None)?;
+    let text = read_script(path)?;
+    let mut rec = crate::kernel::Recorder::new();
+    rec.assume_devices = true;
+    let mut runner = crate::run::Runner::new(&name, Box::new(rec), None)
+        .map_err(|e| diag::plain(e.to_string(), None))?;
+    runner.quiet = true;
+    runner.script = script_label(path);
+    let mut session = crate::script::Session::new(runner, script_dir(path), &[], 50_000_000);
+    crate::drive::run_file(&mut session, path, &text)?;
+    let r = session.runner();
+    if !r.sites.any() {
+        return Err(diag::plain(
+            format!(
+                "{}: graph FILE draws a script with sites; this one has none",
+                path.display()
+            ),
+            Some("`netplumb graph NAME` draws a topology as the kernel has it"),
+        ));
+    }
+    let parts: Vec<graph::sites::SitePart> = r
+        .sites
+        .list
+        .iter()
+        .filter_map(|s| {
+            Some(graph::sites::SitePart {
+                name: s.name.to_string(),
+                underlay: s.underlay.to_string(),
+                topo: r.sites.part(&r.topo, Some(&s.name))?,
+            })
+        })
+        .collect();
+    let tunnels = &r.sites.tunnels;
+    let bytes = match format {
+        GraphFormat::Dot => graph::sites::dot(&parts, tunnels).into_bytes(),
+        GraphFormat::Mermaid => graph::sites::mermaid(&parts, tunnels).into_bytes(),
+        GraphFormat::Svg => graph::svg_of(graph::sites::dot(&parts, tunnels)).map_err(|e| {
             let help = e.help();
             diag::plain(e.to_string(), help)
         })?,

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use super::alloc::{VXLAN_VNI_MAX, VXLAN_VNI_MIN};
 use super::*;
 use crate::topo::Topology;
 

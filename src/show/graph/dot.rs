@@ -119,7 +119,11 @@ pub fn dot(views: &[TopologyView]) -> String {
 
 /// dot piped through Graphviz.
 pub fn svg(views: &[TopologyView]) -> Result<Vec<u8>, GraphError> {
-    let text = dot(views);
+    svg_of(dot(views))
+}
+
+/// Graphviz source rendered as SVG by `dot -Tsvg`.
+pub fn svg_of(text: String) -> Result<Vec<u8>, GraphError> {
     let mut child = match Command::new("dot")
         .arg("-Tsvg")
         .stdin(Stdio::piped())

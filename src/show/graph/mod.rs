@@ -11,8 +11,9 @@
 mod dot;
 mod mermaid;
 mod scene;
+pub mod sites;
 
-pub use dot::{dot, svg};
+pub use dot::{dot, svg, svg_of};
 pub use mermaid::mermaid;
 
 #[derive(Debug, thiserror::Error)]
