@@ -24,6 +24,20 @@ fn snap(sb: &Sandbox, m: &Machine) -> String {
     )
 }
 
+/// [`snap`] once it equals `want`, or after 10 s: a deleted namespace's
+/// devices (a veth's peer in the host) go with it a moment later, as the
+/// kernel cleans the namespace up in the background.
+fn settled(sb: &Sandbox, m: &Machine, want: &str) -> String {
+    let t0 = std::time::Instant::now();
+    loop {
+        let now = snap(sb, m);
+        if now == want || t0.elapsed().as_secs() >= 10 {
+            return now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 const SITES: &str = r#"let east = site("east", #{ underlay: "192.0.2.1" });
 let west = site("west", #{ underlay: "192.0.2.2" });
 let north = site("north", #{ underlay: "192.0.2.3", ssh: "root@north" });
@@ -166,7 +180,11 @@ fn a_failure_on_one_site_leaves_none_of_them_changed() {
         assert!(err.contains(&said), "{err}");
     }
     for (m, b) in ms.iter().zip(&before) {
-        kstate::assert_same(&snap(&sb, m), b, &format!("{} after the failed up", m.name));
+        kstate::assert_same(
+            &settled(&sb, m, b),
+            b,
+            &format!("{} after the failed up", m.name),
+        );
     }
 }
 
@@ -200,7 +218,7 @@ fn a_vni_refused_on_one_site_leaves_none_of_them_changed() {
     assert!(one.contains("; east, west rolled back"), "{err}");
     for (m, b) in ms.iter().zip(&before) {
         kstate::assert_same(
-            &snap(&sb, m),
+            &settled(&sb, m, b),
             b,
             &format!("{} after the refused VNI", m.name),
         );
@@ -226,22 +244,32 @@ fn down_all_sites_leaves_all_three_as_before() {
     }
     for (m, b) in ms.iter().zip(&before) {
         kstate::assert_same(
-            &snap(&sb, m),
+            &settled(&sb, m, b),
             b,
             &format!("{} after down --all-sites", m.name),
         );
     }
-    // --name names the topology; the script still names the sites.
-    let o = driver(&sb, &ssh, &["up", &file, "--all-sites", "--name", "other"]);
+    // --name names the topology; the script still names the sites. And
+    // NETPLUMB_SSH is split on whitespace (a command with its options).
+    let sh_ssh = format!("sh  {ssh}");
+    let o = driver(
+        &sb,
+        &sh_ssh,
+        &["up", &file, "--all-sites", "--name", "other"],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let o = driver(
         &sb,
-        &ssh,
+        &sh_ssh,
         &["down", "--name", "other", &file, "--all-sites"],
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
     for (m, b) in ms.iter().zip(&before) {
-        kstate::assert_same(&snap(&sb, m), b, &format!("{} after down --name", m.name));
+        kstate::assert_same(
+            &settled(&sb, m, b),
+            b,
+            &format!("{} after down --name", m.name),
+        );
     }
 }
 
@@ -347,12 +375,8 @@ fn a_driver_killed_while_sites_hold_leaves_them_as_before() {
     let _ = d.wait();
     // The held sites see EOF where COMMIT would come: they roll back.
     for (m, b) in ms.iter().zip(&before).take(2) {
-        let t0 = std::time::Instant::now();
-        while snap(&sb, m) != *b && t0.elapsed().as_secs() < 20 {
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
         kstate::assert_same(
-            &snap(&sb, m),
+            &settled(&sb, m, b),
             b,
             &format!("{} after the driver died", m.name),
         );
