@@ -2,6 +2,8 @@
 //! what changed: `+` created, `~` changed, `-` removed, "(repaired)" where
 //! the kernel had drifted from what the topology last made.
 
+use std::io::Write;
+
 use miette::Report;
 
 use crate::apply::LinuxKernel;
@@ -128,7 +130,11 @@ fn up_held(
             return Err(diag::with_rollback_errors(report, &errs));
         }
         if !o.quiet {
-            eprintln!("netplumb: {why}: the changes are rolled back; the machine is as before");
+            // Not eprintln!: when the driver's ssh is gone, so is stderr.
+            let _ = writeln!(
+                std::io::stderr(),
+                "netplumb: {why}: the changes are rolled back; the machine is as before"
+            );
         }
         return Ok(None);
     }
