@@ -535,7 +535,13 @@ impl Cli {
         {
             let msg = "the argument '[FILE]' cannot be used with '--name <NAME>' \
                        (only with --all-sites, where FILE names the sites)";
-            return Err(Cli::command().error(ErrorKind::ArgumentConflict, msg));
+            let mut root = Cli::command();
+            root.build();
+            let err = match root.find_subcommand_mut("down") {
+                Some(down) => down.error(ErrorKind::ArgumentConflict, msg),
+                None => root.error(ErrorKind::ArgumentConflict, msg),
+            };
+            return Err(err);
         }
         if self.json
             && let Some(why) = self.cmd.no_json()
@@ -677,6 +683,16 @@ mod tests {
             let cli = Cli::try_parse_from(ok).unwrap();
             assert!(cli.check_usage().is_ok(), "{ok:?}");
         }
+    }
+
+    #[test]
+    fn down_file_with_name_only_with_all_sites() {
+        let cli = Cli::try_parse_from(["netplumb", "down", "x.rhai", "--name", "y"]).unwrap();
+        let e = cli.check_usage().unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("Usage: netplumb down"), "{e}");
+        let ok = ["netplumb", "down", "x.rhai", "--name", "y", "--all-sites"];
+        assert!(Cli::try_parse_from(ok).unwrap().check_usage().is_ok());
     }
 
     #[test]
