@@ -134,6 +134,10 @@ fn every_example_script_renders() {
         if path.ends_with("bulk.rhai") {
             args.extend(["--set", "n=5", "--set", "k=50"]);
         }
+        if path.ends_with("sites.rhai") {
+            // One machine holds one site's part (issue 19).
+            args.extend(["--site", "east"]);
+        }
         sb.np_ok(&args);
         let g = graph(&sb, &[]);
         let p = png(&g).unwrap_or_else(|e| panic!("dot -Tpng of {path}'s graph: {e}\n{g}"));

@@ -591,3 +591,40 @@ fn graph_of_a_script_draws_sites_as_clusters_and_tunnels_dashed() {
         "{mm}"
     );
 }
+
+/// In a `--site` run, what the script asks of another site's namespaces
+/// (`ping()`, `exec()`, `assert_reach`, a daemon) is not run on this
+/// machine: that site's own run does it.
+#[test]
+fn another_sites_pings_execs_asserts_and_daemons_are_left_to_it() {
+    let sb = Sandbox::new();
+    let ms = machines(&sb, &["east", "west"]);
+    let body = format!(
+        "{PAIR}\nprint(`ping ${{b.ping(\"10.9.0.1\")}}`);\nprint(`exec ${{b.exec(\"echo hi\").stdout}}`);\nassert_reach(b, \"10.9.0.1\");\nb.daemon(\"sleep 300\", #{{ name: \"nap\" }});\n"
+    );
+    let p = sb.script("far.rhai", &body);
+    let o = ms[0].np(&sb, &["up", &p, "--site", "east"]);
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    let err = common::text(&o.stderr);
+    assert!(
+        err.contains("ping 10.9.0.1 from netns b (on site west): left to that site, not run here"),
+        "{err}"
+    );
+    assert!(
+        err.contains("exec `echo hi` in netns b (on site west): left to that site"),
+        "{err}"
+    );
+    let ps = ms[0].np_ok(&sb, &["ps"]);
+    assert!(!ps.contains("nap"), "{ps}");
+    // On west they run, and the assertion is checked there.
+    let o = ms[1].np(&sb, &["up", &p, "--site", "west"]);
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    let said = common::text(&o.stdout) + &common::text(&o.stderr);
+    assert!(
+        said.contains("exec hi") && said.contains("ping true"),
+        "{said}"
+    );
+    let ps = ms[1].np(&sb, &["ps"]);
+    ms[1].np_ok(&sb, &["down", &p, "--site", "west"]);
+    assert!(common::text(&ps.stdout).contains("nap"));
+}

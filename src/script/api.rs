@@ -188,7 +188,10 @@ pub(super) fn exec_result(
     }
     let mut r = lock(rn);
     if let Some(site) = other_site(&r) {
-        r.note_not_run(format!("exec `{cmd}` in netns {ns} (on site {site})"));
+        let what = format!("exec `{cmd}` in netns {ns} (on site {site})");
+        r.notes
+            .push(format!("{what}: left to that site, not run here"));
+        r.note_not_run(what);
         return Ok(exec_map(crate::kernel::ExecOutput::default()));
     }
     converge(ctx, &mut r)?;
@@ -232,7 +235,10 @@ pub(super) fn ping(ctx: &NativeCallContext, rn: &SharedRunner, ns: &NsRef, addr:
     let ip = parse_ip(addr).map_err(|e| bad(ctx, e))?;
     let mut r = lock(rn);
     if let Some(site) = other_site(&r) {
-        r.note_not_run(format!("ping {ip} from netns {ns} (on site {site})"));
+        let what = format!("ping {ip} from netns {ns} (on site {site})");
+        r.notes
+            .push(format!("{what}: left to that site, not run here"));
+        r.note_not_run(what);
         return Ok(true);
     }
     converge(ctx, &mut r)?;

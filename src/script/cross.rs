@@ -79,6 +79,32 @@ fn unused(ctx: &NativeCallContext, r: &Runner, vni: u32, port: u16) -> R<()> {
     Ok(())
 }
 
+/// Refuse `what` when link `id` is not on the site declarations go to now.
+pub(super) fn same_site(
+    ctx: &NativeCallContext,
+    rn: &SharedRunner,
+    id: crate::topo::LinkId,
+    what: &str,
+) -> R<()> {
+    let r = lock(rn);
+    match r.sites.site_of_link(&r.topo, id) {
+        Some(s) if s.as_ref() != r.sites.active() => Err(fail(
+            ctx,
+            format!(
+                "cannot {what}: it is on {}, this is on {}",
+                s.as_deref()
+                    .map(|x| format!("site {x}"))
+                    .unwrap_or("no site".into()),
+                r.sites
+                    .active()
+                    .map(|x| format!("site {x}"))
+                    .unwrap_or("no site".into())
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `a.veth(name, b, peer[, opts])` with `a` and `b` on two sites.
 pub(super) fn veth(
     ctx: &NativeCallContext,

@@ -157,7 +157,12 @@ fn assertion(
     reach: bool,
 ) -> R<()> {
     let target = Target::parse(target).map_err(|e| fail(ctx, e))?;
+    from.at(rn);
     let mut r = lock(rn);
+    if !r.sites.active_is_applied() {
+        // Another site's namespace: that machine checks it (issue 19).
+        return Ok(());
+    }
     if let NsRef::Named(n) = &from.ns
         && !r.topo.has_ns(n)
     {

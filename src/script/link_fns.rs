@@ -341,6 +341,7 @@ br.attach(v);             // v is the host end of a veth
     .set(
         move |ctx: NativeCallContext, br: &mut LinkHandle, port: LinkHandle| -> R<LinkHandle> {
             let (b, p) = (br.at(&rn), port.id);
+            super::cross::same_site(&ctx, &rn, p, "attach() a link on another site")?;
             declare(&ctx, &rn, |t, pos| t.attach(b, p, pos))?;
             Ok(br.clone())
         },
@@ -364,6 +365,12 @@ v.peer.move_to(foo);
     .set(
         move |ctx: NativeCallContext, l: &mut LinkHandle, ns: NsHandle| -> R<LinkHandle> {
             let id = l.at(&rn);
+            if lock(&rn).sites.active() != ns.site.as_ref() {
+                return Err(super::fail(
+                    &ctx,
+                    "move_to() a namespace on another site: a link stays on its site (a veth across sites is ns.veth(name, other, peer))",
+                ));
+            }
             declare(&ctx, &rn, |t, pos| t.move_to(id, ns.ns, pos))?;
             Ok(l.clone())
         },

@@ -225,7 +225,8 @@ mod tests {
             [
                 "Daemon.name -> string",
                 "Link.name -> string",
-                "Netns.name -> string"
+                "Netns.name -> string",
+                "Site.name -> string"
             ]
         );
         assert!(idx.functions["exec"].contains(&"Netns.exec(string) -> map".to_string()));
