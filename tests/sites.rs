@@ -203,6 +203,18 @@ fn plan_shows_each_site_and_says_why_the_mtu_is_what_it_is() {
         out.contains("bridge fdb append 00:00:00:00:00:00 dev vx"),
         "{out}"
     );
+    let e = fails(&sb.netplumb(&["plan", "--json", &script]));
+    assert!(
+        e.contains("plan --json of a script with sites is one document per site: add --site NAME (east, west, north)"),
+        "{e}"
+    );
+    let c = sb.np_ok(&["check", &script]);
+    assert!(
+        c.contains(
+            "valid; 3 sites, on empty machines their parts make east 18, west 18, north 14 changes"
+        ),
+        "{c}"
+    );
     // The underlay's family and MTU decide the tunnels' MTU.
     let v6 = sb.script(
         "v6.rhai",
