@@ -562,6 +562,17 @@ fn a_vni_taken_on_the_machine_is_refused_before_any_change() {
     );
     east.ok(&sb, "ip link del theirs");
     assert_eq!(snap(&sb, east), before);
+    // One in a namespace, its socket on the machine's: the kernel refuses
+    // ours half-way, the run rolls back and says why.
+    east.ok(&sb, "ip netns add other && ip link add theirs netns other type vxlan id 4242 local 192.0.2.1 dstport 4789");
+    let before = snap(&sb, east);
+    let e = fails(&east.np(&sb, &["up", &q, "--site", "east"]));
+    assert!(
+        e.contains("a vxlan with this VNI and port already exists on this machine's UDP socket"),
+        "{e}"
+    );
+    assert_eq!(snap(&sb, east), before);
+    east.ok(&sb, "ip netns del other");
 }
 
 /// `graph FILE` of a script with sites: each site a cluster, tunnels
