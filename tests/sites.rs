@@ -283,6 +283,15 @@ fn sites_are_refused_clearly() {
         e.contains("east.netns(\"x\")") && e.contains("nosite.rhai:2"),
         "{e}"
     );
+    let nat = sb.script(
+        "nat.rhai",
+        "let east = site(\"east\", #{ underlay: \"192.0.2.1\" });\nmasquerade(\"10.0.0.0/8\");\n",
+    );
+    let e = fails(&east.np(&sb, &["up", &nat, "--site", "east"]));
+    assert!(
+        e.contains("masquerade() is on no site, but this script has sites (east, line 1): declare it on one, as east.host().masquerade(…)"),
+        "{e}"
+    );
     // Nothing was made by any of them.
     assert_eq!(east.ok(&sb, "ip netns list"), "");
     let twice = sb.script(
