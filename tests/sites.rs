@@ -36,9 +36,15 @@ v.addr("10.9.0.1/24").up();
 v.peer.addr("10.9.0.2/24").up();
 "#;
 
-/// The device `dev` in netns `ns` of machine `m`, as `ip -j -d` shows it.
+/// The device `dev` in netns `ns` ("": the machine's own) of machine `m`,
+/// as `ip -j -d` shows it.
 fn link(sb: &Sandbox, m: &common::machines::Machine, ns: &str, dev: &str) -> serde_json::Value {
-    let o = m.ok(sb, &format!("ip -j -d -n {ns} link show dev {dev}"));
+    let n = if ns.is_empty() {
+        String::new()
+    } else {
+        format!("-n {ns}")
+    };
+    let o = m.ok(sb, &format!("ip -j -d {n} link show dev {dev}"));
     let v: serde_json::Value = serde_json::from_str(&o).expect("ip -j");
     v[0].clone()
 }
@@ -197,6 +203,31 @@ fn plan_shows_each_site_and_says_why_the_mtu_is_what_it_is() {
         out.contains("bridge fdb append 00:00:00:00:00:00 dev vx"),
         "{out}"
     );
+    let e = fails(&sb.netplumb(&["plan", "--json", &script]));
+    assert!(
+        e.contains("plan --json of a script with sites is one document per site: add --site NAME (east, west, north)"),
+        "{e}"
+    );
+    let c = sb.np_ok(&["check", &script]);
+    assert!(
+        c.contains(
+            "valid; 3 sites, on empty machines their parts make east 18, west 18, north 14 changes"
+        ),
+        "{c}"
+    );
+    // The underlay's family and MTU decide the tunnels' MTU.
+    let v6 = sb.script(
+        "v6.rhai",
+        &PAIR
+            .replace(r#"192.0.2.1" }"#, r#"2001:db8::1", mtu: 9000 }"#)
+            .replace(r#"192.0.2.2" }"#, r#"2001:db8::2", mtu: 9000 }"#),
+    );
+    let out6 = sb.np_ok(&["plan", &v6, "--site", "east"]);
+    assert!(out6.contains("underlay 9000 − 70 bytes of VXLAN"), "{out6}");
+    assert!(
+        out6.contains("mtu 8930 netns a type vxlan") && out6.contains("remote 2001:db8::2"),
+        "{out6}"
+    );
     let east = sb.np_ok(&["plan", &script, "--site", "east"]);
     assert!(!east.contains("# site"), "{east}");
     assert!(
@@ -250,6 +281,15 @@ fn sites_are_refused_clearly() {
     );
     assert!(
         e.contains("east.netns(\"x\")") && e.contains("nosite.rhai:2"),
+        "{e}"
+    );
+    let nat = sb.script(
+        "nat.rhai",
+        "let east = site(\"east\", #{ underlay: \"192.0.2.1\" });\nmasquerade(\"10.0.0.0/8\");\n",
+    );
+    let e = fails(&east.np(&sb, &["up", &nat, "--site", "east"]));
+    assert!(
+        e.contains("masquerade() is on no site, but this script has sites (east, line 1): declare it on one, as east.host().masquerade(…)"),
         "{e}"
     );
     // Nothing was made by any of them.
@@ -531,6 +571,17 @@ fn a_vni_taken_on_the_machine_is_refused_before_any_change() {
     );
     east.ok(&sb, "ip link del theirs");
     assert_eq!(snap(&sb, east), before);
+    // One in a namespace, its socket on the machine's: the kernel refuses
+    // ours half-way, the run rolls back and says why.
+    east.ok(&sb, "ip netns add other && ip link add theirs netns other type vxlan id 4242 local 192.0.2.1 dstport 4789");
+    let before = snap(&sb, east);
+    let e = fails(&east.np(&sb, &["up", &q, "--site", "east"]));
+    assert!(
+        e.contains("a vxlan with this VNI and port already exists on this machine's UDP socket"),
+        "{e}"
+    );
+    assert_eq!(snap(&sb, east), before);
+    east.ok(&sb, "ip netns del other");
 }
 
 /// `graph FILE` of a script with sites: each site a cluster, tunnels
@@ -627,4 +678,50 @@ fn another_sites_pings_execs_asserts_and_daemons_are_left_to_it() {
     let ps = ms[1].np(&sb, &["ps"]);
     ms[1].np_ok(&sb, &["down", &p, "--site", "west"]);
     assert!(common::text(&ps.stdout).contains("nap"));
+}
+
+/// A stretched bridge with a fixed VNI keeps its vxlan port when a site
+/// joins or leaves: only the head-end replication entries change, in
+/// place (`+ flood` / `- flood`), and the result equals a fresh up.
+#[test]
+fn a_site_joining_a_fixed_vni_stretch_changes_only_the_replication_list() {
+    let sb = Sandbox::new();
+    let ms = machines(&sb, &["east", "west", "north"]);
+    let two = DAY1.replace("stretch(lans, #{});", "stretch(lans, #{ vni: 7000 });");
+    let three = two
+        .replace(
+            r#"site("west", #{ underlay: "192.0.2.2" });"#,
+            "site(\"west\", #{ underlay: \"192.0.2.2\" });\nlet north = site(\"north\", #{ underlay: \"192.0.2.3\" });",
+        )
+        .replace("[east, west]", "[east, west, north]");
+    let p = sb.script("lab.rhai", &two);
+    up_all(&sb, &ms[..2], &p);
+    let index = |m: &common::machines::Machine| link(&sb, m, "", "vx7000")["ifindex"].clone();
+    let before = index(&ms[0]);
+    std::fs::write(&p, &three).expect("edit");
+    let out = ms[0].np_ok(&sb, &["up", &p, "--site", "east"]);
+    assert!(out.contains("+ flood vx7000 → 192.0.2.3"), "{out}");
+    assert!(!out.contains("vxlan vx7000"), "the port stays: {out}");
+    assert_eq!(index(&ms[0]), before);
+    ms[1].np_ok(&sb, &["up", &p, "--site", "west"]);
+    ms[2].np_ok(&sb, &["up", &p, "--site", "north"]);
+    ms[2].ok(&sb, "ip netns exec h3 ping -c1 -W5 10.8.0.1 >/dev/null");
+    let edited = snap(&sb, &ms[0]);
+    // North leaves again: its entry goes, in place.
+    std::fs::write(&p, &two).expect("edit back");
+    let out = ms[0].np_ok(&sb, &["up", &p, "--site", "east"]);
+    assert!(out.contains("- flood vx7000 → 192.0.2.3"), "{out}");
+    assert_eq!(index(&ms[0]), before);
+    let fdb = ms[0].ok(
+        &sb,
+        "bridge fdb show dev vx7000 | grep '^00:00:00:00:00:00'",
+    );
+    assert_eq!(fdb.trim(), "00:00:00:00:00:00 dst 192.0.2.2 self permanent");
+    // The three-site version over the two-site one = a fresh up of it.
+    std::fs::write(&p, &three).expect("edit");
+    ms[0].np_ok(&sb, &["up", &p, "--site", "east"]);
+    assert_eq!(snap(&sb, &ms[0]), edited);
+    ms[0].np_ok(&sb, &["down", &p, "--site", "east"]);
+    ms[0].np_ok(&sb, &["up", &p, "--site", "east"]);
+    assert_eq!(snap(&sb, &ms[0]), edited);
 }

@@ -113,7 +113,16 @@ pub fn run(
         let session = run_into(Box::new(rec), &name, path, set, None, site.clone())
             .map_err(|e| json_invalid(o, target, "file", e))?;
         let sites = session.runner().sites.names();
-        if site.is_none() && !sites.is_empty() && !o.json {
+        if site.is_none() && !sites.is_empty() {
+            if o.json {
+                return Err(diag::plain(
+                    format!(
+                        "check --json of a script with sites is one document per site: add --site NAME ({})",
+                        sites.join(", ")
+                    ),
+                    None,
+                ));
+            }
             return check_sites(o, target, &name, set, &sites);
         }
         let mut r = session.runner();

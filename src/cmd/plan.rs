@@ -22,6 +22,19 @@ pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
     if sites.is_empty() || a.site.is_some() {
         return say(o, a, diff, &session);
     }
+    if o.json {
+        return Err(diag::plain(
+            format!(
+                "plan --json of a script with sites is one document per site: add --site NAME ({})",
+                sites
+                    .iter()
+                    .map(|s| s.name.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None,
+        ));
+    }
     // Every site's plan, each under its header (issue 19).
     drop(session);
     for s in sites {

@@ -120,6 +120,20 @@ fn help_for(op: &Op, e: &KernelError) -> Option<String> {
             "the namespace already has a route to that destination: remove it, or let netplumb replace its own"
                 .into(),
         ),
+        Some(libc::EEXIST)
+            if matches!(
+                op,
+                Op::AddLink {
+                    spec: crate::op::LinkSpec::Vxlan { .. },
+                    ..
+                }
+            ) =>
+        {
+            Some(
+                "a vxlan with this VNI and port already exists on this machine's UDP socket (it may be in another namespace): pick another #{ vni }, or remove it"
+                    .into(),
+            )
+        }
         Some(libc::EEXIST) => Some(
             "the name was taken by someone else since the plan was made: pick another, or remove the existing object"
                 .into(),

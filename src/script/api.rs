@@ -65,9 +65,18 @@ pub(super) fn no_site(rn: &SharedRunner) {
     r.sites.enter(&mut r.topo, None);
 }
 
+/// How the user writes call `f` on a site: `netns(…)` and `bridge(…)`
+/// are the site's own, everything else is on its host (`host().f(…)`).
+pub(super) fn call_on_site(f: &str) -> String {
+    match f {
+        "netns" | "bridge" => format!("{f}(…)"),
+        _ => format!("host().{f}(…)"),
+    }
+}
+
 /// In a script with sites, a declaration on no site is refused at its
 /// line (`what`: the call, as the user would write it on a site).
-pub(super) fn on_no_site(ctx: &NativeCallContext, r: &Runner, what: &str) -> R<()> {
+pub(super) fn on_no_site(ctx: &NativeCallContext, r: &Runner, what: &str, call: &str) -> R<()> {
     if r.sites.any() && r.sites.active().is_none() {
         let first = &r.sites.list[0];
         return Err(fail(
@@ -77,7 +86,7 @@ pub(super) fn on_no_site(ctx: &NativeCallContext, r: &Runner, what: &str) -> R<(
                 r.sites.names().join(", "),
                 first.pos,
                 first.name,
-                what
+                call
             ),
         ));
     }
@@ -109,14 +118,16 @@ pub(super) fn declare<T>(
 ) -> R<T> {
     let pos = pos_of(ctx);
     let mut r = lock(rn);
-    on_no_site(ctx, &r, &format!("{}()", ctx.fn_name()))?;
+    let name = ctx.fn_name();
+    on_no_site(ctx, &r, &format!("{name}()"), &call_on_site(name))?;
     f(&mut r.topo, pos).map_err(|e| refused(ctx, e))
 }
 
 pub(super) fn netns(ctx: &NativeCallContext, rn: &SharedRunner, name: &str) -> R<NsHandle> {
     let n = NsName::new(name).map_err(|e| bad(ctx, e))?;
     no_site(rn);
-    on_no_site(ctx, &lock(rn), &format!("netns(\"{name}\")"))?;
+    let what = format!("netns(\"{name}\")");
+    on_no_site(ctx, &lock(rn), &what, &what)?;
     let ns = declare(ctx, rn, |t, pos| t.add_netns(n, pos))?;
     Ok(NsHandle::new(ns))
 }

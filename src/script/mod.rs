@@ -31,6 +31,9 @@ pub use api::LinkHandle;
 pub use callsite::instrument;
 pub(crate) use resolver::Resolver;
 pub use resolver::STDLIB;
+// For `up --all-sites` (branch h-remote): unused until the merge.
+#[allow(unused_imports)]
+pub use sites::declared_sites;
 
 use crate::run::Runner;
 use crate::topo::Pos;

@@ -124,7 +124,8 @@ fn push(
 ) -> R<()> {
     let pos = pos_of(ctx);
     let mut r = lock(rn);
-    super::api::on_no_site(ctx, &r, &format!("{}()", ctx.fn_name()))?;
+    let f = ctx.fn_name();
+    super::api::on_no_site(ctx, &r, &format!("{f}()"), &super::api::call_on_site(f))?;
     r.topo.add_nat(ns, rule, pos).map_err(|e| refused(ctx, e))
 }
 

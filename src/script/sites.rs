@@ -148,6 +148,16 @@ fn add_site(ctx: &NativeCallContext, rn: &SharedRunner, name: &str, opts: &Map) 
     Ok(handle)
 }
 
+/// The sites a script declared, from a session that evaluated it (with
+/// no kernel, like `plan`): for the commands that reach every machine
+/// (`up --all-sites`). Here, not in `site`, so that `site` stays below
+/// `script` in the layers.
+// Its user, `--all-sites`, is on branch h-remote: allowed until the merge.
+#[allow(dead_code)]
+pub fn declared_sites(session: &super::Session) -> Vec<crate::site::SiteInfo> {
+    session.runner().sites.info()
+}
+
 fn on(site: &SiteHandle, ns: NsRef) -> NsHandle {
     NsHandle {
         ns,

@@ -35,7 +35,8 @@ pub struct SiteDecl {
 }
 
 /// A declared site, as the commands that reach machines need it (`up
-/// --all-sites` learns the sites from a kernel-less evaluation).
+/// --all-sites` learns the sites from a kernel-less evaluation:
+/// `crate::script::declared_sites`).
 // Its user, `--all-sites`, is on branch h-remote: allowed until the merge.
 #[allow(dead_code)]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,13 +249,6 @@ impl Sites {
             })
             .collect()
     }
-}
-
-/// The sites a script declared, from a session that evaluated it (with
-/// no kernel, like `plan`): for the commands that reach every machine.
-#[allow(dead_code)]
-pub fn declared(session: &crate::script::Session) -> Vec<SiteInfo> {
-    session.runner().sites.info()
 }
 
 #[cfg(test)]
