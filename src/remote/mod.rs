@@ -88,7 +88,7 @@ impl Script {
 
 /// The sites of a script evaluated without a kernel, as ssh targets.
 fn site_targets(session: &Session) -> Vec<fanout::Target> {
-    crate::site::declared(session)
+    crate::script::declared_sites(session)
         .into_iter()
         .map(|s| fanout::Target {
             name: s.name,
