@@ -22,9 +22,8 @@ pub struct Show {
 #[derive(Debug, Serialize)]
 pub struct Topology {
     pub name: String,
-    /// The site whose part this machine holds (`up --site`); absent for a
+    /// The site whose part this machine holds (`up --site`); null for a
     /// topology without sites.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
     pub namespaces: Vec<NamespaceJ>,
 }
