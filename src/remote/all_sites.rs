@@ -131,11 +131,7 @@ pub fn up(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<i32, Report> {
     }
     let rolled: Vec<&Outcome> = res.iter().filter(|r| r.code == Some(ABORTED)).collect();
     let kept: Vec<&Outcome> = res.iter().filter(|r| r.code == Some(0)).collect();
-    let mut msg = failed
-        .iter()
-        .map(|f| format!("site {} failed: {}", f.name, fanout::why(f)))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let mut msg = failures(&failed);
     if !rolled.is_empty() {
         msg.push_str(&format!("; {} rolled back", fanout::names(rolled)));
     }
@@ -240,13 +236,18 @@ fn finish(res: &[Outcome], what: &str) -> Result<i32, Report> {
         return Ok(0);
     }
     let ok: Vec<&Outcome> = res.iter().filter(|r| r.code == Some(0)).collect();
-    let mut msg = failed
-        .iter()
-        .map(|f| format!("site {} failed: {}", f.name, fanout::why(f)))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let mut msg = failures(&failed);
     if !ok.is_empty() {
         msg.push_str(&format!("; {what} succeeded on {}", fanout::names(ok)));
     }
     Err(diag::plain(msg, None))
+}
+
+/// A line per failed site, with its reason.
+fn failures(failed: &[&Outcome]) -> String {
+    failed
+        .iter()
+        .map(|f| format!("site {} failed: {}", f.name, fanout::why(f)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -166,39 +166,30 @@ fn flood(cx: &mut Cx, l: &LinkDecl, have: &[std::net::IpAddr]) -> Result<(), Dif
         .collect();
     let key = Some(format!("{} flood", link_key(l)));
     let (ns, dev) = (l.ns.clone(), l.name.clone());
-    for &dst in c.flood.iter().filter(|d| !have.contains(d)) {
+    let entry = |add: bool, dst| {
+        let (ns, dev) = (ns.clone(), dev.clone());
+        if add {
+            Op::AddFdb { ns, dev, dst }
+        } else {
+            Op::DelFdb { ns, dev, dst }
+        }
+    };
+    let added = c
+        .flood
+        .iter()
+        .filter(|d| !have.contains(d))
+        .map(|&d| (true, d));
+    let removed = have
+        .iter()
+        .filter(|d| !c.flood.contains(d))
+        .map(|&d| (false, d));
+    for (add, dst) in added.chain(removed) {
         cx.push_step(Step {
-            op: Op::AddFdb {
-                ns: ns.clone(),
-                dev: dev.clone(),
-                dst,
-            },
+            op: entry(add, dst),
             pos: l.pos.clone(),
             records: Vec::new(),
             retires: Vec::new(),
-            undo: vec![Op::DelFdb {
-                ns: ns.clone(),
-                dev: dev.clone(),
-                dst,
-            }],
-            key: key.clone(),
-        })?;
-    }
-    for &dst in have.iter().filter(|d| !c.flood.contains(d)) {
-        cx.push_step(Step {
-            op: Op::DelFdb {
-                ns: ns.clone(),
-                dev: dev.clone(),
-                dst,
-            },
-            pos: l.pos.clone(),
-            records: Vec::new(),
-            retires: Vec::new(),
-            undo: vec![Op::AddFdb {
-                ns: ns.clone(),
-                dev: dev.clone(),
-                dst,
-            }],
+            undo: vec![entry(!add, dst)],
             key: key.clone(),
         })?;
     }
