@@ -3,7 +3,7 @@
 //! ports through the host's address) and, when asked, localhost (the port
 //! answers on 127.0.0.1 too).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -23,16 +23,34 @@ impl Topology {
         })
     }
 
+    /// The declared subnets of `ns`, in declaration order, with the link
+    /// and the address that make each: `link_on_subnet` for many lookups.
+    fn subnets_of(&self, ns: &NsRef) -> Vec<(LinkId, IpNet, IpAddr)> {
+        self.addrs()
+            .iter()
+            .filter(|a| &self.get(a.link).ns == ns)
+            .map(|a| (a.link, a.cidr.trunc(), a.cidr.addr()))
+            .collect()
+    }
+
     /// The bridge and subnet behind each DNAT backend of `ns` that keeps
-    /// hairpin on.
-    fn hairpin_backends(&self, ns: &NsRef) -> Vec<(LinkId, IpNet, IpAddr)> {
-        let mut out = Vec::new();
+    /// hairpin on, without duplicates. The subnets of `ns` are collected
+    /// once: a namespace publishing ten thousand ports asked for them ten
+    /// thousand times, each a walk of every address of the topology.
+    fn hairpin_backends(&self, ns: &NsRef) -> HashSet<(LinkId, IpNet, IpAddr)> {
+        let subnets = self.subnets_of(ns);
+        let mut out = HashSet::new();
         for d in self.nat().iter().filter(|d| &d.ns == ns && d.hairpin) {
             let NatRule::Dnat(m) = &d.rule else { continue };
-            if let Some((l, net)) = self.link_on_subnet(ns, m.to_addr)
-                && self.get(l).kind == LinkKind::Bridge
-            {
-                out.push((l, net, m.to_addr));
+            let ip = m.to_addr;
+            let Some(&(l, net, _)) = subnets
+                .iter()
+                .find(|(_, net, own)| net.contains(&ip) && *own != ip)
+            else {
+                continue;
+            };
+            if self.get(l).kind == LinkKind::Bridge {
+                out.insert((l, net, ip));
             }
         }
         out
@@ -57,25 +75,33 @@ impl Topology {
     /// The bridge ports that need hairpin mode: the host end of each veth
     /// whose other end holds a published backend. Without it the bridge
     /// never sends a frame back out of the port it came in by, so a
-    /// container cannot reach its own published port.
+    /// container cannot reach its own published port. One pass over the
+    /// links and one over the addresses (it was mappings × links × addresses).
     pub fn hairpin_ports(&self) -> HashSet<LinkId> {
+        let nss: HashSet<&NsRef> = self.nat().iter().map(|d| &d.ns).collect();
+        let backends: HashSet<(LinkId, IpAddr)> = nss
+            .into_iter()
+            .flat_map(|ns| self.hairpin_backends(ns))
+            .map(|(bridge, _, ip)| (bridge, ip))
+            .collect();
+        if backends.is_empty() {
+            return HashSet::new();
+        }
+        let mut addrs_of: HashMap<LinkId, Vec<IpAddr>> = HashMap::new();
+        for a in self.addrs() {
+            addrs_of.entry(a.link).or_default().push(a.cidr.addr());
+        }
         let mut out = HashSet::new();
-        let nss: HashSet<NsRef> = self.nat().iter().map(|d| d.ns.clone()).collect();
-        for ns in nss {
-            for (bridge, _, ip) in self.hairpin_backends(&ns) {
-                for (id, l) in self.links() {
-                    if !matches!(l.kind, LinkKind::Veth { .. }) || l.master != Some(bridge) {
-                        continue;
-                    }
-                    let Ok(peer) = self.peer(id) else { continue };
-                    if self
-                        .addrs()
-                        .iter()
-                        .any(|a| a.link == peer && a.cidr.addr() == ip)
-                    {
-                        out.insert(id);
-                    }
-                }
+        for (id, l) in self.links() {
+            let (LinkKind::Veth { .. }, Some(bridge)) = (&l.kind, l.master) else {
+                continue;
+            };
+            let Ok(peer) = self.peer(id) else { continue };
+            let holds = addrs_of
+                .get(&peer)
+                .is_some_and(|ips| ips.iter().any(|ip| backends.contains(&(bridge, *ip))));
+            if holds {
+                out.insert(id);
             }
         }
         out

@@ -107,6 +107,9 @@ pub(crate) struct Cx<'a> {
     /// Where each declared link is now (see `remove::link_now_at`), made
     /// on first use: it depends only on the model and the ledger.
     locs: std::cell::OnceCell<HashMap<(NsRef, crate::model::IfName), crate::topo::LinkId>>,
+    /// `Topology::hairpin_ports`, made on first use: the removal check asks
+    /// it once per recorded hairpin port.
+    hairpin: std::cell::OnceCell<std::collections::HashSet<crate::topo::LinkId>>,
     world: &'a World,
     /// Daemons whose recorded process stays as it is (see `daemons`).
     keep_daemons: Vec<String>,
@@ -354,6 +357,7 @@ pub fn diff(
         owned,
         index: OwnedIndex::new(owned),
         locs: std::cell::OnceCell::new(),
+        hairpin: std::cell::OnceCell::new(),
         world,
         keep_daemons: Vec::new(),
     };

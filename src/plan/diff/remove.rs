@@ -35,7 +35,10 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
                 LinkChange::Master(_) => l.master.is_some(),
                 LinkChange::Stp(_) => l.stp.is_some(),
                 LinkChange::McastSnooping(_) => l.mcast_snooping.is_some(),
-                LinkChange::Hairpin(_) => topo.hairpin_ports().contains(&id),
+                LinkChange::Hairpin(_) => cx
+                    .hairpin
+                    .get_or_init(|| topo.hairpin_ports())
+                    .contains(&id),
             }
         }),
         Entry::Route { ns, dest, .. } => topo
