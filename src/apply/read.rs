@@ -134,14 +134,13 @@ fn rule(r: rule_msg::RuleState) -> Rule {
 }
 
 pub fn read_links(rt: &mut Rtnl) -> Result<Vec<Link>, KernelError> {
-    Ok(rt
-        .dump(M::GetLink(LinkMessage::default()))?
-        .into_iter()
-        .filter_map(|m| match m {
-            M::NewLink(l) => Some(link(&l)),
-            _ => None,
-        })
-        .collect())
+    let mut out = Vec::new();
+    rt.dump_each(M::GetLink(LinkMessage::default()), |m| {
+        if let M::NewLink(l) = m {
+            out.push(link(&l));
+        }
+    })?;
+    Ok(out)
 }
 
 /// The id the namespace of `rt` gives the namespace `fd` names; None when

@@ -206,6 +206,44 @@ impl Rtnl {
         self.collect(payload, NLM_F_REQUEST | NLM_F_DUMP)
     }
 
+    /// A dump whose replies are handed to `f` one at a time, as they are
+    /// parsed: a parsed link message is kilobytes (stats, per-family
+    /// settings), and holding a thousand of them made `down` of a thousand
+    /// namespaces peak at tens of megabytes.
+    pub fn dump_each(
+        &mut self,
+        payload: RouteNetlinkMessage,
+        mut f: impl FnMut(RouteNetlinkMessage),
+    ) -> Result<(), KernelError> {
+        let seq = self.send(payload, NLM_F_REQUEST | NLM_F_DUMP)?;
+        let mut failure = None;
+        self.recv_until(|s, p| {
+            if s != seq {
+                return false;
+            }
+            match p {
+                NetlinkPayload::InnerMessage(m) => {
+                    f(m);
+                    false
+                }
+                NetlinkPayload::Error(e) => {
+                    if let Some(code) = e.code {
+                        failure = Some(KernelError::from(std::io::Error::from_raw_os_error(
+                            -code.get(),
+                        )));
+                    }
+                    true
+                }
+                NetlinkPayload::Done(_) => true,
+                _ => false,
+            }
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     /// Send one request and gather its data replies until DONE or the ACK.
     fn collect(
         &mut self,

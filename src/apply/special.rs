@@ -56,7 +56,7 @@ pub(super) fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError>
         } => {
             let sock = k.conns.nft(&k.nsdir, ns)?;
             let before = match replaces {
-                Some(_) => mappings_of(sock, &table.name),
+                Some(_) => mappings_with_flows(sock, &table.name),
                 None => Vec::new(),
             };
             let handle = match replaces {
@@ -70,7 +70,7 @@ pub(super) fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError>
         }
         Op::DelNat { ns, table, handle } => {
             let sock = k.conns.nft(&k.nsdir, ns)?;
-            let before = mappings_of(sock, table);
+            let before = mappings_with_flows(sock, table);
             let existed = match handle {
                 Some(h) => sock.delete_table_handle(table, *h),
                 None => sock.delete_table(table),
@@ -133,7 +133,12 @@ fn dnat_mappings(t: &NatTable) -> impl Iterator<Item = DnatMapping> + '_ {
 
 /// The DNAT mappings table `name` holds now (normal form), to tell which
 /// ones a replace or delete retires. Unreadable: none (nothing to forget).
-fn mappings_of(sock: &mut NftSocket, name: &str) -> Vec<DnatMapping> {
+/// The mappings of table `name` whose flows may need forgetting: none when
+/// no flow of the namespace was DNAT'd, which spares reading the whole map.
+fn mappings_with_flows(sock: &mut NftSocket, name: &str) -> Vec<DnatMapping> {
+    if matches!(sock.has_dnat_flows(), Ok(false)) {
+        return Vec::new();
+    }
     match sock.read_table(name) {
         Ok(Some(rb)) => dnat_mappings(&rb.table).collect(),
         _ => Vec::new(),

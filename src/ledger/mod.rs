@@ -10,6 +10,7 @@
 
 mod entry;
 mod labnames;
+mod slots;
 mod store;
 mod world;
 
@@ -18,6 +19,8 @@ use std::path::PathBuf;
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
+
+use slots::Slots;
 
 pub use entry::{
     DaemonName, End, Entry, EtcPath, MadeKind, PortClaim, ReadyText, SysctlKey, SysctlValue,
@@ -153,7 +156,7 @@ fn read_counted(name: &str) -> Result<(Vec<Entry>, usize), LedgerError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
         Err(e) => return Err(err(e)),
     };
-    let mut entries: Vec<Entry> = Vec::new();
+    let mut entries = Slots::new(Vec::new());
     let mut lines = 0;
     let mut reader = BufReader::new(file);
     let mut line = String::new();
@@ -183,19 +186,19 @@ fn read_counted(name: &str) -> Result<(Vec<Entry>, usize), LedgerError> {
         let rec: Record = serde_json::from_str(&line).map_err(|e| damaged(e.to_string()))?;
         match rec {
             Record::Add(o) => {
-                if !entries.contains(&o) {
+                if entries.find_last(&o).is_none() {
                     entries.push(o);
                 }
             }
             Record::Del(o) => {
-                if let Some(p) = entries.iter().rposition(|e| e == &o) {
-                    entries.remove(p);
+                if let Some(p) = entries.find_last(&o) {
+                    entries.take(p);
                 }
             }
         }
     }
     let garbage = lines - entries.len();
-    Ok((entries, garbage))
+    Ok((entries.into_vec(), garbage))
 }
 
 /// An open, locked record of one topology.
@@ -290,11 +293,13 @@ impl Ledger {
 
     /// Record, ahead of the kernel change, objects about to be created.
     pub fn add(&mut self, entries: &[Entry]) -> Result<(), LedgerError> {
+        let have: std::collections::HashSet<&Entry> = self.entries.iter().collect();
         let fresh: Vec<Entry> = entries
             .iter()
-            .filter(|o| !self.entries.contains(o))
+            .filter(|o| !have.contains(o))
             .cloned()
             .collect();
+        drop(have);
         let recs: Vec<Record> = fresh.iter().cloned().map(Record::Add).collect();
         self.append(&recs)?;
         self.entries.extend(fresh);
@@ -314,11 +319,13 @@ impl Ledger {
         }
         self.append(&recs)?;
         self.garbage += recs.len();
+        let mut slots = Slots::new(std::mem::take(&mut self.entries));
         for (old, new) in pairs {
-            if let Some(p) = self.entries.iter().rposition(|e| e == old) {
-                self.entries[p] = new.clone();
+            if let Some(p) = slots.find_last(old) {
+                slots.set(p, new.clone());
             }
         }
+        self.entries = slots.into_vec();
         Ok(())
     }
 
@@ -327,11 +334,13 @@ impl Ledger {
         let recs: Vec<Record> = entries.iter().cloned().map(Record::Del).collect();
         self.append(&recs)?;
         self.garbage += 2 * recs.len();
+        let mut slots = Slots::new(std::mem::take(&mut self.entries));
         for o in entries {
-            if let Some(p) = self.entries.iter().rposition(|e| e == o) {
-                self.entries.remove(p);
+            if let Some(p) = slots.find_last(o) {
+                slots.take(p);
             }
         }
+        self.entries = slots.into_vec();
         Ok(())
     }
 

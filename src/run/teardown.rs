@@ -6,6 +6,7 @@
 //! record are someone else's and left alone. What is already gone counts
 //! as removed; every failure is collected and none stops the rest.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crate::kernel::{Kernel, KernelError, NsState};
@@ -153,7 +154,8 @@ pub fn teardown(
             run.undo(e);
         }
     }
-    let mut doomed: Vec<NsRef> = Vec::new();
+    // Sets, not lists: each owned entry asks whether its namespace goes.
+    let mut doomed: HashSet<NsRef> = HashSet::new();
     for e in owns {
         let Entry::Netns { ns, .. } = e else { continue };
         if let Some(other) = world.claimant_of(e) {
@@ -164,7 +166,9 @@ pub fn teardown(
             continue;
         }
         match netns_is_ours(run.kernel, e) {
-            Ok(true) => doomed.push(NsRef::Named(ns.clone())),
+            Ok(true) => {
+                doomed.insert(NsRef::Named(ns.clone()));
+            }
             Ok(false) => run.leave(
                 e,
                 format!("netns {ns} is not the one this topology made: left alone"),
@@ -257,22 +261,30 @@ fn wait_vanished(run: &mut Run, vanishing: &mut Vec<Entry>, links: &mut Vec<Entr
         let mut by_ns: Vec<NsRef> = vanishing.iter().filter_map(|o| o.ns().cloned()).collect();
         by_ns.sort();
         by_ns.dedup();
-        let mut still = Vec::new();
+        // Which entries are still there, by position: a thousand ends
+        // against a thousand names, polled a few dozen times.
+        let mut there = vec![false; vanishing.len()];
         for ns in by_ns {
             let Ok(names) = run.kernel.link_names(&ns) else {
                 continue;
             };
-            for o in vanishing.iter() {
+            let names: HashSet<&str> = names.iter().map(String::as_str).collect();
+            for (i, o) in vanishing.iter().enumerate() {
                 if let Entry::Link { ns: n, name, .. } = o
                     && n == &ns
-                    && names.iter().any(|x| x == name.as_str())
+                    && names.contains(name.as_str())
                 {
-                    still.push(o.clone());
+                    there[i] = true;
                 }
             }
         }
-        for o in vanishing.iter().filter(|o| !still.contains(o)) {
-            run.done(o);
+        let mut still = Vec::new();
+        for (o, there) in std::mem::take(vanishing).into_iter().zip(there) {
+            if there {
+                still.push(o);
+            } else {
+                run.done(&o);
+            }
         }
         *vanishing = still;
         if vanishing.len() < left {

@@ -149,6 +149,34 @@ impl NftSocket {
         Ok(deleted)
     }
 
+    /// Whether any conntrack entry of this namespace has had its destination
+    /// NATed: when none has, there is no flow of a retiring table to
+    /// forget, and reading the table's whole map first (a tenth of a second
+    /// at 10,000 mappings, for a `down`) can be skipped.
+    pub fn has_dnat_flows(&mut self) -> Result<bool, NftError> {
+        for v6 in [false, true] {
+            let mut b = Buf::default();
+            let seq = self.take_seq();
+            let msg = ct_msg(
+                &mut b,
+                IPCTNL_MSG_CT_GET,
+                NLM_F_REQUEST | NLM_F_DUMP,
+                seq,
+                v6,
+            );
+            b.end_msg(msg);
+            let dnat = self
+                .request(&b, seq, true, "conntrack -L")?
+                .iter()
+                .filter_map(|msg| attr(&msg.attrs, CTA_STATUS).and_then(parse::be32))
+                .any(|status| status & IPS_DST_NAT != 0);
+            if dnat {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn delete_entries(&mut self, entries: &[Entry], v6: bool) -> Result<usize, NftError> {
         let mut deleted = 0;
         for chunk in entries.chunks(DELETES_PER_SEND) {

@@ -1,0 +1,130 @@
+//! Entries by hash, so that loading, replacing and removing thousands of
+//! them is linear: the record of S(3000,30000) holds 12,000 entries, and a
+//! scan of the list for each one (an `Add` dedup, a `Del`, a confirmed
+//! identity) made `down` spend most of its own time comparing entries.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+
+use super::Entry;
+
+/// A list of entries with holes, and where each entry is by its hash.
+pub(super) struct Slots {
+    items: Vec<Option<Entry>>,
+    by_hash: HashMap<u64, Vec<usize>>,
+    hasher: RandomState,
+}
+
+impl Slots {
+    pub fn new(entries: Vec<Entry>) -> Self {
+        let mut s = Slots {
+            items: Vec::with_capacity(entries.len()),
+            by_hash: HashMap::with_capacity(entries.len()),
+            hasher: RandomState::new(),
+        };
+        for e in entries {
+            s.push(e);
+        }
+        s
+    }
+
+    /// The position of the last entry equal to `e`, as `rposition` finds it.
+    pub fn find_last(&self, e: &Entry) -> Option<usize> {
+        self.by_hash
+            .get(&self.hasher.hash_one(e))?
+            .iter()
+            .rev()
+            .copied()
+            .find(|&i| self.items[i].as_ref() == Some(e))
+    }
+
+    pub fn push(&mut self, e: Entry) {
+        self.by_hash
+            .entry(self.hasher.hash_one(&e))
+            .or_default()
+            .push(self.items.len());
+        self.items.push(Some(e));
+    }
+
+    pub fn take(&mut self, i: usize) {
+        if let Some(e) = self.items[i].take() {
+            self.unindex(&e, i);
+        }
+    }
+
+    pub fn set(&mut self, i: usize, new: Entry) {
+        self.take(i);
+        let bucket = self.by_hash.entry(self.hasher.hash_one(&new)).or_default();
+        // Positions stay in order within a bucket, for `find_last`.
+        let at = bucket.partition_point(|&j| j < i);
+        bucket.insert(at, i);
+        self.items[i] = Some(new);
+    }
+
+    fn unindex(&mut self, e: &Entry, i: usize) {
+        let h = self.hasher.hash_one(e);
+        if let Some(bucket) = self.by_hash.get_mut(&h) {
+            bucket.retain(|&j| j != i);
+            if bucket.is_empty() {
+                self.by_hash.remove(&h);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_hash.values().map(Vec::len).sum()
+    }
+
+    pub fn into_vec(self) -> Vec<Entry> {
+        self.items.into_iter().flatten().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NsName;
+
+    fn ns(name: &str, ino: u64) -> Entry {
+        Entry::Netns {
+            ns: NsName::new(name).unwrap(),
+            ino: Some(ino),
+        }
+    }
+
+    /// The same edits on a plain list (`rposition`, then `remove` or
+    /// assignment, as the ledger did them) and on the slots end in the same
+    /// list, duplicates included.
+    #[test]
+    fn edits_match_a_plain_list_with_duplicates() {
+        let start = vec![ns("a", 1), ns("b", 2), ns("a", 1), ns("c", 3), ns("b", 2)];
+        let mut list = start.clone();
+        let mut slots = Slots::new(start);
+        let edits: [(Entry, Option<Entry>); 6] = [
+            (ns("a", 1), None),
+            (ns("b", 2), Some(ns("c", 3))),
+            (ns("c", 3), None),
+            (ns("z", 9), None),
+            (ns("b", 2), Some(ns("a", 1))),
+            (ns("a", 1), None),
+        ];
+        for (old, new) in edits {
+            let p = list.iter().rposition(|e| e == &old);
+            let q = slots.find_last(&old);
+            assert_eq!(p.is_some(), q.is_some(), "{old:?}");
+            match (p, q, new) {
+                (Some(p), Some(q), Some(n)) => {
+                    list[p] = n.clone();
+                    slots.set(q, n);
+                }
+                (Some(p), Some(q), None) => {
+                    list.remove(p);
+                    slots.take(q);
+                }
+                _ => {}
+            }
+            assert_eq!(slots.len(), list.len());
+        }
+        assert_eq!(slots.into_vec(), list);
+    }
+}
