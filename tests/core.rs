@@ -331,3 +331,42 @@ fn foreign_topology_link_is_refused_by_name() {
         "other's down must not remove lab's namespace"
     );
 }
+
+/// A namespace kept alive by a process of someone else's (here a `sleep`
+/// started with `ip netns exec`) is unmounted by `down`, but the kernel
+/// never destroys it while the process lives, so its veth's host end would
+/// stay: `down` waits a little for it, then deletes that end itself.
+#[test]
+fn down_removes_the_host_end_of_a_namespace_a_process_keeps_alive() {
+    let sb = Sandbox::new();
+    let s = sb.script(
+        "held.rhai",
+        "let br = bridge(\"hbr0\");\nbr.addr(\"10.77.0.1/24\").up();\nfor i in 1..=3 {\n  let ns = netns(`hns${i}`);\n  let v = veth(`hv${i}`, ns, \"eth0\");\n  br.attach(v);\n  v.up();\n  v.peer.addr(`10.77.0.${i + 1}/24`).up();\n}\n",
+    );
+    sb.np_ok(&["up", &s]);
+    let mut holder = sb
+        .cmd("ip")
+        .args(["netns", "exec", "hns2", "sleep", "60"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the holder");
+    // The holder is inside once its namespace is not the sandbox's.
+    let inside = || {
+        let own = std::fs::read_link(format!("/proc/{}/ns/net", sb.pid())).ok();
+        let its = std::fs::read_link(format!("/proc/{}/ns/net", holder.id())).ok();
+        its.is_some() && its != own
+    };
+    let t0 = std::time::Instant::now();
+    while !inside() && t0.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = sb.np_ok(&["down", "--name", "held"]);
+    assert!(out.contains("removed"), "{out}");
+    let host = names(&sb.json("ip -j link show"), "ifname");
+    for gone in ["hv1", "hv2", "hv3", "hbr0"] {
+        assert!(!host.contains(&gone.to_string()), "{gone} left: {host:?}");
+    }
+    assert_eq!(sb.ok("ip netns list").trim(), "");
+    let _ = holder.kill();
+    let _ = holder.wait();
+}

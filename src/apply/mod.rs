@@ -7,6 +7,7 @@ mod daemon;
 mod exec;
 mod fdb_msg;
 mod kinds;
+mod linkwait;
 mod listen;
 mod msg;
 pub mod netns;
@@ -181,6 +182,15 @@ impl Kernel for LinuxKernel {
     fn link_names(&mut self, ns: &NsRef) -> Result<Vec<String>, KernelError> {
         let links = read::read_links(self.conns.rtnl(&self.nsdir, ns)?)?;
         Ok(links.into_iter().map(|l| l.name).collect())
+    }
+
+    fn wait_links_gone(
+        &mut self,
+        ns: &NsRef,
+        names: &[String],
+        patience: std::time::Duration,
+    ) -> Result<Vec<String>, KernelError> {
+        self.wait_gone(ns, names, patience)
     }
 
     fn nsid(&mut self, from: &NsRef, to: &NsRef) -> Result<Option<i32>, KernelError> {

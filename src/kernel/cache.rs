@@ -138,6 +138,15 @@ impl Kernel for Cached {
         self.inner.link_names(ns)
     }
 
+    fn wait_links_gone(
+        &mut self,
+        ns: &NsRef,
+        names: &[String],
+        patience: std::time::Duration,
+    ) -> Result<Vec<String>, KernelError> {
+        self.inner.wait_links_gone(ns, names, patience)
+    }
+
     fn nsid(&mut self, from: &NsRef, to: &NsRef) -> Result<Option<i32>, KernelError> {
         self.inner.nsid(from, to)
     }

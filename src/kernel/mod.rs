@@ -137,6 +137,32 @@ pub trait Kernel: Send {
             .map(|l| l.name)
             .collect())
     }
+    /// Wait until none of `names` is a link of `ns`, or until `patience`
+    /// passes with none of them going; returns those still there. Polls
+    /// `link_names` here; the real kernel waits on link events.
+    fn wait_links_gone(
+        &mut self,
+        ns: &NsRef,
+        names: &[String],
+        patience: std::time::Duration,
+    ) -> Result<Vec<String>, KernelError> {
+        let mut progress = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(2);
+        let mut left: Vec<String> = names.to_vec();
+        loop {
+            let now: std::collections::HashSet<String> = self.link_names(ns)?.into_iter().collect();
+            let before = left.len();
+            left.retain(|n| now.contains(n));
+            if left.len() < before {
+                progress = std::time::Instant::now();
+            }
+            if left.is_empty() || progress.elapsed() > patience {
+                return Ok(left);
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(50));
+        }
+    }
     /// The id namespace `from` gives namespace `to` (how a veth in `from`
     /// names its peer's namespace); None when it has none.
     fn nsid(&mut self, from: &NsRef, to: &NsRef) -> Result<Option<i32>, KernelError>;

@@ -7,7 +7,7 @@
 //! as removed; every failure is collected and none stops the rest.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::kernel::{Kernel, KernelError, NsState};
 use crate::ledger::{Entry, Ledger, LedgerError, MadeKind, World};
@@ -254,53 +254,39 @@ pub fn teardown(
 /// namespace kept alive by a process inside never lets go: when the count
 /// stops falling for a while, delete those ends ourselves.
 fn wait_vanished(run: &mut Run, vanishing: &mut Vec<Entry>, links: &mut Vec<Entry>) {
-    let mut last_progress = Instant::now();
-    let mut left = vanishing.len();
-    let mut pause = Duration::from_millis(2);
-    while !vanishing.is_empty() {
-        let mut by_ns: Vec<NsRef> = vanishing.iter().filter_map(|o| o.ns().cloned()).collect();
-        by_ns.sort();
-        by_ns.dedup();
-        // Which entries are still there, by position: a thousand ends
-        // against a thousand names, polled a few dozen times.
-        let mut there = vec![false; vanishing.len()];
-        for ns in by_ns {
-            let Ok(names) = run.kernel.link_names(&ns) else {
-                continue;
-            };
-            let names: HashSet<&str> = names.iter().map(String::as_str).collect();
-            for (i, o) in vanishing.iter().enumerate() {
-                if let Entry::Link { ns: n, name, .. } = o
-                    && n == &ns
-                    && names.contains(name.as_str())
-                {
-                    there[i] = true;
-                }
-            }
+    let mut by_ns: Vec<NsRef> = vanishing.iter().filter_map(|o| o.ns().cloned()).collect();
+    by_ns.sort();
+    by_ns.dedup();
+    let mut stuck: HashSet<(NsRef, String)> = HashSet::new();
+    for ns in by_ns {
+        let names: Vec<String> = vanishing
+            .iter()
+            .filter_map(|o| match o {
+                Entry::Link { ns: n, name, .. } if n == &ns => Some(name.to_string()),
+                _ => None,
+            })
+            .collect();
+        // A namespace that cannot be read has nothing left to wait for.
+        if let Ok(left) = run
+            .kernel
+            .wait_links_gone(&ns, &names, Duration::from_millis(400))
+        {
+            stuck.extend(left.into_iter().map(|n| (ns.clone(), n)));
         }
-        let mut still = Vec::new();
-        for (o, there) in std::mem::take(vanishing).into_iter().zip(there) {
-            if there {
-                still.push(o);
-            } else {
-                run.done(&o);
-            }
-        }
-        *vanishing = still;
-        if vanishing.len() < left {
-            left = vanishing.len();
-            last_progress = Instant::now();
-        }
-        if vanishing.is_empty() {
-            break;
-        }
-        if last_progress.elapsed() > Duration::from_millis(400) {
-            links.splice(0..0, vanishing.drain(..));
-            break;
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
     }
+    let mut held_back = Vec::new();
+    for o in std::mem::take(vanishing) {
+        let held = match &o {
+            Entry::Link { ns, name, .. } => stuck.contains(&(ns.clone(), name.to_string())),
+            _ => false,
+        };
+        if held {
+            held_back.push(o);
+        } else {
+            run.done(&o);
+        }
+    }
+    links.splice(0..0, held_back);
 }
 
 /// Links are deleted by the ifindex the kernel gave them, whatever their
