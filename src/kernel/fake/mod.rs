@@ -9,7 +9,7 @@
 
 mod ops;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -39,6 +39,9 @@ pub struct Recorder {
     pub fail_at: Option<usize>,
     /// veth pairs: deleting one end, or the namespace of one end, deletes both.
     pairs: Vec<[(NsRef, String); 2]>,
+    /// Where each end's pair is in `pairs`, for the first `pair_ix.0`
+    /// pairs (a push only extends it); dropped when pairs go or are renamed.
+    pair_ix: Option<(usize, PairIndex)>,
     /// Ids namespaces give each other, as the kernel assigns them on demand.
     nsids: BTreeMap<(NsRef, NsRef), i32>,
     /// (macvlan, parent): deleting the parent deletes the macvlan.
@@ -47,6 +50,9 @@ pub struct Recorder {
     /// "not run", the fake sends no packets).
     pub answers: Option<BTreeSet<(NsRef, IpAddr)>>,
 }
+
+/// Positions in `Recorder::pairs` by end.
+type PairIndex = HashMap<(NsRef, String), Vec<usize>>;
 
 fn enodev() -> KernelError {
     KernelError::errno(libc::ENODEV, "No such device")
@@ -135,6 +141,7 @@ impl Recorder {
         }
         self.pairs
             .retain(|p| !ends.contains(&p[0]) && !ends.contains(&p[1]));
+        self.pair_ix = None;
         let children: Vec<(NsRef, String)> = self
             .uppers
             .iter()
@@ -149,6 +156,7 @@ impl Recorder {
     }
 
     fn rename_end(&mut self, ns: &NsRef, name: &str, to_ns: &NsRef, to: &str) {
+        self.pair_ix = None;
         for p in self.pairs.iter_mut().chain(self.uppers.iter_mut()) {
             for end in p.iter_mut() {
                 if &end.0 == ns && end.1 == name {
@@ -209,28 +217,30 @@ impl Recorder {
                 (peer_ns.clone(), peer.as_str()),
             ],
             Op::SetLink { ns, name, .. } => vec![(ns.clone(), name.as_str())],
-            Op::AddNetns { .. }
-            | Op::AddBridge { .. }
-            | Op::AddAddr { .. }
+            // No link's state depends on these.
+            Op::AddAddr { .. }
             | Op::DelAddr { .. }
             | Op::AddRoute { .. }
             | Op::ReplaceRoute { .. }
             | Op::DelRoute { .. }
             | Op::Sysctl { .. }
             | Op::ReplaceNat { .. }
-            | Op::DelNat { .. } => Vec::new(),
+            | Op::DelNat { .. } => return,
+            Op::AddNetns { .. } | Op::AddBridge { .. } => Vec::new(),
             // Rare, and they move or remove ends: everything.
             _ => return self.settle_links(),
         };
-        let pairs: Vec<[(NsRef, String); 2]> = self
-            .pairs
-            .iter()
-            .filter(|p| {
-                p.iter()
-                    .any(|(pn, pl)| ends.iter().any(|(n, l)| pn == n && pl == l))
-            })
-            .cloned()
-            .collect();
+        let mut at: Vec<usize> = {
+            let ix = self.pair_index();
+            ends.iter()
+                .filter_map(|(n, l)| ix.get(&(n.clone(), l.to_string())))
+                .flatten()
+                .copied()
+                .collect()
+        };
+        at.sort_unstable();
+        at.dedup();
+        let pairs: Vec<[(NsRef, String); 2]> = at.iter().map(|&i| self.pairs[i].clone()).collect();
         let mut nss: Vec<NsRef> = vec![op.ns()];
         for p in &pairs {
             for (n, _) in p {
@@ -239,10 +249,39 @@ impl Recorder {
                 }
             }
         }
-        self.settle(&pairs, &nss);
+        // Only the links of those pairs and the op can have changed: a pass
+        // over every link of the host per op made planning 3,000 namespaces
+        // quadratic. A new namespace or bridge settles its namespace whole.
+        let mut touched: Vec<(NsRef, String)> = pairs.iter().flatten().cloned().collect();
+        touched.extend(ends.iter().map(|(n, l)| (n.clone(), l.to_string())));
+        let only = (!ends.is_empty()).then_some(touched.as_slice());
+        self.settle_only(&pairs, &nss, only);
+    }
+
+    /// `pair_ix`, brought up to date with pushes since it was made.
+    fn pair_index(&mut self) -> &PairIndex {
+        let (covered, ix) = self.pair_ix.get_or_insert_with(|| (0, HashMap::new()));
+        for (i, p) in self.pairs.iter().enumerate().skip(*covered) {
+            for end in p {
+                ix.entry(end.clone()).or_default().push(i);
+            }
+        }
+        *covered = self.pairs.len();
+        ix
     }
 
     fn settle(&mut self, pairs: &[[(NsRef, String); 2]], nss: &[NsRef]) {
+        self.settle_only(pairs, nss, None);
+    }
+
+    /// `settle`, recomputing in `nss` only the links named in `only` (all
+    /// of them when None).
+    fn settle_only(
+        &mut self,
+        pairs: &[[(NsRef, String); 2]],
+        nss: &[NsRef],
+        only: Option<&[(NsRef, String)]>,
+    ) {
         for [a, b] in pairs {
             let find = |s: &Self, (ns, n): &(NsRef, String)| {
                 s.state
@@ -274,6 +313,9 @@ impl Recorder {
                 .map(|l| l.index)
                 .collect();
             for l in &mut st.links {
+                if only.is_some_and(|o| !o.iter().any(|(n, name)| name == &l.name && n == ns)) {
+                    continue;
+                }
                 if l.kind.as_deref() == Some("vxlan") {
                     // No carrier of its own to report, as the kernel says.
                     l.oper = if l.up { "UNKNOWN" } else { "DOWN" }.into();
