@@ -12,6 +12,7 @@ use super::registry::Reg;
 mod docs;
 use super::{SharedRunner, fail, lock, pos_of};
 use crate::model::{Cidr, IfName, NsRef, parse_ip};
+use crate::run::Runner;
 use docs::{DNAT, DNAT_MAP, MASQUERADE, MASQUERADE_OPTS, SNAT, SNAT_OPTS};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
@@ -52,9 +53,15 @@ pub(super) fn check_keys(ctx: &NativeCallContext, opts: &Map, allowed: &[&str]) 
     Ok(())
 }
 
+/// [`parse_ip`] without its error: `parse_to` tries every "ip:port" as a
+/// bare address first, and the error's message would be built for nothing.
+fn ip_of(s: &str) -> Option<IpAddr> {
+    s.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
 /// "172.17.0.3:10050", "172.17.0.3", "[fd00::2]:80", "fd00::2".
 fn parse_to(ctx: &NativeCallContext, s: &str) -> R<(IpAddr, Option<u16>)> {
-    if let Ok(ip) = parse_ip(s) {
+    if let Some(ip) = ip_of(s) {
         return Ok((ip, None));
     }
     let bad = || {
@@ -64,7 +71,7 @@ fn parse_to(ctx: &NativeCallContext, s: &str) -> R<(IpAddr, Option<u16>)> {
         )
     };
     let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
-    let ip = parse_ip(host).map_err(|_| bad())?;
+    let ip = ip_of(host).ok_or_else(bad)?;
     if ip.is_ipv6() && !host.starts_with('[') {
         return Err(bad());
     }
@@ -122,10 +129,24 @@ fn push(
     ns: NsRef,
     rule: impl FnOnce(usize) -> NatRule,
 ) -> R<()> {
-    let pos = pos_of(ctx);
     let mut r = lock(rn);
-    let f = ctx.fn_name();
-    super::api::on_no_site(ctx, &r, &format!("{f}()"), &super::api::call_on_site(f))?;
+    push_locked(ctx, &mut r, ns, rule)
+}
+
+/// [`push`] under the caller's lock.
+fn push_locked(
+    ctx: &NativeCallContext,
+    r: &mut Runner,
+    ns: NsRef,
+    rule: impl FnOnce(usize) -> NatRule,
+) -> R<()> {
+    let pos = pos_of(ctx);
+    // on_no_site refuses only in a script with sites: its words are not
+    // built for the other 100,000 calls
+    if r.sites.any() {
+        let f = ctx.fn_name();
+        super::api::on_no_site(ctx, r, &format!("{f}()"), &super::api::call_on_site(f))?;
+    }
     r.topo.add_nat(ns, rule, pos).map_err(|e| refused(ctx, e))
 }
 
@@ -200,7 +221,7 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
     let ports = ports(ctx, port)?;
     let to = m
         .get("to")
-        .and_then(|v| v.clone().into_string().ok())
+        .and_then(|v| v.clone().into_immutable_string().ok())
         .ok_or_else(|| fail(ctx, "dnat needs to: \"ip\" or \"ip:port\""))?;
     let (to_addr, to_port) = parse_to(ctx, &to)?;
     let daddr = match m.get("daddr") {
@@ -208,7 +229,7 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
         Some(v) => {
             let s = v
                 .clone()
-                .into_string()
+                .into_immutable_string()
                 .map_err(|_| fail(ctx, "daddr must be an address string"))?;
             Some(parse_ip(&s).map_err(|e| fail(ctx, e))?)
         }
@@ -234,8 +255,9 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
         Some(Err(_)) => return Err(fail(ctx, "proto must be \"tcp\" or \"udp\"")),
     };
     let iif = opt_ifname(ctx, m, "iif")?;
-    let at = ns.clone();
-    push(ctx, rn, ns, |tag| {
+    let at = localhost.then(|| ns.clone());
+    let mut r = lock(rn);
+    push_locked(ctx, &mut r, ns, |tag| {
         NatRule::Dnat(DnatMapping {
             proto,
             daddr,
@@ -246,15 +268,14 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
             tag,
         })
     })?;
-    let pos = pos_of(ctx);
-    let mut r = lock(rn);
     if !hairpin {
         r.topo.no_hairpin_last();
     }
     if force {
         r.topo.force_last();
     }
-    if localhost {
+    if let Some(at) = at {
+        let pos = pos_of(ctx);
         r.topo
             .publish_localhost(&at, to_addr, pos)
             .map_err(|e| refused(ctx, e))?;
