@@ -260,10 +260,53 @@ impl std::hash::Hasher for Fx {
 
 type FxSet<T> = HashSet<T, std::hash::BuildHasherDefault<Fx>>;
 
+fn ident_of(e: &ElemPlan) -> Ident {
+    Ident {
+        daddr: e.daddr,
+        ports: (e.lo, e.hi),
+        to: e.to,
+        to_port: e.to_port,
+    }
+}
+
+/// The duplicate check of one map. While the keys come in increasing
+/// order (as a loop declares them) no mapping can repeat an earlier one and
+/// nothing is hashed; the first key out of order starts a set of all.
+enum Seen {
+    Increasing,
+    Set(FxSet<Ident>),
+}
+
+impl Seen {
+    /// Is `m` new in the map whose elements so far are `elems`?
+    fn first(&mut self, elems: &[ElemPlan], m: &DnatMapping) -> bool {
+        let ident = Ident {
+            daddr: m.daddr,
+            ports: m.ports,
+            to: m.to_addr,
+            to_port: m.dest_port(),
+        };
+        if let Seen::Increasing = self {
+            // equal idents have equal keys: a greater key is a new mapping
+            match elems.last() {
+                None => return true,
+                Some(l) if (l.daddr, l.lo, l.hi) < (m.daddr, m.ports.0, m.ports.1) => {
+                    return true;
+                }
+                Some(_) => *self = Seen::Set(elems.iter().map(ident_of).collect()),
+            }
+        }
+        match self {
+            Seen::Set(set) => set.insert(ident),
+            Seen::Increasing => true,
+        }
+    }
+}
+
 pub(crate) fn plan(t: &NatTable) -> Plan {
     // each map with the idents of its elements (validate() allows exact
     // duplicates; the kernel would not)
-    let mut groups: Vec<(GroupKey, Vec<ElemPlan>, FxSet<Ident>)> = Vec::new();
+    let mut groups: Vec<(GroupKey, Vec<ElemPlan>, Seen)> = Vec::new();
     let mut index: HashMap<GroupKey, usize> = HashMap::new();
     // consecutive mappings mostly share a map: try the last one first
     let mut last: Option<usize> = None;
@@ -300,20 +343,14 @@ pub(crate) fn plan(t: &NatTable) -> Plan {
                     _ => {
                         let k = group_key(m);
                         *index.entry(k.clone()).or_insert_with(|| {
-                            groups.push((k, Vec::new(), FxSet::default()));
+                            groups.push((k, Vec::new(), Seen::Increasing));
                             groups.len() - 1
                         })
                     }
                 };
                 last = Some(gi);
                 let (_, elems, seen) = &mut groups[gi];
-                let ident = Ident {
-                    daddr: m.daddr,
-                    ports: m.ports,
-                    to: m.to_addr,
-                    to_port: m.dest_port(),
-                };
-                if !seen.insert(ident) {
+                if !seen.first(elems, m) {
                     continue;
                 }
                 elems.push(ElemPlan {

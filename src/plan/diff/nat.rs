@@ -65,26 +65,29 @@ fn port_claims(topo: &Topology, ns: &NsRef, script: &str) -> Vec<(PortClaim, Pos
     let mut out: Vec<(PortClaim, Pos)> = Vec::new();
     for d in topo.nat().iter().filter(|d| &d.ns == ns) {
         let NatRule::Dnat(m) = &d.rule else { continue };
+        let v6 = m.to_addr.is_ipv6();
+        if let Some((l, lpos)) = out.last_mut()
+            && l.proto == m.proto
+            && l.v6 == v6
+            && l.daddr == m.daddr
+            && l.hi.checked_add(1) == Some(m.ports.0)
+            // the same line reads the same place without writing it (a
+            // loop of 100,000 mappings is one claim)
+            && ((lpos.source == d.pos.source && lpos.line == d.pos.line)
+                || l.at == place(script, &d.pos))
+        {
+            l.hi = m.ports.1;
+            continue;
+        }
         let c = PortClaim {
             proto: m.proto,
-            v6: m.to_addr.is_ipv6(),
+            v6,
             daddr: m.daddr,
             lo: m.ports.0,
             hi: m.ports.1,
             at: place(script, &d.pos),
         };
-        match out.last_mut() {
-            Some((l, _))
-                if l.proto == c.proto
-                    && l.v6 == c.v6
-                    && l.daddr == c.daddr
-                    && l.at == c.at
-                    && l.hi.checked_add(1) == Some(c.lo) =>
-            {
-                l.hi = c.hi;
-            }
-            _ => out.push((c, d.pos.clone())),
-        }
+        out.push((c, d.pos.clone()));
     }
     out
 }
