@@ -170,10 +170,10 @@ impl Batch {
     }
 
     fn elements(&mut self, table: &str, mp: &MapPlan, set_id: u32) {
-        let items = element_items(mp);
         let mut open: Option<(usize, usize)> = None;
         let mut count = 0;
-        for it in &items {
+        // each item encoded as it is made: no list of 100,000 of them
+        element_items(mp, |it| {
             if let Some((m, n)) = open
                 && (count >= MAX_ELEMS_PER_MSG || self.buf.len() - n + MAX_ELEM_BYTES > NLA_MAX)
             {
@@ -203,7 +203,7 @@ impl Batch {
                 info.elems.push((start as u32, end as u32, it.tag));
             }
             count += 1;
-        }
+        });
         if let Some(o) = open {
             self.end_elems(o);
         }
@@ -256,7 +256,7 @@ fn port4(p: u16) -> [u8; 4] {
     [b[0], b[1], 0, 0]
 }
 
-fn element_items(mp: &MapPlan) -> Vec<Item> {
+fn element_items(mp: &MapPlan, mut out: impl FnMut(Item)) {
     let data = |e: &plan::ElemPlan| {
         let mut d = Val::addr(&e.to);
         if mp.data_port {
@@ -274,11 +274,10 @@ fn element_items(mp: &MapPlan) -> Vec<Item> {
             None => Val::of(&port.to_be_bytes()),
         }
     };
-    let mut out = Vec::with_capacity(mp.elems.len() * if mp.interval { 2 } else { 1 });
     if !mp.interval || mp.daddr {
         for e in &mp.elems {
             let key_end = mp.interval.then(|| concat_key(e, e.hi));
-            out.push(Item {
+            out(Item {
                 key: concat_key(e, e.lo),
                 key_end,
                 data: Some(data(e)),
@@ -286,12 +285,12 @@ fn element_items(mp: &MapPlan) -> Vec<Item> {
                 tag: e.tag,
             });
         }
-        return out;
+        return;
     }
     // rbtree ranges are start elements plus "interval end" elements at hi+1;
     // nft also closes [0, first) so the listing reads the same as nft's own.
     if let Some(first) = mp.elems.first() {
-        out.push(Item {
+        out(Item {
             key: Val::of(&0u16.to_be_bytes()),
             key_end: None,
             data: None,
@@ -303,7 +302,7 @@ fn element_items(mp: &MapPlan) -> Vec<Item> {
     // and a start with the same key apart by the flag, and refuses (EEXIST) a
     // start that directly follows a start.
     for e in &mp.elems {
-        out.push(Item {
+        out(Item {
             key: Val::of(&e.lo.to_be_bytes()),
             key_end: None,
             data: Some(data(e)),
@@ -311,7 +310,7 @@ fn element_items(mp: &MapPlan) -> Vec<Item> {
             tag: e.tag,
         });
         if let Some(end) = e.hi.checked_add(1) {
-            out.push(Item {
+            out(Item {
                 key: Val::of(&end.to_be_bytes()),
                 key_end: None,
                 data: None,
@@ -320,5 +319,4 @@ fn element_items(mp: &MapPlan) -> Vec<Item> {
             });
         }
     }
-    out
 }

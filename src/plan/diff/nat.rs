@@ -193,15 +193,19 @@ fn first_pos<'a>(topo: &'a Topology, ns: &NsRef) -> Option<&'a Pos> {
 /// The table the script declares in `ns` (userdata still empty): its NAT
 /// rules and its forward chain, validated.
 pub fn declared_table(topo: &Topology, ns: &NsRef, name: &str) -> Result<NatTable, DiffError> {
-    let table = NatTable {
-        name: name.to_string(),
-        rules: topo
-            .nat()
+    // sized up front: a filtered chain has no size hint, and growing a
+    // vector of 100,000 rules by doubling copies and faults it in again
+    let mut rules = Vec::with_capacity(topo.nat().len());
+    rules.extend(
+        topo.nat()
             .iter()
             .filter(|d| &d.ns == ns)
-            .map(|d| d.rule.clone())
-            .chain(topo.hairpin_rules(ns))
-            .collect(),
+            .map(|d| d.rule.clone()),
+    );
+    rules.extend(topo.hairpin_rules(ns));
+    let table = NatTable {
+        name: name.to_string(),
+        rules,
         filter: topo
             .filter_rules(ns)
             .map_err(|(pos, msg)| err(&pos, msg, None))?,
