@@ -131,8 +131,33 @@ fn write_addr(w: &mut impl Write, a: &IpAddr) -> std::fmt::Result {
     }
 }
 
+/// A line of text on the stack: an element is put together here and
+/// written in one piece (100,000 elements, a dozen pieces each).
+struct Line {
+    b: [u8; 128],
+    n: usize,
+}
+
+impl Write for Line {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.n + s.len();
+        let dst = self.b.get_mut(self.n..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.n = end;
+        Ok(())
+    }
+}
+
 /// `key : value` of one map element, as nft lists it.
 fn write_elem(w: &mut impl Write, m: &MapPlan, e: &ElemPlan) -> std::fmt::Result {
+    let mut line = Line { b: [0; 128], n: 0 };
+    // the longest element (two IPv6 addresses, a range, a port) fits
+    elem_into(&mut line, m, e)?;
+    // only whole &strs were copied in
+    w.write_str(std::str::from_utf8(&line.b[..line.n]).map_err(|_| std::fmt::Error)?)
+}
+
+fn elem_into(w: &mut impl Write, m: &MapPlan, e: &ElemPlan) -> std::fmt::Result {
     if let Some(d) = &e.daddr {
         write_addr(w, d)?;
         w.write_str(" . ")?;
