@@ -12,6 +12,7 @@ use super::registry::Reg;
 mod docs;
 use super::{SharedRunner, fail, lock, pos_of};
 use crate::model::{Cidr, IfName, NsRef, parse_ip};
+use crate::run::Runner;
 use docs::{DNAT, DNAT_MAP, MASQUERADE, MASQUERADE_OPTS, SNAT, SNAT_OPTS};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
@@ -22,7 +23,12 @@ fn prefix(ctx: &NativeCallContext, s: &str) -> R<IpNet> {
 }
 
 fn opt_ifname(ctx: &NativeCallContext, opts: &Map, key: &str) -> R<Option<String>> {
-    match opts.get(key) {
+    ifname_of(ctx, key, opts.get(key))
+}
+
+/// Option `key`'s value `v`, an interface name when given.
+fn ifname_of(ctx: &NativeCallContext, key: &str, v: Option<&Dynamic>) -> R<Option<String>> {
+    match v {
         None => Ok(None),
         Some(v) => {
             let s = v.clone().into_string().map_err(|_| {
@@ -52,9 +58,15 @@ pub(super) fn check_keys(ctx: &NativeCallContext, opts: &Map, allowed: &[&str]) 
     Ok(())
 }
 
+/// [`parse_ip`] without its error: `parse_to` tries every "ip:port" as a
+/// bare address first, and the error's message would be built for nothing.
+fn ip_of(s: &str) -> Option<IpAddr> {
+    s.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
 /// "172.17.0.3:10050", "172.17.0.3", "[fd00::2]:80", "fd00::2".
 fn parse_to(ctx: &NativeCallContext, s: &str) -> R<(IpAddr, Option<u16>)> {
-    if let Ok(ip) = parse_ip(s) {
+    if let Some(ip) = ip_of(s) {
         return Ok((ip, None));
     }
     let bad = || {
@@ -64,7 +76,7 @@ fn parse_to(ctx: &NativeCallContext, s: &str) -> R<(IpAddr, Option<u16>)> {
         )
     };
     let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
-    let ip = parse_ip(host).map_err(|_| bad())?;
+    let ip = ip_of(host).ok_or_else(bad)?;
     if ip.is_ipv6() && !host.starts_with('[') {
         return Err(bad());
     }
@@ -122,10 +134,24 @@ fn push(
     ns: NsRef,
     rule: impl FnOnce(usize) -> NatRule,
 ) -> R<()> {
-    let pos = pos_of(ctx);
     let mut r = lock(rn);
-    let f = ctx.fn_name();
-    super::api::on_no_site(ctx, &r, &format!("{f}()"), &super::api::call_on_site(f))?;
+    push_locked(ctx, &mut r, ns, rule)
+}
+
+/// [`push`] under the caller's lock.
+fn push_locked(
+    ctx: &NativeCallContext,
+    r: &mut Runner,
+    ns: NsRef,
+    rule: impl FnOnce(usize) -> NatRule,
+) -> R<()> {
+    let pos = pos_of(ctx);
+    // on_no_site refuses only in a script with sites: its words are not
+    // built for the other 100,000 calls
+    if r.sites.any() {
+        let f = ctx.fn_name();
+        super::api::on_no_site(ctx, r, &format!("{f}()"), &super::api::call_on_site(f))?;
+    }
     r.topo.add_nat(ns, rule, pos).map_err(|e| refused(ctx, e))
 }
 
@@ -165,23 +191,66 @@ fn snat(
     push(ctx, rn, ns, |tag| NatRule::Snat { src, to, oif, tag })
 }
 
+/// The options of a `dnat(#{ … })` mapping, read in one pass over the map
+/// (it is called 100,000 times in a big script).
+#[derive(Default)]
+struct DnatOpts<'a> {
+    port: Option<&'a Dynamic>,
+    to: Option<&'a Dynamic>,
+    daddr: Option<&'a Dynamic>,
+    proto: Option<&'a Dynamic>,
+    iif: Option<&'a Dynamic>,
+    localhost: Option<&'a Dynamic>,
+    hairpin: Option<&'a Dynamic>,
+    force: Option<&'a Dynamic>,
+}
+
+const DNAT_KEYS: &[&str] = &[
+    "port",
+    "to",
+    "daddr",
+    "proto",
+    "iif",
+    "localhost",
+    "hairpin",
+    "force",
+];
+
+impl<'a> DnatOpts<'a> {
+    fn read(ctx: &NativeCallContext, m: &'a Map) -> R<Self> {
+        let mut o = DnatOpts::default();
+        for (k, v) in m {
+            let slot = match k.as_str() {
+                "port" => &mut o.port,
+                "to" => &mut o.to,
+                "daddr" => &mut o.daddr,
+                "proto" => &mut o.proto,
+                "iif" => &mut o.iif,
+                "localhost" => &mut o.localhost,
+                "hairpin" => &mut o.hairpin,
+                "force" => &mut o.force,
+                // the first unknown key, in the words check_keys has
+                _ => return check_keys(ctx, m, DNAT_KEYS).map(|()| o),
+            };
+            *slot = Some(v);
+        }
+        Ok(o)
+    }
+
+    fn get(&self, k: &str) -> Option<&'a Dynamic> {
+        match k {
+            "localhost" => self.localhost,
+            "hairpin" => self.hairpin,
+            "force" => self.force,
+            _ => None,
+        }
+    }
+}
+
 fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R<()> {
-    check_keys(
-        ctx,
-        m,
-        &[
-            "port",
-            "to",
-            "daddr",
-            "proto",
-            "iif",
-            "localhost",
-            "hairpin",
-            "force",
-        ],
-    )?;
+    let o = DnatOpts::read(ctx, m)?;
     let flag = |k: &str, default: bool| -> R<bool> {
-        match m.get(k) {
+        match o.get(k) {
             None => Ok(default),
             Some(v) => v
                 .as_bool()
@@ -191,24 +260,23 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
     let localhost = flag("localhost", false)?;
     let hairpin = flag("hairpin", true)?;
     let force = flag("force", false)?;
-    let port = m.get("port").ok_or_else(|| {
+    let port = o.port.ok_or_else(|| {
         fail(
             ctx,
             "dnat needs a port: #{ port: 8080, to: \"172.17.0.3:80\" }",
         )
     })?;
     let ports = ports(ctx, port)?;
-    let to = m
-        .get("to")
-        .and_then(|v| v.clone().into_string().ok())
-        .ok_or_else(|| fail(ctx, "dnat needs to: \"ip\" or \"ip:port\""))?;
+    let to =
+        o.to.and_then(|v| v.clone().into_immutable_string().ok())
+            .ok_or_else(|| fail(ctx, "dnat needs to: \"ip\" or \"ip:port\""))?;
     let (to_addr, to_port) = parse_to(ctx, &to)?;
-    let daddr = match m.get("daddr") {
+    let daddr = match o.daddr {
         None => None,
         Some(v) => {
             let s = v
                 .clone()
-                .into_string()
+                .into_immutable_string()
                 .map_err(|_| fail(ctx, "daddr must be an address string"))?;
             Some(parse_ip(&s).map_err(|e| fail(ctx, e))?)
         }
@@ -221,7 +289,7 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
             format!("dnat from {d} to {to_addr}: the addresses are of different IP families"),
         ));
     }
-    let proto = match m.get("proto").map(|v| v.clone().into_string()) {
+    let proto = match o.proto.map(|v| v.clone().into_string()) {
         None => L4Proto::Tcp,
         Some(Ok(p)) if p == "tcp" => L4Proto::Tcp,
         Some(Ok(p)) if p == "udp" => L4Proto::Udp,
@@ -233,9 +301,10 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
         }
         Some(Err(_)) => return Err(fail(ctx, "proto must be \"tcp\" or \"udp\"")),
     };
-    let iif = opt_ifname(ctx, m, "iif")?;
-    let at = ns.clone();
-    push(ctx, rn, ns, |tag| {
+    let iif = ifname_of(ctx, "iif", o.iif)?;
+    let at = localhost.then(|| ns.clone());
+    let mut r = lock(rn);
+    push_locked(ctx, &mut r, ns, |tag| {
         NatRule::Dnat(DnatMapping {
             proto,
             daddr,
@@ -246,15 +315,14 @@ fn dnat_map(ctx: &NativeCallContext, rn: &SharedRunner, ns: NsRef, m: &Map) -> R
             tag,
         })
     })?;
-    let pos = pos_of(ctx);
-    let mut r = lock(rn);
     if !hairpin {
         r.topo.no_hairpin_last();
     }
     if force {
         r.topo.force_last();
     }
-    if localhost {
+    if let Some(at) = at {
+        let pos = pos_of(ctx);
         r.topo
             .publish_localhost(&at, to_addr, pos)
             .map_err(|e| refused(ctx, e))?;

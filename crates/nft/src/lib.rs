@@ -72,7 +72,7 @@ pub use filter::{Endpoint, FilterMatch, FilterProto, FilterRule};
 pub use loss::RandomLoss;
 pub use model::{DnatMapping, L4Proto, MAX_USERDATA, NatRule, NatTable};
 pub use readback::ReadBack;
-pub use render::render;
+pub use render::{render, render_to};
 pub use socket::NftSocket;
 pub use summary::{ChainSummary, MapSummary, TableSummary, summarize};
 pub use table::{Family, TableFlags, TableInfo};

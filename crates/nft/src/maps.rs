@@ -4,7 +4,8 @@
 
 use crate::batch::Batch;
 use crate::encode::NLA_MAX;
-use crate::expr::addr_bytes;
+use std::net::IpAddr;
+
 use crate::plan::{self, MapPlan};
 use crate::render;
 use crate::sets::{self, SetPlan};
@@ -169,10 +170,10 @@ impl Batch {
     }
 
     fn elements(&mut self, table: &str, mp: &MapPlan, set_id: u32) {
-        let items = element_items(mp);
         let mut open: Option<(usize, usize)> = None;
         let mut count = 0;
-        for it in &items {
+        // each item encoded as it is made: no list of 100,000 of them
+        element_items(mp, |it| {
             if let Some((m, n)) = open
                 && (count >= MAX_ELEMS_PER_MSG || self.buf.len() - n + MAX_ELEM_BYTES > NLA_MAX)
             {
@@ -185,16 +186,16 @@ impl Batch {
             let (m, _) = *open.get_or_insert_with(|| self.begin_elems(table, mp, set_id, it.tag));
             let start = self.buf.len() - m;
             let e = self.buf.nest(NFTA_LIST_ELEM);
-            self.buf.data_value(NFTA_SET_ELEM_KEY, &it.key);
+            self.buf.data_value(NFTA_SET_ELEM_KEY, it.key.bytes());
             if let Some(k) = &it.key_end {
-                self.buf.data_value(NFTA_SET_ELEM_KEY_END, k);
+                self.buf.data_value(NFTA_SET_ELEM_KEY_END, k.bytes());
             }
             if it.end_flag {
                 self.buf
                     .u32be(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
             }
             if let Some(d) = &it.data {
-                self.buf.data_value(NFTA_SET_ELEM_DATA, d);
+                self.buf.data_value(NFTA_SET_ELEM_DATA, d.bytes());
             }
             self.buf.end_nest(e);
             let end = self.buf.len() - m;
@@ -202,7 +203,7 @@ impl Batch {
                 info.elems.push((start as u32, end as u32, it.tag));
             }
             count += 1;
-        }
+        });
         if let Some(o) = open {
             self.end_elems(o);
         }
@@ -210,11 +211,44 @@ impl Batch {
 }
 
 struct Item {
-    key: Vec<u8>,
-    key_end: Option<Vec<u8>>,
-    data: Option<Vec<u8>>,
+    key: Val,
+    key_end: Option<Val>,
+    data: Option<Val>,
     end_flag: bool,
     tag: usize,
+}
+
+/// An element's key or data: at most an IPv6 address and a padded port,
+/// kept inline (a 100,000-element map would otherwise allocate 200,000
+/// small vectors per batch).
+#[derive(Clone, Copy)]
+struct Val {
+    b: [u8; 20],
+    n: usize,
+}
+
+impl Val {
+    fn of(bytes: &[u8]) -> Val {
+        let mut v = Val { b: [0; 20], n: 0 };
+        v.push(bytes);
+        v
+    }
+
+    fn addr(a: &IpAddr) -> Val {
+        match a {
+            IpAddr::V4(a) => Val::of(&a.octets()),
+            IpAddr::V6(a) => Val::of(&a.octets()),
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.b[self.n..self.n + bytes.len()].copy_from_slice(bytes);
+        self.n += bytes.len();
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.b[..self.n]
+    }
 }
 
 fn port4(p: u16) -> [u8; 4] {
@@ -222,29 +256,28 @@ fn port4(p: u16) -> [u8; 4] {
     [b[0], b[1], 0, 0]
 }
 
-fn element_items(mp: &MapPlan) -> Vec<Item> {
+fn element_items(mp: &MapPlan, mut out: impl FnMut(Item)) {
     let data = |e: &plan::ElemPlan| {
-        let mut d = addr_bytes(&e.to);
+        let mut d = Val::addr(&e.to);
         if mp.data_port {
-            d.extend_from_slice(&port4(e.to_port.unwrap_or(e.lo)));
+            d.push(&port4(e.to_port.unwrap_or(e.lo)));
         }
         d
     };
     let concat_key = |e: &plan::ElemPlan, port: u16| {
-        match e.daddr.as_ref().map(addr_bytes) {
+        match e.daddr.as_ref().map(Val::addr) {
             // inside a concatenation every field is padded to 4 bytes; alone it is not
             Some(mut k) => {
-                k.extend_from_slice(&port4(port));
+                k.push(&port4(port));
                 k
             }
-            None => port.to_be_bytes().to_vec(),
+            None => Val::of(&port.to_be_bytes()),
         }
     };
-    let mut out = Vec::with_capacity(mp.elems.len() * if mp.interval { 2 } else { 1 });
     if !mp.interval || mp.daddr {
         for e in &mp.elems {
             let key_end = mp.interval.then(|| concat_key(e, e.hi));
-            out.push(Item {
+            out(Item {
                 key: concat_key(e, e.lo),
                 key_end,
                 data: Some(data(e)),
@@ -252,13 +285,13 @@ fn element_items(mp: &MapPlan) -> Vec<Item> {
                 tag: e.tag,
             });
         }
-        return out;
+        return;
     }
     // rbtree ranges are start elements plus "interval end" elements at hi+1;
     // nft also closes [0, first) so the listing reads the same as nft's own.
     if let Some(first) = mp.elems.first() {
-        out.push(Item {
-            key: 0u16.to_be_bytes().to_vec(),
+        out(Item {
+            key: Val::of(&0u16.to_be_bytes()),
             key_end: None,
             data: None,
             end_flag: true,
@@ -269,16 +302,16 @@ fn element_items(mp: &MapPlan) -> Vec<Item> {
     // and a start with the same key apart by the flag, and refuses (EEXIST) a
     // start that directly follows a start.
     for e in &mp.elems {
-        out.push(Item {
-            key: e.lo.to_be_bytes().to_vec(),
+        out(Item {
+            key: Val::of(&e.lo.to_be_bytes()),
             key_end: None,
             data: Some(data(e)),
             end_flag: false,
             tag: e.tag,
         });
         if let Some(end) = e.hi.checked_add(1) {
-            out.push(Item {
-                key: end.to_be_bytes().to_vec(),
+            out(Item {
+                key: Val::of(&end.to_be_bytes()),
                 key_end: None,
                 data: None,
                 end_flag: true,
@@ -286,5 +319,4 @@ fn element_items(mp: &MapPlan) -> Vec<Item> {
             });
         }
     }
-    out
 }

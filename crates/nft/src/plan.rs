@@ -193,10 +193,123 @@ fn map_name(k: &GroupKey, used: &mut HashSet<String>) -> String {
     n
 }
 
+/// Does `m` belong to the map of key `k`? ([`group_key`] without its clone.)
+fn in_group(k: &GroupKey, m: &DnatMapping) -> bool {
+    k.0 == m.is_v6()
+        && k.1 == m.proto
+        && k.2 == m.daddr.is_some()
+        && k.3.as_deref() == m.iif.as_deref()
+        && k.4 == m.is_range()
+        && k.5 == m.dest_port().is_some()
+}
+
+/// What tells two mappings of one map apart: the rest of the mapping is
+/// the map's key, so equal idents within a map are exact duplicates.
+#[derive(PartialEq, Eq, Hash)]
+struct Ident {
+    daddr: Option<IpAddr>,
+    ports: (u16, u16),
+    to: IpAddr,
+    to_port: Option<u16>,
+}
+
+/// FxHash (as in rustc): the duplicate check hashes every mapping of a
+/// 100,000-element map on every plan, and SipHash's DoS resistance buys
+/// nothing against the script's own mappings.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl Fx {
+    #[inline]
+    fn add(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        for b in chunks.remainder() {
+            self.add(u64::from(*b));
+        }
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.add(v.into());
+    }
+    fn write_u16(&mut self, v: u16) {
+        self.add(v.into());
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.add(v.into());
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxSet<T> = HashSet<T, std::hash::BuildHasherDefault<Fx>>;
+
+fn ident_of(e: &ElemPlan) -> Ident {
+    Ident {
+        daddr: e.daddr,
+        ports: (e.lo, e.hi),
+        to: e.to,
+        to_port: e.to_port,
+    }
+}
+
+/// The duplicate check of one map. While the keys come in increasing
+/// order (as a loop declares them) no mapping can repeat an earlier one and
+/// nothing is hashed; the first key out of order starts a set of all.
+enum Seen {
+    Increasing,
+    Set(FxSet<Ident>),
+}
+
+impl Seen {
+    /// Is `m` new in the map whose elements so far are `elems`?
+    fn first(&mut self, elems: &[ElemPlan], m: &DnatMapping) -> bool {
+        let ident = Ident {
+            daddr: m.daddr,
+            ports: m.ports,
+            to: m.to_addr,
+            to_port: m.dest_port(),
+        };
+        if let Seen::Increasing = self {
+            // equal idents have equal keys: a greater key is a new mapping
+            match elems.last() {
+                None => return true,
+                Some(l) if (l.daddr, l.lo, l.hi) < (m.daddr, m.ports.0, m.ports.1) => {
+                    return true;
+                }
+                Some(_) => *self = Seen::Set(elems.iter().map(ident_of).collect()),
+            }
+        }
+        match self {
+            Seen::Set(set) => set.insert(ident),
+            Seen::Increasing => true,
+        }
+    }
+}
+
 pub(crate) fn plan(t: &NatTable) -> Plan {
-    let mut groups: Vec<(GroupKey, Vec<ElemPlan>)> = Vec::new();
+    // each map with the idents of its elements (validate() allows exact
+    // duplicates; the kernel would not)
+    let mut groups: Vec<(GroupKey, Vec<ElemPlan>, Seen)> = Vec::new();
     let mut index: HashMap<GroupKey, usize> = HashMap::new();
-    let mut seen = HashSet::new();
+    // consecutive mappings mostly share a map: try the last one first
+    let mut last: Option<usize> = None;
     let mut src_rules = Vec::new();
     for r in &t.rules {
         match r {
@@ -225,25 +338,22 @@ pub(crate) fn plan(t: &NatTable) -> Plan {
                 tag: *tag,
             }),
             NatRule::Dnat(m) => {
-                // validate() allows exact duplicates; the kernel would not.
-                let ident = (
-                    m.is_v6(),
-                    m.proto,
-                    m.daddr,
-                    m.iif.clone(),
-                    m.ports,
-                    m.to_addr,
-                    m.dest_port(),
-                );
-                if !seen.insert(ident) {
+                let gi = match last {
+                    Some(i) if in_group(&groups[i].0, m) => i,
+                    _ => {
+                        let k = group_key(m);
+                        *index.entry(k.clone()).or_insert_with(|| {
+                            groups.push((k, Vec::new(), Seen::Increasing));
+                            groups.len() - 1
+                        })
+                    }
+                };
+                last = Some(gi);
+                let (_, elems, seen) = &mut groups[gi];
+                if !seen.first(elems, m) {
                     continue;
                 }
-                let k = group_key(m);
-                let gi = *index.entry(k.clone()).or_insert_with(|| {
-                    groups.push((k, Vec::new()));
-                    groups.len() - 1
-                });
-                groups[gi].1.push(ElemPlan {
+                elems.push(ElemPlan {
                     daddr: m.daddr,
                     lo: m.ports.0,
                     hi: m.ports.1,
@@ -254,6 +364,8 @@ pub(crate) fn plan(t: &NatTable) -> Plan {
             }
         }
     }
+    let mut groups: Vec<(GroupKey, Vec<ElemPlan>)> =
+        groups.into_iter().map(|(k, e, _)| (k, e)).collect();
     // Most specific rules first: a nat verdict ends the chain, so a generic
     // port map placed earlier would shadow a daddr- or iif-specific one.
     groups.sort_by_key(|(k, _)| (!k.2, k.3.is_none()));

@@ -3,6 +3,7 @@
 use crate::model::NatTable;
 use crate::plan::{self, ElemPlan, MapPlan, SrcKind, SrcPlan};
 use std::fmt::Write;
+use std::net::IpAddr;
 
 fn fam(v6: bool) -> &'static str {
     if v6 { "ip6" } else { "ip" }
@@ -80,11 +81,95 @@ pub(crate) fn src_rule_text(r: &SrcPlan) -> String {
 }
 
 fn ports(lo: u16, hi: u16) -> String {
-    if lo == hi {
-        lo.to_string()
-    } else {
-        format!("{lo}-{hi}")
+    let mut s = String::new();
+    let _ = write_ports(&mut s, lo, hi);
+    s
+}
+
+/// `lo` or `lo-hi`, as nft prints a port or a port range.
+fn write_ports(w: &mut impl Write, lo: u16, hi: u16) -> std::fmt::Result {
+    write_u16(w, lo)?;
+    if lo != hi {
+        w.write_char('-')?;
+        write_u16(w, hi)?;
     }
+    Ok(())
+}
+
+/// Decimal digits of `v` without the formatting machinery: a 100,000-element
+/// map is rendered (and fingerprinted) on every `up`.
+fn write_u16(w: &mut impl Write, v: u16) -> std::fmt::Result {
+    let mut buf = [0u8; 5];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // only ASCII digits were written
+    w.write_str(std::str::from_utf8(&buf[i..]).unwrap_or_default())
+}
+
+/// An address as `Display` prints it; IPv4 without the formatting machinery.
+fn write_addr(w: &mut impl Write, a: &IpAddr) -> std::fmt::Result {
+    match a {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            write_u16(w, a.into())?;
+            w.write_char('.')?;
+            write_u16(w, b.into())?;
+            w.write_char('.')?;
+            write_u16(w, c.into())?;
+            w.write_char('.')?;
+            write_u16(w, d.into())
+        }
+        IpAddr::V6(_) => write!(w, "{a}"),
+    }
+}
+
+/// A line of text on the stack: an element is put together here and
+/// written in one piece (100,000 elements, a dozen pieces each).
+struct Line {
+    b: [u8; 128],
+    n: usize,
+}
+
+impl Write for Line {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.n + s.len();
+        let dst = self.b.get_mut(self.n..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.n = end;
+        Ok(())
+    }
+}
+
+/// `key : value` of one map element, as nft lists it.
+fn write_elem(w: &mut impl Write, m: &MapPlan, e: &ElemPlan) -> std::fmt::Result {
+    let mut line = Line { b: [0; 128], n: 0 };
+    // the longest element (two IPv6 addresses, a range, a port) fits
+    elem_into(&mut line, m, e)?;
+    // only whole &strs were copied in
+    w.write_str(std::str::from_utf8(&line.b[..line.n]).map_err(|_| std::fmt::Error)?)
+}
+
+fn elem_into(w: &mut impl Write, m: &MapPlan, e: &ElemPlan) -> std::fmt::Result {
+    if let Some(d) = &e.daddr {
+        write_addr(w, d)?;
+        w.write_str(" . ")?;
+    }
+    write_ports(w, e.lo, e.hi)?;
+    w.write_str(" : ")?;
+    write_addr(w, &e.to)?;
+    if let (true, Some(p)) = (m.data_port, e.to_port) {
+        w.write_str(" . ")?;
+        write_u16(w, p)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn elem_text(m: &MapPlan, e: &ElemPlan) -> (String, String) {
@@ -104,16 +189,24 @@ pub(crate) fn elem_text(m: &MapPlan, e: &ElemPlan) -> (String, String) {
 ///
 /// [`NftSocket::replace_table`]: crate::NftSocket::replace_table
 pub fn render(table: &NatTable) -> String {
+    let mut s = String::new();
+    // writing into a String cannot fail
+    let _ = render_to(&mut s, table);
+    s
+}
+
+/// [`render`] into any writer, without building the script as one string
+/// (a fingerprint hashes it as it is written).
+pub fn render_to(s: &mut impl Write, table: &NatTable) -> std::fmt::Result {
     let p = plan::plan(table);
     let name = &table.name;
-    let mut s = String::new();
-    let _ = writeln!(
+    writeln!(
         s,
         "# netplumb NAT table; applied atomically as one transaction"
-    );
+    )?;
     if !table.userdata.is_empty() {
         let hex: String = table.userdata.iter().map(|b| format!("{b:02x}")).collect();
-        let _ = writeln!(s, "# table userdata (not expressible in nft syntax): {hex}");
+        writeln!(s, "# table userdata (not expressible in nft syntax): {hex}")?;
     }
     let f = table.flags;
     if f.owner || f.persist {
@@ -121,38 +214,39 @@ pub fn render(table: &NatTable) -> String {
             .into_iter()
             .filter_map(|(on, n)| on.then_some(n))
             .collect();
-        let _ = writeln!(
+        writeln!(
             s,
             "# table flags {} (held by netplumb's socket; an owned table made by `nft -f` goes when nft exits)",
             names.join(",")
-        );
+        )?;
     }
     // add + delete: replacing works whether or not the table exists yet
-    let _ = writeln!(s, "add table inet {name}\ndelete table inet {name}\n");
-    let _ = writeln!(s, "table inet {name} {{");
+    writeln!(s, "add table inet {name}\ndelete table inet {name}\n")?;
+    writeln!(s, "table inet {name} {{")?;
     if f.dormant {
-        let _ = writeln!(s, "\tflags dormant\n");
+        writeln!(s, "\tflags dormant\n")?;
     }
     for m in &p.maps {
-        let _ = writeln!(s, "\tmap {} {{", m.name);
-        let _ = writeln!(s, "\t\ttype {} : {}", map_key_type(m), map_data_type(m));
+        writeln!(s, "\tmap {} {{", m.name)?;
+        writeln!(s, "\t\ttype {} : {}", map_key_type(m), map_data_type(m))?;
         if m.interval {
-            let _ = writeln!(s, "\t\tflags interval");
+            writeln!(s, "\t\tflags interval")?;
         }
-        let _ = write!(s, "\t\telements = {{ ");
+        s.write_str("\t\telements = { ")?;
         for (i, e) in m.elems.iter().enumerate() {
-            let (k, v) = elem_text(m, e);
-            let sep = if i + 1 == m.elems.len() {
-                ""
-            } else {
-                ",\n\t\t\t     "
-            };
-            let _ = write!(s, "{k} : {v}{sep}");
+            if i > 0 {
+                s.write_str(",\n\t\t\t     ")?;
+            }
+            write_elem(s, m, e)?;
         }
-        let _ = writeln!(s, " }}\n\t}}\n");
+        writeln!(s, " }}\n\t}}\n")?;
     }
-    for set in &p.filter.sets {
-        set.render(&mut s);
+    if !p.filter.sets.is_empty() {
+        let mut sets = String::new();
+        for set in &p.filter.sets {
+            set.render(&mut sets);
+        }
+        s.write_str(&sets)?;
     }
     let mut chains: Vec<plan::BaseChain> = plan::nat_chains().into();
     if !p.filter.rules.is_empty() {
@@ -163,25 +257,24 @@ pub fn render(table: &NatTable) -> String {
     for (i, c) in chains.iter().enumerate() {
         let chain = c.name.as_str();
         let output = &(chain == plan::OUTPUT);
-        let _ = writeln!(s, "\tchain {chain} {{");
-        let _ = writeln!(s, "\t\t{}", c.spec_text());
+        writeln!(s, "\tchain {chain} {{")?;
+        writeln!(s, "\t\t{}", c.spec_text())?;
         if let Some(l) = p.loss.iter().find(|l| l.chain.name == chain) {
-            let _ = writeln!(s, "\t\t{}", l.text());
+            writeln!(s, "\t\t{}", l.text())?;
         } else if chain == plan::FORWARD {
             for r in &p.filter.rules {
-                let _ = writeln!(s, "\t\t{}", r.text());
+                writeln!(s, "\t\t{}", r.text())?;
             }
         } else if chain == plan::POSTROUTING {
             for r in &p.src_rules {
-                let _ = writeln!(s, "\t\t{}", src_rule_text(r));
+                writeln!(s, "\t\t{}", src_rule_text(r))?;
             }
         } else {
             for m in &p.maps {
-                let _ = writeln!(s, "\t\t{}", dnat_rule_text(m, *output));
+                writeln!(s, "\t\t{}", dnat_rule_text(m, *output))?;
             }
         }
-        let _ = writeln!(s, "\t}}{}", if i < last { "\n" } else { "" });
+        writeln!(s, "\t}}{}", if i < last { "\n" } else { "" })?;
     }
-    let _ = writeln!(s, "}}");
-    s
+    writeln!(s, "}}")
 }

@@ -186,17 +186,26 @@ fn check_mapping(m: &DnatMapping) -> Result<(), NftError> {
 /// destinations: the kernel would refuse the second element; say it first.
 fn check_conflicts(rules: &[NatRule]) -> Result<(), NftError> {
     type Key<'a> = (bool, L4Proto, Option<IpAddr>, Option<&'a str>);
-    let mut by_key: HashMap<Key, Vec<&DnatMapping>> = HashMap::new();
+    let mut lists: Vec<Vec<&DnatMapping>> = Vec::new();
+    let mut by_key: HashMap<Key, usize> = HashMap::new();
+    // consecutive mappings mostly share a key: no lookup for those
+    let mut last: Option<(Key, usize)> = None;
     for r in rules {
         if let NatRule::Dnat(m) = r {
-            by_key
-                .entry((m.is_v6(), m.proto, m.daddr, m.iif.as_deref()))
-                .or_default()
-                .push(m);
+            let key = (m.is_v6(), m.proto, m.daddr, m.iif.as_deref());
+            let i = match last {
+                Some((k, i)) if k == key => i,
+                _ => *by_key.entry(key).or_insert_with(|| {
+                    lists.push(Vec::new());
+                    lists.len() - 1
+                }),
+            };
+            last = Some((key, i));
+            lists[i].push(m);
         }
     }
     let mut found: Option<NftError> = None;
-    for list in by_key.values_mut() {
+    for list in &mut lists {
         list.sort_by_key(|m| (m.ports.0, m.ports.1, m.tag));
         let mut widest: Option<&DnatMapping> = None;
         for m in list.iter() {

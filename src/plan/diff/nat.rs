@@ -18,14 +18,55 @@ const MARK: &str = "netplumb:";
 /// that made it, stored as the table's userdata: a second `up` compares it
 /// instead of re-reading every element.
 pub fn fingerprint(topology: &str, table: &NatTable) -> Vec<u8> {
-    // FNV-1a over the rendered ruleset: stable across runs and builds.
-    let text = netplumb_nft::render(table);
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+    if table.rules.len() < MEMO_RULES {
+        return fingerprint_of(topology, table);
     }
-    format!("{MARK}{topology}:{h:016x}").into_bytes()
+    // One `up` fingerprints the same big table three times (the diff, then
+    // the intent before and after applying): the last one is kept with the
+    // table it was made of, and an equal table (compared whole, so never a
+    // wrong answer) takes it.
+    let mut memo = MEMO.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((t, tab, fp)) = &*memo
+        && t == topology
+        && tab == table
+    {
+        return fp.clone();
+    }
+    let fp = fingerprint_of(topology, table);
+    *memo = Some((topology.to_string(), table.clone(), fp.clone()));
+    fp
+}
+
+/// Tables of fewer rules are fingerprinted afresh each time (cheaper than
+/// keeping a copy).
+const MEMO_RULES: usize = 1000;
+
+type Memo = Option<(String, NatTable, Vec<u8>)>;
+static MEMO: std::sync::Mutex<Memo> = std::sync::Mutex::new(None);
+
+fn fingerprint_of(topology: &str, table: &NatTable) -> Vec<u8> {
+    // FNV-1a over the rendered ruleset: stable across runs and builds. The
+    // script is hashed as it is written, never held whole (megabytes at
+    // 100,000 mappings).
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    // Fnv's write_str never fails
+    let _ = netplumb_nft::render_to(&mut h, table);
+    format!("{MARK}{topology}:{:016x}", h.0).into_bytes()
+}
+
+/// FNV-1a as a `fmt::Write`: each byte written goes into the hash.
+struct Fnv(u64);
+
+impl std::fmt::Write for Fnv {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let mut h = self.0;
+        for b in s.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+        Ok(())
+    }
 }
 
 /// The topology a table's userdata names, when netplumb made it.
@@ -51,26 +92,29 @@ fn port_claims(topo: &Topology, ns: &NsRef, script: &str) -> Vec<(PortClaim, Pos
     let mut out: Vec<(PortClaim, Pos)> = Vec::new();
     for d in topo.nat().iter().filter(|d| &d.ns == ns) {
         let NatRule::Dnat(m) = &d.rule else { continue };
+        let v6 = m.to_addr.is_ipv6();
+        if let Some((l, lpos)) = out.last_mut()
+            && l.proto == m.proto
+            && l.v6 == v6
+            && l.daddr == m.daddr
+            && l.hi.checked_add(1) == Some(m.ports.0)
+            // the same line reads the same place without writing it (a
+            // loop of 100,000 mappings is one claim)
+            && ((lpos.source == d.pos.source && lpos.line == d.pos.line)
+                || l.at == place(script, &d.pos))
+        {
+            l.hi = m.ports.1;
+            continue;
+        }
         let c = PortClaim {
             proto: m.proto,
-            v6: m.to_addr.is_ipv6(),
+            v6,
             daddr: m.daddr,
             lo: m.ports.0,
             hi: m.ports.1,
             at: place(script, &d.pos),
         };
-        match out.last_mut() {
-            Some((l, _))
-                if l.proto == c.proto
-                    && l.v6 == c.v6
-                    && l.daddr == c.daddr
-                    && l.at == c.at
-                    && l.hi.checked_add(1) == Some(c.lo) =>
-            {
-                l.hi = c.hi;
-            }
-            _ => out.push((c, d.pos.clone())),
-        }
+        out.push((c, d.pos.clone()));
     }
     out
 }
@@ -149,15 +193,19 @@ fn first_pos<'a>(topo: &'a Topology, ns: &NsRef) -> Option<&'a Pos> {
 /// The table the script declares in `ns` (userdata still empty): its NAT
 /// rules and its forward chain, validated.
 pub fn declared_table(topo: &Topology, ns: &NsRef, name: &str) -> Result<NatTable, DiffError> {
-    let table = NatTable {
-        name: name.to_string(),
-        rules: topo
-            .nat()
+    // sized up front: a filtered chain has no size hint, and growing a
+    // vector of 100,000 rules by doubling copies and faults it in again
+    let mut rules = Vec::with_capacity(topo.nat().len());
+    rules.extend(
+        topo.nat()
             .iter()
             .filter(|d| &d.ns == ns)
-            .map(|d| d.rule.clone())
-            .chain(topo.hairpin_rules(ns))
-            .collect(),
+            .map(|d| d.rule.clone()),
+    );
+    rules.extend(topo.hairpin_rules(ns));
+    let table = NatTable {
+        name: name.to_string(),
+        rules,
         filter: topo
             .filter_rules(ns)
             .map_err(|(pos, msg)| err(&pos, msg, None))?,
