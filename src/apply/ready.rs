@@ -7,6 +7,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use netlink_packet_route::AddressFamily;
+use netlink_packet_route::RouteNetlinkMessage as M;
+use netlink_packet_route::address::AddressMessage;
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+
 use super::LinuxKernel;
 use super::rtnl::Rtnl;
 use crate::kernel::{KernelError, Link, NotReady, NsState};
@@ -73,36 +78,99 @@ fn workers() -> usize {
         .clamp(2, 8)
 }
 
-/// Links and addresses of each namespace, in order: the host through its
-/// cached socket, many named ones on a few threads.
-fn read_all(k: &mut LinuxKernel, nss: &[NsRef]) -> Vec<Result<NsState, KernelError>> {
-    if nss.len() < PARALLEL_FROM {
-        return nss.iter().map(|ns| k.observe_links(ns)).collect();
-    }
-    let named: Vec<NsRef> = nss.iter().filter(|n| **n != NsRef::Host).cloned().collect();
-    fn itself(ns: &NsRef) -> Result<&NsRef, KernelError> {
-        Ok(ns)
-    }
-    let mut read = super::pool::in_each_ns(&k.nsdir, &named, workers(), itself, |_| {
-        super::read::read_links_addrs(&mut Rtnl::open()?)
-    })
-    .into_iter();
-    let mut out = Vec::with_capacity(nss.len());
-    for ns in nss {
-        if *ns == NsRef::Host {
-            out.push(k.observe_links(ns));
-            continue;
+/// What one read of a namespace answers: the links asked about (all of
+/// them, or only those), and the IPv6 addresses (the only ones DAD holds).
+fn read_one(rt: &mut Rtnl, names: &[IfName], all: bool) -> Result<NsState, KernelError> {
+    let mut st = NsState::default();
+    if !all {
+        // Pipelined lookups by name: a few links asked about among
+        // thousands (the host's veth ends) cost a few messages, not a dump.
+        let asks = names
+            .iter()
+            .map(|n| {
+                let mut m = LinkMessage::default();
+                m.attributes.push(LinkAttribute::IfName(n.to_string()));
+                (M::GetLink(m), 0)
+            })
+            .collect();
+        for r in rt.request_many(asks) {
+            match r {
+                Ok(ms) => st.links.extend(ms.iter().filter_map(|m| match m {
+                    M::NewLink(l) => Some(super::read::link(l)),
+                    _ => None,
+                })),
+                // Gone (ENODEV): not there to wait for.
+                Err(e) if e.errno == Some(libc::ENODEV) => {}
+                Err(e) => return Err(e),
+            }
         }
-        let r = read
-            .next()
-            .unwrap_or_else(|| Err(KernelError::other("namespace read lost")));
-        if let Ok(st) = &r {
-            k.forget(ns);
+        // A bridge that is up without carrier is ready when none of its
+        // ports is up: that needs every link.
+        if st
+            .links
+            .iter()
+            .any(|l| l.is_bridge() && l.up && l.oper != "UP")
+        {
+            return read_one(rt, names, true);
+        }
+    } else {
+        st.links = super::read::read_links(rt)?;
+    }
+    let asked: HashSet<&str> = names.iter().map(IfName::as_str).collect();
+    let ready: Vec<u32> = {
+        let ix = Index::new(&st);
+        st.links
+            .iter()
+            .filter(|l| {
+                asked.contains(l.name.as_str()) && l.is_ready(ix.ports_up.contains(&l.index))
+            })
+            .map(|l| l.index)
+            .collect()
+    };
+    if !ready.is_empty() {
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet6;
+        for a in rt.dump(M::GetAddress(m))? {
+            if let M::NewAddress(a) = a
+                && ready.contains(&a.header.index)
+                && let Some(x) = super::read::addr(&a)
+            {
+                st.addrs.push(x);
+            }
+        }
+    }
+    Ok(st)
+}
+
+/// Each namespace's state as far as its pending links need, in order, on a
+/// few threads when there are many (the host's own read among them, so
+/// that it overlaps the others). `all`: whether a namespace is read whole.
+fn read_all(
+    k: &mut LinuxKernel,
+    nss: &[(NsRef, Vec<IfName>, bool)],
+) -> Vec<Result<NsState, KernelError>> {
+    let out: Vec<Result<NsState, KernelError>> = if nss.len() < PARALLEL_FROM {
+        nss.iter()
+            .map(|(ns, names, all)| read_one(k.conns.rtnl(&k.nsdir, ns)?, names, *all))
+            .collect()
+    } else {
+        super::pool::in_each_ns(
+            &k.nsdir,
+            nss,
+            workers(),
+            |(ns, _, _)| Ok(ns),
+            |(_, names, all)| read_one(&mut Rtnl::open()?, names, *all),
+        )
+    };
+    for ((ns, _, all), r) in nss.iter().zip(&out) {
+        if let Ok(st) = r {
+            if *all {
+                k.forget(ns);
+            }
             for l in &st.links {
                 k.index.insert((ns.clone(), l.name.clone()), l.index);
             }
         }
-        out.push(r);
     }
     out
 }
@@ -120,9 +188,20 @@ pub(super) fn wait(
     let mut pause = Duration::from_millis(1);
     loop {
         let mut why = Vec::new();
-        let nss: Vec<NsRef> = left.keys().cloned().collect();
+        // Asked by name where they are at most half the namespace's links.
+        let mut known: HashMap<&NsRef, usize> = HashMap::new();
+        for (n, _) in k.index.keys() {
+            *known.entry(n).or_default() += 1;
+        }
+        let nss: Vec<(NsRef, Vec<IfName>, bool)> = left
+            .iter()
+            .map(|(ns, names)| {
+                let all = names.len() * 2 > known.get(ns).copied().unwrap_or(0);
+                (ns.clone(), names.clone(), all)
+            })
+            .collect();
         let states = read_all(k, &nss);
-        for (ns, st) in nss.into_iter().zip(states) {
+        for ((ns, _, _), st) in nss.into_iter().zip(states) {
             let st = match st {
                 Ok(st) => st,
                 // The namespace went away: nothing in it to wait for.
