@@ -46,7 +46,20 @@ fn raise_fd_limit() {
     }
 }
 
+/// One malloc arena: the short-lived threads that enter namespaces would
+/// each get an arena of their own, and every arena keeps what it once held
+/// (tens of MiB at thousands of namespaces) for a few percent of speed on
+/// this mostly single-threaded program.
+fn one_arena() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only tunes the allocator; called before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
 fn main() {
+    one_arena();
     raise_fd_limit();
     let cli = match cli::Cli::try_parse().and_then(|c| c.check_usage().map(|_| c)) {
         Ok(c) => c,

@@ -135,6 +135,17 @@ pub(super) fn apply_all(k: &mut LinuxKernel, ops: &[Op]) -> Outcome<KernelError>
             i += run;
             continue;
         }
+        let spread = local_run(k, &ops[i..]);
+        if spread > 0 {
+            if let Err((j, e)) = flush(k, &mut pending, ops, &mut applied) {
+                return fail(applied, j, e);
+            }
+            if let Err((j, e)) = in_namespaces(k, ops, i, i + spread, &mut applied) {
+                return fail(applied, j, e);
+            }
+            i += spread;
+            continue;
+        }
         let namespaces_run = matches!(op, Op::AddNetns { .. } | Op::DelNetns { .. });
         if namespaces_run && (run > 1 || matches!(op, Op::DelNetns { .. })) {
             if let Err((j, e)) = namespaces(k, &ops[i..i + run], i, &mut applied) {
@@ -325,6 +336,157 @@ fn indexes_known(k: &LinuxKernel, op: &Op) -> bool {
             LinkSpec::Tun(_) => true,
         },
         _ => true,
+    }
+}
+
+/// Does the op touch nothing outside its own namespace and make no link
+/// (so that no later op's ifindex depends on it)? Such ops of different
+/// namespaces may go in any order relative to each other.
+fn is_local(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::SetLink { .. }
+            | Op::AddAddr { .. }
+            | Op::DelAddr { .. }
+            | Op::AddRoute { .. }
+            | Op::ReplaceRoute { .. }
+            | Op::DelRoute { .. }
+            | Op::PutRoute { .. }
+            | Op::DelRouteEx { .. }
+            | Op::AddRule { .. }
+            | Op::DelRule { .. }
+            | Op::SetQdisc { .. }
+            | Op::DelQdisc { .. }
+            | Op::AddFdb { .. }
+            | Op::DelFdb { .. }
+    )
+}
+
+/// Named namespaces a run must span to be worth threads of its own.
+const SPREAD_NS: usize = 8;
+
+/// How many ops from the start of `ops` form a run of local requests in
+/// named namespaces with every ifindex known, spanning at least
+/// `SPREAD_NS` namespaces (0: none worth spreading).
+fn local_run(k: &LinuxKernel, ops: &[Op]) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    let mut n = 0;
+    for op in ops {
+        let ns = op.ns();
+        if ns == NsRef::Host || !is_local(op) || !indexes_known(k, op) {
+            break;
+        }
+        seen.insert(ns);
+        n += 1;
+    }
+    if seen.len() >= SPREAD_NS { n } else { 0 }
+}
+
+/// One namespace's share of a spread run: its ops' positions and requests.
+struct Share {
+    ns: NsRef,
+    idx: Vec<usize>,
+    reqs: std::sync::Mutex<Vec<msg::Req>>,
+}
+
+/// Ops `from..to` (a `local_run`) on a few threads, each entering one
+/// namespace after another and sending its requests there at once, in
+/// their order. After a refusal no further namespace is started; the ones
+/// under way finish, and every outcome is recorded.
+fn in_namespaces(
+    k: &mut LinuxKernel,
+    ops: &[Op],
+    from: usize,
+    to: usize,
+    applied: &mut [Option<Made>],
+) -> Result<(), (usize, KernelError)> {
+    let mut shares: Vec<Share> = Vec::new();
+    let mut at: std::collections::HashMap<NsRef, usize> = std::collections::HashMap::new();
+    let mut fds = Vec::new();
+    let mut end = to;
+    let mut unbuilt = None;
+    for (i, op) in ops.iter().enumerate().take(to).skip(from) {
+        let req = match request_for(k, op, &mut fds) {
+            Ok(r) => r,
+            Err(e) => {
+                // What comes before it is still sent, as a pipeline would.
+                end = i;
+                unbuilt = Some((i, e));
+                break;
+            }
+        };
+        let ns = op.ns();
+        let s = *at.entry(ns.clone()).or_insert_with(|| {
+            shares.push(Share {
+                ns,
+                idx: Vec::new(),
+                reqs: std::sync::Mutex::new(Vec::new()),
+            });
+            shares.len() - 1
+        });
+        shares[s].idx.push(i);
+        if let Ok(mut r) = shares[s].reqs.lock() {
+            r.push(req);
+        }
+    }
+    let refused = std::sync::atomic::AtomicBool::new(false);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(2)
+        .clamp(2, 8);
+    let replies = k.timed("rtnetlink in namespaces", end - from, |k| {
+        super::pool::in_each_ns(
+            &k.nsdir,
+            &shares,
+            workers,
+            |s| Ok(&s.ns),
+            |s| {
+                if refused.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Ok(Vec::new());
+                }
+                let reqs = s.reqs.lock().map(|mut r| std::mem::take(&mut *r));
+                let reqs = reqs.map_err(|_| KernelError::other("request list poisoned"))?;
+                let out = Rtnl::open()?.request_many(reqs);
+                if out.iter().any(|r| r.is_err()) {
+                    refused.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(out)
+            },
+        )
+    });
+    drop(fds);
+    let mut failed: Option<(usize, KernelError)> = None;
+    let mut note = |i: usize, e: KernelError| {
+        if failed.as_ref().is_none_or(|(j, _)| i < *j) {
+            failed = Some((i, e));
+        }
+    };
+    let skipped = refused.load(std::sync::atomic::Ordering::Relaxed);
+    for (s, r) in shares.iter().zip(replies) {
+        match r {
+            Ok(rs) => {
+                let answered = rs.len();
+                for (&i, reply) in s.idx.iter().zip(rs) {
+                    match reply {
+                        Ok(echo) => applied[i] = Some(made_from(k, &ops[i], &echo)),
+                        Err(e) => note(i, e),
+                    }
+                }
+                // Not started after another namespace's refusal: never sent,
+                // and not an error of its own.
+                if answered < s.idx.len() && !(answered == 0 && skipped) {
+                    note(
+                        s.idx[answered],
+                        KernelError::other("the request was not answered"),
+                    );
+                }
+            }
+            Err(e) => note(s.idx[0], e),
+        }
+    }
+    match failed.or(unbuilt) {
+        Some(f) => Err(f),
+        None => Ok(()),
     }
 }
 

@@ -89,16 +89,6 @@ impl LinuxKernel {
         })
     }
 
-    /// Links and addresses of one namespace (the index cache refreshed).
-    fn observe_links(&mut self, ns: &NsRef) -> Result<NsState, KernelError> {
-        let st = read::read_links_addrs(self.conns.rtnl(&self.nsdir, ns)?)?;
-        self.forget(ns);
-        for l in &st.links {
-            self.index.insert((ns.clone(), l.name.clone()), l.index);
-        }
-        Ok(st)
-    }
-
     fn forget(&mut self, ns: &NsRef) {
         self.index.retain(|(n, _), _| n != ns);
     }

@@ -4,36 +4,175 @@
 //! address detection for a while; under load the first ping after carrier
 //! is lost about one run in five.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use netlink_packet_route::AddressFamily;
+use netlink_packet_route::RouteNetlinkMessage as M;
+use netlink_packet_route::address::AddressMessage;
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+
 use super::LinuxKernel;
-use crate::kernel::{NotReady, NsState};
+use super::rtnl::Rtnl;
+use crate::kernel::{KernelError, Link, NotReady, NsState};
 use crate::model::{IfName, NsRef};
 
-/// Why `name` in `st` is not ready yet, or None when it is.
-fn pending(st: &NsState, name: &str) -> Option<String> {
-    let Some(l) = st.link(name) else {
-        return Some("gone".into());
+/// A namespace's links by name, and which masters have a port up: what
+/// each readiness question asks, built once per read (the host of a
+/// thousand veths would otherwise be scanned once per link asked about).
+struct Index<'a> {
+    st: &'a NsState,
+    by_name: HashMap<&'a str, &'a Link>,
+    ports_up: HashSet<u32>,
+}
+
+impl<'a> Index<'a> {
+    fn new(st: &'a NsState) -> Self {
+        Self {
+            st,
+            by_name: st.links.iter().map(|l| (l.name.as_str(), l)).collect(),
+            ports_up: st
+                .links
+                .iter()
+                .filter(|p| p.up)
+                .filter_map(|p| p.master)
+                .collect(),
+        }
+    }
+
+    /// Why `name` is not ready yet, or None when it is.
+    fn pending(&self, name: &str) -> Option<String> {
+        let Some(l) = self.by_name.get(name) else {
+            return Some("gone".into());
+        };
+        if !l.is_ready(self.ports_up.contains(&l.index)) {
+            return Some(match l.port_state {
+                Some(s) if l.oper == "UP" => format!("bridge port state {s}, not forwarding"),
+                _ => format!("operstate {}", l.oper),
+            });
+        }
+        // Only where the link carries IPv6 of its own: a link-local address in
+        // DAD does not hold up an IPv4 topology.
+        let mut addrs = self.st.addrs.iter().filter(|a| a.index == l.index);
+        let v6 = addrs.clone().any(|a| a.cidr.is_v6() && a.scope == "global");
+        if v6 && let Some(a) = addrs.find(|a| a.cidr.is_v6() && a.tentative) {
+            return Some(format!(
+                "{} tentative (duplicate address detection)",
+                a.cidr
+            ));
+        }
+        None
+    }
+}
+
+/// Namespaces read on threads of their own once there are this many: one
+/// read is mostly waiting for the kernel, and a handle per namespace beyond
+/// the cached ones costs a thread to open anyway.
+const PARALLEL_FROM: usize = 8;
+
+/// Threads reading namespaces at once.
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(2)
+        .clamp(2, 8)
+}
+
+/// What one read of a namespace answers: the links asked about (all of
+/// them, or only those), and the IPv6 addresses (the only ones DAD holds).
+fn read_one(rt: &mut Rtnl, names: &[IfName], all: bool) -> Result<NsState, KernelError> {
+    let mut st = NsState::default();
+    if !all {
+        // Pipelined lookups by name: a few links asked about among
+        // thousands (the host's veth ends) cost a few messages, not a dump.
+        let asks = names
+            .iter()
+            .map(|n| {
+                let mut m = LinkMessage::default();
+                m.attributes.push(LinkAttribute::IfName(n.to_string()));
+                (M::GetLink(m), 0)
+            })
+            .collect();
+        for r in rt.request_many(asks) {
+            match r {
+                Ok(ms) => st.links.extend(ms.iter().filter_map(|m| match m {
+                    M::NewLink(l) => Some(super::read::link(l)),
+                    _ => None,
+                })),
+                // Gone (ENODEV): not there to wait for.
+                Err(e) if e.errno == Some(libc::ENODEV) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // A bridge that is up without carrier is ready when none of its
+        // ports is up: that needs every link.
+        if st
+            .links
+            .iter()
+            .any(|l| l.is_bridge() && l.up && l.oper != "UP")
+        {
+            return read_one(rt, names, true);
+        }
+    } else {
+        st.links = super::read::read_links(rt)?;
+    }
+    let asked: HashSet<&str> = names.iter().map(IfName::as_str).collect();
+    let ready: Vec<u32> = {
+        let ix = Index::new(&st);
+        st.links
+            .iter()
+            .filter(|l| {
+                asked.contains(l.name.as_str()) && l.is_ready(ix.ports_up.contains(&l.index))
+            })
+            .map(|l| l.index)
+            .collect()
     };
-    let ports_up = st.links.iter().any(|p| p.master == Some(l.index) && p.up);
-    if !l.is_ready(ports_up) {
-        return Some(match l.port_state {
-            Some(s) if l.oper == "UP" => format!("bridge port state {s}, not forwarding"),
-            _ => format!("operstate {}", l.oper),
-        });
+    if !ready.is_empty() {
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet6;
+        for a in rt.dump(M::GetAddress(m))? {
+            if let M::NewAddress(a) = a
+                && ready.contains(&a.header.index)
+                && let Some(x) = super::read::addr(&a)
+            {
+                st.addrs.push(x);
+            }
+        }
     }
-    // Only where the link carries IPv6 of its own: a link-local address in
-    // DAD does not hold up an IPv4 topology.
-    let addrs = st.addrs_of(name);
-    let v6 = addrs.iter().any(|a| a.cidr.is_v6() && a.scope == "global");
-    if v6 && let Some(a) = addrs.iter().find(|a| a.cidr.is_v6() && a.tentative) {
-        return Some(format!(
-            "{} tentative (duplicate address detection)",
-            a.cidr
-        ));
+    Ok(st)
+}
+
+/// Each namespace's state as far as its pending links need, in order, on a
+/// few threads when there are many (the host's own read among them, so
+/// that it overlaps the others). `all`: whether a namespace is read whole.
+fn read_all(
+    k: &mut LinuxKernel,
+    nss: &[(NsRef, Vec<IfName>, bool)],
+) -> Vec<Result<NsState, KernelError>> {
+    let out: Vec<Result<NsState, KernelError>> = if nss.len() < PARALLEL_FROM {
+        nss.iter()
+            .map(|(ns, names, all)| read_one(k.conns.rtnl(&k.nsdir, ns)?, names, *all))
+            .collect()
+    } else {
+        super::pool::in_each_ns(
+            &k.nsdir,
+            nss,
+            workers(),
+            |(ns, _, _)| Ok(ns),
+            |(_, names, all)| read_one(&mut Rtnl::open()?, names, *all),
+        )
+    };
+    for ((ns, _, all), r) in nss.iter().zip(&out) {
+        if let Ok(st) = r {
+            if *all {
+                k.forget(ns);
+            }
+            for l in &st.links {
+                k.index.insert((ns.clone(), l.name.clone()), l.index);
+            }
+        }
     }
-    None
+    out
 }
 
 pub(super) fn wait(
@@ -49,9 +188,21 @@ pub(super) fn wait(
     let mut pause = Duration::from_millis(1);
     loop {
         let mut why = Vec::new();
-        let nss: Vec<NsRef> = left.keys().cloned().collect();
-        for ns in nss {
-            let st = match k.observe_links(&ns) {
+        // Asked by name where they are at most half the namespace's links.
+        let mut known: HashMap<&NsRef, usize> = HashMap::new();
+        for (n, _) in k.index.keys() {
+            *known.entry(n).or_default() += 1;
+        }
+        let nss: Vec<(NsRef, Vec<IfName>, bool)> = left
+            .iter()
+            .map(|(ns, names)| {
+                let all = names.len() * 2 > known.get(ns).copied().unwrap_or(0);
+                (ns.clone(), names.clone(), all)
+            })
+            .collect();
+        let states = read_all(k, &nss);
+        for ((ns, _, _), st) in nss.into_iter().zip(states) {
+            let st = match st {
                 Ok(st) => st,
                 // The namespace went away: nothing in it to wait for.
                 Err(_) => {
@@ -59,8 +210,9 @@ pub(super) fn wait(
                     continue;
                 }
             };
+            let ix = Index::new(&st);
             if let Some(names) = left.get_mut(&ns) {
-                names.retain(|n| match pending(&st, n.as_str()) {
+                names.retain(|n| match ix.pending(n.as_str()) {
                     Some(w) if w != "gone" => {
                         why.push(match &ns {
                             NsRef::Host => format!("{n}: {w}"),

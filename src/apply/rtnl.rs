@@ -21,6 +21,10 @@ const WINDOW: usize = 256;
 /// overflows drops the ACKs a window waits for.
 const ECHO_WINDOW: usize = 32;
 
+/// Bytes of requests in one send: far below the socket's send buffer
+/// (a bigger message is refused with EMSGSIZE).
+const SEND_BYTES: usize = 32 << 10;
+
 /// One request's outcome: the messages echoed for it, or its refusal.
 pub type Reply = Result<Vec<RouteNetlinkMessage>, KernelError>;
 
@@ -52,17 +56,26 @@ impl Rtnl {
         })
     }
 
-    fn send(&mut self, payload: RouteNetlinkMessage, flags: u16) -> Result<u32, KernelError> {
+    /// The next request, numbered and serialized onto the end of `out`.
+    fn encode(&mut self, payload: RouteNetlinkMessage, flags: u16, out: &mut Vec<u8>) -> u32 {
         self.seq = self.seq.wrapping_add(1);
         let mut hdr = NetlinkHeader::default();
         hdr.flags = flags;
         hdr.sequence_number = self.seq;
         let mut msg = NetlinkMessage::new(hdr, NetlinkPayload::from(payload));
         msg.finalize();
-        let mut out = vec![0u8; msg.buffer_len()];
-        msg.serialize(&mut out);
+        let at = out.len();
+        // Netlink messages are 4-byte aligned; buffer_len already is.
+        out.resize(at + msg.buffer_len(), 0);
+        msg.serialize(&mut out[at..]);
+        self.seq
+    }
+
+    fn send(&mut self, payload: RouteNetlinkMessage, flags: u16) -> Result<u32, KernelError> {
+        let mut out = Vec::new();
+        let seq = self.encode(payload, flags, &mut out);
         self.sock.send(&out, 0).map_err(io)?;
-        Ok(self.seq)
+        Ok(seq)
     }
 
     /// Read messages, handing each to `f` with its sequence number. Returns
@@ -120,20 +133,39 @@ impl Rtnl {
         let mut iter = reqs.into_iter();
         loop {
             let start_seq = self.seq.wrapping_add(1);
+            // A window's requests go out in as few sends as fit one
+            // buffer each: the kernel handles every message of a send in
+            // turn, ACKing each, as if sent one by one.
             let mut batch = 0usize;
+            let mut queued = 0usize;
             let mut send_err = None;
             let mut room = WINDOW;
+            let mut buf = Vec::new();
             for (p, flags) in iter.by_ref() {
                 if flags & NLM_F_ECHO != 0 {
                     room = room.min(ECHO_WINDOW);
                 }
-                if let Err(e) = self.send(p, flags | NLM_F_REQUEST | NLM_F_ACK) {
-                    send_err = Some(e);
+                let at = buf.len();
+                self.encode(p, flags | NLM_F_REQUEST | NLM_F_ACK, &mut buf);
+                if at > 0 && buf.len() > SEND_BYTES {
+                    // This one starts the next send.
+                    if let Err(e) = self.sock.send(&buf[..at], 0) {
+                        send_err = Some(io(e));
+                        break;
+                    }
+                    batch += queued;
+                    queued = 0;
+                    buf.drain(..at);
+                }
+                queued += 1;
+                if batch + queued >= room {
                     break;
                 }
-                batch += 1;
-                if batch >= room {
-                    break;
+            }
+            if send_err.is_none() && queued > 0 {
+                match self.sock.send(&buf, 0) {
+                    Ok(_) => batch += queued,
+                    Err(e) => send_err = Some(io(e)),
                 }
             }
             if batch == 0 && send_err.is_none() {

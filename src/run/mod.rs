@@ -335,17 +335,33 @@ impl Runner {
             l.add(&recs)?;
         }
         let bar = progress(steps.len(), self.quiet);
-        let mut start = 0;
         const CHUNK: usize = 512;
-        while start < steps.len() {
-            let end = (start + CHUNK).min(steps.len());
-            let ops: Vec<Op> = steps[start..end].iter().map(|s| s.op.clone()).collect();
+        // Each step is moved into the journal and `done`, not copied: at
+        // tens of thousands of steps every copy is megabytes.
+        let mut rest = steps.into_iter();
+        loop {
+            let chunk: Vec<Step> = rest.by_ref().take(CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len();
+            let ops: Vec<Op> = chunk.iter().map(|s| s.op.clone()).collect();
             let out = self.kernel.apply_all(&ops);
+            drop(ops);
+            let failure = out.failed.map(|(i, err)| {
+                let failed = &chunk[i];
+                ApplyError {
+                    help: help_for(&failed.op, &err),
+                    what: failed.op.action(),
+                    ns: failed.op.ns(),
+                    pos: self.nat_pos(&err).unwrap_or_else(|| failed.pos.clone()),
+                    err,
+                }
+            });
             let mut confirms = Vec::new();
             let mut retired = Vec::new();
             let mut never = Vec::new();
-            for (j, made) in out.applied.iter().enumerate() {
-                let mut s = steps[start + j].clone();
+            for (mut s, made) in chunk.into_iter().zip(out.applied.iter()) {
                 match made {
                     Some(m) => {
                         if self.echo {
@@ -359,7 +375,7 @@ impl Runner {
                     }
                     // Refused or never sent: nothing of it exists, and its
                     // record must not make anyone delete a namesake.
-                    None => never.extend(s.records.iter().cloned()),
+                    None => never.extend(s.records),
                 }
             }
             if let Some(l) = self.ledger.as_mut() {
@@ -367,28 +383,19 @@ impl Runner {
                 l.remove(&retired)?;
             }
             if let Some(b) = &bar {
-                b.inc((end - start) as u64);
+                b.inc(n as u64);
             }
-            if let Some((i, err)) = out.failed {
+            if let Some(e) = failure {
                 // Steps after this chunk were recorded ahead too.
-                never.extend(steps[end..].iter().flat_map(|s| s.records.clone()));
+                never.extend(rest.flat_map(|s| s.records));
                 if let Some(l) = self.ledger.as_mut() {
                     l.remove(&never)?;
                 }
                 if let Some(b) = &bar {
                     b.abandon();
                 }
-                let failed = &steps[start + i];
-                let what = failed.op.action();
-                return Err(RunError::Apply(Box::new(ApplyError {
-                    help: help_for(&failed.op, &err),
-                    what,
-                    ns: failed.op.ns(),
-                    pos: self.nat_pos(&err).unwrap_or_else(|| failed.pos.clone()),
-                    err,
-                })));
+                return Err(RunError::Apply(Box::new(e)));
             }
-            start = end;
         }
         if let Some(b) = bar {
             b.finish_and_clear();
