@@ -64,8 +64,12 @@ pub(super) fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError>
                 None => sock.create_table(table),
             }
             .map_err(nft_err)?;
-            let now: HashSet<DnatMapping> = dnat_mappings(&table.normalized()).collect();
-            forget_flows(sock, before.iter().filter(|m| !now.contains(m)));
+            // A first table, or one no flow went through: nothing to forget,
+            // and no set of 100,000 mappings to build to learn so.
+            if !before.is_empty() {
+                let now: HashSet<DnatMapping> = dnat_mappings(&table.normalized()).collect();
+                forget_flows(sock, before.iter().filter(|m| !now.contains(m)));
+            }
             Ok(Made::Table { handle })
         }
         Op::DelNat { ns, table, handle } => {
