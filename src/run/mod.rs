@@ -312,7 +312,11 @@ impl Runner {
     /// Kernel steps go in batches; a daemon is started on its own, between
     /// them, because its record can only be written once it exists.
     fn apply_steps(&mut self, steps: Vec<Step>) -> Result<(), RunError> {
-        let mut batch = Vec::new();
+        // Sized once: these lists hold every step (megabytes at thousands
+        // of namespaces), and growing them by doubling briefly holds two.
+        let mut batch = Vec::with_capacity(steps.len());
+        self.journal.reserve(steps.len());
+        self.done.reserve(steps.len());
         for s in steps {
             if matches!(s.op, Op::StartDaemon { .. }) {
                 self.apply_batch(std::mem::take(&mut batch))?;
