@@ -9,8 +9,8 @@ use netlink_packet_route::AddressFamily;
 use netlink_packet_route::RouteNetlinkMessage as M;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
-    InfoBridge, InfoBridgePort, InfoData, InfoPortData, LinkAttribute, LinkFlags, LinkInfo,
-    LinkMessage, State,
+    InfoBridge, InfoBridgePort, InfoData, InfoPortData, LinkAttribute, LinkExtentMask, LinkFlags,
+    LinkInfo, LinkMessage, State,
 };
 use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use netlink_packet_route::route::{
@@ -91,11 +91,12 @@ pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
             l.qdisc = Some(seen);
         }
     }
-    for fam in [AddressFamily::Inet, AddressFamily::Inet6] {
-        let msgs = rt.dump(rule_msg::dump_request(fam))?;
-        st.rules
-            .extend(rule_msg::parse_dump(&msgs).into_iter().map(rule));
-    }
+    // Both families in one dump (the multicast routing families it also
+    // holds are dropped by the parser), IPv4's first as two dumps had them.
+    let msgs = rt.dump(rule_msg::dump_request(AddressFamily::Unspec))?;
+    let mut rules = rule_msg::parse_dump(&msgs);
+    rules.sort_by_key(|r| r.v6);
+    st.rules.extend(rules.into_iter().map(rule));
     Ok(st)
 }
 
@@ -133,9 +134,15 @@ fn rule(r: rule_msg::RuleState) -> Rule {
     }
 }
 
+/// Every link of the namespace, without their counters: nothing reads
+/// them, and the kernel folds per-CPU counters for each link (and IPv6's
+/// for each device) to fill them in.
 pub fn read_links(rt: &mut Rtnl) -> Result<Vec<Link>, KernelError> {
+    let mut req = LinkMessage::default();
+    req.attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
     let mut out = Vec::new();
-    rt.dump_each(M::GetLink(LinkMessage::default()), |m| {
+    rt.dump_each(M::GetLink(req), |m| {
         if let M::NewLink(l) = m {
             out.push(link(&l));
         }

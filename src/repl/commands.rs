@@ -6,6 +6,12 @@ use super::*;
 impl Repl {
     /// What completion offers: functions, variables, names in the model.
     pub(super) fn refresh_known(&mut self) {
+        // Only the line editor's completion reads it: piped statements
+        // would rebuild it for nobody (a list of every namespace and link,
+        // each statement).
+        if !self.interactive {
+            return;
+        }
         let mut functions: Vec<String> = self.index.callable().map(|(n, _)| n.clone()).collect();
         functions.extend(self.user_fns.keys().map(|(n, _)| n.clone()));
         functions.retain(|f| !f.starts_with("anon$"));

@@ -264,13 +264,6 @@ impl Topology {
     /// Every namespace the topology touches: the host first when it is used,
     /// then the declared namespaces in order, then any other one referenced.
     pub fn touched_ns(&self) -> Vec<NsRef> {
-        let mut out: Vec<NsRef> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut push = |r: &NsRef| {
-            if seen.insert(r.clone()) {
-                out.push(r.clone());
-            }
-        };
         let host_used = self.links.iter().any(|l| l.ns == NsRef::Host)
             || self.routes.iter().any(|r| r.ns == NsRef::Host)
             || self.xroutes.iter().any(|r| r.ns == NsRef::Host)
@@ -279,36 +272,39 @@ impl Topology {
             || self.nat.iter().any(|n| n.ns == NsRef::Host)
             || self.daemons.iter().any(|d| d.ns == NsRef::Host)
             || self.filters.iter().any(|f| f.ns == NsRef::Host);
+        let mut out: Vec<NsRef> = Vec::new();
+        let mut host = host_used;
         if host_used {
-            push(&NsRef::Host);
+            out.push(NsRef::Host);
         }
+        // Names borrowed from the model: one clone per namespace, not two
+        // per reference (the REPL asks this after every statement).
+        let mut seen: std::collections::HashSet<&NsName> = std::collections::HashSet::new();
         for n in &self.namespaces {
-            push(&NsRef::Named(n.name.clone()));
+            if seen.insert(&n.name) {
+                out.push(NsRef::Named(n.name.clone()));
+            }
         }
-        for l in &self.links {
-            push(&l.ns);
-            push(&l.origin.0);
-        }
-        for r in &self.routes {
-            push(&r.ns);
-        }
-        for r in &self.xroutes {
-            push(&r.ns);
-        }
-        for r in &self.rules {
-            push(&r.ns);
-        }
-        for s in &self.sysctls {
-            push(&s.ns);
-        }
-        for n in &self.nat {
-            push(&n.ns);
-        }
-        for d in &self.daemons {
-            push(&d.ns);
-        }
-        for f in &self.filters {
-            push(&f.ns);
+        let refs = self
+            .links
+            .iter()
+            .flat_map(|l| [&l.ns, &l.origin.0])
+            .chain(self.routes.iter().map(|r| &r.ns))
+            .chain(self.xroutes.iter().map(|r| &r.ns))
+            .chain(self.rules.iter().map(|r| &r.ns))
+            .chain(self.sysctls.iter().map(|s| &s.ns))
+            .chain(self.nat.iter().map(|n| &n.ns))
+            .chain(self.daemons.iter().map(|d| &d.ns))
+            .chain(self.filters.iter().map(|f| &f.ns));
+        for r in refs {
+            let new = match r {
+                // Only where an adopted device moved away from it.
+                NsRef::Host => !std::mem::replace(&mut host, true),
+                NsRef::Named(n) => seen.insert(n),
+            };
+            if new {
+                out.push(r.clone());
+            }
         }
         out
     }

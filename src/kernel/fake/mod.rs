@@ -11,6 +11,7 @@ mod ops;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Addr, ExecOutput, Kernel, KernelError, Link, NotReady, NsState, TableInfo};
@@ -21,7 +22,10 @@ use crate::op::{Op, Outcome};
 pub struct Recorder {
     pub log: Vec<Op>,
     pub netns: BTreeMap<NsName, u64>,
-    pub state: BTreeMap<NsRef, NsState>,
+    /// Shared: the diff seeds its simulation with what a caching kernel
+    /// read, and copies a namespace only once an op changes it (a REPL
+    /// statement diffing a thousand namespaces copied all of them).
+    pub state: BTreeMap<NsRef, Arc<NsState>>,
     pub sysctls: BTreeMap<(NsRef, String), String>,
     pub nat: BTreeMap<(NsRef, String), (u64, netplumb_nft::NatTable)>,
     /// Per-namespace files (/etc/netns/NS/NAME) by (namespace, /etc/NAME).
@@ -66,7 +70,7 @@ impl Recorder {
             next_handle: 1,
             ..Self::default()
         };
-        r.state.insert(NsRef::Host, Self::fresh_ns());
+        r.state.insert(NsRef::Host, Arc::new(Self::fresh_ns()));
         r
     }
 
@@ -102,6 +106,7 @@ impl Recorder {
     fn ns_mut(&mut self, ns: &NsRef) -> Result<&mut NsState, KernelError> {
         self.state
             .get_mut(ns)
+            .map(Arc::make_mut)
             .ok_or_else(|| KernelError::errno(libc::ENOENT, format!("netns {ns} does not exist")))
     }
 
@@ -128,7 +133,10 @@ impl Recorder {
     /// Remove these link ends (and forget their pairs).
     fn drop_ends(&mut self, ends: &[(NsRef, String)]) {
         for (ns, name) in ends {
-            if let Some(st) = self.state.get_mut(ns) {
+            if let Some(st) = self.state.get_mut(ns)
+                && st.link(name).is_some()
+            {
+                let st = Arc::make_mut(st);
                 if let Some(l) = st.link(name) {
                     let i = l.index;
                     st.addrs.retain(|a| a.index != i);
@@ -312,31 +320,57 @@ impl Recorder {
                 .filter(|l| l.is_bridge())
                 .map(|l| l.index)
                 .collect();
-            for l in &mut st.links {
-                if only.is_some_and(|o| !o.iter().any(|(n, name)| name == &l.name && n == ns)) {
-                    continue;
-                }
-                if l.kind.as_deref() == Some("vxlan") {
+            let wanted = |l: &Link| {
+                only.is_none_or(|o| o.iter().any(|(n, name)| name == &l.name && n == ns))
+            };
+            let derived = |l: &Link| {
+                let oper = if l.kind.as_deref() == Some("vxlan") {
                     // No carrier of its own to report, as the kernel says.
-                    l.oper = if l.up { "UNKNOWN" } else { "DOWN" }.into();
+                    Some(if l.up { "UNKNOWN" } else { "DOWN" })
                 } else if l.kind.as_deref() == Some("tun") {
                     // No carrier until a program opens it.
-                    l.oper = "DOWN".into();
+                    Some("DOWN")
                 } else if l.kind.as_deref() == Some("macvlan") {
-                    l.oper = if l.up { "UP" } else { "DOWN" }.into();
+                    Some(if l.up { "UP" } else { "DOWN" })
                 } else if l.kind.as_deref() == Some("veth") || l.is_bridge() {
-                    l.oper = if l.up && (l.lower_up || l.is_bridge()) {
-                        "UP".into()
+                    Some(if l.up && (l.lower_up || l.is_bridge()) {
+                        "UP"
                     } else if l.up {
-                        "LOWERLAYERDOWN".into()
+                        "LOWERLAYERDOWN"
                     } else {
-                        "DOWN".into()
-                    };
-                }
-                l.port_state = match l.master {
+                        "DOWN"
+                    })
+                } else {
+                    None
+                };
+                let port = match l.master {
                     Some(m) if bridges.contains(&m) => Some(if l.up { 3 } else { 0 }),
                     _ => None,
                 };
+                (oper, port)
+            };
+            // Looked at first, copied only when something changes: the
+            // state may be shared with what a caching kernel read.
+            let stale = |l: &Link| {
+                wanted(l) && {
+                    let (oper, port) = derived(l);
+                    oper.is_some_and(|o| l.oper != o) || l.port_state != port
+                }
+            };
+            if !st.links.iter().any(stale) {
+                continue;
+            }
+            let new: Vec<_> = st
+                .links
+                .iter()
+                .map(|l| wanted(l).then(|| derived(l)))
+                .collect();
+            for (l, d) in Arc::make_mut(st).links.iter_mut().zip(new) {
+                let Some((oper, port)) = d else { continue };
+                if let Some(o) = oper {
+                    l.oper = o.into();
+                }
+                l.port_state = port;
             }
         }
     }
@@ -354,7 +388,7 @@ impl Kernel for Recorder {
         if st.link(name).is_some() {
             return false;
         }
-        st.links.push(Link {
+        Arc::make_mut(st).links.push(Link {
             index,
             name: name.to_string(),
             oper: "DOWN".into(),
@@ -376,7 +410,7 @@ impl Kernel for Recorder {
     fn observe(&mut self, ns: &NsRef) -> Result<NsState, KernelError> {
         self.state
             .get(ns)
-            .cloned()
+            .map(|st| NsState::clone(st))
             .ok_or_else(|| KernelError::errno(libc::ENOENT, format!("netns {ns} does not exist")))
     }
 

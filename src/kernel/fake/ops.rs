@@ -20,8 +20,10 @@ impl Recorder {
                 let ino = self.next_ino;
                 self.next_ino += 1;
                 self.netns.insert(ns.clone(), ino);
-                self.state
-                    .insert(NsRef::Named(ns.clone()), Self::fresh_ns());
+                self.state.insert(
+                    NsRef::Named(ns.clone()),
+                    std::sync::Arc::new(Self::fresh_ns()),
+                );
                 Made::Netns { ino }
             }
             Op::DelNetns { ns, ino } => {

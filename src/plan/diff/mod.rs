@@ -113,6 +113,8 @@ pub(crate) struct Cx<'a> {
     world: &'a World,
     /// Daemons whose recorded process stays as it is (see `daemons`).
     keep_daemons: Vec<String>,
+    /// `Topology::touched_ns`, asked once per diff.
+    touched: Vec<NsRef>,
 }
 
 #[derive(Default)]
@@ -196,7 +198,7 @@ impl Cx<'_> {
 
     fn state(&self, ns: &NsRef) -> &NsState {
         static EMPTY: std::sync::LazyLock<NsState> = std::sync::LazyLock::new(NsState::default);
-        self.sim.state.get(ns).unwrap_or(&EMPTY)
+        self.sim.state.get(ns).map(|s| &**s).unwrap_or(&EMPTY)
     }
 
     fn seen(&self, ns: &NsRef) -> &NsState {
@@ -283,18 +285,36 @@ pub fn diff(
     let mut seen = HashMap::new();
     // Read what exists: the namespaces the script touches and those the
     // topology owns things in. A namespace that does not exist is empty.
-    let mut touched = topo.touched_ns();
-    let mut listed: std::collections::HashSet<NsRef> = touched.iter().cloned().collect();
-    for e in owned {
-        let ns = match e {
-            Entry::Netns { ns, .. } => NsRef::Named(ns.clone()),
-            other => match other.ns() {
-                Some(ns) => ns.clone(),
-                None => continue,
-            },
-        };
-        if listed.insert(ns.clone()) {
-            touched.push(ns);
+    let declared_ns = topo.touched_ns();
+    let mut touched = declared_ns.clone();
+    {
+        // Looked up by reference: a clone per owned entry per diff was a
+        // REPL statement's cost at a thousand namespaces.
+        let mut host = declared_ns.contains(&NsRef::Host);
+        let mut named: std::collections::HashSet<&crate::model::NsName> = declared_ns
+            .iter()
+            .filter_map(|ns| match ns {
+                NsRef::Named(n) => Some(n),
+                NsRef::Host => None,
+            })
+            .collect();
+        for e in owned {
+            let ns = match e {
+                Entry::Netns { ns, .. } => Some(ns),
+                other => match other.ns() {
+                    Some(NsRef::Named(n)) => Some(n),
+                    Some(NsRef::Host) => None,
+                    None => continue,
+                },
+            };
+            match ns {
+                Some(n) if named.insert(n) => touched.push(NsRef::Named(n.clone())),
+                None if !host => {
+                    host = true;
+                    touched.push(NsRef::Host);
+                }
+                _ => {}
+            }
         }
     }
     for (_, l) in topo.links() {
@@ -328,7 +348,7 @@ pub fn diff(
         if let NsRef::Named(n) = &ns {
             sim.netns.insert(n.clone(), ino);
         }
-        sim.state.insert(ns.clone(), NsState::clone(&st));
+        sim.state.insert(ns.clone(), st.clone());
         seen.insert(ns, st);
     }
     // The tables the topology owns, as the kernel has them: a removal or a
@@ -360,6 +380,7 @@ pub fn diff(
         hairpin: std::cell::OnceCell::new(),
         world,
         keep_daemons: Vec::new(),
+        touched: declared_ns,
     };
 
     kinds::check_features(topo, kernel)?;

@@ -14,19 +14,61 @@ use crate::model::{IfName, NsRef};
 use crate::op::{LinkChange, Op, RouteSpec};
 use crate::topo::{LinkId, LinkKind, Pos, Topology};
 
+/// What the script declares, keyed the way the ledger names it: built once
+/// per removal pass, so that each owned entry is one lookup instead of a
+/// scan of the model (a thousand namespaces made every REPL statement scan
+/// a thousand declarations per entry).
+struct Declared<'a> {
+    netns: HashSet<&'a crate::model::NsName>,
+    /// The ledger entries of the created links the script declares.
+    links: HashSet<&'a Entry>,
+    /// Where the adopted devices were found.
+    adopted: HashSet<&'a (NsRef, IfName)>,
+    addrs: HashSet<(LinkId, crate::model::Cidr)>,
+    routes: HashSet<(&'a NsRef, &'a crate::model::RouteDest)>,
+    sysctls: HashSet<(&'a NsRef, &'a str)>,
+    nat: HashSet<NsRef>,
+}
+
+impl<'a> Declared<'a> {
+    fn new(topo: &'a Topology, cx: &'a Cx) -> Self {
+        Declared {
+            netns: topo.namespaces().iter().map(|n| &n.name).collect(),
+            links: topo
+                .links()
+                .filter(|(id, l)| l.kind != LinkKind::Existing && is_first_end(topo, *id))
+                .filter_map(|(id, _)| owned_entry(cx, topo, id))
+                .collect(),
+            adopted: topo
+                .links()
+                .filter(|(_, l)| l.kind == LinkKind::Existing)
+                .map(|(_, l)| &l.origin)
+                .collect(),
+            addrs: topo.addrs().iter().map(|a| (a.link, a.cidr)).collect(),
+            routes: topo
+                .routes()
+                .iter()
+                .map(|r| (&r.ns, &r.route.dest))
+                .collect(),
+            sysctls: topo
+                .sysctls()
+                .iter()
+                .map(|s| (&s.ns, s.key.as_str()))
+                .collect(),
+            nat: super::nat::nat_namespaces(topo).into_iter().collect(),
+        }
+    }
+}
+
 /// Is this owned entry still what the script declares?
-fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
+fn declared(topo: &Topology, cx: &Cx, d: &Declared, e: &Entry) -> bool {
     match e {
-        Entry::Netns { ns, .. } => topo.has_ns(ns),
-        Entry::Link { .. } => topo
-            .links()
-            .filter(|(id, l)| l.kind != LinkKind::Existing && is_first_end(topo, *id))
-            .any(|(id, _)| owned_entry(cx, topo, id) == Some(e)),
-        Entry::LinkPlace { home, .. } => topo.links().any(|(_, l)| {
-            l.kind == LinkKind::Existing && l.origin == (home.ns.clone(), home.name.clone())
-        }),
-        Entry::Addr { ns, dev, cidr } => link_now_at(topo, cx, ns, dev)
-            .is_some_and(|id| topo.addrs().iter().any(|a| a.link == id && &a.cidr == cidr)),
+        Entry::Netns { ns, .. } => d.netns.contains(ns),
+        Entry::Link { .. } => d.links.contains(e),
+        Entry::LinkPlace { home, .. } => d.adopted.contains(&(home.ns.clone(), home.name.clone())),
+        Entry::Addr { ns, dev, cidr } => {
+            link_now_at(topo, cx, ns, dev).is_some_and(|id| d.addrs.contains(&(id, *cidr)))
+        }
         Entry::LinkAttr { ns, name, old } => link_now_at(topo, cx, ns, name).is_some_and(|id| {
             let l = topo.get(id);
             match old {
@@ -41,10 +83,7 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
                     .contains(&id),
             }
         }),
-        Entry::Route { ns, dest, .. } => topo
-            .routes()
-            .iter()
-            .any(|r| &r.ns == ns && &r.route.dest == dest),
+        Entry::Route { ns, dest, .. } => d.routes.contains(&(ns, dest)),
         Entry::RouteEx { ns, route } => topo
             .xroutes()
             .iter()
@@ -53,11 +92,8 @@ fn declared(topo: &Topology, cx: &Cx, e: &Entry) -> bool {
         Entry::Qdisc { ns, name, .. } => {
             link_now_at(topo, cx, ns, name).is_some_and(|id| topo.get(id).shape.is_some())
         }
-        Entry::Sysctl { ns, key, .. } => topo
-            .sysctls()
-            .iter()
-            .any(|s| &s.ns == ns && s.key == key.as_str()),
-        Entry::Nat { ns, .. } => super::nat::nat_namespaces(topo).contains(ns),
+        Entry::Sysctl { ns, key, .. } => d.sysctls.contains(&(ns, key.as_str())),
+        Entry::Nat { ns, .. } => d.nat.contains(ns),
         // Stopped (or kept) by `daemons::stops`, before anything else.
         Entry::Daemon { .. } => true,
         // Decided by `files::files`.
@@ -104,12 +140,14 @@ pub(super) fn removals(
     kernel: &mut dyn Kernel,
     cx: &mut Cx,
 ) -> Result<(), DiffError> {
+    let d = Declared::new(topo, cx);
     let mut gone: Vec<Entry> = cx
         .owned
         .iter()
-        .filter(|e| !declared(topo, cx, e))
+        .filter(|e| !declared(topo, cx, &d, e))
         .cloned()
         .collect();
+    drop(d);
     // Newest first within a rank, like a teardown.
     gone.reverse();
     gone.sort_by_key(rank);

@@ -10,18 +10,17 @@ use crate::topo::Topology;
 pub(in crate::plan::diff) fn namespaces(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
     for d in topo.namespaces() {
         let n = &d.name;
-        let key = Some(format!("netns {n}"));
         match cx.sim.netns.get(n).copied() {
             Some(ino) => {
-                let mine = cx.owned_netns(n).cloned();
-                match mine {
-                    Some(Entry::Netns { ino: Some(had), .. }) if had != ino => {
+                match cx.owned_netns(n) {
+                    Some(mine @ Entry::Netns { ino: Some(had), .. }) if *had != ino => {
                         // Ours was deleted and someone made another under
                         // its name: that one is theirs.
+                        let mine = mine.clone();
                         cx.diff.notes.push(format!(
                             "netns {n} is not the one this topology made (someone replaced it): adopted, never deleted"
                         ));
-                        cx.diff.releases.extend(mine);
+                        cx.diff.releases.push(mine);
                     }
                     Some(_) => {}
                     None => {
@@ -51,18 +50,18 @@ pub(in crate::plan::diff) fn namespaces(topo: &Topology, cx: &mut Cx) -> Result<
                         ns: n.clone(),
                         ino: None,
                     }],
-                    key,
+                    key: Some(format!("netns {n}")),
                 })?;
             }
         }
     }
-    for ns in topo.touched_ns() {
-        if let NsRef::Named(n) = &ns
+    for ns in &cx.touched {
+        if let NsRef::Named(n) = ns
             && !cx.sim.netns.contains_key(n)
         {
             let pos = topo
                 .links()
-                .find(|(_, l)| l.ns == ns)
+                .find(|(_, l)| &l.ns == ns)
                 .map(|(_, l)| l.pos.clone())
                 .unwrap_or_default();
             return Err(err(
