@@ -245,9 +245,30 @@ impl Rtnl {
     pub fn dump_each(
         &mut self,
         payload: RouteNetlinkMessage,
+        f: impl FnMut(RouteNetlinkMessage),
+    ) -> Result<(), KernelError> {
+        self.each(payload, NLM_F_REQUEST | NLM_F_DUMP, f)
+    }
+
+    /// Send one request and gather its data replies until DONE or the ACK.
+    fn collect(
+        &mut self,
+        payload: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<Vec<RouteNetlinkMessage>, KernelError> {
+        let mut out = Vec::new();
+        self.each(payload, flags, |m| out.push(m))?;
+        Ok(out)
+    }
+
+    /// Send one request and hand each data reply to `f` until DONE or the ACK.
+    fn each(
+        &mut self,
+        payload: RouteNetlinkMessage,
+        flags: u16,
         mut f: impl FnMut(RouteNetlinkMessage),
     ) -> Result<(), KernelError> {
-        let seq = self.send(payload, NLM_F_REQUEST | NLM_F_DUMP)?;
+        let seq = self.send(payload, flags)?;
         let mut failure = None;
         self.recv_until(|s, p| {
             if s != seq {
@@ -273,42 +294,6 @@ impl Rtnl {
         match failure {
             Some(e) => Err(e),
             None => Ok(()),
-        }
-    }
-
-    /// Send one request and gather its data replies until DONE or the ACK.
-    fn collect(
-        &mut self,
-        payload: RouteNetlinkMessage,
-        flags: u16,
-    ) -> Result<Vec<RouteNetlinkMessage>, KernelError> {
-        let seq = self.send(payload, flags)?;
-        let mut out = Vec::new();
-        let mut failure = None;
-        self.recv_until(|s, p| {
-            if s != seq {
-                return false;
-            }
-            match p {
-                NetlinkPayload::InnerMessage(m) => {
-                    out.push(m);
-                    false
-                }
-                NetlinkPayload::Error(e) => {
-                    if let Some(code) = e.code {
-                        failure = Some(KernelError::from(std::io::Error::from_raw_os_error(
-                            -code.get(),
-                        )));
-                    }
-                    true
-                }
-                NetlinkPayload::Done(_) => true,
-                _ => false,
-            }
-        })?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(out),
         }
     }
 }

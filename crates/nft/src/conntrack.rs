@@ -128,18 +128,8 @@ impl NftSocket {
             if fam.is_empty() {
                 continue;
             }
-            let mut b = Buf::default();
-            let seq = self.take_seq();
-            let msg = ct_msg(
-                &mut b,
-                IPCTNL_MSG_CT_GET,
-                NLM_F_REQUEST | NLM_F_DUMP,
-                seq,
-                v6,
-            );
-            b.end_msg(msg);
             let entries: Vec<Entry> = self
-                .request(&b, seq, true, "conntrack -L")?
+                .dump_family(v6)?
                 .iter()
                 .filter_map(|msg| entry(&msg.attrs))
                 .filter(|e| fam.iter().any(|m| m.matches(e)))
@@ -155,18 +145,8 @@ impl NftSocket {
     /// at 10,000 mappings, for a `down`) can be skipped.
     pub fn has_dnat_flows(&mut self) -> Result<bool, NftError> {
         for v6 in [false, true] {
-            let mut b = Buf::default();
-            let seq = self.take_seq();
-            let msg = ct_msg(
-                &mut b,
-                IPCTNL_MSG_CT_GET,
-                NLM_F_REQUEST | NLM_F_DUMP,
-                seq,
-                v6,
-            );
-            b.end_msg(msg);
             let dnat = self
-                .request(&b, seq, true, "conntrack -L")?
+                .dump_family(v6)?
                 .iter()
                 .filter_map(|msg| attr(&msg.attrs, CTA_STATUS).and_then(parse::be32))
                 .any(|status| status & IPS_DST_NAT != 0);
@@ -175,6 +155,21 @@ impl NftSocket {
             }
         }
         Ok(false)
+    }
+
+    /// Every conntrack entry of one IP family (`conntrack -L`).
+    fn dump_family(&mut self, v6: bool) -> Result<Vec<crate::socket::Msg>, NftError> {
+        let mut b = Buf::default();
+        let seq = self.take_seq();
+        let msg = ct_msg(
+            &mut b,
+            IPCTNL_MSG_CT_GET,
+            NLM_F_REQUEST | NLM_F_DUMP,
+            seq,
+            v6,
+        );
+        b.end_msg(msg);
+        self.request(&b, seq, true, "conntrack -L")
     }
 
     fn delete_entries(&mut self, entries: &[Entry], v6: bool) -> Result<usize, NftError> {
