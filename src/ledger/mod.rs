@@ -201,6 +201,10 @@ fn read_counted(name: &str) -> Result<(Vec<Entry>, usize), LedgerError> {
     Ok((entries.into_vec(), garbage))
 }
 
+/// Up to this many entries to replace or remove, each is found by a scan;
+/// more, through an index of all (`Slots`).
+const FEW: usize = 8;
+
 /// An open, locked record of one topology.
 pub struct Ledger {
     name: String,
@@ -293,13 +297,20 @@ impl Ledger {
 
     /// Record, ahead of the kernel change, objects about to be created.
     pub fn add(&mut self, entries: &[Entry]) -> Result<(), LedgerError> {
-        let have: std::collections::HashSet<&Entry> = self.entries.iter().collect();
-        let fresh: Vec<Entry> = entries
-            .iter()
-            .filter(|o| !have.contains(o))
-            .cloned()
-            .collect();
-        drop(have);
+        let fresh: Vec<Entry> = if entries.len() <= FEW {
+            entries
+                .iter()
+                .filter(|o| !self.entries.contains(o))
+                .cloned()
+                .collect()
+        } else {
+            let have: std::collections::HashSet<&Entry> = self.entries.iter().collect();
+            entries
+                .iter()
+                .filter(|o| !have.contains(o))
+                .cloned()
+                .collect()
+        };
         let recs: Vec<Record> = fresh.iter().cloned().map(Record::Add).collect();
         self.append(&recs)?;
         self.entries.extend(fresh);
@@ -319,6 +330,15 @@ impl Ledger {
         }
         self.append(&recs)?;
         self.garbage += recs.len();
+        // A few (a REPL statement's): a scan each is cheaper than an index.
+        if pairs.len() <= FEW {
+            for (old, new) in pairs {
+                if let Some(p) = self.entries.iter().rposition(|e| e == old) {
+                    self.entries[p] = new.clone();
+                }
+            }
+            return Ok(());
+        }
         let mut slots = Slots::new(std::mem::take(&mut self.entries));
         for (old, new) in pairs {
             if let Some(p) = slots.find_last(old) {
@@ -334,6 +354,14 @@ impl Ledger {
         let recs: Vec<Record> = entries.iter().cloned().map(Record::Del).collect();
         self.append(&recs)?;
         self.garbage += 2 * recs.len();
+        if entries.len() <= FEW {
+            for o in entries {
+                if let Some(p) = self.entries.iter().rposition(|e| e == o) {
+                    self.entries.remove(p);
+                }
+            }
+            return Ok(());
+        }
         let mut slots = Slots::new(std::mem::take(&mut self.entries));
         for o in entries {
             if let Some(p) = slots.find_last(o) {
