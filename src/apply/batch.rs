@@ -430,10 +430,7 @@ fn in_namespaces(
         }
     }
     let refused = std::sync::atomic::AtomicBool::new(false);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get() * 2)
-        .unwrap_or(2)
-        .clamp(2, 8);
+    let workers = super::pool::workers();
     let replies = k.timed("rtnetlink in namespaces", end - from, |k| {
         super::pool::in_each_ns(
             &k.nsdir,

@@ -118,11 +118,7 @@ impl NetnsDir {
         if let Err(e) = self.prepare() {
             return names.iter().map(|_| Err(e.clone())).collect();
         }
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get() * 2)
-            .unwrap_or(2)
-            .clamp(1, 8)
-            .min(names.len().max(1));
+        let workers = super::pool::workers().min(names.len().max(1));
         let next = std::sync::atomic::AtomicUsize::new(0);
         let slots: Vec<std::sync::Mutex<Option<Created<T>>>> =
             names.iter().map(|_| std::sync::Mutex::new(None)).collect();

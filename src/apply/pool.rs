@@ -14,6 +14,15 @@ use super::netns::NetnsDir;
 use crate::kernel::KernelError;
 use crate::model::NsRef;
 
+/// Threads that enter namespaces at once: twice the cores (each mostly
+/// waits for the kernel), between 2 and 8.
+pub(super) fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(2)
+        .clamp(2, 8)
+}
+
 /// For each item, on up to `workers` threads: enter the namespace `ns_of`
 /// names (the host through a handle on this process's own), then `work`.
 /// Results in input order.

@@ -104,10 +104,7 @@ pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
 /// namespace after another (a socket opened there stays bound to it):
 /// nothing of this is left in the namespace handle cache.
 pub fn read_many(dir: &NetnsDir, nss: &[NsRef]) -> Vec<Result<NsState, KernelError>> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get() * 2)
-        .unwrap_or(2)
-        .clamp(2, 8);
+    let workers = super::pool::workers();
     fn itself(ns: &NsRef) -> Result<&NsRef, KernelError> {
         Ok(ns)
     }

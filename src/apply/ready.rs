@@ -70,14 +70,6 @@ impl<'a> Index<'a> {
 /// the cached ones costs a thread to open anyway.
 const PARALLEL_FROM: usize = 8;
 
-/// Threads reading namespaces at once.
-fn workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get() * 2)
-        .unwrap_or(2)
-        .clamp(2, 8)
-}
-
 /// What one read of a namespace answers: the links asked about (all of
 /// them, or only those), and the IPv6 addresses (the only ones DAD holds).
 fn read_one(rt: &mut Rtnl, names: &[IfName], all: bool) -> Result<NsState, KernelError> {
@@ -157,7 +149,7 @@ fn read_all(
         super::pool::in_each_ns(
             &k.nsdir,
             nss,
-            workers(),
+            super::pool::workers(),
             |(ns, _, _)| Ok(ns),
             |(_, names, all)| read_one(&mut Rtnl::open()?, names, *all),
         )
