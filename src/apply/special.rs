@@ -136,9 +136,9 @@ fn dnat_mappings(t: &NatTable) -> impl Iterator<Item = DnatMapping> + '_ {
 }
 
 /// The DNAT mappings table `name` holds now (normal form), to tell which
-/// ones a replace or delete retires. Unreadable: none (nothing to forget).
-/// The mappings of table `name` whose flows may need forgetting: none when
-/// no flow of the namespace was DNAT'd, which spares reading the whole map.
+/// ones a replace or delete retires. None when no flow of the namespace was
+/// DNAT'd (nothing to forget, and the whole map is not read) or when the
+/// table is unreadable.
 fn mappings_with_flows(sock: &mut NftSocket, name: &str) -> Vec<DnatMapping> {
     if matches!(sock.has_dnat_flows(), Ok(false)) {
         return Vec::new();
