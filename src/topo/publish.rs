@@ -16,11 +16,7 @@ impl Topology {
     /// The link in `ns` one of whose declared subnets holds `ip`, with that
     /// subnet: where traffic to `ip` leaves `ns`.
     pub fn link_on_subnet(&self, ns: &NsRef, ip: IpAddr) -> Option<(LinkId, IpNet)> {
-        self.addrs().iter().find_map(|a| {
-            let l = self.get(a.link);
-            let net = a.cidr.trunc();
-            (&l.ns == ns && net.contains(&ip) && a.cidr.addr() != ip).then_some((a.link, net))
-        })
+        on_subnet(&self.subnets_of(ns), ip)
     }
 
     /// The declared subnets of `ns`, in declaration order, with the link
@@ -43,13 +39,9 @@ impl Topology {
         for d in self.nat().iter().filter(|d| &d.ns == ns && d.hairpin) {
             let NatRule::Dnat(m) = &d.rule else { continue };
             let ip = m.to_addr;
-            let Some(&(l, net, _)) = subnets
-                .iter()
-                .find(|(_, net, own)| net.contains(&ip) && *own != ip)
-            else {
-                continue;
-            };
-            if self.get(l).kind == LinkKind::Bridge {
+            if let Some((l, net)) = on_subnet(&subnets, ip)
+                && self.get(l).kind == LinkKind::Bridge
+            {
                 out.insert((l, net, ip));
             }
         }
@@ -174,4 +166,13 @@ impl Topology {
         }
         Ok(())
     }
+}
+
+/// The first of `subnets` (see `Topology::subnets_of`) that holds `ip`
+/// as another host's address, with its link.
+fn on_subnet(subnets: &[(LinkId, IpNet, IpAddr)], ip: IpAddr) -> Option<(LinkId, IpNet)> {
+    subnets
+        .iter()
+        .find(|(_, net, own)| net.contains(&ip) && *own != ip)
+        .map(|&(l, net, _)| (l, net))
 }
