@@ -80,12 +80,6 @@ pub(crate) fn src_rule_text(r: &SrcPlan) -> String {
     s
 }
 
-fn ports(lo: u16, hi: u16) -> String {
-    let mut s = String::new();
-    let _ = write_ports(&mut s, lo, hi);
-    s
-}
-
 /// `lo` or `lo-hi`, as nft prints a port or a port range.
 fn write_ports(w: &mut impl Write, lo: u16, hi: u16) -> std::fmt::Result {
     write_u16(w, lo)?;
@@ -158,12 +152,22 @@ fn write_elem(w: &mut impl Write, m: &MapPlan, e: &ElemPlan) -> std::fmt::Result
 }
 
 fn elem_into(w: &mut impl Write, m: &MapPlan, e: &ElemPlan) -> std::fmt::Result {
+    write_key(w, e)?;
+    w.write_str(" : ")?;
+    write_value(w, m, e)
+}
+
+/// An element's key: `[daddr . ]port[-port]`.
+fn write_key(w: &mut impl Write, e: &ElemPlan) -> std::fmt::Result {
     if let Some(d) = &e.daddr {
         write_addr(w, d)?;
         w.write_str(" . ")?;
     }
-    write_ports(w, e.lo, e.hi)?;
-    w.write_str(" : ")?;
+    write_ports(w, e.lo, e.hi)
+}
+
+/// An element's value: `addr[ . port]`.
+fn write_value(w: &mut impl Write, m: &MapPlan, e: &ElemPlan) -> std::fmt::Result {
     write_addr(w, &e.to)?;
     if let (true, Some(p)) = (m.data_port, e.to_port) {
         w.write_str(" . ")?;
@@ -173,14 +177,10 @@ fn elem_into(w: &mut impl Write, m: &MapPlan, e: &ElemPlan) -> std::fmt::Result 
 }
 
 pub(crate) fn elem_text(m: &MapPlan, e: &ElemPlan) -> (String, String) {
-    let key = match e.daddr {
-        Some(d) => format!("{d} . {}", ports(e.lo, e.hi)),
-        None => ports(e.lo, e.hi),
-    };
-    let val = match (m.data_port, e.to_port) {
-        (true, Some(p)) => format!("{} . {p}", e.to),
-        _ => e.to.to_string(),
-    };
+    let (mut key, mut val) = (String::new(), String::new());
+    // writing into a String cannot fail
+    let _ = write_key(&mut key, e);
+    let _ = write_value(&mut val, m, e);
     (key, val)
 }
 
