@@ -181,6 +181,7 @@ pub fn teardown(
     }
     let mut links = Vec::new();
     let mut vanishing = Vec::new();
+    let mut far_ends: Vec<(NsRef, String)> = Vec::new();
     for o in owns.iter().rev() {
         let inside_doomed = o.ns().is_some_and(|n| doomed.contains(n));
         match o {
@@ -190,7 +191,16 @@ pub fn teardown(
             // Home before its namespace goes: a virtual device would die
             // with it, a physical one would land in the wrong place.
             Entry::LinkPlace { .. } => run.undo(o),
-            _ if inside_doomed => run.done(o),
+            _ if inside_doomed => {
+                // A veth made from inside the namespace: its other end,
+                // outside, goes when the kernel destroys the namespace, later.
+                if let Entry::Link { peer: Some(p), .. } = o
+                    && !doomed.contains(&p.ns)
+                {
+                    far_ends.push((p.ns.clone(), p.name.to_string()));
+                }
+                run.done(o)
+            }
             Entry::Link { ns, name, .. } if world.claimant_of(o).is_some() => {
                 let other = world.claimant_of(o).unwrap_or_default().to_string();
                 run.leave(
@@ -236,7 +246,7 @@ pub fn teardown(
         )
         .collect();
     run.undo_many(&netns);
-    wait_vanished(&mut run, &mut vanishing, &mut links);
+    wait_vanished(&mut run, &mut vanishing, &far_ends, &mut links);
     let links = by_identity(&mut run, links);
     for o in &links {
         run.undo(o);
@@ -252,9 +262,20 @@ pub fn teardown(
 /// The kernel destroys a dead namespace's devices asynchronously; wait for
 /// the veth ends outside it, so `down` returns on the final state. A
 /// namespace kept alive by a process inside never lets go: when the count
-/// stops falling for a while, delete those ends ourselves.
-fn wait_vanished(run: &mut Run, vanishing: &mut Vec<Entry>, links: &mut Vec<Entry>) {
-    let mut by_ns: Vec<NsRef> = vanishing.iter().filter_map(|o| o.ns().cloned()).collect();
+/// stops falling for a while, delete those ends ourselves. `far_ends`: ends
+/// whose record went with their namespace's (the veth was made from
+/// inside it), waited for alike but, recorded nowhere, never deleted here.
+fn wait_vanished(
+    run: &mut Run,
+    vanishing: &mut Vec<Entry>,
+    far_ends: &[(NsRef, String)],
+    links: &mut Vec<Entry>,
+) {
+    let mut by_ns: Vec<NsRef> = vanishing
+        .iter()
+        .filter_map(|o| o.ns().cloned())
+        .chain(far_ends.iter().map(|(ns, _)| ns.clone()))
+        .collect();
     by_ns.sort();
     by_ns.dedup();
     let mut stuck: HashSet<(NsRef, String)> = HashSet::new();
@@ -265,6 +286,12 @@ fn wait_vanished(run: &mut Run, vanishing: &mut Vec<Entry>, links: &mut Vec<Entr
                 Entry::Link { ns: n, name, .. } if n == &ns => Some(name.to_string()),
                 _ => None,
             })
+            .chain(
+                far_ends
+                    .iter()
+                    .filter(|(n, _)| n == &ns)
+                    .map(|(_, name)| name.clone()),
+            )
             .collect();
         // A namespace that cannot be read has nothing left to wait for.
         if let Ok(left) = run
