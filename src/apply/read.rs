@@ -23,25 +23,34 @@ use super::rule_msg::{self, RuleAction};
 use crate::kernel::{Addr, KernelError, Link, NsState, Qdisc, Route, RouteHop, Rule};
 use crate::model::{Cidr, NsRef};
 
-/// Links and addresses only: what waiting for readiness looks at, without
-/// the route, rule and qdisc dumps of a full read.
-pub fn read_links_addrs(rt: &mut Rtnl) -> Result<NsState, KernelError> {
+/// Links and addresses, and whether any link has a root qdisc other than
+/// what a device comes with (IFLA_QDISC names the kind the qdisc dump
+/// would show as the root).
+fn read_links_addrs(rt: &mut Rtnl) -> Result<(NsState, bool), KernelError> {
+    let (links, shaped) = read_links_shaped(rt)?;
     let mut st = NsState {
-        links: read_links(rt)?,
+        links,
         ..NsState::default()
     };
-    for m in rt.dump(M::GetAddress(AddressMessage::default()))? {
-        if let M::NewAddress(a) = m
-            && let Some(s) = addr(&a)
-        {
-            st.addrs.push(s);
-        }
+    // One dump per family, IPv4's first as the AF_UNSPEC dump had them:
+    // that one (rtnl_dump_all) holds rtnl_mutex, which the threads of
+    // `read_many` then queue on; the per-family dumps run under RCU.
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        let mut req = AddressMessage::default();
+        req.header.family = family;
+        rt.dump_each(M::GetAddress(req), |m| {
+            if let M::NewAddress(a) = m
+                && let Some(s) = addr(&a)
+            {
+                st.addrs.push(s);
+            }
+        })?;
     }
-    Ok(st)
+    Ok((st, shaped))
 }
 
 pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
-    let mut st = read_links_addrs(rt)?;
+    let (mut st, shaped) = read_links_addrs(rt)?;
     // Head-end replication lists, only where there is a vxlan to have one.
     if st.links.iter().any(|l| l.kind.as_deref() == Some("vxlan")) {
         for (i, dst) in super::fdb_msg::flood_entries(&rt.dump(super::fdb_msg::dump_request())?) {
@@ -50,14 +59,28 @@ pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
             }
         }
     }
-    for m in rt.dump(M::GetRoute(RouteMessage::default()))? {
-        if let M::NewRoute(r) = m
-            && let Some(s) = route(&r)
-        {
-            st.routes.push(s);
-        }
+    // Per family for the same reason as the addresses. The AF_UNSPEC dump
+    // also held the multicast forwarding caches (RTNL_FAMILY_IPMR, IP6MR),
+    // which only a multicast routing daemon fills and nothing declares.
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        let mut req = RouteMessage::default();
+        req.header.address_family = family;
+        rt.dump_each(M::GetRoute(req), |m| {
+            if let M::NewRoute(r) = m
+                && let Some(s) = route(&r)
+            {
+                st.routes.push(s);
+            }
+        })?;
     }
-    for q in super::tc::parse_dump(&rt.dump(super::tc::dump_request())?) {
+    // The qdisc dump takes rtnl_mutex too; where every root is a device's
+    // default its answer is nothing we keep.
+    let qdiscs = if shaped {
+        super::tc::parse_dump(&rt.dump(super::tc::dump_request())?)
+    } else {
+        Vec::new()
+    };
+    for q in qdiscs {
         if !q.is_root() {
             continue;
         }
@@ -74,14 +97,7 @@ pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
                 burst: 0,
                 limit: n.limit,
             },
-            // What a device comes with: not a shape.
-            _ if matches!(
-                q.kind.as_str(),
-                "noqueue" | "noop" | "pfifo_fast" | "fq_codel" | "mq" | "fq" | "pfifo"
-            ) =>
-            {
-                continue;
-            }
+            _ if is_default_qdisc(&q.kind) => continue,
             _ => Qdisc {
                 kind: q.kind.clone(),
                 ..Qdisc::default()
@@ -108,7 +124,9 @@ pub fn read_many(dir: &NetnsDir, nss: &[NsRef]) -> Vec<Result<NsState, KernelErr
     fn itself(ns: &NsRef) -> Result<&NsRef, KernelError> {
         Ok(ns)
     }
-    super::pool::in_each_ns(dir, nss, workers, itself, |_| read_ns(&mut Rtnl::open()?))
+    super::pool::in_each_ns(dir, nss, workers, itself, |_| {
+        read_ns(&mut Rtnl::open()?.keep_buffer())
+    })
 }
 
 fn rule(r: rule_msg::RuleState) -> Rule {
@@ -135,16 +153,33 @@ fn rule(r: rule_msg::RuleState) -> Rule {
 /// them, and the kernel folds per-CPU counters for each link (and IPv6's
 /// for each device) to fill them in.
 pub fn read_links(rt: &mut Rtnl) -> Result<Vec<Link>, KernelError> {
+    Ok(read_links_shaped(rt)?.0)
+}
+
+fn read_links_shaped(rt: &mut Rtnl) -> Result<(Vec<Link>, bool), KernelError> {
     let mut req = LinkMessage::default();
     req.attributes
         .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
     let mut out = Vec::new();
+    let mut shaped = false;
     rt.dump_each(M::GetLink(req), |m| {
         if let M::NewLink(l) = m {
+            shaped |= l
+                .attributes
+                .iter()
+                .any(|a| matches!(a, LinkAttribute::Qdisc(k) if !is_default_qdisc(k)));
             out.push(link(&l));
         }
     })?;
-    Ok(out)
+    Ok((out, shaped))
+}
+
+/// What a device comes with: not a shape.
+fn is_default_qdisc(kind: &str) -> bool {
+    matches!(
+        kind,
+        "noqueue" | "noop" | "pfifo_fast" | "fq_codel" | "mq" | "fq" | "pfifo"
+    )
 }
 
 /// The id the namespace of `rt` gives the namespace `fd` names; None when
