@@ -10,7 +10,7 @@ use super::diff::{
     nat_table_name,
 };
 use crate::model::NsRef;
-use crate::topo::{LinkKind, Topology};
+use crate::topo::{LinkKind, NsDecl, Topology};
 
 pub type Intent = BTreeMap<String, String>;
 
@@ -21,11 +21,17 @@ fn at(ns: &NsRef, name: &dyn std::fmt::Display) -> String {
     }
 }
 
-pub fn intent(topo: &Topology, topology: &str) -> Intent {
-    let mut out = Intent::new();
-    for n in topo.namespaces() {
+/// The keys of these namespaces: all a namespace adds to the intent, so
+/// that a model that only gained namespaces extends its intent with them.
+pub fn add_namespaces(out: &mut Intent, ns: &[NsDecl]) {
+    for n in ns {
         out.insert(format!("netns {}", n.name), "declared".into());
     }
+}
+
+pub fn intent(topo: &Topology, topology: &str) -> Intent {
+    let mut out = Intent::new();
+    add_namespaces(&mut out, topo.namespaces());
     for (id, l) in topo.links() {
         let k = link_key(l);
         let kind = match &l.kind {

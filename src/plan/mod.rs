@@ -7,5 +7,5 @@ mod intent;
 mod render;
 
 pub use diff::{DiffError, Step, diff};
-pub use intent::{Intent, intent};
+pub use intent::{Intent, add_namespaces, intent};
 pub use render::{render, shell_quote};

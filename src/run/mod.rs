@@ -10,7 +10,7 @@ use crate::ledger::{Entry, Ledger, LedgerError, World, WorldLock};
 use crate::model::{IfName, NsRef};
 use crate::op::{LinkChange, Op};
 use crate::plan::{self, DiffError, Intent, Step};
-use crate::topo::{Pos, Topology};
+use crate::topo::{Mark, Pos, Topology};
 
 mod asserts;
 mod daemon;
@@ -54,10 +54,18 @@ impl From<DiffError> for RunError {
 }
 
 /// A snapshot of a runner's model (see `Runner::checkpoint`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Checkpoint {
-    topo: Topology,
+    topo: Kept,
     done: usize,
+}
+
+/// With sites the runner's model is swapped for each site's part: the
+/// namespaces of the one taken cannot be found again, so it is kept whole.
+#[derive(Debug, Clone)]
+enum Kept {
+    Whole(Topology),
+    Snapshot(crate::topo::Snapshot),
 }
 
 /// How long `ping()`, `exec()` and the end of `up` wait for links to be ready.
@@ -96,6 +104,12 @@ pub struct Runner {
     pub read_world: bool,
     /// The model's revision at the last successful flush.
     flushed: Option<u64>,
+    /// The model as the kernel was last converged to it, and as it was at
+    /// the last commit (what `prev_intent` was made of): a model that only
+    /// gained namespaces since is planned and flattened for those alone.
+    /// Forgotten whenever the model is replaced or the kernel may differ.
+    converged: Option<Mark>,
+    committed: Option<Mark>,
     /// What the script asked for when the topology was last committed.
     pub prev_intent: Intent,
     /// Links confirmed ready since they were brought up.
@@ -186,6 +200,8 @@ impl Runner {
             assumed: Vec::new(),
             read_world: false,
             flushed: None,
+            converged: None,
+            committed: None,
             prev_intent: Intent::new(),
             ready: HashSet::new(),
             lazy_compact: false,
@@ -251,9 +267,40 @@ impl Runner {
         if self.flushed == Some(rev) {
             return Ok(0);
         }
-        let n = self.flush_now()?;
+        let n = match self.flush_now() {
+            Ok(n) => n,
+            Err(e) => {
+                self.converged = None;
+                return Err(e);
+            }
+        };
         self.flushed = Some(rev);
+        self.converged = Some(self.topo.mark());
         Ok(n)
+    }
+
+    /// The model to plan when only namespaces were declared since the
+    /// kernel was last converged, in a model of nothing else: just those
+    /// namespaces. The rest is as it was planned then, and a plan of it
+    /// now would change nothing (the session's cached kernel reads back
+    /// only what the session itself changed). The owned entries are then
+    /// all namespaces, and those of other names are not this plan's.
+    fn added_only(&self) -> Option<(Topology, Vec<Entry>)> {
+        if self.sites.any() || !self.topo.only_namespaces() {
+            return None;
+        }
+        let new = self.topo.ns_added_since(self.converged.as_ref()?)?;
+        let owned = self.owned();
+        if !owned.iter().all(|e| matches!(e, Entry::Netns { .. })) {
+            return None;
+        }
+        let names: HashSet<&crate::model::NsName> = new.iter().map(|n| &n.name).collect();
+        let mine = owned
+            .iter()
+            .filter(|e| matches!(e, Entry::Netns { ns, .. } if names.contains(ns)))
+            .cloned()
+            .collect();
+        Some((self.topo.of_namespaces(new), mine))
     }
 
     fn flush_now(&mut self) -> Result<usize, RunError> {
@@ -278,16 +325,33 @@ impl Runner {
             let others = crate::site::collide::others(&world);
             crate::site::collide::check(&self.topo, &others, host.as_ref())?;
         }
-        let owned: Vec<Entry> = self.owned().to_vec();
         let t0 = std::time::Instant::now();
-        let d = plan::diff(
-            &self.topo,
-            self.kernel.as_mut(),
-            &self.name,
-            &self.script,
-            &owned,
-            &world,
-        )?;
+        let d = match self.added_only() {
+            Some((topo, owned)) => plan::diff(
+                &topo,
+                self.kernel.as_mut(),
+                &self.name,
+                &self.script,
+                &owned,
+                &world,
+            )?,
+            None => {
+                // Borrowed field by field: a copy of the ledger per flush
+                // was a REPL statement's cost in a long session.
+                let owned = match &self.ledger {
+                    Some(l) => l.entries(),
+                    None => &self.assumed,
+                };
+                plan::diff(
+                    &self.topo,
+                    self.kernel.as_mut(),
+                    &self.name,
+                    &self.script,
+                    owned,
+                    &world,
+                )?
+            }
+        };
         if self.verbose {
             eprintln!("netplumb: diff {} ops in {:?}", d.steps.len(), t0.elapsed());
         }
@@ -425,14 +489,30 @@ impl Runner {
                 l.compact()?;
             }
         }
-        self.prev_intent = plan::intent(&self.topo, &self.name);
+        let added = match &self.committed {
+            Some(m) if !self.sites.any() => self.topo.ns_added_since(m),
+            _ => None,
+        };
+        match added {
+            Some(new) => plan::add_namespaces(&mut self.prev_intent, new),
+            None => self.prev_intent = plan::intent(&self.topo, &self.name),
+        }
+        self.committed = Some(self.topo.mark());
         Ok(())
+    }
+
+    /// Forget the marks: the model was replaced, or the kernel may no
+    /// longer be what it was converged to.
+    fn unmark(&mut self) {
+        self.converged = None;
+        self.committed = None;
     }
 
     /// Remove everything the topology owns (`down`), leaving what other
     /// topologies still use. Returns how many objects were removed.
     pub fn down(&mut self) -> Result<usize, RunError> {
         self.flushed = None;
+        self.unmark();
         let _world_lock = match &self.ledger {
             Some(_) => Some(WorldLock::acquire()?),
             None => None,

@@ -53,6 +53,7 @@ impl Runner {
             }
         }
         self.flushed = None;
+        self.unmark();
         errs
     }
 
@@ -60,7 +61,10 @@ impl Runner {
     /// REPL statement fails or is interrupted (after `rollback`).
     pub fn checkpoint(&self) -> Checkpoint {
         Checkpoint {
-            topo: self.topo.clone(),
+            topo: match self.sites.any() {
+                true => Kept::Whole(self.topo.clone()),
+                false => Kept::Snapshot(self.topo.snapshot()),
+            },
             done: self.done.len(),
         }
     }
@@ -68,10 +72,26 @@ impl Runner {
     /// Return the model to `c`. Call after `rollback` (or `down`): the kernel
     /// side is undone there, this puts back what the model knew.
     pub fn restore(&mut self, c: Checkpoint) {
-        self.topo = c.topo;
+        self.topo = match c.topo {
+            Kept::Whole(t) => t,
+            // Sites declared since: the model taken is the part of no site.
+            Kept::Snapshot(s) if self.sites.any() => {
+                let ns = self
+                    .sites
+                    .part(&self.topo, None)
+                    .map(|t| t.namespaces().to_vec())
+                    .unwrap_or_default();
+                Topology::from_snapshot(s, ns)
+            }
+            Kept::Snapshot(s) => {
+                let ns = self.topo.take_namespaces();
+                Topology::from_snapshot(s, ns)
+            }
+        };
         self.done.truncate(c.done);
         // The kernel may no longer match the model it last converged to.
         self.flushed = None;
+        self.unmark();
     }
 
     /// An empty model (the REPL's `:down`): handles made before are stale.
@@ -81,5 +101,6 @@ impl Runner {
         self.ready.clear();
         self.asserts.clear();
         self.flushed = None;
+        self.unmark();
     }
 }

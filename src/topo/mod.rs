@@ -13,6 +13,7 @@ mod filter;
 mod kinds;
 mod publish;
 mod routes;
+mod snapshot;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -26,6 +27,7 @@ pub use error::DeclError;
 pub use file::FileDecl;
 pub use filter::{FILTER_TAG_BASE, FilterDecl, FilterEnd, FilterKind, FilterSpec};
 pub use routes::{RouteExDecl, RuleDecl};
+pub use snapshot::Snapshot;
 
 use crate::model::{Cidr, IfName, NsName, NsRef};
 use crate::op::{MacvlanMode, RouteSpec, Shape, TunSpec, VxlanSpec};
@@ -172,6 +174,16 @@ pub struct NatDecl {
     pub force: bool,
 }
 
+/// A point in a model's history (see `Topology::ns_added_since`). Only
+/// meaningful for the model it was taken of: whoever keeps one forgets it
+/// when the model is replaced (a restored checkpoint, another site's part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    revision: u64,
+    ns_adds: u64,
+    ns_len: usize,
+}
+
 /// DNAT keys already declared, per (namespace, v6, proto, daddr, iif):
 /// first port of each range → (last port, tag). Ranges never overlap, so
 /// the one starting at or before a port is the only one that can hold it.
@@ -196,6 +208,9 @@ pub struct Topology {
     stretched: Vec<(LinkId, u32)>,
     /// Bumped by every change: "did anything change since the last flush?"
     revision: u64,
+    /// Bumped with `revision` by each new namespace: equal steps of the two
+    /// since a `Mark` mean only namespaces were declared since.
+    ns_adds: u64,
     /// Most objects a script may declare (0: no limit).
     limit: u64,
 }
@@ -214,6 +229,39 @@ impl Topology {
 
     pub fn namespaces(&self) -> &[NsDecl] {
         &self.namespaces
+    }
+
+    /// Where the model stands now, to ask later what was added since.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            revision: self.revision,
+            ns_adds: self.ns_adds,
+            ns_len: self.namespaces.len(),
+        }
+    }
+
+    /// The namespaces declared since `m`, when nothing else changed since
+    /// then. A REPL statement that only declares namespaces then costs what
+    /// they do, not what the whole model does (issue 14).
+    pub fn ns_added_since(&self, m: &Mark) -> Option<&[NsDecl]> {
+        let adds = self.ns_adds.checked_sub(m.ns_adds)?;
+        let same_lineage = self.revision.checked_sub(m.revision)? == adds
+            && self.namespaces.len() as u64 == m.ns_len as u64 + adds;
+        same_lineage.then(|| &self.namespaces[m.ns_len..])
+    }
+
+    /// Nothing declared but namespaces (nothing in them, no host objects).
+    pub fn only_namespaces(&self) -> bool {
+        self.size() == self.namespaces.len() && self.stretched.is_empty()
+    }
+
+    /// A model of just these namespaces, with this one's object limit.
+    pub fn of_namespaces(&self, ns: &[NsDecl]) -> Topology {
+        Topology {
+            namespaces: ns.to_vec(),
+            limit: self.limit,
+            ..Topology::default()
+        }
     }
     pub fn has_ns(&self, ns: &NsName) -> bool {
         self.namespaces.iter().any(|n| &n.name == ns)

@@ -48,6 +48,7 @@ impl Topology {
                 pos,
             });
             self.changed();
+            self.ns_adds += 1;
         }
         Ok(NsRef::Named(name))
     }
