@@ -121,7 +121,14 @@ fn up_held(
         not_ready = nr.pending;
     }
     let now = plan::intent(&r.topo, &name);
-    let all = report::changes(&r, &r.done, &now);
+    // The text report shows no shell lines, and -q none at all.
+    let all = if o.json {
+        report::changes(&r, &r.done, &now)
+    } else if !o.quiet {
+        report::brief_changes(&r, &r.done, &now)
+    } else {
+        Vec::new()
+    };
     let took = t0.elapsed();
     if held && let hold::Verdict::Abort(why) = hold::wait() {
         let errs = r.rollback();
@@ -138,7 +145,8 @@ fn up_held(
         }
         return Ok(None);
     }
-    r.commit().map_err(|e| diag::plain(e.to_string(), None))?;
+    r.commit_last()
+        .map_err(|e| diag::plain(e.to_string(), None))?;
     let mut rec = UpRecord::new(&a.file, &a.set, a.name.as_deref(), now);
     rec.site = a.site.clone();
     rec.save(&name);

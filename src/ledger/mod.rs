@@ -36,6 +36,15 @@ enum Record {
     Del(Entry),
 }
 
+/// A `Record` written from a borrowed entry (the same line): the log is
+/// written without copying the entries it names.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum RecordRef<'a> {
+    Add(&'a Entry),
+    Del(&'a Entry),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("cannot use netplumb's state directory {dir}: {source}")]
@@ -276,60 +285,57 @@ impl Ledger {
         }
     }
 
-    fn append(&mut self, recs: &[Record]) -> Result<(), LedgerError> {
-        if recs.is_empty() {
+    fn append<'a>(
+        &mut self,
+        recs: impl IntoIterator<Item = RecordRef<'a>>,
+    ) -> Result<(), LedgerError> {
+        let mut buf = Vec::new();
+        for r in recs {
+            // Serialising plain enums of strings and numbers cannot fail.
+            if serde_json::to_writer(&mut buf, &r).is_ok() {
+                buf.push(b'\n');
+            }
+        }
+        if buf.is_empty() {
             return Ok(());
         }
         if self.log_gone {
             self.log = store::open_append(&self.path).map_err(|e| self.write_err(e))?;
             self.log_gone = false;
         }
-        let mut buf = Vec::new();
-        for r in recs {
-            // Serialising plain enums of strings and numbers cannot fail.
-            if let Ok(line) = serde_json::to_string(r) {
-                buf.extend_from_slice(line.as_bytes());
-                buf.push(b'\n');
-            }
-        }
         self.log.write_all(&buf).map_err(|e| self.write_err(e))
     }
 
     /// Record, ahead of the kernel change, objects about to be created.
-    pub fn add(&mut self, entries: &[Entry]) -> Result<(), LedgerError> {
-        let fresh: Vec<Entry> = if entries.len() <= FEW {
+    pub fn add<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = &'a Entry>,
+    ) -> Result<(), LedgerError> {
+        let entries: Vec<&Entry> = entries.into_iter().collect();
+        let fresh: Vec<&Entry> = if entries.len() <= FEW {
             entries
-                .iter()
+                .into_iter()
                 .filter(|o| !self.entries.contains(o))
-                .cloned()
                 .collect()
         } else {
             let have: std::collections::HashSet<&Entry> = self.entries.iter().collect();
-            entries
-                .iter()
-                .filter(|o| !have.contains(o))
-                .cloned()
-                .collect()
+            entries.into_iter().filter(|o| !have.contains(o)).collect()
         };
-        let recs: Vec<Record> = fresh.iter().cloned().map(Record::Add).collect();
-        self.append(&recs)?;
-        self.entries.extend(fresh);
+        self.append(fresh.iter().map(|e| RecordRef::Add(e)))?;
+        self.entries.extend(fresh.into_iter().cloned());
         Ok(())
     }
 
     /// Replace entries with fuller ones (the identity the kernel gave),
     /// in one append: (old, new) pairs.
     pub fn replace(&mut self, pairs: &[(Entry, Entry)]) -> Result<(), LedgerError> {
-        let mut recs = Vec::with_capacity(pairs.len() * 2);
-        for (old, new) in pairs {
-            if old == new {
-                continue;
-            }
-            recs.push(Record::Del(old.clone()));
-            recs.push(Record::Add(new.clone()));
-        }
-        self.append(&recs)?;
-        self.garbage += recs.len();
+        let changed = pairs.iter().filter(|(old, new)| old != new);
+        self.append(
+            changed
+                .clone()
+                .flat_map(|(old, new)| [RecordRef::Del(old), RecordRef::Add(new)]),
+        )?;
+        self.garbage += 2 * changed.count();
         // A few (a REPL statement's): a scan each is cheaper than an index.
         if pairs.len() <= FEW {
             for (old, new) in pairs {
@@ -351,9 +357,8 @@ impl Ledger {
 
     /// Forget objects once they are gone.
     pub fn remove(&mut self, entries: &[Entry]) -> Result<(), LedgerError> {
-        let recs: Vec<Record> = entries.iter().cloned().map(Record::Del).collect();
-        self.append(&recs)?;
-        self.garbage += 2 * recs.len();
+        self.append(entries.iter().map(RecordRef::Del))?;
+        self.garbage += 2 * entries.len();
         if entries.len() <= FEW {
             for o in entries {
                 if let Some(p) = self.entries.iter().rposition(|e| e == o) {
@@ -403,14 +408,13 @@ impl Ledger {
                 Err(e) => Err(self.write_err(e)),
             };
         }
-        let mut buf = String::new();
+        let mut buf = Vec::new();
         for o in &self.entries {
-            if let Ok(line) = serde_json::to_string(&Record::Add(o.clone())) {
-                buf.push_str(&line);
-                buf.push('\n');
+            if serde_json::to_writer(&mut buf, &RecordRef::Add(o)).is_ok() {
+                buf.push(b'\n');
             }
         }
-        store::write_atomic(&self.path, buf.as_bytes()).map_err(|e| self.write_err(e))?;
+        store::write_atomic(&self.path, &buf).map_err(|e| self.write_err(e))?;
         self.log = store::open_append(&self.path).map_err(|e| self.write_err(e))?;
         self.garbage = 0;
         self.log_gone = false;

@@ -73,6 +73,24 @@ impl Change {
             shell: plan::render(op),
         }
     }
+
+    /// `of` without the shell lines, for the text report, which never
+    /// shows them (a NAT table's are a line per mapping).
+    pub fn brief(op: &Op, repaired: bool) -> Self {
+        let (verb, kind, object, device, peer, value) = fields(op);
+        Change {
+            op: verb,
+            kind,
+            namespace: ns_json(&op.ns()),
+            object,
+            device,
+            peer,
+            value,
+            summary: op.summary(),
+            repaired,
+            shell: Vec::new(),
+        }
+    }
 }
 
 type Fields = (
@@ -278,6 +296,14 @@ pub fn changes(r: &Runner, steps: &[Step], now: &Intent) -> Vec<Change> {
     steps
         .iter()
         .map(|s| Change::of(&s.op, r.is_repair(s, now)))
+        .collect()
+}
+
+/// `changes` as `Change::brief`s: for the text report.
+pub fn brief_changes(r: &Runner, steps: &[Step], now: &Intent) -> Vec<Change> {
+    steps
+        .iter()
+        .map(|s| Change::brief(&s.op, r.is_repair(s, now)))
         .collect()
 }
 

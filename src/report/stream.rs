@@ -16,7 +16,7 @@ use crate::plan;
 use crate::run::Runner;
 use crate::script::Session;
 
-use super::{Change, changes, lines};
+use super::{Change, brief_changes, lines};
 
 /// A line the script printed, and how many of the run's changes had been
 /// applied when it did.
@@ -51,7 +51,7 @@ impl State {
             self.reported = self.reported.min(done);
             if !self.quiet && done > self.reported {
                 let now = plan::intent(&r.topo, &r.name);
-                let batch = changes(r, &r.done[self.reported..], &now);
+                let batch = brief_changes(r, &r.done[self.reported..], &now);
                 crate::out::write(&lines(&batch, self.verbose));
             }
             self.reported = done;

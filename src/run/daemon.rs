@@ -50,7 +50,6 @@ impl Runner {
                     s.records = written.into_iter().collect();
                     s.undo = vec![Op::StopDaemon { ns, name, identity }];
                 }
-                self.journal.push(s.clone());
                 self.done.push(s);
                 Ok(())
             }

@@ -79,8 +79,10 @@ pub struct Runner {
     pub script: String,
     kernel: Box<dyn Kernel>,
     ledger: Option<Ledger>,
-    /// Steps applied since the last `commit`: what a failure rolls back.
-    journal: Vec<Step>,
+    /// Where the steps applied since the last `commit` start in `done`:
+    /// what a failure rolls back (an index, not a copy: at tens of
+    /// thousands of steps a copy is megabytes).
+    journal_from: usize,
     /// Ledger-only claims and releases since the last commit.
     claimed: Vec<Entry>,
     released: Vec<Entry>,
@@ -187,7 +189,7 @@ impl Runner {
             script: String::new(),
             kernel,
             ledger,
-            journal: Vec::new(),
+            journal_from: 0,
             claimed: Vec::new(),
             released: Vec::new(),
             done: Vec::new(),
@@ -375,49 +377,75 @@ impl Runner {
 
     /// Kernel steps go in batches; a daemon is started on its own, between
     /// them, because its record can only be written once it exists.
-    fn apply_steps(&mut self, steps: Vec<Step>) -> Result<(), RunError> {
-        // Sized once: these lists hold every step (megabytes at thousands
-        // of namespaces), and growing them by doubling briefly holds two.
-        let mut batch = Vec::with_capacity(steps.len());
-        self.journal.reserve(steps.len());
-        self.done.reserve(steps.len());
-        for s in steps {
-            if matches!(s.op, Op::StartDaemon { .. }) {
-                self.apply_batch(std::mem::take(&mut batch))?;
-                self.start_daemon(s)?;
-            } else {
-                batch.push(s);
-            }
+    fn apply_steps(&mut self, mut steps: Vec<Step>) -> Result<(), RunError> {
+        // The plan's own list becomes `done` (or is moved onto its end), and
+        // the steps are applied where they are: one list of every step
+        // (megabytes at thousands of namespaces), not two.
+        let mut kept = self.done.len();
+        if kept == 0 {
+            // It grew by doubling: up to half of its room is empty.
+            steps.shrink_to_fit();
+            self.done = steps;
+        } else {
+            self.done.append(&mut steps);
         }
-        self.apply_batch(batch)
+        let res = self.apply_pending(&mut kept);
+        // Whatever failed or was never sent is not done.
+        self.done.truncate(kept);
+        res
     }
 
-    fn apply_batch(&mut self, steps: Vec<Step>) -> Result<(), RunError> {
-        if steps.is_empty() {
+    /// Apply `done[*kept..]`; `done[..*kept]` is what was applied.
+    fn apply_pending(&mut self, kept: &mut usize) -> Result<(), RunError> {
+        loop {
+            let len = self.done[*kept..]
+                .iter()
+                .take_while(|s| !matches!(s.op, Op::StartDaemon { .. }))
+                .count();
+            self.apply_batch(kept, len)?;
+            if *kept == self.done.len() {
+                return Ok(());
+            }
+            // settle() before the daemon reads `done`: the steps after it
+            // are not applied yet.
+            let mut after = self.done.split_off(*kept + 1);
+            if let Some(s) = self.done.pop() {
+                self.start_daemon(s)?;
+            }
+            *kept = self.done.len();
+            self.done.append(&mut after);
+        }
+    }
+
+    /// The `len` steps of `done` from `*kept`, applied where they are: each
+    /// one applied is moved down to `*kept`, which then counts it.
+    fn apply_batch(&mut self, kept: &mut usize, len: usize) -> Result<(), RunError> {
+        if len == 0 {
             return Ok(());
         }
+        let (from, end) = (*kept, *kept + len);
         // Write ahead: every object is in the ledger before the kernel
         // sees the request that creates it.
         if let Some(l) = self.ledger.as_mut() {
-            let recs: Vec<Entry> = steps.iter().flat_map(|s| s.records.clone()).collect();
-            l.add(&recs)?;
+            l.add(self.done[from..end].iter().flat_map(|s| &s.records))?;
         }
-        let bar = progress(steps.len(), self.quiet);
+        let bar = progress(len, self.quiet);
         const CHUNK: usize = 512;
-        // Each step is moved into the journal and `done`, not copied: at
-        // tens of thousands of steps every copy is megabytes.
-        let mut rest = steps.into_iter();
-        loop {
-            let chunk: Vec<Step> = rest.by_ref().take(CHUNK).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            let n = chunk.len();
-            let ops: Vec<Op> = chunk.iter().map(|s| s.op.clone()).collect();
+        for at in (from..end).step_by(CHUNK) {
+            let to = (at + CHUNK).min(end);
+            let ops: Vec<Op> = self.done[at..to]
+                .iter_mut()
+                .map(|s| {
+                    let stand_in = stand_in(&s.op);
+                    std::mem::replace(&mut s.op, stand_in)
+                })
+                .collect();
             let out = self.kernel.apply_all(&ops);
-            drop(ops);
+            for (s, op) in self.done[at..to].iter_mut().zip(ops) {
+                s.op = op;
+            }
             let failure = out.failed.map(|(i, err)| {
-                let failed = &chunk[i];
+                let failed = &self.done[at + i];
                 ApplyError {
                     help: help_for(&failed.op, &err),
                     what: failed.op.action(),
@@ -429,21 +457,22 @@ impl Runner {
             let mut confirms = Vec::new();
             let mut retired = Vec::new();
             let mut never = Vec::new();
-            for (mut s, made) in chunk.into_iter().zip(out.applied.iter()) {
+            for (k, made) in (at..to).zip(out.applied.iter()) {
+                let s = &mut self.done[k];
                 match made {
                     Some(m) => {
                         if self.echo {
                             println!("{}", s.op.summary());
                         }
-                        identity::confirm(&mut s, m, &mut confirms);
+                        identity::confirm(s, m, &mut confirms);
                         retired
                             .extend(s.retires.iter().filter(|r| !s.records.contains(r)).cloned());
-                        self.journal.push(s.clone());
-                        self.done.push(s);
+                        self.done.swap(*kept, k);
+                        *kept += 1;
                     }
                     // Refused or never sent: nothing of it exists, and its
                     // record must not make anyone delete a namesake.
-                    None => never.extend(s.records),
+                    None => never.append(&mut s.records),
                 }
             }
             if let Some(l) = self.ledger.as_mut() {
@@ -451,11 +480,13 @@ impl Runner {
                 l.remove(&retired)?;
             }
             if let Some(b) = &bar {
-                b.inc(n as u64);
+                b.inc((to - at) as u64);
             }
             if let Some(e) = failure {
                 // Steps after this chunk were recorded ahead too.
-                never.extend(rest.flat_map(|s| s.records));
+                for s in &mut self.done[to..end] {
+                    never.append(&mut s.records);
+                }
                 if let Some(l) = self.ledger.as_mut() {
                     l.remove(&never)?;
                 }
@@ -465,6 +496,8 @@ impl Runner {
                 return Err(RunError::Apply(Box::new(e)));
             }
         }
+        // Steps that were not applied, with no failure reported: gone.
+        self.done.drain(*kept..end);
         if let Some(b) = bar {
             b.finish_and_clear();
         }
@@ -479,7 +512,25 @@ impl Runner {
 
     /// The changes since the last commit are final.
     pub fn commit(&mut self) -> Result<(), RunError> {
-        self.journal.clear();
+        let mark = self.committed.take();
+        self.commit_last()?;
+        let added = match &mark {
+            Some(m) if !self.sites.any() => self.topo.ns_added_since(m),
+            _ => None,
+        };
+        match added {
+            Some(new) => plan::add_namespaces(&mut self.prev_intent, new),
+            None => self.prev_intent = plan::intent(&self.topo, &self.name),
+        }
+        self.committed = Some(self.topo.mark());
+        Ok(())
+    }
+
+    /// `commit` at the end of a run: `prev_intent` is left as it was (the
+    /// run is over; working it out again is megabytes at thousands of
+    /// namespaces).
+    pub fn commit_last(&mut self) -> Result<(), RunError> {
+        self.journal_from = self.done.len();
         self.claimed.clear();
         self.released.clear();
         if let Some(l) = self.ledger.as_mut() {
@@ -489,15 +540,8 @@ impl Runner {
                 l.compact()?;
             }
         }
-        let added = match &self.committed {
-            Some(m) if !self.sites.any() => self.topo.ns_added_since(m),
-            _ => None,
-        };
-        match added {
-            Some(new) => plan::add_namespaces(&mut self.prev_intent, new),
-            None => self.prev_intent = plan::intent(&self.topo, &self.name),
-        }
-        self.committed = Some(self.topo.mark());
+        // prev_intent is now behind the model: a later commit works it out whole.
+        self.committed = None;
         Ok(())
     }
 
@@ -546,6 +590,24 @@ impl Runner {
         } else {
             Err(RunError::Teardown(report.errors))
         }
+    }
+}
+
+/// What stays in a step while its op is lent to the kernel: a copy, except
+/// that a NAT table is left behind empty (copying 100,000 mappings to send
+/// them is most of what sending them costs).
+fn stand_in(op: &Op) -> Op {
+    match op {
+        Op::ReplaceNat {
+            ns,
+            table: _,
+            replaces,
+        } => Op::ReplaceNat {
+            ns: ns.clone(),
+            table: Box::default(),
+            replaces: *replaces,
+        },
+        other => other.clone(),
     }
 }
 

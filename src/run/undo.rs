@@ -3,7 +3,6 @@
 
 use super::*;
 use crate::ledger::Entry;
-use crate::plan::Step;
 
 impl Runner {
     /// Undo what this run changed since the last commit, newest first:
@@ -11,8 +10,8 @@ impl Runner {
     /// back; the ledger back as it was.
     pub fn rollback(&mut self) -> Vec<TeardownError> {
         let mut errs = Vec::new();
-        let journal: Vec<Step> = self.journal.drain(..).collect();
-        for a in journal.iter().rev() {
+        let from = self.journal_from.min(self.done.len());
+        for a in self.done[from..].iter().rev() {
             let mut remade = Vec::new();
             for op in &a.undo {
                 match self.kernel.apply(op) {
@@ -52,6 +51,8 @@ impl Runner {
                 errs.push(TeardownError::ledger(e));
             }
         }
+        // Undone: a later rollback must not undo these again.
+        self.journal_from = self.done.len();
         self.flushed = None;
         self.unmark();
         errs
@@ -89,6 +90,7 @@ impl Runner {
             }
         };
         self.done.truncate(c.done);
+        self.journal_from = self.journal_from.min(self.done.len());
         // The kernel may no longer match the model it last converged to.
         self.flushed = None;
         self.unmark();
@@ -98,6 +100,7 @@ impl Runner {
     pub fn reset_model(&mut self) {
         self.topo.reset();
         self.done.clear();
+        self.journal_from = 0;
         self.ready.clear();
         self.asserts.clear();
         self.flushed = None;

@@ -21,6 +21,9 @@ use crate::op::{Op, Outcome};
 #[derive(Debug, Default, Clone)]
 pub struct Recorder {
     pub log: Vec<Op>,
+    /// Keep no `log`: the diff's simulation only needs the state (a copy of
+    /// every op, a NAT table of 100,000 mappings among them, for nothing).
+    pub unlogged: bool,
     pub netns: BTreeMap<NsName, u64>,
     /// Shared: the diff seeds its simulation with what a caching kernel
     /// read, and copies a namespace only once an op changes it (a REPL

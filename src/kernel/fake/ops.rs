@@ -379,7 +379,9 @@ impl Recorder {
             }
         };
         self.settle_after(op);
-        self.log.push(op.clone());
+        if !self.unlogged {
+            self.log.push(op.clone());
+        }
         Ok(made)
     }
 }

@@ -281,6 +281,7 @@ pub fn diff(
     world: &World,
 ) -> Result<Diff, DiffError> {
     let mut sim = Recorder::new();
+    sim.unlogged = true;
     sim.state.clear();
     let mut seen = HashMap::new();
     // Read what exists: the namespaces the script touches and those the
