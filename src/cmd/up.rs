@@ -138,7 +138,8 @@ fn up_held(
         }
         return Ok(None);
     }
-    r.commit().map_err(|e| diag::plain(e.to_string(), None))?;
+    r.commit_with(now.clone())
+        .map_err(|e| diag::plain(e.to_string(), None))?;
     let mut rec = UpRecord::new(&a.file, &a.set, a.name.as_deref(), now);
     rec.site = a.site.clone();
     rec.save(&name);

@@ -415,6 +415,14 @@ impl Runner {
 
     /// The changes since the last commit are final.
     pub fn commit(&mut self) -> Result<(), RunError> {
+        let now = plan::intent(&self.topo, &self.name);
+        self.commit_with(now)
+    }
+
+    /// `commit`, given the intent of the topology as it is now (`up` has
+    /// just computed it for its report; computing it twice showed in the
+    /// profile of a no-change `up` of a thousand namespaces).
+    pub fn commit_with(&mut self, now: Intent) -> Result<(), RunError> {
         self.journal.clear();
         self.claimed.clear();
         self.released.clear();
@@ -425,7 +433,7 @@ impl Runner {
                 l.compact()?;
             }
         }
-        self.prev_intent = plan::intent(&self.topo, &self.name);
+        self.prev_intent = now;
         Ok(())
     }
 
