@@ -129,15 +129,14 @@ impl NetnsDir {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(ns) = names.get(i) else { break };
-                        // Each creation needs a thread of its own: unshare
-                        // moves the calling thread for good.
-                        let r = std::thread::scope(|s2| {
-                            s2.spawn(|| this.create_here(ns, &init))
-                                .join()
-                                .unwrap_or_else(|_| {
-                                    Err(KernelError::other("namespace thread panicked"))
-                                })
-                        });
+                        // unshare moves this thread for good, but a thread
+                        // of its own per creation is not needed: the next
+                        // unshare makes a fresh namespace from wherever the
+                        // thread is, and these threads do nothing else.
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            this.create_here(ns, &init)
+                        }))
+                        .unwrap_or_else(|_| Err(KernelError::other("namespace thread panicked")));
                         if let Ok(mut slot) = slots[i].lock() {
                             *slot = Some(r);
                         }

@@ -51,6 +51,14 @@ pub struct Recorder {
     pair_ix: Option<(usize, PairIndex)>,
     /// Ids namespaces give each other, as the kernel assigns them on demand.
     nsids: BTreeMap<(NsRef, NsRef), i32>,
+    /// The next id each namespace gives (None: to be found again from
+    /// `nsids`, after ids went): a pass over `nsids` per new namespace made
+    /// a plan of thousands of namespaces quadratic.
+    nsid_next: Option<HashMap<NsRef, i32>>,
+    /// Where a link was last seen in its namespace's `links`: a hint,
+    /// checked on every use (the list is changed in many places), so
+    /// looking a link up by name is not a pass over the host's thousands.
+    link_pos: HashMap<NsRef, HashMap<String, usize>>,
     /// (macvlan, parent): deleting the parent deletes the macvlan.
     uppers: Vec<[(NsRef, String); 2]>,
     /// The pings that get an answer, when a test says so (None: pings are
@@ -119,6 +127,7 @@ impl Recorder {
         if st.link(name).is_some() {
             return Err(KernelError::errno(libc::EEXIST, "File exists"));
         }
+        let at = st.links.len();
         st.links.push(Link {
             index,
             name: name.into(),
@@ -130,7 +139,28 @@ impl Recorder {
             ..Link::default()
         });
         self.next_index += 1;
+        self.link_pos
+            .entry(ns.clone())
+            .or_default()
+            .insert(name.to_string(), at);
         Ok(index)
+    }
+
+    /// The position of link `name` in `ns`'s list (names are unique in a
+    /// namespace, so a hint that names it is right).
+    fn link_at(&mut self, ns: &NsRef, name: &str) -> Option<usize> {
+        let links = &self.state.get(ns)?.links;
+        if let Some(&p) = self.link_pos.get(ns).and_then(|m| m.get(name))
+            && links.get(p).is_some_and(|l| l.name == name)
+        {
+            return Some(p);
+        }
+        let p = links.iter().position(|l| l.name == name)?;
+        self.link_pos
+            .entry(ns.clone())
+            .or_default()
+            .insert(name.to_string(), p);
+        Some(p)
     }
 
     /// Remove these link ends (and forget their pairs).
@@ -178,11 +208,9 @@ impl Recorder {
     }
 
     fn link_mut(&mut self, ns: &NsRef, name: &str) -> Result<&mut Link, KernelError> {
-        self.ns_mut(ns)?
-            .links
-            .iter_mut()
-            .find(|l| l.name == name)
-            .ok_or_else(enodev)
+        let at = self.link_at(ns, name);
+        let st = self.ns_mut(ns)?;
+        at.and_then(|p| st.links.get_mut(p)).ok_or_else(enodev)
     }
 
     fn index_of(&mut self, ns: &NsRef, name: &str) -> Result<u32, KernelError> {
@@ -194,13 +222,17 @@ impl Recorder {
         if let Some(id) = self.nsids.get(&(from.clone(), to.clone())) {
             return *id;
         }
-        let next = self
-            .nsids
-            .iter()
-            .filter(|((f, _), _)| f == from)
-            .map(|(_, id)| *id + 1)
-            .max()
-            .unwrap_or(0);
+        let nsids = &self.nsids;
+        let nexts = self.nsid_next.get_or_insert_with(|| {
+            let mut m: HashMap<NsRef, i32> = HashMap::new();
+            for ((f, _), id) in nsids {
+                let n = m.entry(f.clone()).or_insert(0);
+                *n = (*n).max(id + 1);
+            }
+            m
+        });
+        let next = nexts.get(from).copied().unwrap_or(0);
+        nexts.insert(from.clone(), next + 1);
         *self.nsids.entry((from.clone(), to.clone())).or_insert(next)
     }
 
@@ -294,10 +326,11 @@ impl Recorder {
         only: Option<&[(NsRef, String)]>,
     ) {
         for [a, b] in pairs {
-            let find = |s: &Self, (ns, n): &(NsRef, String)| {
+            let find = |s: &mut Self, (ns, n): &(NsRef, String)| {
+                let p = s.link_at(ns, n)?;
                 s.state
                     .get(ns)
-                    .and_then(|st| st.link(n))
+                    .and_then(|st| st.links.get(p))
                     .map(|l| (l.index, l.up))
             };
             let (Some((ia, ua)), Some((ib, ub))) = (find(self, a), find(self, b)) else {
@@ -314,69 +347,98 @@ impl Recorder {
             }
         }
         for ns in nss {
-            let Some(st) = self.state.get_mut(ns) else {
-                continue;
-            };
-            let bridges: BTreeSet<u32> = st
-                .links
-                .iter()
-                .filter(|l| l.is_bridge())
-                .map(|l| l.index)
-                .collect();
-            let wanted = |l: &Link| {
-                only.is_none_or(|o| o.iter().any(|(n, name)| name == &l.name && n == ns))
-            };
-            let derived = |l: &Link| {
-                let oper = if l.kind.as_deref() == Some("vxlan") {
-                    // No carrier of its own to report, as the kernel says.
-                    Some(if l.up { "UNKNOWN" } else { "DOWN" })
-                } else if l.kind.as_deref() == Some("tun") {
-                    // No carrier until a program opens it.
-                    Some("DOWN")
-                } else if l.kind.as_deref() == Some("macvlan") {
-                    Some(if l.up { "UP" } else { "DOWN" })
-                } else if l.kind.as_deref() == Some("veth") || l.is_bridge() {
-                    Some(if l.up && (l.lower_up || l.is_bridge()) {
-                        "UP"
-                    } else if l.up {
-                        "LOWERLAYERDOWN"
-                    } else {
-                        "DOWN"
-                    })
-                } else {
-                    None
-                };
-                let port = match l.master {
-                    Some(m) if bridges.contains(&m) => Some(if l.up { 3 } else { 0 }),
-                    _ => None,
-                };
-                (oper, port)
-            };
-            // Looked at first, copied only when something changes: the
-            // state may be shared with what a caching kernel read.
-            let stale = |l: &Link| {
-                wanted(l) && {
-                    let (oper, port) = derived(l);
-                    oper.is_some_and(|o| l.oper != o) || l.port_state != port
-                }
-            };
-            if !st.links.iter().any(stale) {
-                continue;
-            }
-            let new: Vec<_> = st
-                .links
-                .iter()
-                .map(|l| wanted(l).then(|| derived(l)))
-                .collect();
-            for (l, d) in Arc::make_mut(st).links.iter_mut().zip(new) {
-                let Some((oper, port)) = d else { continue };
-                if let Some(o) = oper {
-                    l.oper = o.into();
-                }
-                l.port_state = port;
+            match only {
+                Some(o) => self.settle_named(ns, o),
+                None => self.settle_ns(ns),
             }
         }
     }
+
+    /// Every link of `ns`.
+    fn settle_ns(&mut self, ns: &NsRef) {
+        let Some(st) = self.state.get_mut(ns) else {
+            return;
+        };
+        let bridges: BTreeSet<u32> = st
+            .links
+            .iter()
+            .filter(|l| l.is_bridge())
+            .map(|l| l.index)
+            .collect();
+        let on_bridge = |l: &Link| l.master.is_some_and(|m| bridges.contains(&m));
+        // Looked at first, copied only when something changes: the state
+        // may be shared with what a caching kernel read.
+        if !st.links.iter().any(|l| is_stale(l, on_bridge(l))) {
+            return;
+        }
+        let new: Vec<_> = st.links.iter().map(|l| derived(l, on_bridge(l))).collect();
+        for (l, d) in Arc::make_mut(st).links.iter_mut().zip(new) {
+            put_derived(l, d);
+        }
+    }
+
+    /// The links of `ns` that `only` names, found by name: a pass over
+    /// every link of the host per op made planning thousands of
+    /// namespaces quadratic.
+    fn settle_named(&mut self, ns: &NsRef, only: &[(NsRef, String)]) {
+        for (_, name) in only.iter().filter(|(n, _)| n == ns) {
+            let Some(p) = self.link_at(ns, name) else {
+                continue;
+            };
+            let Some(st) = self.state.get_mut(ns) else {
+                return;
+            };
+            let Some(l) = st.links.get(p) else { continue };
+            let on_bridge = l
+                .master
+                .is_some_and(|m| st.links.iter().any(|b| b.index == m && b.is_bridge()));
+            if !is_stale(l, on_bridge) {
+                continue;
+            }
+            let d = derived(l, on_bridge);
+            if let Some(l) = Arc::make_mut(st).links.get_mut(p) {
+                put_derived(l, d);
+            }
+        }
+    }
+}
+
+/// What the kernel derives for `l`: its operstate (None: left as it is)
+/// and its bridge port state.
+fn derived(l: &Link, on_bridge: bool) -> (Option<&'static str>, Option<u8>) {
+    let oper = if l.kind.as_deref() == Some("vxlan") {
+        // No carrier of its own to report, as the kernel says.
+        Some(if l.up { "UNKNOWN" } else { "DOWN" })
+    } else if l.kind.as_deref() == Some("tun") {
+        // No carrier until a program opens it.
+        Some("DOWN")
+    } else if l.kind.as_deref() == Some("macvlan") {
+        Some(if l.up { "UP" } else { "DOWN" })
+    } else if l.kind.as_deref() == Some("veth") || l.is_bridge() {
+        Some(if l.up && (l.lower_up || l.is_bridge()) {
+            "UP"
+        } else if l.up {
+            "LOWERLAYERDOWN"
+        } else {
+            "DOWN"
+        })
+    } else {
+        None
+    };
+    let port = on_bridge.then_some(if l.up { 3 } else { 0 });
+    (oper, port)
+}
+
+fn is_stale(l: &Link, on_bridge: bool) -> bool {
+    let (oper, port) = derived(l, on_bridge);
+    oper.is_some_and(|o| l.oper != o) || l.port_state != port
+}
+
+fn put_derived(l: &mut Link, (oper, port): (Option<&'static str>, Option<u8>)) {
+    if let Some(o) = oper {
+        l.oper = o.into();
+    }
+    l.port_state = port;
 }
 
 impl Kernel for Recorder {

@@ -45,6 +45,7 @@ impl Recorder {
                     .collect();
                 self.drop_ends(&dead);
                 self.nsids.retain(|(a, b), _| a != &gone && b != &gone);
+                self.nsid_next = None;
                 Made::Nothing
             }
             Op::AddVeth {

@@ -98,28 +98,39 @@ fn made_here(cx: &Cx, ns: &NsRef, name: &IfName) -> bool {
         .any(|s| matches!(&s.op, Op::AddBridge { ns: n, name: b } if n == ns && b == name))
 }
 
+/// The links the plan's steps so far make, by (namespace, name).
+type Made = std::collections::HashSet<(NsRef, IfName)>;
+
+/// Gathered once: asking the steps for every link made a diff of
+/// thousands of links quadratic. The settings below make no links.
+fn made_links(cx: &Cx) -> Made {
+    cx.steps
+        .iter()
+        .flat_map(|s| match &s.op {
+            Op::AddVeth {
+                ns,
+                name,
+                peer_ns,
+                peer,
+                ..
+            } => vec![(ns.clone(), name.clone()), (peer_ns.clone(), peer.clone())],
+            Op::AddBridge { ns, name } => vec![(ns.clone(), name.clone())],
+            Op::AddLink { ns, name, into, .. } => {
+                vec![(into.as_ref().unwrap_or(ns).clone(), name.clone())]
+            }
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
 /// Did the topology make this link (in this plan or before)? Adopted and
 /// shared links get only what the script says.
-fn is_owned(topo: &Topology, cx: &Cx, id: LinkId) -> bool {
+fn is_owned(topo: &Topology, cx: &Cx, made: &Made, id: LinkId) -> bool {
     let l = topo.get(id);
     if l.kind == LinkKind::Existing {
         return false;
     }
-    let made_now = cx.steps.iter().any(|s| match &s.op {
-        Op::AddVeth {
-            ns,
-            name,
-            peer_ns,
-            peer,
-            ..
-        } => (ns == &l.ns && name == &l.name) || (peer_ns == &l.ns && peer == &l.name),
-        Op::AddBridge { ns, name } => ns == &l.ns && name == &l.name,
-        Op::AddLink { ns, name, into, .. } => {
-            into.as_ref().unwrap_or(ns) == &l.ns && name == &l.name
-        }
-        _ => false,
-    });
-    made_now
+    made.contains(&(l.ns.clone(), l.name.clone()))
         || matches!(
             owned_entry(cx, topo, id),
             Some(Entry::Link { shared: false, .. })
@@ -189,12 +200,13 @@ fn master_name(cx: &Cx, ns: &NsRef, cur: &Link) -> Option<IfName> {
 pub(super) fn attrs_addrs_routes(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
     let ids: Vec<LinkId> = topo.links().map(|(id, _)| id).collect();
     let hairpin = topo.hairpin_ports();
+    let made = made_links(cx);
     for &id in &ids {
         let l = topo.get(id);
         let Some(cur) = cx.state(&l.ns).link(l.name.as_str()).cloned() else {
             continue;
         };
-        let owned = is_owned(topo, cx, id);
+        let owned = is_owned(topo, cx, &made, id);
         let s = Setter { topo, id, owned };
         // After the master: hairpin is a property of the bridge port.
         let want_hairpin = if hairpin.contains(&id) {
@@ -270,7 +282,7 @@ pub(super) fn attrs_addrs_routes(topo: &Topology, cx: &mut Cx) -> Result<(), Dif
         let Some(cur) = cx.state(&l.ns).link(l.name.as_str()).cloned() else {
             continue;
         };
-        let owned = is_owned(topo, cx, id);
+        let owned = is_owned(topo, cx, &made, id);
         let up = l.up.or(owned.then_some(false));
         if let Some(up) = up
             && cur.up != up
