@@ -214,7 +214,7 @@ for i in 0..300 {
         // nsenter execs netplumb in place: this is netplumb's own pid.
         let _ = child.kill();
         let _ = child.wait();
-        sb.np_ok(&["down", "--name", "big"]);
+        sb.down_after_kill("big", delay_ms);
         assert_eq!(
             sb.snapshot(),
             before,

@@ -105,7 +105,7 @@ fn ten_random_kills_then_down_leave_nothing() {
     let s = big_script(&sb, 200, 2000);
     for ms in delays(10, 400) {
         kill_up_after(&sb, &s, ms);
-        sb.np_ok(&["down", "--name", "big"]);
+        sb.down_after_kill("big", ms);
         assert_eq!(sb.snapshot(), before, "after kill -9 at {ms} ms and down");
     }
 }

@@ -153,6 +153,19 @@ impl Sandbox {
         text(&o.stdout)
     }
 
+    /// `down --name NAME` after `up` was killed `ms` into its run. Killed
+    /// before it took the topology's lock (a loaded machine, a debug build),
+    /// `up` never used the name and `down` rightly calls it unknown; the
+    /// caller's snapshot then shows that nothing was made either way.
+    pub fn down_after_kill(&self, name: &str, ms: u64) {
+        let o = self.netplumb(&["down", "--name", name]);
+        let err = text(&o.stderr);
+        assert!(
+            o.status.success() || err.contains(&format!("no topology named '{name}'")),
+            "down after kill -9 at {ms} ms failed: {err}"
+        );
+    }
+
     pub fn json(&self, script: &str) -> serde_json::Value {
         let out = self.ok(script);
         if out.trim().is_empty() {
