@@ -12,7 +12,6 @@ use crate::diag;
 use crate::drive;
 use crate::ledger::Ledger;
 use crate::opts::{Opts, script_label, topology_name};
-use crate::plan;
 use crate::remote::{self, hold};
 use crate::report::{self, stream::Stream};
 use crate::run::{Checked, Runner};
@@ -120,7 +119,7 @@ fn up_held(
         }
         not_ready = nr.pending;
     }
-    let now = plan::intent(&r.topo, &name);
+    let now = r.intent();
     // The text report shows no shell lines, and -q none at all.
     let all = if o.json {
         report::changes(&r, &r.done, &now)

@@ -30,6 +30,11 @@ pub fn add_namespaces(out: &mut Intent, ns: &[NsDecl]) {
 }
 
 pub fn intent(topo: &Topology, topology: &str) -> Intent {
+    intent_given(topo, topology, &[])
+}
+
+/// `intent`, with the NAT fingerprints a diff of this same model made.
+pub fn intent_given(topo: &Topology, topology: &str, prints: &[(NsRef, Vec<u8>)]) -> Intent {
     let mut out = Intent::new();
     add_namespaces(&mut out, topo.namespaces());
     for (id, l) in topo.links() {
@@ -99,11 +104,14 @@ pub fn intent(topo: &Topology, topology: &str) -> Intent {
         out.insert(format!("sysctl {} {}", s.ns, s.key), s.value.clone());
     }
     for ns in nat_namespaces(topo) {
-        // An invalid table never reaches the intent: the diff refuses it first.
-        let Ok(table) = declared_table(topo, &ns, &nat_table_name(topology)) else {
-            continue;
+        let fp = match prints.iter().find(|(n, _)| n == &ns) {
+            Some((_, fp)) => String::from_utf8_lossy(fp).into_owned(),
+            // An invalid table never reaches the intent: the diff refuses it first.
+            None => match declared_table(topo, &ns, &nat_table_name(topology)) {
+                Ok(table) => String::from_utf8_lossy(&fingerprint(topology, &table)).into_owned(),
+                Err(_) => continue,
+            },
         };
-        let fp = String::from_utf8_lossy(&fingerprint(topology, &table)).into_owned();
         out.insert(format!("nat {ns}"), fp);
     }
     for d in topo.daemons() {

@@ -6,6 +6,6 @@ mod diff;
 mod intent;
 mod render;
 
-pub use diff::{DiffError, Step, diff};
-pub use intent::{Intent, add_namespaces, intent};
+pub use diff::{DiffError, NatPrints, Step, diff};
+pub use intent::{Intent, add_namespaces, intent, intent_given};
 pub use render::{render, shell_quote};

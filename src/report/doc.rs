@@ -244,6 +244,6 @@ pub fn dry_changes(r: &mut crate::run::Runner, against_record: bool) -> Vec<Chan
             .map(|u| u.intent)
             .unwrap_or_default();
     }
-    let now = crate::plan::intent(&r.topo, &r.name);
+    let now = r.intent();
     super::changes(r, &r.done, &now)
 }

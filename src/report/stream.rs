@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
-use crate::plan;
 use crate::run::Runner;
 use crate::script::Session;
 
@@ -50,7 +49,7 @@ impl State {
         if let Some(r) = r {
             self.reported = self.reported.min(done);
             if !self.quiet && done > self.reported {
-                let now = plan::intent(&r.topo, &r.name);
+                let now = r.intent();
                 let batch = brief_changes(r, &r.done[self.reported..], &now);
                 crate::out::write(&lines(&batch, self.verbose));
             }

@@ -112,6 +112,9 @@ pub struct Runner {
     /// Forgotten whenever the model is replaced or the kernel may differ.
     converged: Option<Mark>,
     committed: Option<Mark>,
+    /// The NAT fingerprints of the last full diff, with the model's
+    /// revision they were made of (see `Runner::intent`).
+    nat_prints: Option<(u64, plan::NatPrints)>,
     /// What the script asked for when the topology was last committed.
     pub prev_intent: Intent,
     /// Links confirmed ready since they were brought up.
@@ -204,6 +207,7 @@ impl Runner {
             flushed: None,
             converged: None,
             committed: None,
+            nat_prints: None,
             prev_intent: Intent::new(),
             ready: HashSet::new(),
             lazy_compact: false,
@@ -328,6 +332,7 @@ impl Runner {
             crate::site::collide::check(&self.topo, &others, host.as_ref())?;
         }
         let t0 = std::time::Instant::now();
+        self.nat_prints = None;
         let d = match self.added_only() {
             Some((topo, owned)) => plan::diff(
                 &topo,
@@ -344,14 +349,20 @@ impl Runner {
                     Some(l) => l.entries(),
                     None => &self.assumed,
                 };
-                plan::diff(
+                let mut d = plan::diff(
                     &self.topo,
                     self.kernel.as_mut(),
                     &self.name,
                     &self.script,
                     owned,
                     &world,
-                )?
+                )?;
+                // With sites the model diffed is one site's part.
+                if !self.sites.any() {
+                    let prints = std::mem::take(&mut d.nat_prints);
+                    self.nat_prints = Some((self.topo.revision(), prints));
+                }
+                d
             }
         };
         if self.verbose {
@@ -510,6 +521,18 @@ impl Runner {
             .map(|d| d.pos.clone())
     }
 
+    /// What the script asks for now (`plan::intent`), taking the NAT
+    /// fingerprints of the last diff when the model has not changed since:
+    /// the revision moves with every declaration, as `flush` relies on too.
+    pub fn intent(&self) -> Intent {
+        match &self.nat_prints {
+            Some((rev, prints)) if *rev == self.topo.revision() && !self.sites.any() => {
+                plan::intent_given(&self.topo, &self.name, prints)
+            }
+            _ => plan::intent(&self.topo, &self.name),
+        }
+    }
+
     /// The changes since the last commit are final.
     pub fn commit(&mut self) -> Result<(), RunError> {
         let mark = self.committed.take();
@@ -520,7 +543,7 @@ impl Runner {
         };
         match added {
             Some(new) => plan::add_namespaces(&mut self.prev_intent, new),
-            None => self.prev_intent = plan::intent(&self.topo, &self.name),
+            None => self.prev_intent = self.intent(),
         }
         self.committed = Some(self.topo.mark());
         Ok(())

@@ -63,7 +63,14 @@ pub struct Diff {
     pub releases: Vec<Entry>,
     /// What was left alone and why ("netns x: shared with topology 'b'").
     pub notes: Vec<String>,
+    /// The fingerprint of each declared NAT table (see `fingerprint`): the
+    /// intent of the same model takes them instead of building every table
+    /// again (100,000 rules copied and rendered a second time).
+    pub nat_prints: NatPrints,
 }
+
+/// Each namespace's NAT table fingerprint.
+pub type NatPrints = Vec<(NsRef, Vec<u8>)>;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{msg}")]

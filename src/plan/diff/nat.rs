@@ -18,33 +18,6 @@ const MARK: &str = "netplumb:";
 /// that made it, stored as the table's userdata: a second `up` compares it
 /// instead of re-reading every element.
 pub fn fingerprint(topology: &str, table: &NatTable) -> Vec<u8> {
-    if table.rules.len() < MEMO_RULES {
-        return fingerprint_of(topology, table);
-    }
-    // One `up` fingerprints the same big table three times (the diff, then
-    // the intent before and after applying): the last one is kept with the
-    // table it was made of, and an equal table (compared whole, so never a
-    // wrong answer) takes it.
-    let mut memo = MEMO.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((t, tab, fp)) = &*memo
-        && t == topology
-        && tab == table
-    {
-        return fp.clone();
-    }
-    let fp = fingerprint_of(topology, table);
-    *memo = Some((topology.to_string(), table.clone(), fp.clone()));
-    fp
-}
-
-/// Tables of fewer rules are fingerprinted afresh each time (cheaper than
-/// keeping a copy).
-const MEMO_RULES: usize = 1000;
-
-type Memo = Option<(String, NatTable, Vec<u8>)>;
-static MEMO: std::sync::Mutex<Memo> = std::sync::Mutex::new(None);
-
-fn fingerprint_of(topology: &str, table: &NatTable) -> Vec<u8> {
     // FNV-1a over the rendered ruleset: stable across runs and builds. The
     // script is hashed as it is written, never held whole (megabytes at
     // 100,000 mappings).
@@ -230,6 +203,9 @@ pub(super) fn nat(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Cx) -> Resu
         let mut table = declared_table(topo, &ns, &name)?;
         let first = &first_pos(topo, &ns).cloned().unwrap_or_default();
         table.userdata = fingerprint(cx.topo_name, &table);
+        cx.diff
+            .nat_prints
+            .push((ns.clone(), table.userdata.clone()));
         if !cx.is_fresh(&ns) {
             check_listeners(topo, kernel, &ns, &name)?;
         }
