@@ -59,18 +59,9 @@ pub struct Change {
 
 impl Change {
     pub fn of(op: &Op, repaired: bool) -> Self {
-        let (verb, kind, object, device, peer, value) = fields(op);
         Change {
-            op: verb,
-            kind,
-            namespace: ns_json(&op.ns()),
-            object,
-            device,
-            peer,
-            value,
-            summary: op.summary(),
-            repaired,
             shell: plan::render(op),
+            ..Self::brief(op, repaired)
         }
     }
 
