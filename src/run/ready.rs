@@ -10,35 +10,43 @@ use crate::op::{LinkChange, Op};
 impl Runner {
     /// The links this run brought up that are not known to be ready yet.
     fn brought_up(&self) -> Vec<(NsRef, IfName)> {
+        // Sets, not scans: thousands of links are brought up in one run.
+        let left_down = self.peers_left_down();
+        let mut seen: HashSet<(&NsRef, &IfName)> = HashSet::new();
         let mut out: Vec<(NsRef, IfName)> = Vec::new();
         for s in &self.done {
-            let l = match &s.op {
+            let (ns, name) = match &s.op {
                 Op::SetLink {
                     ns,
                     name,
                     change: LinkChange::Up(true),
-                } => (ns.clone(), name.clone()),
-                Op::AddVeth { ns, name, with, .. } if with.up => (ns.clone(), name.clone()),
+                } => (ns, name),
+                Op::AddVeth { ns, name, with, .. } if with.up => (ns, name),
                 _ => continue,
             };
-            if !self.ready.contains(&l) && !out.contains(&l) && !self.peer_left_down(&l) {
+            if left_down.contains(&(ns, name)) || !seen.insert((ns, name)) {
+                continue;
+            }
+            let l = (ns.clone(), name.clone());
+            if !self.ready.contains(&l) {
                 out.push(l);
             }
         }
         out
     }
 
-    /// A veth end whose peer the script does not bring up never gets a
-    /// carrier (operstate LOWERLAYERDOWN): waiting for it would only run
-    /// out the timeout.
-    fn peer_left_down(&self, (ns, name): &(NsRef, IfName)) -> bool {
+    /// Veth ends whose peer the script does not bring up: they never get
+    /// a carrier (operstate LOWERLAYERDOWN), and waiting for one would only
+    /// run out the timeout.
+    fn peers_left_down(&self) -> HashSet<(&NsRef, &IfName)> {
         self.topo
             .links()
-            .find(|(_, l)| &l.ns == ns && &l.name == name)
-            .is_some_and(|(_, l)| match l.kind {
+            .filter(|(_, l)| match l.kind {
                 crate::topo::LinkKind::Veth { peer } => self.topo.get(peer).up != Some(true),
                 _ => false,
             })
+            .map(|(_, l)| (&l.ns, &l.name))
+            .collect()
     }
 
     /// Wait (a bounded, reported time) until every link this run brought
