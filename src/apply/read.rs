@@ -32,20 +32,18 @@ fn read_links_addrs(rt: &mut Rtnl) -> Result<(NsState, bool), KernelError> {
         links,
         ..NsState::default()
     };
-    // One dump per family, IPv4's first as the AF_UNSPEC dump had them:
-    // that one (rtnl_dump_all) holds rtnl_mutex, which the threads of
-    // `read_many` then queue on; the per-family dumps run under RCU.
-    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+    let request = |family| {
         let mut req = AddressMessage::default();
         req.header.family = family;
-        rt.dump_each(M::GetAddress(req), |m| {
-            if let M::NewAddress(a) = m
-                && let Some(s) = addr(&a)
-            {
-                st.addrs.push(s);
-            }
-        })?;
-    }
+        M::GetAddress(req)
+    };
+    dump_per_family(rt, request, |m| {
+        if let M::NewAddress(a) = m
+            && let Some(s) = addr(&a)
+        {
+            st.addrs.push(s);
+        }
+    })?;
     Ok((st, shaped))
 }
 
@@ -59,20 +57,21 @@ pub fn read_ns(rt: &mut Rtnl) -> Result<NsState, KernelError> {
             }
         }
     }
-    // Per family for the same reason as the addresses. The AF_UNSPEC dump
-    // also held the multicast forwarding caches (RTNL_FAMILY_IPMR, IP6MR),
-    // which only a multicast routing daemon fills and nothing declares.
-    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+    // The AF_UNSPEC route dump also held the multicast forwarding caches
+    // (RTNL_FAMILY_IPMR, IP6MR), which only a multicast routing daemon
+    // fills and nothing declares.
+    let request = |family| {
         let mut req = RouteMessage::default();
         req.header.address_family = family;
-        rt.dump_each(M::GetRoute(req), |m| {
-            if let M::NewRoute(r) = m
-                && let Some(s) = route(&r)
-            {
-                st.routes.push(s);
-            }
-        })?;
-    }
+        M::GetRoute(req)
+    };
+    dump_per_family(rt, request, |m| {
+        if let M::NewRoute(r) = m
+            && let Some(s) = route(&r)
+        {
+            st.routes.push(s);
+        }
+    })?;
     // The qdisc dump takes rtnl_mutex too; where every root is a device's
     // default its answer is nothing we keep.
     let qdiscs = if shaped {
@@ -172,6 +171,20 @@ fn read_links_shaped(rt: &mut Rtnl) -> Result<(Vec<Link>, bool), KernelError> {
         }
     })?;
     Ok((out, shaped))
+}
+
+/// One dump per family, IPv4's first as the AF_UNSPEC dump had them: that
+/// one (rtnl_dump_all) holds rtnl_mutex, which the threads of `read_many`
+/// then queue on; the per-family dumps run under RCU.
+fn dump_per_family(
+    rt: &mut Rtnl,
+    request: impl Fn(AddressFamily) -> M,
+    mut each: impl FnMut(M),
+) -> Result<(), KernelError> {
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        rt.dump_each(request(family), &mut each)?;
+    }
+    Ok(())
 }
 
 /// What a device comes with: not a shape.
