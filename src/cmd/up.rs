@@ -122,9 +122,9 @@ fn up_held(
     let now = r.intent();
     // The text report shows no shell lines, and -q none at all.
     let all = if o.json {
-        report::changes(&r, &r.done, &now)
+        report::changes(&r, &r.done, &now, report::Change::of)
     } else if !o.quiet {
-        report::brief_changes(&r, &r.done, &now)
+        report::changes(&r, &r.done, &now, report::Change::brief)
     } else {
         Vec::new()
     };

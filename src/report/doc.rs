@@ -245,5 +245,5 @@ pub fn dry_changes(r: &mut crate::run::Runner, against_record: bool) -> Vec<Chan
             .unwrap_or_default();
     }
     let now = r.intent();
-    super::changes(r, &r.done, &now)
+    super::changes(r, &r.done, &now, super::Change::of)
 }

@@ -282,19 +282,17 @@ impl Counts {
 
 /// The steps as changes, each marked repaired when it puts back what the
 /// script did not change since the topology's last commit (see
-/// `Runner::is_repair`; `now`: what the model asks for now).
-pub fn changes(r: &Runner, steps: &[Step], now: &Intent) -> Vec<Change> {
+/// `Runner::is_repair`; `now`: what the model asks for now), made by
+/// `make`: `Change::of`, or `Change::brief` for the text report.
+pub fn changes(
+    r: &Runner,
+    steps: &[Step],
+    now: &Intent,
+    make: fn(&Op, bool) -> Change,
+) -> Vec<Change> {
     steps
         .iter()
-        .map(|s| Change::of(&s.op, r.is_repair(s, now)))
-        .collect()
-}
-
-/// `changes` as `Change::brief`s: for the text report.
-pub fn brief_changes(r: &Runner, steps: &[Step], now: &Intent) -> Vec<Change> {
-    steps
-        .iter()
-        .map(|s| Change::brief(&s.op, r.is_repair(s, now)))
+        .map(|s| make(&s.op, r.is_repair(s, now)))
         .collect()
 }
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::run::Runner;
 use crate::script::Session;
 
-use super::{Change, brief_changes, lines};
+use super::{Change, changes, lines};
 
 /// A line the script printed, and how many of the run's changes had been
 /// applied when it did.
@@ -50,7 +50,7 @@ impl State {
             self.reported = self.reported.min(done);
             if !self.quiet && done > self.reported {
                 let now = r.intent();
-                let batch = brief_changes(r, &r.done[self.reported..], &now);
+                let batch = changes(r, &r.done[self.reported..], &now, Change::brief);
                 crate::out::write(&lines(&batch, self.verbose));
             }
             self.reported = done;
