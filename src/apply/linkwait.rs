@@ -3,6 +3,14 @@
 //! veths' far ends in its cleanup work, seconds later, and a loop that
 //! re-dumped the host's links every few milliseconds spent its time
 //! parsing the links that were still there and overslept the last one.
+//! Each re-dump also takes rtnl_mutex, which the kernel's cleanup of the
+//! namespaces needs: the links are read again only when events were lost.
+//!
+//! A veth end whose peer's namespace the kernel has begun to destroy goes
+//! for sure, however long the cleanup takes (it unhashes the namespace's
+//! ids first, then runs every subsystem's exit, then unregisters all the
+//! devices of the batch at once: a silence of a second at a thousand
+//! namespaces). Only the others are given up on after `patience`.
 
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
@@ -16,13 +24,20 @@ use crate::kernel::KernelError;
 use crate::model::NsRef;
 
 const RTM_DELLINK: u16 = 17;
+const RTM_DELNSID: u16 = 89;
 const RTNLGRP_LINK: u32 = 1;
+const RTNLGRP_NSID: u32 = 28;
+/// IFLA_LINK_NETNSID of a veth whose peer's namespace is being destroyed
+/// (its id is unhashed first): NETNSA_NSID_NOT_ASSIGNED.
+const NSID_DYING: i32 = -1;
+/// However sure the kernel's cleanup is, `down` does not hang on it.
+const DYING_PATIENCE: Duration = Duration::from_secs(30);
 const NLMSG_HDRLEN: usize = 16;
 
 /// How long one receive waits before the caller looks at its patience.
 const TICK: libc::suseconds_t = 50_000;
 
-/// A socket of one namespace subscribed to its link events.
+/// A socket of one namespace subscribed to its link and nsid events.
 struct LinkEvents {
     sock: Socket,
     buf: Vec<u8>,
@@ -47,6 +62,7 @@ impl LinkEvents {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind_auto()?;
         sock.add_membership(RTNLGRP_LINK)?;
+        sock.add_membership(RTNLGRP_NSID)?;
         let fd = sock.as_raw_fd();
         // Room for the deletions of a few thousand links between reads; an
         // overrun only costs a re-read of the links (ENOBUFS below).
@@ -67,24 +83,21 @@ impl LinkEvents {
         })
     }
 
-    /// The ifindexes the kernel reports destroyed (an AF_UNSPEC
-    /// RTM_DELLINK: the AF_BRIDGE ones only mean "left its bridge").
-    /// `None`: nothing within a tick, or the buffer overran.
-    fn deleted(&mut self) -> Result<Option<Vec<u32>>, KernelError> {
+    /// What the kernel reports within a tick: the ifindexes destroyed (an
+    /// AF_UNSPEC RTM_DELLINK: the AF_BRIDGE ones only mean "left its
+    /// bridge") and the ids of namespaces it began to destroy.
+    fn next(&mut self) -> Result<Events, KernelError> {
         let mut slice: &mut [u8] = &mut self.buf[..];
         let n = match self.sock.recv(&mut slice, 0) {
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EAGAIN | libc::ENOBUFS | libc::EINTR)
-                ) =>
-            {
-                return Ok(None);
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EINTR)) => {
+                return Ok(Events::Quiet);
             }
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(Events::Lost),
             Err(e) => return Err(KernelError::from(e)),
         };
-        let mut out = Vec::new();
+        let mut links = Vec::new();
+        let mut dying = Vec::new();
         let mut rest = &self.buf[..n];
         while rest.len() >= NLMSG_HDRLEN {
             let word = |b: &[u8], at: usize| {
@@ -100,12 +113,54 @@ impl LinkEvents {
                 && body.first() == Some(&0)
                 && let Some(index) = word(body, 4)
             {
-                out.push(index);
+                links.push(index);
+            }
+            if ty == RTM_DELNSID
+                && let Some(id) = nsid_attr(body)
+            {
+                dying.push(id);
             }
             rest = &rest[len.next_multiple_of(4).min(rest.len())..];
         }
-        Ok(Some(out))
+        Ok(Events::Some { links, dying })
     }
+}
+
+enum Events {
+    Quiet,
+    /// The receive buffer overran: events were dropped.
+    Lost,
+    Some {
+        links: Vec<u32>,
+        dying: Vec<i32>,
+    },
+}
+
+/// NETNSA_NSID of an RTM_DELNSID body (struct rtgenmsg, padded to 4, then
+/// attributes).
+fn nsid_attr(body: &[u8]) -> Option<i32> {
+    const NETNSA_NSID: u16 = 1;
+    let mut at = 4;
+    while let Some(h) = body.get(at..at + 4) {
+        let len = u16::from_ne_bytes([h[0], h[1]]) as usize;
+        let ty = u16::from_ne_bytes([h[2], h[3]]) & 0x3fff;
+        if len < 4 {
+            return None;
+        }
+        if ty == NETNSA_NSID {
+            let v = body.get(at + 4..at + 8)?;
+            return Some(i32::from_ne_bytes(v.try_into().ok()?));
+        }
+        at += len.next_multiple_of(4);
+    }
+    None
+}
+
+/// A link being waited for: its name, and the id its peer's namespace has
+/// here (NSID_DYING once the kernel destroys that namespace).
+struct Waited {
+    name: String,
+    peer_nsid: Option<i32>,
 }
 
 impl LinuxKernel {
@@ -120,21 +175,45 @@ impl LinuxKernel {
         // Subscribed before the read below, so no deletion falls between.
         let mut events = in_ns(f, || LinkEvents::open().map_err(KernelError::from))?;
         let mut left = self.present(ns, names)?;
-        let mut progress = Instant::now();
-        while !left.is_empty() && progress.elapsed() < patience {
-            let before = left.len();
-            match events.deleted()? {
-                Some(ids) => ids.iter().for_each(|i| {
-                    left.remove(i);
-                }),
-                // A quiet tick or an overrun: the links are the truth.
-                None => left = self.present(ns, names)?,
+        let start = Instant::now();
+        let mut progress = start;
+        while !left.is_empty() {
+            let sure = left.values().any(|w| w.peer_nsid == Some(NSID_DYING));
+            let waited = if sure {
+                start.elapsed()
+            } else {
+                progress.elapsed()
+            };
+            if waited >= if sure { DYING_PATIENCE } else { patience } {
+                break;
             }
-            if left.len() < before {
-                progress = Instant::now();
+            match events.next()? {
+                Events::Quiet => {}
+                Events::Lost => {
+                    left = self.present(ns, names)?;
+                    progress = Instant::now();
+                }
+                Events::Some { links, dying } => {
+                    let before = left.len();
+                    for i in links {
+                        left.remove(&i);
+                    }
+                    let mut moved = left.len() < before;
+                    for w in left.values_mut() {
+                        if w.peer_nsid
+                            .is_some_and(|id| id != NSID_DYING && dying.contains(&id))
+                        {
+                            w.peer_nsid = Some(NSID_DYING);
+                            moved = true;
+                        }
+                    }
+                    if moved {
+                        progress = Instant::now();
+                    }
+                }
             }
         }
-        Ok(left.into_values().collect())
+        Ok(left.into_values().map(|w| w.name).collect())
     }
 
     /// Which of `names` are links of `ns` now, by ifindex.
@@ -142,12 +221,18 @@ impl LinuxKernel {
         &mut self,
         ns: &NsRef,
         names: &[String],
-    ) -> Result<HashMap<u32, String>, KernelError> {
+    ) -> Result<HashMap<u32, Waited>, KernelError> {
         let want: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
         Ok(super::read::read_links(self.conns.rtnl(&self.nsdir, ns)?)?
             .into_iter()
             .filter(|l| want.contains(l.name.as_str()))
-            .map(|l| (l.index, l.name))
+            .map(|l| {
+                let w = Waited {
+                    name: l.name,
+                    peer_nsid: l.peer_netnsid,
+                };
+                (l.index, w)
+            })
             .collect())
     }
 }

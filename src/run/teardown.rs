@@ -49,6 +49,8 @@ pub struct TeardownReport {
 struct Run<'a> {
     kernel: &'a mut dyn Kernel,
     gone: Vec<Entry>,
+    /// The links of `gone` that were forgotten without being deleted.
+    left: Vec<Entry>,
     report: TeardownReport,
 }
 
@@ -110,6 +112,9 @@ impl Run<'_> {
     /// Forget without touching: another topology's, or not ours after all.
     fn leave(&mut self, e: &Entry, note: String) {
         self.report.notes.push(note);
+        if matches!(e, Entry::Link { .. }) {
+            self.left.push(e.clone());
+        }
         self.gone.push(e.clone());
     }
 }
@@ -145,6 +150,7 @@ pub fn teardown(
     let mut run = Run {
         kernel,
         gone: Vec::new(),
+        left: Vec::new(),
         report: TeardownReport::default(),
     };
     // Processes first, their whole trees, by identity: before the
@@ -182,6 +188,21 @@ pub fn teardown(
     let mut links = Vec::new();
     let mut vanishing = Vec::new();
     let mut far_ends: Vec<(NsRef, String)> = Vec::new();
+    // An address on a link this teardown deletes goes with the link: its
+    // own removal would cost a read of the links and a request, before the
+    // namespaces' deletion can start.
+    let going: HashSet<(&NsRef, &str)> = owns
+        .iter()
+        .filter_map(|o| match o {
+            Entry::Link { ns, name, .. }
+                if !doomed.contains(ns) && world.claimant_of(o).is_none() =>
+            {
+                Some((ns, name.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut with_link = Vec::new();
     for o in owns.iter().rev() {
         let inside_doomed = o.ns().is_some_and(|n| doomed.contains(n));
         match o {
@@ -217,6 +238,7 @@ pub fn teardown(
                     format!("addr {cidr} on {dev} in netns {ns}: still used by topology '{other}', left to it"),
                 );
             }
+            Entry::Addr { ns, dev, .. } if going.contains(&(ns, dev.as_str())) => with_link.push(o),
             Entry::Link { peer: Some(p), .. } if doomed.contains(&p.ns) => {
                 vanishing.push(o.clone())
             }
@@ -249,6 +271,26 @@ pub fn teardown(
     wait_vanished(&mut run, &mut vanishing, &far_ends, &mut links);
     let links = by_identity(&mut run, links);
     for o in &links {
+        run.undo(o);
+    }
+    // Those whose link was left (another device at its index now) are
+    // removed as they would have been.
+    let deleted: HashSet<(&NsRef, &str)> = run
+        .gone
+        .iter()
+        .filter(|o| !run.left.contains(o))
+        .filter_map(|o| match o {
+            Entry::Link { ns, name, .. } => Some((ns, name.as_str())),
+            _ => None,
+        })
+        .collect();
+    let (went, left): (Vec<&Entry>, Vec<&Entry>) = with_link.into_iter().partition(
+        |o| matches!(o, Entry::Addr { ns, dev, .. } if deleted.contains(&(ns, dev.as_str()))),
+    );
+    for o in went {
+        run.done(o);
+    }
+    for o in left {
         run.undo(o);
     }
     if let Some(l) = ledger
