@@ -203,11 +203,14 @@ impl Kernel for LinuxKernel {
     fn sysctl_get(&mut self, ns: &NsRef, key: &str) -> Result<Option<String>, KernelError> {
         let path = Self::sysctl_path(key);
         let f = self.conns.file(&self.nsdir, ns)?;
-        in_ns(f, || match std::fs::read_to_string(&path) {
-            Ok(s) => Ok(Some(s.trim().to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(KernelError::from(e)),
-        })
+        in_ns(f, || sysctl::read_one(&path))
+    }
+
+    fn sysctl_get_many(
+        &mut self,
+        keys: &[(NsRef, String)],
+    ) -> Vec<Result<Option<String>, KernelError>> {
+        sysctl::read_many(&self.nsdir, keys)
     }
 
     fn sysctl_scope(&mut self, key: &str) -> Result<SysctlScope, KernelError> {

@@ -41,6 +41,12 @@ impl Kernel for ReadOnly {
     fn sysctl_get(&mut self, ns: &NsRef, key: &str) -> Result<Option<String>, KernelError> {
         self.real.sysctl_get(ns, key)
     }
+    fn sysctl_get_many(
+        &mut self,
+        keys: &[(NsRef, String)],
+    ) -> Vec<Result<Option<String>, KernelError>> {
+        self.real.sysctl_get_many(keys)
+    }
     fn sysctl_scope(&mut self, key: &str) -> Result<crate::kernel::SysctlScope, KernelError> {
         self.real.sysctl_scope(key)
     }

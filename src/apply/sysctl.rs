@@ -1,7 +1,8 @@
-//! Runs of sysctl writes on a few threads: `netns(name, #{ ipv6: false })`
-//! over a thousand fresh namespaces is two writes in each, and a write is
-//! a thread entering the namespace. Each worker thread is our own and
-//! enters one namespace after another; nothing of it is shared.
+//! Runs of sysctl reads and writes on a few threads: `netns(name, #{ ipv6:
+//! false })` over a thousand namespaces is two knobs in each, and a thread
+//! entering the namespace for each was most of a first `up` (writes) and of
+//! a no-change one (reads). Each worker thread is our own and enters one
+//! namespace after another; nothing of it is shared.
 
 use super::LinuxKernel;
 use super::netns::NetnsDir;
@@ -36,4 +37,29 @@ fn write_one(op: &Op) -> Result<Made, KernelError> {
     Ok(Made::Sysctl {
         old: old.trim().to_string(),
     })
+}
+
+/// The value of each (namespace, key), in input order.
+pub(super) fn read_many(
+    dir: &NetnsDir,
+    keys: &[(NsRef, String)],
+) -> Vec<Result<Option<String>, KernelError>> {
+    let workers = super::pool::workers();
+    super::pool::in_each_ns(
+        dir,
+        keys,
+        workers,
+        |(ns, _)| Ok(ns),
+        |(_, key)| read_one(&LinuxKernel::sysctl_path(key)),
+    )
+}
+
+/// A sysctl of the calling thread's namespace; None when there is no such
+/// knob.
+pub(super) fn read_one(path: &str) -> Result<Option<String>, KernelError> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(KernelError::from(e)),
+    }
 }

@@ -155,6 +155,13 @@ impl Kernel for Cached {
         self.inner.sysctl_get(ns, key)
     }
 
+    fn sysctl_get_many(
+        &mut self,
+        keys: &[(NsRef, String)],
+    ) -> Vec<Result<Option<String>, KernelError>> {
+        self.inner.sysctl_get_many(keys)
+    }
+
     fn nat_info(&mut self, ns: &NsRef, table: &str) -> Result<Option<TableInfo>, KernelError> {
         self.inner.nat_info(ns, table)
     }

@@ -167,6 +167,14 @@ pub trait Kernel: Send {
     /// names its peer's namespace); None when it has none.
     fn nsid(&mut self, from: &NsRef, to: &NsRef) -> Result<Option<i32>, KernelError>;
     fn sysctl_get(&mut self, ns: &NsRef, key: &str) -> Result<Option<String>, KernelError>;
+    /// `sysctl_get` of each (namespace, key), in order: the real kernel
+    /// reads them on a few threads instead of one thread per read.
+    fn sysctl_get_many(
+        &mut self,
+        keys: &[(NsRef, String)],
+    ) -> Vec<Result<Option<String>, KernelError>> {
+        keys.iter().map(|(ns, k)| self.sysctl_get(ns, k)).collect()
+    }
     fn nat_info(&mut self, ns: &NsRef, table: &str) -> Result<Option<TableInfo>, KernelError>;
     /// The sockets listening (TCP) or bound (UDP) in `ns`: a DNAT mapping on
     /// one of their ports would take their traffic. None on the fake.

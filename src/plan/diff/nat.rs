@@ -206,9 +206,6 @@ pub(super) fn nat(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Cx) -> Resu
         cx.diff
             .nat_prints
             .push((ns.clone(), table.userdata.clone()));
-        if !cx.is_fresh(&ns) {
-            check_listeners(topo, kernel, &ns, &name)?;
-        }
         let info = if cx.is_fresh(&ns) {
             None
         } else {
@@ -257,6 +254,11 @@ pub(super) fn nat(topo: &Topology, kernel: &mut dyn Kernel, cx: &mut Cx) -> Resu
                 cx.diff.claims.push(record);
             }
             continue;
+        }
+        // Only a table that changes can have a new mapping (reading the
+        // sockets walks the whole machine's TCP hash).
+        if !cx.is_fresh(&ns) {
+            check_listeners(topo, kernel, &ns, &name)?;
         }
         let undo = match &info {
             None => vec![Op::DelNat {

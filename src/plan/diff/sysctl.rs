@@ -2,7 +2,7 @@
 //! before any netplumb topology set them, shared between topologies that
 //! set the same value, refused when another topology needs another value.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::{Cx, DiffError, Step, err};
 use crate::kernel::{Kernel, SysctlScope};
@@ -25,6 +25,17 @@ pub(super) fn sysctls(
             order.push(k);
         }
     }
+    // Read what the kernel holds in one go, before the checks below use it.
+    let unknown: Vec<(NsRef, String)> = order
+        .iter()
+        .filter(|k| !cx.sim.sysctls.contains_key(*k) && !cx.is_fresh(&k.0))
+        .cloned()
+        .collect();
+    let mut read: HashMap<(NsRef, String), _> = unknown
+        .iter()
+        .cloned()
+        .zip(kernel.sysctl_get_many(&unknown))
+        .collect();
     for k in order {
         let s = &topo.sysctls()[last[&k]];
         let bad = |why: String| err(&s.pos, why, None);
@@ -86,7 +97,11 @@ pub(super) fn sysctls(
         } else if fresh {
             None
         } else {
-            let v = kernel.sysctl_get(&s.ns, &s.key).map_err(|e| {
+            let v = match read.remove(&k) {
+                Some(v) => v,
+                None => kernel.sysctl_get(&s.ns, &s.key),
+            };
+            let v = v.map_err(|e| {
                 err(
                     &s.pos,
                     format!("cannot read sysctl {} in netns {}: {e}", s.key, s.ns),
