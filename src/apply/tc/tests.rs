@@ -404,8 +404,11 @@ fn netem_is_refused_before_and_by_the_kernel() {
     assert_eq!(ns.json("tc -j qdisc show dev lo")[0]["kind"], "noqueue");
 }
 
-/// A tbf of 10mbit carries 10 Mbit/s of TCP, ± 10 %, and its removal
-/// restores full speed.
+/// A tbf of 10mbit holds TCP to its rate, and its removal restores full
+/// speed. The rate counts frames, so goodput is at most 1448/1514 of it
+/// (9.56 Mbit/s). A loaded machine starves the sender now and then (a CI
+/// run measured 8.98): up to three runs, one must land within bounds that
+/// still catch a rate off by a unit (1.25 or 80 Mbit/s).
 #[test]
 fn tbf_holds_tcp_to_its_rate() {
     if std::process::Command::new("iperf3")
@@ -434,9 +437,17 @@ fn tbf_holds_tcp_to_its_rate() {
             .as_f64()
             .expect("bits_per_second")
     };
-    let bps = measure(4);
-    eprintln!("tbf 10mbit: measured {:.2} Mbit/s", bps / 1e6);
-    assert!((9.0e6..=11.0e6).contains(&bps), "{bps} bit/s");
+    let within = 8.5e6..=10.5e6;
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let bps = measure(4);
+        eprintln!("tbf 10mbit: measured {:.2} Mbit/s", bps / 1e6);
+        runs.push(bps);
+        if within.contains(&bps) {
+            break;
+        }
+    }
+    assert!(runs.iter().any(|b| within.contains(b)), "{runs:?} bit/s");
     a.apply(vec![delete_root(idx)]);
     let free = measure(1);
     eprintln!("no tbf: measured {:.0} Mbit/s", free / 1e6);
