@@ -142,6 +142,17 @@ impl Rtnl {
     /// after the refused one may have been applied, and their outcome says so.
     /// The result is as long as the requests sent.
     pub fn request_many(&mut self, reqs: Vec<(RouteNetlinkMessage, u16)>) -> Vec<Reply> {
+        self.request_many_keeping(reqs, |m| m)
+    }
+
+    /// `request_many`, each echoed message passed through `keep` as it
+    /// arrives: a caller that wants a few fields of each echo holds those,
+    /// not hundreds of whole parsed links at once.
+    pub fn request_many_keeping(
+        &mut self,
+        reqs: Vec<(RouteNetlinkMessage, u16)>,
+        mut keep: impl FnMut(RouteNetlinkMessage) -> RouteNetlinkMessage,
+    ) -> Vec<Reply> {
         let mut out: Vec<Reply> = Vec::with_capacity(reqs.len());
         let mut iter = reqs.into_iter();
         loop {
@@ -197,7 +208,7 @@ impl Rtnl {
                     match payload {
                         NetlinkPayload::InnerMessage(m) => {
                             if let Some(Ok(v)) = out.get_mut(base + i) {
-                                v.push(m);
+                                v.push(keep(m));
                             }
                         }
                         NetlinkPayload::Error(e) => {

@@ -245,7 +245,7 @@ pub enum Entry {
     Daemon {
         ns: NsRef,
         name: DaemonName,
-        spec: DaemonSpec,
+        spec: Box<DaemonSpec>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ready: Option<ReadyText>,
         identity: Identity,

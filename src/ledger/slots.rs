@@ -17,15 +17,22 @@ pub(super) struct Slots {
 
 impl Slots {
     pub fn new(entries: Vec<Entry>) -> Self {
-        let mut s = Slots {
-            items: Vec::with_capacity(entries.len()),
-            by_hash: HashMap::with_capacity(entries.len()),
-            hasher: RandomState::new(),
-        };
-        for e in entries {
-            s.push(e);
+        // Collected in place (an Option<Entry> is an Entry's size): the
+        // ledger of S(3000,30000) is megabytes, and a copy of it per
+        // replace was a step of `up`'s peak RSS.
+        let items: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
+        let hasher = RandomState::new();
+        let mut by_hash: HashMap<u64, Vec<usize>> = HashMap::with_capacity(items.len());
+        for (i, e) in items.iter().enumerate() {
+            if let Some(e) = e {
+                by_hash.entry(hasher.hash_one(e)).or_default().push(i);
+            }
         }
-        s
+        Slots {
+            items,
+            by_hash,
+            hasher,
+        }
     }
 
     /// The position of the last entry equal to `e`, as `rposition` finds it.
@@ -76,7 +83,9 @@ impl Slots {
     }
 
     pub fn into_vec(self) -> Vec<Entry> {
-        self.items.into_iter().flatten().collect()
+        // filter_map, not flatten: it collects in place, flatten copies.
+        #[allow(clippy::filter_map_identity)]
+        self.items.into_iter().filter_map(|e| e).collect()
     }
 }
 

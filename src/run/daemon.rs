@@ -23,7 +23,7 @@ impl Runner {
             Ok(Entry::Daemon {
                 ns: ns.clone(),
                 name: DaemonName::new(&daemon.spec.name)?,
-                spec: daemon.spec.clone(),
+                spec: Box::new(daemon.spec.clone()),
                 ready: daemon.ready.as_deref().map(ReadyText::new).transpose()?,
                 identity: id.clone(),
             })

@@ -61,7 +61,7 @@ fn same(e: &Entry, d: &DaemonDecl, topology: &str) -> bool {
         return false;
     };
     *ns == d.ns
-        && *spec == spec_of(d, topology)
+        && **spec == spec_of(d, topology)
         && ready.as_ref().map(|r| r.as_str()) == d.ready.as_deref()
 }
 
@@ -180,7 +180,7 @@ mod tests {
         Entry::Daemon {
             ns: d.ns.clone(),
             name: DaemonName::new(&d.name).unwrap(),
-            spec: spec_of(d, "lab"),
+            spec: Box::new(spec_of(d, "lab")),
             ready: None,
             identity,
         }
