@@ -108,8 +108,17 @@ fn up_held(
         }
     })?;
     let mut r = session.runner();
+    let t_settle = std::time::Instant::now();
     let mut not_ready = Vec::new();
-    if let Err(nr) = r.settle() {
+    let settled = r.settle();
+    if o.verbose {
+        eprintln!(
+            "netplumb: script and its flushes {:?}, waiting for links to be ready {:?}",
+            t_settle - t0,
+            t_settle.elapsed()
+        );
+    }
+    if let Err(nr) = settled {
         if !o.quiet && !o.json {
             eprintln!(
                 "netplumb: after {:.1?} these links are still not ready: {}",
