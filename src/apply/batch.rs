@@ -185,7 +185,7 @@ pub(super) fn apply_all(k: &mut LinuxKernel, ops: &[Op]) -> Outcome<KernelError>
         }
         match op {
             Op::DelLink { ns, name, .. } | Op::RenameLink { ns, name, .. } => {
-                k.index.remove(&(ns.clone(), name.to_string()));
+                k.index.remove(ns, name.as_str());
             }
             _ => {}
         }
@@ -292,9 +292,9 @@ fn made_from(k: &mut LinuxKernel, op: &Op, echo: &[M]) -> Made {
         LinkAttribute::Link(i) => Some(*i),
         _ => None,
     });
-    k.index.insert((ns.clone(), name.to_string()), index);
+    k.index.insert(ns, name.as_str(), index);
     if let (Some((pns, pname)), Some(pi)) = (peer, peer_index) {
-        k.index.insert((pns.clone(), pname.to_string()), pi);
+        k.index.insert(pns, pname.as_str(), pi);
     }
     Made::Link {
         index,
@@ -304,25 +304,22 @@ fn made_from(k: &mut LinuxKernel, op: &Op, echo: &[M]) -> Made {
 
 impl LinuxKernel {
     pub(super) fn ifindex(&mut self, ns: &NsRef, name: &str) -> Result<u32, KernelError> {
-        if let Some(i) = self.index.get(&(ns.clone(), name.to_string())) {
-            return Ok(*i);
+        if let Some(i) = self.index.get(ns, name) {
+            return Ok(i);
         }
         let links = super::read::read_links(self.conns.rtnl(&self.nsdir, ns)?)?;
         for l in &links {
-            self.index.insert((ns.clone(), l.name.clone()), l.index);
+            self.index.insert(ns, &l.name, l.index);
         }
-        self.index
-            .get(&(ns.clone(), name.to_string()))
-            .copied()
-            .ok_or_else(|| {
-                KernelError::errno(libc::ENODEV, format!("no device {name} in netns {ns}"))
-            })
+        self.index.get(ns, name).ok_or_else(|| {
+            KernelError::errno(libc::ENODEV, format!("no device {name} in netns {ns}"))
+        })
     }
 }
 
 /// Whether every ifindex the op needs is already known.
 fn indexes_known(k: &LinuxKernel, op: &Op) -> bool {
-    let known = |ns: &NsRef, n: &str| k.index.contains_key(&(ns.clone(), n.to_string()));
+    let known = |ns: &NsRef, n: &str| k.index.contains(ns, n);
     match op {
         Op::RenameLink { ns, name, .. } => known(ns, name.as_str()),
         Op::AddVeth {
@@ -517,7 +514,7 @@ fn adopt_made(
     let ino = ino_of(&f);
     let r = NsRef::Named(ns.clone());
     k.forget(&r);
-    k.index.insert((r.clone(), "lo".into()), 1);
+    k.index.insert(&r, "lo", 1);
     k.conns.adopt(&r, f, rt);
     Ok(ino)
 }

@@ -7,6 +7,7 @@ mod daemon;
 mod exec;
 mod fdb_msg;
 mod kinds;
+mod linkindex;
 mod linkwait;
 mod listen;
 mod msg;
@@ -60,13 +61,13 @@ use crate::kernel::{
 use crate::model::{IfName, NsName, NsRef};
 use crate::op::{Op, Outcome};
 use conn::Conns;
+use linkindex::LinkIndex;
 use netns::{NetnsDir, in_ns};
 
 pub struct LinuxKernel {
     nsdir: NetnsDir,
     conns: Conns,
-    /// ifindex by (namespace, name), as far as known.
-    index: HashMap<(NsRef, String), u32>,
+    index: LinkIndex,
     /// Where each sysctl key lives (asked once each).
     per_netns: HashMap<String, SysctlScope>,
     /// Sysctl values of a fresh namespace (asked once each).
@@ -82,7 +83,7 @@ impl LinuxKernel {
         Ok(Self {
             nsdir: NetnsDir::default(),
             conns: Conns::new(host),
-            index: HashMap::new(),
+            index: LinkIndex::default(),
             per_netns: HashMap::new(),
             fresh: HashMap::new(),
             timing: Vec::new(),
@@ -90,7 +91,7 @@ impl LinuxKernel {
     }
 
     fn forget(&mut self, ns: &NsRef) {
-        self.index.retain(|(n, _), _| n != ns);
+        self.index.forget(ns);
     }
 
     fn sysctl_path(key: &str) -> String {
@@ -145,7 +146,7 @@ impl Kernel for LinuxKernel {
         let st = read::read_ns(self.conns.rtnl(&self.nsdir, ns)?)?;
         self.forget(ns);
         for l in &st.links {
-            self.index.insert((ns.clone(), l.name.clone()), l.index);
+            self.index.insert(ns, &l.name, l.index);
         }
         Ok(st)
     }
@@ -162,7 +163,7 @@ impl Kernel for LinuxKernel {
             if let Ok(st) = r {
                 self.forget(ns);
                 for l in &st.links {
-                    self.index.insert((ns.clone(), l.name.clone()), l.index);
+                    self.index.insert(ns, &l.name, l.index);
                 }
             }
         }

@@ -160,7 +160,7 @@ fn read_all(
                 k.forget(ns);
             }
             for l in &st.links {
-                k.index.insert((ns.clone(), l.name.clone()), l.index);
+                k.index.insert(ns, &l.name, l.index);
             }
         }
     }
@@ -181,14 +181,10 @@ pub(super) fn wait(
     loop {
         let mut why = Vec::new();
         // Asked by name where they are at most half the namespace's links.
-        let mut known: HashMap<&NsRef, usize> = HashMap::new();
-        for (n, _) in k.index.keys() {
-            *known.entry(n).or_default() += 1;
-        }
         let nss: Vec<(NsRef, Vec<IfName>, bool)> = left
             .iter()
             .map(|(ns, names)| {
-                let all = names.len() * 2 > known.get(ns).copied().unwrap_or(0);
+                let all = names.len() * 2 > k.index.count(ns);
                 (ns.clone(), names.clone(), all)
             })
             .collect();

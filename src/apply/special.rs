@@ -30,7 +30,7 @@ pub(super) fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError>
             let ino = ino_of(&f);
             let r = NsRef::Named(ns.clone());
             k.forget(&r);
-            k.index.insert((r.clone(), "lo".into()), 1);
+            k.index.insert(&r, "lo", 1);
             k.conns.adopt(&r, f, rt);
             Ok(Made::Netns { ino })
         }
@@ -106,7 +106,7 @@ pub(super) fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError>
             o.multi_queue = t.multi_queue;
             let f = k.conns.file(&k.nsdir, ns)?;
             create_in(f, &o)?;
-            k.index.remove(&(ns.clone(), name.to_string()));
+            k.index.remove(ns, name.as_str());
             let index = k.ifindex(ns, name.as_str())?;
             Ok(Made::Link { index, peer: None })
         }
@@ -115,8 +115,8 @@ pub(super) fn special(k: &mut LinuxKernel, op: &Op) -> Result<Made, KernelError>
             let (m, fl) = msg::set_link(msg::by_name(name.as_str()).setns_by_fd(f.as_raw_fd()));
             k.conns.rtnl(&k.nsdir, ns)?.request(m, fl)?;
             drop(f);
-            k.index.remove(&(ns.clone(), name.to_string()));
-            k.index.remove(&(to.clone(), name.to_string()));
+            k.index.remove(ns, name.as_str());
+            k.index.remove(to, name.as_str());
             // The device may get another index where it lands.
             let index = k.ifindex(to, name.as_str())?;
             Ok(Made::Link { index, peer: None })

@@ -220,12 +220,18 @@ impl Cx<'_> {
     /// The first owned entry in `ns` (a namespace's own entry is not in
     /// it) for which `f` holds.
     fn owns_in(&self, ns: &NsRef, f: impl Fn(&Entry) -> bool) -> Option<&Entry> {
+        self.owned_in(ns).find(|e| f(e))
+    }
+
+    /// The owned entries in `ns`, in ledger order (a namespace's own entry
+    /// is not among them).
+    fn owned_in(&self, ns: &NsRef) -> impl Iterator<Item = &Entry> {
         self.index
             .by_ns
-            .get(ns)?
-            .iter()
+            .get(ns)
+            .into_iter()
+            .flatten()
             .map(|&i| &self.owned[i])
-            .find(|e| f(e))
     }
 
     fn owned_netns(&self, ns: &crate::model::NsName) -> Option<&Entry> {

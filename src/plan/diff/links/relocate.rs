@@ -107,10 +107,11 @@ pub(in crate::plan::diff) fn addr_entries_moved(
     at: &(NsRef, IfName),
     to: Option<&(NsRef, IfName)>,
 ) -> (Vec<Entry>, Vec<Entry>) {
+    // Through the ledger's index by namespace: asked once per link of a
+    // thousand namespaces, a scan of the whole ledger each was quadratic.
     let old: Vec<Entry> = cx
-        .owned
-        .iter()
-        .filter(|e| matches!(e, Entry::Addr { ns, dev, .. } if *ns == at.0 && *dev == at.1))
+        .owned_in(&at.0)
+        .filter(|e| matches!(e, Entry::Addr { dev, .. } if *dev == at.1))
         .cloned()
         .collect();
     let new = match to {
