@@ -98,10 +98,13 @@ fi
 for n in 100 400 1000; do
   for i in $(seq 1 $n); do echo "netns(\"x$i\");"; done > "$tmp/repl$n.in"
 done
-# The 100k map of bench/dnat100k.rhai in nft syntax, table shaped like netplumb's.
+# The 100k map of bench/dnat100k.rhai in nft syntax, table shaped like netplumb's
+# (which gives a map of 1,000 elements or more its size: the kernel then sizes
+# its hash once instead of growing it while the elements go in).
 awk -v k="$K100" -v addrs=2 'BEGIN {
   per = int((k + addrs - 1) / addrs)
   print "table inet bench100k {\n\tmap m {\n\t\ttype ipv4_addr . inet_service : ipv4_addr . inet_service"
+  if (k >= 1000) printf "\t\tsize %d\n", k
   printf "\t\telements = { "
   for (j = 0; j < k; j++) {
     i = j % 1000 + 1

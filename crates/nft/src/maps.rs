@@ -74,6 +74,10 @@ impl Batch {
             }
             self.buf.end_nest(c);
             self.buf.end_nest(d);
+        } else if let Some(size) = mp.size_hint() {
+            let d = self.buf.nest(NFTA_SET_DESC);
+            self.buf.u32be(NFTA_SET_DESC_SIZE, size);
+            self.buf.end_nest(d);
         }
         self.buf.end_msg(m);
         self.elements(table, mp, set_id);

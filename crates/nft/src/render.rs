@@ -232,6 +232,9 @@ pub fn render_to(s: &mut impl Write, table: &NatTable) -> std::fmt::Result {
         if m.interval {
             writeln!(s, "\t\tflags interval")?;
         }
+        if let Some(size) = m.size_hint() {
+            writeln!(s, "\t\tsize {size}")?;
+        }
         s.write_str("\t\telements = { ")?;
         for (i, e) in m.elems.iter().enumerate() {
             if i > 0 {

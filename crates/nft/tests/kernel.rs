@@ -50,8 +50,11 @@ fn render_and_netlink_produce_the_same_ruleset() {
     }
 }
 
+/// A map of 1,000 elements or more declares its size (the kernel sizes its
+/// hash once), and `nft -f` of the render makes the same ruleset, size and
+/// all.
 #[test]
-fn ten_thousand_mappings_are_one_map() {
+fn ten_thousand_mappings_are_one_map_of_that_size() {
     let rules = (0..10_000usize)
         .map(|j| {
             dnat(
@@ -68,6 +71,7 @@ fn ten_thousand_mappings_are_one_map() {
         userdata: vec![],
         ..Default::default()
     };
+    let script = render(&t);
     let (summary, json) = in_netns(move |ns| {
         let mut s = NftSocket::open().expect("open");
         s.replace_table(&t).expect("replace_table");
@@ -76,6 +80,16 @@ fn ten_thousand_mappings_are_one_map() {
             ns.ruleset_json(),
         )
     });
+    assert_eq!(
+        json_maps(&json),
+        vec![("dnat_tcp".to_string(), Some(10_000))]
+    );
+    let theirs = in_netns(move |ns| {
+        let (ok, _, err) = ns.nft(&["-f", "-"], Some(&script));
+        assert!(ok, "nft -f rejected the rendered script: {err}");
+        ns.ruleset_json()
+    });
+    assert_eq!(json, theirs);
     assert_eq!(summary.maps.len(), 1);
     assert_eq!(summary.maps[0].len(), 10_000);
     assert!(
@@ -341,4 +355,20 @@ fn adjacent_port_ranges_stay_distinct() {
         ns.ruleset_json()
     });
     assert_eq!(json, theirs);
+}
+
+/// Each map of an `nft -j` ruleset: its name and declared size.
+fn json_maps(v: &serde_json::Value) -> Vec<(String, Option<u64>)> {
+    v["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o.get("map"))
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap_or_default().to_string(),
+                m["size"].as_u64(),
+            )
+        })
+        .collect()
 }
