@@ -21,18 +21,15 @@ impl Slots {
         // ledger of S(3000,30000) is megabytes, and a copy of it per
         // replace was a step of `up`'s peak RSS.
         let items: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
-        let hasher = RandomState::new();
-        let mut by_hash: HashMap<u64, Vec<usize>> = HashMap::with_capacity(items.len());
-        for (i, e) in items.iter().enumerate() {
-            if let Some(e) = e {
-                by_hash.entry(hasher.hash_one(e)).or_default().push(i);
-            }
-        }
-        Slots {
+        let mut s = Slots {
+            by_hash: HashMap::with_capacity(items.len()),
             items,
-            by_hash,
-            hasher,
+            hasher: RandomState::new(),
+        };
+        for i in 0..s.items.len() {
+            s.index(i);
         }
+        s
     }
 
     /// The position of the last entry equal to `e`, as `rposition` finds it.
@@ -46,11 +43,18 @@ impl Slots {
     }
 
     pub fn push(&mut self, e: Entry) {
-        self.by_hash
-            .entry(self.hasher.hash_one(&e))
-            .or_default()
-            .push(self.items.len());
         self.items.push(Some(e));
+        self.index(self.items.len() - 1);
+    }
+
+    /// Enter the entry at `i`, the last position so far, in its bucket.
+    fn index(&mut self, i: usize) {
+        if let Some(e) = &self.items[i] {
+            self.by_hash
+                .entry(self.hasher.hash_one(e))
+                .or_default()
+                .push(i);
+        }
     }
 
     pub fn take(&mut self, i: usize) {
