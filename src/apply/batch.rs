@@ -308,9 +308,7 @@ impl LinuxKernel {
             return Ok(i);
         }
         let links = super::read::read_links(self.conns.rtnl(&self.nsdir, ns)?)?;
-        for l in &links {
-            self.index.insert(ns, &l.name, l.index);
-        }
+        self.index.learn(ns, &links);
         self.index.get(ns, name).ok_or_else(|| {
             KernelError::errno(libc::ENODEV, format!("no device {name} in netns {ns}"))
         })

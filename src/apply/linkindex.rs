@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::kernel::Link;
 use crate::model::NsRef;
 
 #[derive(Default)]
@@ -28,6 +29,19 @@ impl LinkIndex {
                 .or_default()
                 .insert(name.to_string(), index),
         };
+    }
+
+    /// The links a read of `ns` found.
+    pub fn learn(&mut self, ns: &NsRef, links: &[Link]) {
+        for l in links {
+            self.insert(ns, &l.name, l.index);
+        }
+    }
+
+    /// The links a read of all of `ns` found, in place of what was known.
+    pub fn relearn(&mut self, ns: &NsRef, links: &[Link]) {
+        self.forget(ns);
+        self.learn(ns, links);
     }
 
     pub fn remove(&mut self, ns: &NsRef, name: &str) {

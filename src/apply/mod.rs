@@ -144,10 +144,7 @@ impl Kernel for LinuxKernel {
 
     fn observe(&mut self, ns: &NsRef) -> Result<NsState, KernelError> {
         let st = read::read_ns(self.conns.rtnl(&self.nsdir, ns)?)?;
-        self.forget(ns);
-        for l in &st.links {
-            self.index.insert(ns, &l.name, l.index);
-        }
+        self.index.relearn(ns, &st.links);
         Ok(st)
     }
 
@@ -161,10 +158,7 @@ impl Kernel for LinuxKernel {
         });
         for (ns, r) in nss.iter().zip(&out) {
             if let Ok(st) = r {
-                self.forget(ns);
-                for l in &st.links {
-                    self.index.insert(ns, &l.name, l.index);
-                }
+                self.index.relearn(ns, &st.links);
             }
         }
         out

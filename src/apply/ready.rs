@@ -157,10 +157,9 @@ fn read_all(
     for ((ns, _, all), r) in nss.iter().zip(&out) {
         if let Ok(st) = r {
             if *all {
-                k.forget(ns);
-            }
-            for l in &st.links {
-                k.index.insert(ns, &l.name, l.index);
+                k.index.relearn(ns, &st.links);
+            } else {
+                k.index.learn(ns, &st.links);
             }
         }
     }
