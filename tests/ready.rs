@@ -3,6 +3,7 @@
 //! fresh sandboxes run two at a time; `plan`/`check FILE` of a pinging
 //! script waits for nothing and says ping was not run; EPIPE, signal exit
 //! codes, `down --name typo`, `-q`, `(1 rule)`.
+//! A dozen namespaces are ready the moment `up` returns, read back by `ip -j`.
 
 mod common;
 
@@ -81,6 +82,73 @@ fn ipv6_ping_succeeds_in_twenty_fresh_sandboxes() {
     let s = dir.path().join("v6ping.rhai");
     std::fs::write(&s, V6).unwrap();
     twenty(&s.display().to_string(), "v6 ping ok");
+}
+
+/// A dozen namespaces on one bridge: enough for the in-namespace requests
+/// to go out on several threads, which ask there whether the ends they
+/// brought up are ready. An IPv6 address in DAD is not, and only the
+/// namespaces have IPv6 (the bridge's own DAD would hold the wait anyway),
+/// so each pings the next one's.
+const SPREAD: &str = r#"
+let br = bridge("brs");
+br.addr("172.30.0.1/24").up();
+let nss = [];
+for i in 0..12 {
+    let n = netns(`s${i}`);
+    let v = veth(`vs${i}`, n, "eth0");
+    br.attach(v);
+    v.up();
+    v.peer.addr(`172.30.0.${i + 2}/24`).addr(`fd00:30::${i + 2}/64`).up();
+    nss.push(n);
+}
+let ok = 0;
+for i in 0..12 {
+    let next = `fd00:30::${(i + 1) % 12 + 2}`;
+    if nss[i].ping("172.30.0.1") && nss[i].ping(next) { ok += 1; }
+}
+print(`${ok} of 12 reach the bridge and the next one`);
+"#;
+
+/// What `up` promises on return, read back at once: every end it brought
+/// up operationally UP, every bridge port forwarding, no address of a link
+/// that carries IPv6 of its own still in DAD; then real traffic.
+#[test]
+fn a_dozen_namespaces_are_ready_when_up_returns_five_times_over() {
+    let sb = Sandbox::new();
+    let script = sb.script("spread.rhai", SPREAD);
+    for round in 0..5 {
+        let out = sb.np_ok(&["up", &script]);
+        let mut why = Vec::new();
+        for i in 0..12 {
+            let link = sb.json(&format!("ip -n s{i} -j addr show dev eth0"));
+            let l = &link[0];
+            if l["operstate"] != "UP" {
+                why.push(format!("s{i}:eth0 operstate {}", l["operstate"]));
+            }
+            for a in l["addr_info"].as_array().into_iter().flatten() {
+                if a["tentative"] == true {
+                    why.push(format!("s{i}:eth0 {} tentative", a["local"]));
+                }
+            }
+            let port = sb.json(&format!("ip -j -d link show vs{i}"));
+            let state = &port[0]["linkinfo"]["info_slave_data"]["state"];
+            if port[0]["operstate"] != "UP" || state != "forwarding" {
+                why.push(format!(
+                    "vs{i} operstate {} port state {state}",
+                    port[0]["operstate"]
+                ));
+            }
+        }
+        assert!(
+            why.is_empty(),
+            "round {round}: not ready on return: {why:?}"
+        );
+        assert!(
+            out.contains("12 of 12 reach the bridge and the next one"),
+            "round {round}: {out}"
+        );
+        sb.np_ok(&["down", "spread"]);
+    }
 }
 
 #[test]

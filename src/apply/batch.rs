@@ -12,7 +12,7 @@ use super::rtnl::Rtnl;
 use super::special::special;
 use super::{LinuxKernel, msg};
 use crate::kernel::{KernelError, NETNS_MARK};
-use crate::model::{NsName, NsRef};
+use crate::model::{IfName, NsName, NsRef};
 use crate::op::{LinkChange, LinkSpec, Made, Op, Outcome, VethWith};
 
 pub fn nft_err(e: NftError) -> KernelError {
@@ -82,6 +82,7 @@ struct Pending {
 }
 
 pub(super) fn apply_all(k: &mut LinuxKernel, ops: &[Op]) -> Outcome<KernelError> {
+    k.ready_seen.forget_touched(ops);
     let mut applied: Vec<Option<Made>> = vec![None; ops.len()];
     let fail = |applied: Vec<Option<Made>>, i: usize, e: KernelError| Outcome {
         applied,
@@ -397,6 +398,8 @@ fn local_run(k: &LinuxKernel, ops: &[Op]) -> usize {
 struct Share {
     ns: NsRef,
     idx: Vec<usize>,
+    /// The links its ops bring up: asked about once they are sent.
+    up: Vec<IfName>,
     reqs: std::sync::Mutex<Vec<msg::Req>>,
 }
 
@@ -431,11 +434,13 @@ fn in_namespaces(
             shares.push(Share {
                 ns,
                 idx: Vec::new(),
+                up: Vec::new(),
                 reqs: std::sync::Mutex::new(Vec::new()),
             });
             shares.len() - 1
         });
         shares[s].idx.push(i);
+        shares[s].up.extend(super::ready::brings_up(op).cloned());
         if let Ok(mut r) = shares[s].reqs.lock() {
             r.push(req);
         }
@@ -450,15 +455,22 @@ fn in_namespaces(
             |s| Ok(&s.ns),
             |s| {
                 if refused.load(std::sync::atomic::Ordering::Relaxed) {
-                    return Ok(Vec::new());
+                    return Ok((Vec::new(), Vec::new()));
                 }
                 let reqs = s.reqs.lock().map(|mut r| std::mem::take(&mut *r));
                 let reqs = reqs.map_err(|_| KernelError::other("request list poisoned"))?;
-                let out = Rtnl::open()?.request_many(reqs);
+                let mut rt = Rtnl::open()?;
+                let out = rt.request_many(reqs);
                 if out.iter().any(|r| r.is_err()) {
                     refused.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Ok((out, Vec::new()));
                 }
-                Ok(out)
+                // Not an error of the apply: the wait asks again.
+                let ready = match s.up.is_empty() {
+                    true => Vec::new(),
+                    false => super::ready::ready_now(&mut rt, &s.up).unwrap_or_default(),
+                };
+                Ok((out, ready))
             },
         )
     });
@@ -472,7 +484,8 @@ fn in_namespaces(
     let skipped = refused.load(std::sync::atomic::Ordering::Relaxed);
     for (s, r) in shares.iter().zip(replies) {
         match r {
-            Ok(rs) => {
+            Ok((rs, ready)) => {
+                k.ready_seen.record(&s.ns, ready);
                 let answered = rs.len();
                 for (&i, reply) in s.idx.iter().zip(rs) {
                     match reply {

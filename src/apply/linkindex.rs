@@ -53,9 +53,4 @@ impl LinkIndex {
     pub fn forget(&mut self, ns: &NsRef) {
         self.0.remove(ns);
     }
-
-    /// How many of the namespace's links are known.
-    pub fn count(&self, ns: &NsRef) -> usize {
-        self.0.get(ns).map_or(0, HashMap::len)
-    }
 }

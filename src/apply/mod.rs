@@ -68,6 +68,7 @@ pub struct LinuxKernel {
     nsdir: NetnsDir,
     conns: Conns,
     index: LinkIndex,
+    ready_seen: ready::SeenReady,
     /// Where each sysctl key lives (asked once each).
     per_netns: HashMap<String, SysctlScope>,
     /// Sysctl values of a fresh namespace (asked once each).
@@ -84,6 +85,7 @@ impl LinuxKernel {
             nsdir: NetnsDir::default(),
             conns: Conns::new(host),
             index: LinkIndex::default(),
+            ready_seen: ready::SeenReady::default(),
             per_netns: HashMap::new(),
             fresh: HashMap::new(),
             timing: Vec::new(),

@@ -16,6 +16,7 @@ use super::LinuxKernel;
 use super::rtnl::Rtnl;
 use crate::kernel::{KernelError, Link, NotReady, NsState};
 use crate::model::{IfName, NsRef};
+use crate::op::{LinkChange, Op};
 
 /// A namespace's links by name, and which masters have a port up: what
 /// each readiness question asks, built once per read (the host of a
@@ -65,44 +66,132 @@ impl<'a> Index<'a> {
     }
 }
 
+/// Links found ready right after their namespace's requests, asked on the
+/// socket the in-namespace phase already has there: the wait need not
+/// enter a thousand namespaces again for what it would find the same.
+#[derive(Default)]
+pub(super) struct SeenReady(HashSet<(NsRef, String)>);
+
+impl SeenReady {
+    /// Ops about to be sent change what was seen of their links.
+    pub(super) fn forget_touched(&mut self, ops: &[Op]) {
+        if self.0.is_empty() {
+            return;
+        }
+        for op in ops {
+            match op {
+                Op::SetLink { ns, name, .. }
+                | Op::DelLink { ns, name, .. }
+                | Op::MoveLink { ns, name, .. }
+                | Op::RenameLink { ns, name, .. } => {
+                    self.0.remove(&(ns.clone(), name.to_string()));
+                }
+                Op::AddVeth {
+                    ns,
+                    name,
+                    peer_ns,
+                    peer,
+                    ..
+                } => {
+                    self.0.remove(&(ns.clone(), name.to_string()));
+                    self.0.remove(&(peer_ns.clone(), peer.to_string()));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub(super) fn record(&mut self, ns: &NsRef, ready: Vec<String>) {
+        self.0.extend(ready.into_iter().map(|n| (ns.clone(), n)));
+    }
+
+    /// What was seen, once: a later run asks again.
+    fn take(&mut self) -> HashSet<(NsRef, String)> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+/// The link an op brings up, where the wait would ask about it.
+pub(super) fn brings_up(op: &Op) -> Option<&IfName> {
+    match op {
+        Op::SetLink {
+            name,
+            change: LinkChange::Up(true),
+            ..
+        } => Some(name),
+        Op::AddVeth { name, with, .. } if with.up => Some(name),
+        _ => None,
+    }
+}
+
+/// Which of `names` are ready now, asked on `rt` (a namespace's socket).
+pub(super) fn ready_now(rt: &mut Rtnl, names: &[IfName]) -> Result<Vec<String>, KernelError> {
+    let st = read_one(rt, names, false)?;
+    let ix = Index::new(&st);
+    Ok(names
+        .iter()
+        .filter(|n| ix.pending(n.as_str()).is_none() && ix.by_name.contains_key(n.as_str()))
+        .map(|n| n.to_string())
+        .collect())
+}
+
 /// Namespaces read on threads of their own once there are this many: one
 /// read is mostly waiting for the kernel, and a handle per namespace beyond
 /// the cached ones costs a thread to open anyway.
 const PARALLEL_FROM: usize = 8;
+
+/// The links named, each asked for alone: a single-link RTM_GETLINK has
+/// the kernel run that device's pending link-watch event first (operstate,
+/// and a bridge port's move to forwarding; since 6.8), where a dump reports
+/// whatever the link watch got to — under a thousand new veths, up to its
+/// next batch a second later. Gone links (ENODEV) are left out.
+fn ask_by_name(rt: &mut Rtnl, names: &[&IfName]) -> Result<Vec<Link>, KernelError> {
+    let asks = names
+        .iter()
+        .map(|n| {
+            let mut m = LinkMessage::default();
+            m.attributes.push(LinkAttribute::IfName(n.to_string()));
+            (M::GetLink(m), 0)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for r in rt.request_many(asks) {
+        match r {
+            Ok(ms) => out.extend(ms.iter().filter_map(|m| match m {
+                M::NewLink(l) => Some(super::read::link(l)),
+                _ => None,
+            })),
+            Err(e) if e.errno == Some(libc::ENODEV) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
 
 /// What one read of a namespace answers: the links asked about (all of
 /// them, or only those), and the IPv6 addresses (the only ones DAD holds).
 fn read_one(rt: &mut Rtnl, names: &[IfName], all: bool) -> Result<NsState, KernelError> {
     let mut st = NsState::default();
     if !all {
-        // Pipelined lookups by name: a few links asked about among
-        // thousands (the host's veth ends) cost a few messages, not a dump.
-        let asks = names
+        let asked: Vec<&IfName> = names.iter().collect();
+        st.links = ask_by_name(rt, &asked)?;
+        // A bridge gets carrier from its ports' move to forwarding, which
+        // the asks above may just have made: ask again for those still
+        // without it, so that their own link-watch event runs too.
+        let dark = |l: &Link| l.is_bridge() && l.up && l.oper != "UP";
+        let waiting: Vec<&IfName> = names
             .iter()
-            .map(|n| {
-                let mut m = LinkMessage::default();
-                m.attributes.push(LinkAttribute::IfName(n.to_string()));
-                (M::GetLink(m), 0)
-            })
+            .filter(|n| st.links.iter().any(|l| l.name == n.as_str() && dark(l)))
             .collect();
-        for r in rt.request_many(asks) {
-            match r {
-                Ok(ms) => st.links.extend(ms.iter().filter_map(|m| match m {
-                    M::NewLink(l) => Some(super::read::link(l)),
-                    _ => None,
-                })),
-                // Gone (ENODEV): not there to wait for.
-                Err(e) if e.errno == Some(libc::ENODEV) => {}
-                Err(e) => return Err(e),
-            }
+        if !waiting.is_empty() {
+            let again = ask_by_name(rt, &waiting)?;
+            st.links
+                .retain(|l| !again.iter().any(|a| a.index == l.index));
+            st.links.extend(again);
         }
         // A bridge that is up without carrier is ready when none of its
         // ports is up: that needs every link.
-        if st
-            .links
-            .iter()
-            .any(|l| l.is_bridge() && l.up && l.oper != "UP")
-        {
+        if st.links.iter().any(dark) {
             return read_one(rt, names, true);
         }
     } else {
@@ -172,20 +261,19 @@ pub(super) fn wait(
     timeout: Duration,
 ) -> Result<(), NotReady> {
     let t0 = Instant::now();
+    let seen = k.ready_seen.take();
     let mut left: BTreeMap<NsRef, Vec<IfName>> = BTreeMap::new();
     for (ns, l) in links {
-        left.entry(ns.clone()).or_default().push(l.clone());
+        if !seen.contains(&(ns.clone(), l.to_string())) {
+            left.entry(ns.clone()).or_default().push(l.clone());
+        }
     }
     let mut pause = Duration::from_millis(1);
     loop {
         let mut why = Vec::new();
-        // Asked by name where they are at most half the namespace's links.
         let nss: Vec<(NsRef, Vec<IfName>, bool)> = left
             .iter()
-            .map(|(ns, names)| {
-                let all = names.len() * 2 > k.index.count(ns);
-                (ns.clone(), names.clone(), all)
-            })
+            .map(|(ns, names)| (ns.clone(), names.clone(), false))
             .collect();
         let states = read_all(k, &nss);
         for ((ns, _, _), st) in nss.into_iter().zip(states) {
