@@ -216,6 +216,55 @@ for j in 0..10000 {{ dnat(20000 + j, \"172.18.0.2:80\"); }}
     assert_eq!(sb.ok("nft list ruleset"), "");
 }
 
+/// The one map's `size` as `nft -j` shows it (None: not declared).
+fn map_size(sb: &Sandbox) -> Option<u64> {
+    let rs = ruleset(sb, None);
+    let maps: Vec<serde_json::Value> = rs["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x.get("map").cloned())
+        .collect();
+    assert_eq!(maps.len(), 1, "{rs}");
+    maps[0].get("size").and_then(|v| v.as_u64())
+}
+
+/// A map of 1,000 elements or more declares its size; edited to 999 it
+/// declares none, to 1,200 it declares 1,200. Each edit's ruleset equals a
+/// fresh `up` of that version, and the last mapping carries TCP.
+#[test]
+fn a_map_declares_its_size_across_edits_equal_to_a_fresh_up() {
+    let sb = Sandbox::new();
+    let version = |k: u32| {
+        sb.script(
+            "sized.rhai",
+            &format!("{EDGE}\nfor j in 0..{k} {{ dnat(20000 + j, \"172.18.0.2:80\"); }}\n"),
+        )
+    };
+    for (k, size) in [(1000, Some(1000)), (999, None), (1200, Some(1200))] {
+        let s = version(k);
+        sb.np_ok(&["up", &s]);
+        assert_eq!(map_size(&sb), size, "{k} mappings after an edit");
+        let edited = normalized(&ruleset(&sb, None));
+        sb.np_ok(&["down", &s]);
+        sb.np_ok(&["up", &s]);
+        assert_eq!(
+            normalized(&ruleset(&sb, None)),
+            edited,
+            "{k} mappings: edit and fresh up differ"
+        );
+        let _w = sb.server("sv", "0.0.0.0", &[80], "web", false);
+        assert_eq!(
+            sb.fetch("cl", "10.201.0.1", 20000 + k as u16 - 1, false)
+                .as_deref(),
+            Some("web from 10.201.0.2"),
+            "the last of {k} mappings"
+        );
+    }
+    sb.np_ok(&["down", "sized"]);
+    assert_eq!(sb.ok("nft list ruleset"), "");
+}
+
 #[test]
 fn plan_fed_to_nft_gives_the_same_ruleset() {
     let sb = Sandbox::new();
