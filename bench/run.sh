@@ -157,9 +157,10 @@ g_fl() { # N [floor options]
   local n=$1; shift
   local tag=${LEANTAG:-}
   step t "fl${tag}_up_$n" "$floor up $n $*" "floor up S($n,0)${*:+ $*}"
-  step t "fl${tag}_down_$n" "$floor down $n ${FLDOWN:-}" "floor down S($n,0)${FLDOWN:+ $FLDOWN}${tag:+ (after the lean up)}"
+  step t "fl${tag}_down_$n" "$floor down $n ${FLDOWN:-}" "floor down S($n,0)${FLDOWN:+ $FLDOWN}${tag:+ (after the $tag up)}"
 }
 g_fllean() { LEANTAG=lean g_fl "$1" --no-mcast-snooping --no-ipv6; }
+g_flready() { LEANTAG=ready g_fl "$1" --ready; }
 g_nplean() { # N K
   step r "nplean_up_$1" "$(np_up "$bulk_lean" "$1" "$2" "--set lean=true")" "netplumb up S($1,$2) lean=true"
   step r "nplean_down_$1" "$bin -q down --name bulk" "netplumb down S($1,$2) lean=true"
@@ -244,9 +245,9 @@ else
   run_groups "repl 100" "ipadd 400" "repl 400"
   run_groups "repl 1000"
   if [ -n "$bulk_lean" ]; then
-    run_groups "np $N1 $K1" "fl $N1" "del $N1" "fllean $N1" "nplean $N1 $K1"
+    run_groups "np $N1 $K1" "fl $N1" "del $N1" "fllean $N1" "nplean $N1 $K1" "flready $N1"
   else
-    run_groups "np $N1 $K1" "fl $N1" "del $N1" "fllean $N1"
+    run_groups "np $N1 $K1" "fl $N1" "del $N1" "fllean $N1" "flready $N1"
   fi
   if [ -n "$bulk_b" ]; then run_groups np3 fl3; else run_groups fl3; fi
   run_groups np100k nft100k
@@ -336,6 +337,10 @@ if [ "$mode" != quick ]; then
   printf '  %-62s %s\n' "up S($N1,$K1) lean=true / floor lean up" "$(ratio nplean_up_$N1 fllean_up_$N1)"
   printf '  %-62s %s\n' "down S($N1,·) lean=true / floor lean down" "$(ratio nplean_down_$N1 fllean_down_$N1)"
   [ -z "$bulk_b_note" ] || echo "  (S($N3,$K3): $bulk_b_note)"
+  echo
+  echo "what the floor leaves out: waiting until every link is operationally up, as up does (no goal):"
+  printf '  %-62s %10s\n' "floor up --ready / floor up" "$(ratio flready_up_$N1 fl_up_$N1)"
+  printf '  %-62s %10s\n' "up S($N1,$K1) / floor up --ready" "$(ratio np_up_$N1 flready_up_$N1)"
 fi
 if [ -z "$changed_note" ]; then
   echo

@@ -4,7 +4,7 @@
 //! can print netplumb's times as ratios of this program's in the same run.
 //!
 //! ```text
-//! floor up N   [--bridges B] [--threads T] [--no-mcast-snooping] [--no-ipv6] [--pipeline]
+//! floor up N   [--bridges B] [--threads T] [--no-mcast-snooping] [--no-ipv6] [--pipeline] [--ready]
 //! floor down N [--bridges B] [--threads T] [--bridge-first]
 //! floor wait N
 //! ```
@@ -20,7 +20,11 @@
 //! masquerade rule is left out (it is one nf_tables batch of a few messages).
 //! `--pipeline` instead has each thread take its namespaces end to end (make,
 //! veth from its own host socket, configure): 2.5–3× slower here than the
-//! phases above, kept only to show that.
+//! phases above, kept only to show that. `--ready` then also waits, as
+//! netplumb's `up` does, until every eth0, host end and bridge is
+//! operationally up, asking for each link alone (which has the kernel run
+//! its pending link-watch event): eth0 on the namespace threads, the rest
+//! from the host.
 //!
 //! `down`: the namespaces' mounts detached and files unlinked on T threads,
 //! then waiting (on RTNLGRP_LINK events) until every host end `bv{i}` is
@@ -65,7 +69,7 @@ const ETH0_INDEX: u32 = 2;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "{0}\nusage: floor up N [--bridges B] [--threads T] [--no-mcast-snooping] [--no-ipv6] [--pipeline]\n       floor down N [--bridges B] [--threads T] [--bridge-first]\n       floor wait N"
+        "{0}\nusage: floor up N [--bridges B] [--threads T] [--no-mcast-snooping] [--no-ipv6] [--pipeline] [--ready]\n       floor down N [--bridges B] [--threads T] [--bridge-first]\n       floor wait N"
     )]
     Usage(String),
     #[error("{what}: {source}")]
@@ -93,6 +97,7 @@ struct Opts {
     ipv6: bool,
     bridge_first: bool,
     pipeline: bool,
+    ready: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts, Error> {
@@ -119,6 +124,7 @@ fn parse(args: &[String]) -> Result<Opts, Error> {
         ipv6: true,
         bridge_first: false,
         pipeline: false,
+        ready: false,
     };
     let mut it = args[2..].iter();
     while let Some(a) = it.next() {
@@ -129,6 +135,7 @@ fn parse(args: &[String]) -> Result<Opts, Error> {
             "--no-ipv6" if cmd == Cmd::Up => o.ipv6 = false,
             "--bridge-first" if cmd == Cmd::Down => o.bridge_first = true,
             "--pipeline" if cmd == Cmd::Up => o.pipeline = true,
+            "--ready" if cmd == Cmd::Up => o.ready = true,
             other => return Err(usage(format!("unknown option {other}"))),
         }
     }
@@ -510,15 +517,57 @@ fn up(o: &Opts) -> Result<(), Error> {
         hs.into_iter().map(join).collect::<Result<Vec<()>, _>>()
     })?;
     let t_inns = t.elapsed();
+    let t = Instant::now();
+    if o.ready {
+        std::thread::scope(|s| {
+            let hs: Vec<_> = nss
+                .chunks_mut(per.max(1))
+                .map(|chunk| {
+                    s.spawn(move || {
+                        chunk
+                            .iter_mut()
+                            .try_for_each(|ns| until_up(&mut ns.rtnl, "eth0"))
+                    })
+                })
+                .collect();
+            hs.into_iter().map(join).collect::<Result<Vec<()>, _>>()
+        })?;
+        for i in 1..=o.n {
+            until_up(&mut host, &format!("bv{i}"))?;
+        }
+        for b in 0..o.bridges {
+            until_up(&mut host, &format!("foobr{b}"))?;
+        }
+    }
+    let t_ready = t.elapsed();
     drop(nss);
+    let ready = match o.ready {
+        true => format!(", ready {}", ms(t_ready)),
+        false => String::new(),
+    };
     println!(
-        "{head}: bridges {}, netns {}, host veths {}, in-namespace {}, total {}",
+        "{head}: bridges {}, netns {}, host veths {}, in-namespace {}{ready}, total {}",
         ms(t_bridges),
         ms(t_netns),
         ms(t_host),
         ms(t_inns),
         ms(start.elapsed())
     );
+    Ok(())
+}
+
+/// Ask for `name` until it is operationally up (1 ms apart, 10 s at most).
+fn until_up(rt: &mut Rtnl, name: &str) -> Result<(), Error> {
+    let t = Instant::now();
+    while !rt.oper_up(name)? {
+        if t.elapsed() > Duration::from_secs(10) {
+            return Err(Error::Io {
+                what: format!("wait for {name}"),
+                source: io::Error::other("not operationally up after 10 s"),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
     Ok(())
 }
 

@@ -19,6 +19,8 @@ const NLMSG_DONE: u16 = 3;
 const RTM_NEWLINK: u16 = 16;
 pub const RTM_DELLINK: u16 = 17;
 const IFLA_IFNAME: u16 = 3;
+const IFLA_OPERSTATE: u16 = 16;
+const IF_OPER_UP: u8 = 6;
 const RTNLGRP_LINK: u32 = 1;
 /// Flush after this many requests: their ACKs (≈ 0.7 KiB of receive buffer
 /// each, counted by skb size) must fit the default receive buffer.
@@ -174,6 +176,17 @@ impl Rtnl {
 
     /// The ifindex of `name` in this namespace.
     pub fn index_of(&mut self, name: &str) -> Result<u32, Error> {
+        Ok(self.ask_link(name)?.0)
+    }
+
+    /// Whether `name` is operationally up. A single-link RTM_GETLINK has
+    /// the kernel run the device's pending link-watch event first (6.8+).
+    pub fn oper_up(&mut self, name: &str) -> Result<bool, Error> {
+        Ok(self.ask_link(name)?.1 == Some(IF_OPER_UP))
+    }
+
+    /// (ifindex, IFLA_OPERSTATE) of `name`.
+    fn ask_link(&mut self, name: &str) -> Result<(u32, Option<u8>), Error> {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.to_string()));
         self.flush()?;
@@ -182,7 +195,12 @@ impl Rtnl {
         let n = self.recv()?;
         for (ty, _, body) in messages(&self.buf[..n]) {
             match ty {
-                RTM_NEWLINK => return Ok(u32_at(body, 4)),
+                RTM_NEWLINK => {
+                    return Ok((
+                        u32_at(body, 4),
+                        attr(body, IFLA_OPERSTATE).and_then(|a| a.first().copied()),
+                    ));
+                }
                 NLMSG_ERROR => {
                     let code = i32_at(body, 0);
                     return Err(Error::Kernel {
@@ -310,9 +328,16 @@ fn i32_at(b: &[u8], at: usize) -> i32 {
     u32_at(b, at) as i32
 }
 
-/// (ifindex, IFLA_IFNAME) of an RTM_NEWLINK payload (ifinfomsg is 16 bytes).
+/// (ifindex, IFLA_IFNAME) of an RTM_NEWLINK payload.
 fn link_of(body: &[u8]) -> Option<(u32, String)> {
-    let index = u32_at(body, 4);
+    let name = attr(body, IFLA_IFNAME)?;
+    let name = name.split(|&c| c == 0).next().unwrap_or(name);
+    Some((u32_at(body, 4), String::from_utf8_lossy(name).into_owned()))
+}
+
+/// The payload of attribute `want` of an RTM_NEWLINK payload (ifinfomsg
+/// is 16 bytes).
+fn attr(body: &[u8], want: u16) -> Option<&[u8]> {
     let mut attrs = body.get(16..)?;
     while attrs.len() >= 4 {
         let len = u16::from_ne_bytes([attrs[0], attrs[1]]) as usize;
@@ -320,10 +345,8 @@ fn link_of(body: &[u8]) -> Option<(u32, String)> {
         if len < 4 || len > attrs.len() {
             return None;
         }
-        if ty == IFLA_IFNAME {
-            let name = &attrs[4..len];
-            let name = name.split(|&c| c == 0).next().unwrap_or(name);
-            return Some((index, String::from_utf8_lossy(name).into_owned()));
+        if ty == want {
+            return Some(&attrs[4..len]);
         }
         attrs = &attrs[len.next_multiple_of(4).min(attrs.len())..];
     }
