@@ -37,7 +37,7 @@ pub fn intent(topo: &Topology, topology: &str) -> Intent {
 pub fn intent_given(topo: &Topology, topology: &str, prints: &[(NsRef, Vec<u8>)]) -> Intent {
     let mut out = Intent::new();
     add_namespaces(&mut out, topo.namespaces());
-    for (id, l) in topo.links() {
+    for (_, l) in topo.links() {
         let k = link_key(l);
         let kind = match &l.kind {
             LinkKind::Veth { .. } => "veth".to_string(),
@@ -76,11 +76,18 @@ pub fn intent_given(topo: &Topology, topology: &str, prints: &[(NsRef, Vec<u8>)]
             format!("{k} shape"),
             opt(l.shape.as_ref().map(|s| s.tc_args(1500))),
         );
+    }
+    // In one pass, each link's own count for the order: asking the whole
+    // list for each link was thousands × thousands at S(3000, ·).
+    let mut order = vec![0usize; topo.links().count()];
+    for a in topo.addrs() {
+        let (Ok(l), Some(n)) = (topo.link(a.link), order.get_mut(a.link.index())) else {
+            continue;
+        };
         let origin = at(&l.origin.0, &l.origin.1);
-        for (i, a) in topo.addrs().iter().filter(|a| a.link == id).enumerate() {
-            out.insert(format!("addr {origin} {}", a.cidr), "declared".into());
-            out.insert(format!("addr {origin} {} order", a.cidr), i.to_string());
-        }
+        out.insert(format!("addr {origin} {}", a.cidr), "declared".into());
+        out.insert(format!("addr {origin} {} order", a.cidr), n.to_string());
+        *n += 1;
     }
     for r in topo.routes() {
         out.insert(
