@@ -10,6 +10,7 @@
 
 mod entry;
 mod labnames;
+mod positions;
 mod slots;
 mod store;
 mod world;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
+use positions::Positions;
 use slots::Slots;
 
 pub use entry::{
@@ -220,6 +222,9 @@ pub struct Ledger {
     path: PathBuf,
     log: std::fs::File,
     entries: Vec<Entry>,
+    /// Where each of `entries` is, once `replace` needed it; dropped when an
+    /// entry is removed (the positions after it move) and after each apply.
+    positions: Option<Positions>,
     /// Lines of the log that compaction would drop (a `Del` and the line it
     /// cancels, a repeated `Add`): 0 when the log is already compact.
     garbage: usize,
@@ -267,6 +272,7 @@ impl Ledger {
             path,
             log,
             entries,
+            positions: None,
             garbage,
             log_gone: false,
             _lock: lock,
@@ -336,8 +342,9 @@ impl Ledger {
                 .flat_map(|(old, new)| [RecordRef::Del(old), RecordRef::Add(new)]),
         )?;
         self.garbage += 2 * changed.count();
-        // A few (a REPL statement's): a scan each is cheaper than an index.
-        if pairs.len() <= FEW {
+        // A few (a REPL statement's) and no index yet: a scan each is
+        // cheaper than making one.
+        if pairs.len() <= FEW && self.positions.is_none() {
             for (old, new) in pairs {
                 if let Some(p) = self.entries.iter().rposition(|e| e == old) {
                     self.entries[p] = new.clone();
@@ -345,20 +352,29 @@ impl Ledger {
             }
             return Ok(());
         }
-        let mut slots = Slots::new(std::mem::take(&mut self.entries));
+        let pos = self.positions.get_or_insert_with(Positions::default);
+        pos.catch_up(&self.entries);
         for (old, new) in pairs {
-            if let Some(p) = slots.find_last(old) {
-                slots.set(p, new.clone());
+            if let Some(p) = pos.find_last(&self.entries, old) {
+                pos.set(&mut self.entries, p, new.clone());
             }
         }
-        self.entries = slots.into_vec();
         Ok(())
+    }
+
+    /// Drop the index `replace` made for the chunks of one apply: kept,
+    /// it would live through the rest of the run (the peak of its memory).
+    pub fn forget_positions(&mut self) {
+        self.positions = None;
     }
 
     /// Forget objects once they are gone.
     pub fn remove(&mut self, entries: &[Entry]) -> Result<(), LedgerError> {
         self.append(entries.iter().map(RecordRef::Del))?;
         self.garbage += 2 * entries.len();
+        if !entries.is_empty() {
+            self.positions = None;
+        }
         if entries.len() <= FEW {
             for o in entries {
                 if let Some(p) = self.entries.iter().rposition(|e| e == o) {

@@ -509,6 +509,9 @@ impl Runner {
         }
         // Steps that were not applied, with no failure reported: gone.
         self.done.drain(*kept..end);
+        if let Some(l) = self.ledger.as_mut() {
+            l.forget_positions();
+        }
         if let Some(b) = bar {
             b.finish_and_clear();
         }
