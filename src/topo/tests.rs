@@ -1,1 +1,71 @@
+use super::*;
 
+fn ifname(n: &str) -> IfName {
+    IfName::new(n).unwrap()
+}
+
+fn netns(t: &mut Topology, n: &str) -> NsRef {
+    t.add_netns(NsName::new(n).unwrap(), Pos::default())
+        .unwrap()
+}
+
+#[test]
+fn a_moved_or_renamed_link_is_found_at_its_new_place_only_and_frees_the_old() {
+    let mut t = Topology::default();
+    let a = netns(&mut t, "a");
+    let v = t
+        .add_veth(
+            NsRef::Host,
+            ifname("v0"),
+            NsRef::Host,
+            ifname("v0p"),
+            Pos::default(),
+        )
+        .unwrap();
+    let p = t.peer(v).unwrap();
+    t.move_to(p, a.clone(), Pos::default()).unwrap();
+    assert_eq!(t.link_at(&NsRef::Host, &ifname("v0p")), None);
+    assert_eq!(t.link_at(&a, &ifname("v0p")), Some(p));
+    t.rename(p, ifname("eth0"), Pos::default()).unwrap();
+    assert_eq!(t.link_at(&a, &ifname("v0p")), None);
+    assert_eq!(t.link_at(&a, &ifname("eth0")), Some(p));
+    assert_eq!(t.link_at(&NsRef::Host, &ifname("v0")), Some(v));
+    // The old places are free again; the new one is taken.
+    let b = t
+        .add_bridge(NsRef::Host, ifname("v0p"), Pos::default())
+        .unwrap();
+    assert_eq!(t.link_at(&NsRef::Host, &ifname("v0p")), Some(b));
+    let clash = t.add_veth(
+        a.clone(),
+        ifname("eth0"),
+        NsRef::Host,
+        ifname("v1"),
+        Pos::default(),
+    );
+    assert!(
+        matches!(clash, Err(DeclError::LinkTaken { .. })),
+        "{clash:?}"
+    );
+}
+
+#[test]
+fn a_model_restored_from_a_snapshot_knows_its_namespaces_and_links_as_they_were() {
+    let mut t = Topology::default();
+    let a = netns(&mut t, "a");
+    t.add_bridge(a.clone(), ifname("br0"), Pos::default())
+        .unwrap();
+    let snap = t.snapshot();
+    netns(&mut t, "b");
+    t.add_bridge(a.clone(), ifname("br1"), Pos::default())
+        .unwrap();
+    let later = t.take_namespaces();
+    assert!(!t.has_ns(&NsName::new("a").unwrap()));
+    let r = Topology::from_snapshot(snap, later);
+    assert!(r.has_ns(&NsName::new("a").unwrap()));
+    assert!(!r.has_ns(&NsName::new("b").unwrap()));
+    assert!(r.link_at(&a, &ifname("br0")).is_some());
+    assert_eq!(r.link_at(&a, &ifname("br1")), None);
+    let only = r.of_namespaces(r.namespaces());
+    assert!(only.has_ns(&NsName::new("a").unwrap()));
+    assert_eq!(only.link_at(&a, &ifname("br0")), None);
+}
