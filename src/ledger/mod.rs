@@ -438,6 +438,15 @@ impl Ledger {
     }
 }
 
+/// A namespace's entry, for the tests of the ledger's indexes.
+#[cfg(test)]
+fn netns_entry(name: &str, ino: u64) -> Entry {
+    Entry::Netns {
+        ns: crate::model::NsName::new(name).unwrap(),
+        ino: Some(ino),
+    }
+}
+
 /// Forget a topology's record without touching the kernel (for a record
 /// that cannot be read any more). Takes the lock.
 pub fn force_forget(name: &str) -> Result<bool, LedgerError> {

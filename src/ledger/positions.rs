@@ -77,14 +77,7 @@ impl Positions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::NsName;
-
-    fn ns(name: &str, ino: u64) -> Entry {
-        Entry::Netns {
-            ns: NsName::new(name).unwrap(),
-            ino: Some(ino),
-        }
-    }
+    use crate::ledger::netns_entry as ns;
 
     /// Replacements and appends, duplicates included, on a plain list
     /// (`rposition`, then assignment, as the ledger did them) and through

@@ -87,14 +87,7 @@ impl Slots {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::NsName;
-
-    fn ns(name: &str, ino: u64) -> Entry {
-        Entry::Netns {
-            ns: NsName::new(name).unwrap(),
-            ino: Some(ino),
-        }
-    }
+    use crate::ledger::netns_entry as ns;
 
     /// The same removals on a plain list (`rposition`, then `remove`, as
     /// the ledger did them) and on the slots end in the same list,
