@@ -10,8 +10,8 @@ use std::hash::{BuildHasher, RandomState};
 use super::Entry;
 
 /// Positions with equal hashes chained newest first: a map entry and a
-/// `u32` per entry, not a list per hash (the index lives as long as the
-/// ledger, through the peak of `up`'s memory).
+/// `u32` per entry, not a list per hash (the index lives through a whole
+/// apply, which is where `up`'s memory peaks).
 #[derive(Default)]
 pub(super) struct Positions {
     /// Hash → the last position with it.

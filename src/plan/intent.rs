@@ -129,3 +129,36 @@ pub fn intent_given(topo: &Topology, topology: &str, prints: &[(NsRef, Vec<u8>)]
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Cidr, IfName};
+    use crate::topo::Pos;
+
+    /// Addresses of two links declared interleaved: each link counts its
+    /// own, in the order the script gave them (the primary first).
+    #[test]
+    fn each_links_addresses_are_ordered_among_its_own() {
+        let mut t = Topology::default();
+        let link = |t: &mut Topology, n: &str| {
+            t.add_bridge(NsRef::Host, IfName::new(n).unwrap(), Pos::default())
+                .unwrap()
+        };
+        let (a, b) = (link(&mut t, "bra"), link(&mut t, "brb"));
+        for (l, c) in [(a, "10.0.0.1/24"), (b, "10.1.0.1/24"), (a, "10.0.0.2/24")] {
+            t.add_addr(l, Cidr::parse(c).unwrap(), Pos::default())
+                .unwrap();
+        }
+        let i = intent(&t, "x");
+        let order = |k: &str| i.get(&format!("addr {k} order")).cloned();
+        assert_eq!(order("bra 10.0.0.1/24").as_deref(), Some("0"));
+        assert_eq!(order("brb 10.1.0.1/24").as_deref(), Some("0"));
+        assert_eq!(order("bra 10.0.0.2/24").as_deref(), Some("1"));
+        assert_eq!(
+            i.get("addr bra 10.0.0.2/24").map(String::as_str),
+            Some("declared")
+        );
+        assert_eq!(i.keys().filter(|k| k.starts_with("addr ")).count(), 6);
+    }
+}
