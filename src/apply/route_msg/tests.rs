@@ -273,13 +273,27 @@ fn every_route_reads_back_like_ip_shows_it() {
     ns.apply(reqs);
 
     let names = names(&ns);
-    let ours = sorted(
-        dump_routes(&ns)
-            .iter()
-            .map(|r| as_ip_json(r, &names))
-            .collect(),
-    );
-    let theirs = sorted(ip_routes(&ns));
+    let ours_now = || -> Vec<Value> {
+        sorted(
+            dump_routes(&ns)
+                .iter()
+                .map(|r| as_ip_json(r, &names))
+                .collect(),
+        )
+    };
+    // The kernel adds routes of its own while the links settle (the local
+    // route of a link-local address once its DAD ends): compare a table that
+    // did not change while `ip` read it, or the last one after 5 s.
+    let (mut ours, mut theirs) = (ours_now(), sorted(ip_routes(&ns)));
+    for _ in 0..50 {
+        let again = ours_now();
+        if again == ours && ours.len() == theirs.len() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        ours = ours_now();
+        theirs = sorted(ip_routes(&ns));
+    }
     assert_eq!(
         ours.len(),
         theirs.len(),
