@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -211,6 +213,7 @@ dnat(#{ port: 5000, to: `10.5.0.${to}:5000`, proto: "udp" });
                 .args(["netns", "exec", &format!("b{i}"), "socat", "-u"])
                 .arg("UDP-RECV:5000")
                 .arg(format!("OPEN:{dir}/r{i},creat,trunc"))
+                .process_group(0)
                 .spawn()
                 .expect("socat")
         })
@@ -224,6 +227,7 @@ dnat(#{ port: 5000, to: `10.5.0.${to}:5000`, proto: "udp" });
             "while true; do echo x; sleep 0.05; done | \
              ip netns exec cl socat -u - UDP:10.6.0.1:5000,sourceport=40000",
         )
+        .process_group(0)
         .spawn()
         .expect("sender");
     std::thread::sleep(Duration::from_millis(600));
@@ -239,14 +243,10 @@ dnat(#{ port: 5000, to: `10.5.0.${to}:5000`, proto: "udp" });
         std::thread::sleep(Duration::from_millis(20));
     }
     let took = t0.elapsed();
-    // The sender and receivers run under nsenter: end them by name (the
-    // brackets keep pkill from matching its own command line).
-    sb.ok("pkill -f 'while [t]rue'; pkill -f 'socat [-]u'; true");
-    let _ = tx.kill();
-    let _ = tx.wait();
-    for r in &mut rx {
-        let _ = r.kill();
-        let _ = r.wait();
+    // Each in a process group of its own (the sender is a shell pipeline):
+    // killed by group, never by name, which would also end another run's.
+    for c in std::iter::once(&mut tx).chain(&mut rx) {
+        kill_group(c);
     }
     assert!(lines(3) > 0, "the flow never moved to b3");
     assert!(took < Duration::from_secs(1), "moved after {took:?}");
@@ -324,7 +324,7 @@ dnat(#{ port: 8080, to: "10.8.0.2:80", force: force });
     sb.np_ok(&["up", &s, "--set", "force=true"]);
     assert!(sb.ok("nft list ruleset").contains("8080"));
     sb.np_ok(&["down", "l"]);
-    sb.ok("pkill -f 'socket[,]time' ; true");
+    // nsenter execs python3 in place: the child is the service itself.
     let _ = svc.kill();
     let _ = svc.wait();
 }
@@ -358,12 +358,23 @@ fn watch_repairs_a_flushed_ruleset_within_a_second_and_stops_on_sigterm() {
     let (r, took) = answered.expect("the published port never came back");
     assert!(r.starts_with("app"), "{r}");
     assert!(took < Duration::from_secs(1), "answered after {took:?}");
-    // SIGTERM (to the watcher under nsenter): it stops and leaves all up.
-    sb.ok("pkill -TERM -f 'netplumb [w]atch web'");
+    // SIGTERM: it stops and leaves all up.
+    // SAFETY: kill(2) of our own, unreaped child (nsenter execs netplumb in
+    // place, so the child is the watcher).
+    unsafe { libc::kill(w.id() as i32, libc::SIGTERM) };
     let out = w.wait_with_output().expect("watch output");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let log = text(&out.stdout);
     assert!(log.contains("(repaired)"), "{log}");
     assert!(sb.np_ok(&["check", "web"]).contains("no drift"));
     sb.np_ok(&["down", "web"]);
+}
+
+/// SIGKILL to the process group `c` leads (spawned with `process_group(0)`),
+/// then reap it.
+fn kill_group(c: &mut Child) {
+    // SAFETY: kill(2) of the group of our own, unreaped child: its pid is
+    // still its group's id.
+    unsafe { libc::kill(-(c.id() as i32), libc::SIGKILL) };
+    let _ = c.wait();
 }
