@@ -195,9 +195,24 @@ pub fn render(table: &NatTable) -> String {
     s
 }
 
-/// [`render`] into any writer, without building the script as one string
-/// (a fingerprint hashes it as it is written).
+/// [`render`] into any writer, without building the script as one string.
 pub fn render_to(s: &mut impl Write, table: &NatTable) -> std::fmt::Result {
+    render_parts(s, table, |s, m, e, i| {
+        if i > 0 {
+            s.write_str(",\n\t\t\t     ")?;
+        }
+        write_elem(s, m, e)
+    })
+}
+
+/// [`render_to`], each map element (the `i`th of its map) handed to `elem`
+/// instead of written: a fingerprint takes the text around the elements
+/// and each element's values, not their decimal digits (100,000 of them).
+pub(crate) fn render_parts<W: Write>(
+    s: &mut W,
+    table: &NatTable,
+    mut elem: impl FnMut(&mut W, &MapPlan, &ElemPlan, usize) -> std::fmt::Result,
+) -> std::fmt::Result {
     let p = plan::plan(table);
     let name = &table.name;
     writeln!(
@@ -237,10 +252,7 @@ pub fn render_to(s: &mut impl Write, table: &NatTable) -> std::fmt::Result {
         }
         s.write_str("\t\telements = { ")?;
         for (i, e) in m.elems.iter().enumerate() {
-            if i > 0 {
-                s.write_str(",\n\t\t\t     ")?;
-            }
-            write_elem(s, m, e)?;
+            elem(s, m, e, i)?;
         }
         writeln!(s, " }}\n\t}}\n")?;
     }

@@ -128,6 +128,50 @@ proptest! {
         prop_assert!(fuzz_encode(&t) > 0);
     }
 
+    /// What a second `up` compares instead of the elements: equal exactly
+    /// when the `nft -f` scripts are, after one rule of a table is replaced.
+    #[test]
+    fn fingerprints_differ_exactly_when_the_rendered_scripts_do(
+        rules in proptest::collection::vec(rule(), 1..30),
+        pick in any::<proptest::sample::Index>(),
+        field in 0u8..8,
+        port in any::<u16>(),
+        addr in ip(),
+        edit in rule(),
+    ) {
+        let table = |rules: Vec<NatRule>| NatTable {
+            name: "t".into(),
+            rules: rules.into_iter().enumerate().map(|(i, mut r)| {
+                *r.tag_mut() = i;
+                r
+            }).collect(),
+            ..Default::default()
+        };
+        // One value of a mapping changed (any rule else replaced whole): a
+        // value the fingerprint left out would show here.
+        let mut edited = rules.clone();
+        let i = pick.index(edited.len());
+        match &mut edited[i] {
+            NatRule::Dnat(m) => match field {
+                0 => m.ports.0 = port,
+                1 => m.ports.1 = port,
+                2 => m.to_addr = addr,
+                3 => m.to_port = Some(port),
+                4 => m.to_port = None,
+                5 => m.daddr = Some(addr),
+                6 => m.daddr = None,
+                _ => m.proto = if m.proto == L4Proto::Tcp { L4Proto::Udp } else { L4Proto::Tcp },
+            },
+            other => *other = edit,
+        }
+        let (a, b) = (table(rules), table(edited));
+        prop_assert_eq!(
+            netplumb_nft::render(&a) == netplumb_nft::render(&b),
+            netplumb_nft::fingerprint(&a) == netplumb_nft::fingerprint(&b)
+        );
+        prop_assert_eq!(netplumb_nft::fingerprint(&a), netplumb_nft::fingerprint(&a.clone()));
+    }
+
     #[test]
     fn parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let _ = fuzz_parse(&bytes);

@@ -18,28 +18,8 @@ const MARK: &str = "netplumb:";
 /// that made it, stored as the table's userdata: a second `up` compares it
 /// instead of re-reading every element.
 pub fn fingerprint(topology: &str, table: &NatTable) -> Vec<u8> {
-    // FNV-1a over the rendered ruleset: stable across runs and builds. The
-    // script is hashed as it is written, never held whole (megabytes at
-    // 100,000 mappings).
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-    // Fnv's write_str never fails
-    let _ = netplumb_nft::render_to(&mut h, table);
-    format!("{MARK}{topology}:{:016x}", h.0).into_bytes()
-}
-
-/// FNV-1a as a `fmt::Write`: each byte written goes into the hash.
-struct Fnv(u64);
-
-impl std::fmt::Write for Fnv {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let mut h = self.0;
-        for b in s.as_bytes() {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-        Ok(())
-    }
+    let h = netplumb_nft::fingerprint(table);
+    format!("{MARK}{topology}:{h:016x}").into_bytes()
 }
 
 /// The topology a table's userdata names, when netplumb made it.
