@@ -49,6 +49,50 @@ fn drift_is_reported_by_check_and_repaired_by_up() {
     assert_eq!(sb.ok("nft list ruleset"), "");
 }
 
+/// A namespace deleted behind netplumb's back while a process keeps it alive
+/// (so its replacement cannot get its inode): the repair records the new
+/// one and forgets the old, and `down` removes the new one without a word.
+#[test]
+fn a_namespace_remade_by_up_is_the_one_down_removes() {
+    let sb = Sandbox::new();
+    let s = sb.script("re.rhai", r#"netns("stay"); netns("gone");"#);
+    sb.np_ok(&["up", &s]);
+    let ino = |n: &str| sb.ok(&format!("stat -L -c %i /run/netns/{n}"));
+    let old = ino("gone");
+    let mut hold = sb
+        .cmd("ip")
+        .args(["netns", "exec", "gone", "sleep", "60"])
+        .spawn()
+        .expect("sleep");
+    // nsenter and ip exec in place: the child is the sleep, once inside.
+    let inside = format!("net:[{}]", old.trim());
+    let t0 = Instant::now();
+    while std::fs::read_link(format!("/proc/{}/ns/net", hold.id()))
+        .map(|l| l.to_string_lossy() != inside)
+        .unwrap_or(true)
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "sleep never entered gone"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sb.ok("ip netns del gone");
+    let up = sb.np_ok(&["up", &s]);
+    assert!(
+        up.contains("+ netns gone") && up.contains("repaired"),
+        "{up}"
+    );
+    assert_ne!(ino("gone"), old, "a new namespace, another inode");
+    let down = sb.netplumb(&["down", &s]);
+    let said = format!("{}{}", text(&down.stdout), text(&down.stderr));
+    assert!(down.status.success(), "{said}");
+    assert!(!said.contains("not the one"), "{said}");
+    assert_eq!(sb.ok("ip netns list"), "");
+    let _ = hold.kill();
+    let _ = hold.wait();
+}
+
 fn big_script(sb: &Sandbox, n: usize, k: usize) -> String {
     sb.script(
         "big.rhai",

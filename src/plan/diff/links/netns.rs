@@ -38,6 +38,10 @@ pub(in crate::plan::diff) fn namespaces(topo: &Topology, cx: &mut Cx) -> Result<
                 }
             }
             None => {
+                // Ours, deleted behind our back: the new one is recorded
+                // with its own inode, and the entry of the gone one goes
+                // (kept, `down` would find a namesake under that name).
+                let gone = cx.owned_netns(n).cloned().into_iter().collect();
                 cx.push_step(Step {
                     op: Op::AddNetns { ns: n.clone() },
                     pos: d.pos.clone(),
@@ -45,7 +49,7 @@ pub(in crate::plan::diff) fn namespaces(topo: &Topology, cx: &mut Cx) -> Result<
                         ns: n.clone(),
                         ino: None,
                     }],
-                    retires: Vec::new(),
+                    retires: gone,
                     undo: vec![Op::DelNetns {
                         ns: n.clone(),
                         ino: None,
