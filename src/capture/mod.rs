@@ -212,40 +212,46 @@ fn pump(
                 continue;
             }
         }
-        // Drain a bounded batch from each ready socket, then write it in
-        // time order so several interfaces interleave as they happened.
-        for (i, pfd) in fds.iter().enumerate() {
-            if pfd.revents == 0 {
-                continue;
-            }
-            for _ in 0..256 {
-                match socks[i].recv(&mut buf) {
-                    Ok(Some(p)) => {
-                        down[i] = false;
-                        batch.push((i, p));
-                    }
-                    Ok(None) => break,
-                    // Link set down: the socket reports it once and keeps
-                    // receiving when the link comes back.
-                    Err(SockError::Sys {
-                        err: nix::Error::ENETDOWN,
-                        ..
-                    }) => {
-                        if !down[i] {
-                            eprintln!("netplumb: {} went down", labels[i]);
-                            down[i] = true;
+        // Drain a bounded batch from every socket, not only those poll
+        // named (a packet queued on one while poll returned for another,
+        // the request on the sending end, would otherwise land a batch
+        // after the reply), in passes until one finds nothing; then write
+        // it in time order so several interfaces interleave as they happened.
+        for _pass in 0..4 {
+            let before = batch.len();
+            for i in 0..socks.len() {
+                for _ in 0..256 {
+                    match socks[i].recv(&mut buf) {
+                        Ok(Some(p)) => {
+                            down[i] = false;
+                            batch.push((i, p));
                         }
-                        break;
-                    }
-                    Err(err) => {
-                        let e = CaptureError::Read {
-                            target: labels[i].clone(),
-                            err,
-                        };
-                        let _ = out.flush();
-                        return Err((n, e));
+                        Ok(None) => break,
+                        // Link set down: the socket reports it once and keeps
+                        // receiving when the link comes back.
+                        Err(SockError::Sys {
+                            err: nix::Error::ENETDOWN,
+                            ..
+                        }) => {
+                            if !down[i] {
+                                eprintln!("netplumb: {} went down", labels[i]);
+                                down[i] = true;
+                            }
+                            break;
+                        }
+                        Err(err) => {
+                            let e = CaptureError::Read {
+                                target: labels[i].clone(),
+                                err,
+                            };
+                            let _ = out.flush();
+                            return Err((n, e));
+                        }
                     }
                 }
+            }
+            if batch.len() == before {
+                break;
             }
         }
         batch.sort_by_key(|(_, p)| p.ts_ns);
