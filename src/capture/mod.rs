@@ -157,6 +157,45 @@ fn capture(o: &Opts, a: &CaptureArgs, json: bool) -> Result<i32, CaptureError> {
     }
 }
 
+/// Up to 256 packets queued on `sock` (interface `i`) into `batch`.
+fn drain(
+    sock: &PacketSocket,
+    label: &str,
+    buf: &mut [u8],
+    down: &mut bool,
+    i: usize,
+    batch: &mut Vec<(usize, socket::Packet)>,
+) -> Result<(), CaptureError> {
+    for _ in 0..256 {
+        match sock.recv(buf) {
+            Ok(Some(p)) => {
+                *down = false;
+                batch.push((i, p));
+            }
+            Ok(None) => break,
+            // Link set down: the socket reports it once and keeps
+            // receiving when the link comes back.
+            Err(SockError::Sys {
+                err: nix::Error::ENETDOWN,
+                ..
+            }) => {
+                if !*down {
+                    eprintln!("netplumb: {label} went down");
+                    *down = true;
+                }
+                break;
+            }
+            Err(err) => {
+                return Err(CaptureError::Read {
+                    target: label.to_string(),
+                    err,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Read until the count, the deadline or a signal. Returns the number of
 /// packets written (also on error, with the error).
 fn pump(
@@ -194,11 +233,8 @@ fn pump(
             last |= left.is_zero();
             wait = wait.min(left);
         }
-        if last {
-            for f in fds.iter_mut() {
-                f.revents = libc::POLLIN;
-            }
-        } else {
+        // The last pass reads without waiting: every socket is drained below.
+        if !last {
             // SAFETY: fds is a live array of pollfd of the given length.
             let r = unsafe {
                 libc::poll(
@@ -219,35 +255,10 @@ fn pump(
         // it in time order so several interfaces interleave as they happened.
         for _pass in 0..4 {
             let before = batch.len();
-            for i in 0..socks.len() {
-                for _ in 0..256 {
-                    match socks[i].recv(&mut buf) {
-                        Ok(Some(p)) => {
-                            down[i] = false;
-                            batch.push((i, p));
-                        }
-                        Ok(None) => break,
-                        // Link set down: the socket reports it once and keeps
-                        // receiving when the link comes back.
-                        Err(SockError::Sys {
-                            err: nix::Error::ENETDOWN,
-                            ..
-                        }) => {
-                            if !down[i] {
-                                eprintln!("netplumb: {} went down", labels[i]);
-                                down[i] = true;
-                            }
-                            break;
-                        }
-                        Err(err) => {
-                            let e = CaptureError::Read {
-                                target: labels[i].clone(),
-                                err,
-                            };
-                            let _ = out.flush();
-                            return Err((n, e));
-                        }
-                    }
+            for (i, sock) in socks.iter().enumerate() {
+                if let Err(e) = drain(sock, &labels[i], &mut buf, &mut down[i], i, &mut batch) {
+                    let _ = out.flush();
+                    return Err((n, e));
                 }
             }
             if batch.len() == before {
