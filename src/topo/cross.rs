@@ -69,10 +69,10 @@ impl Topology {
             cross: Some(Crossing { flood }),
         };
         let id = self.push_link(kind, &ns, &name, pos.clone());
+        self.set_master(id, bridge);
         let l = &mut self.links[id.index()];
         l.mtu = Some(mtu);
         l.up = Some(true);
-        l.master = Some(bridge);
         l.set_pos.master = Some(pos);
         self.stretched.push((bridge, mtu));
         Ok(id)

@@ -141,9 +141,21 @@ impl Topology {
 
     /// How many links are attached to `bridge`.
     pub(super) fn ports_of(&self, bridge: LinkId) -> usize {
-        self.links()
-            .filter(|(_, l)| l.master == Some(bridge))
-            .count()
+        self.port_counts.get(&bridge.index).copied().unwrap_or(0)
+    }
+
+    /// `port` is now a port of `bridge`; the counts follow.
+    pub(super) fn set_master(&mut self, port: LinkId, bridge: LinkId) {
+        let l = &mut self.links[port.index()];
+        if l.master == Some(bridge) {
+            return;
+        }
+        if let Some(old) = l.master.replace(bridge)
+            && let Some(n) = self.port_counts.get_mut(&old.index)
+        {
+            *n = n.saturating_sub(1);
+        }
+        *self.port_counts.entry(bridge.index).or_insert(0) += 1;
     }
 }
 

@@ -204,6 +204,13 @@ pub struct Topology {
     files: Vec<FileDecl>,
     filters: Vec<FilterDecl>,
     dnat_index: DnatIndex,
+    /// Each link's position in `links` by where it is now: `link_at` is
+    /// asked for every link declared (is the name taken?), and a scan of
+    /// the links was thousands × thousands at S(3000, ·).
+    link_names: HashMap<(NsRef, IfName), u32>,
+    /// How many ports each bridge (by position) has, for its 1023-port
+    /// limit, asked at each attach.
+    port_counts: HashMap<u32, usize>,
     /// Stretched bridges (issue 19) and the MTU their ports get.
     stretched: Vec<(LinkId, u32)>,
     /// Bumped by every change: "did anything change since the last flush?"
@@ -295,9 +302,11 @@ impl Topology {
     }
     /// The declared link currently at `name` in `ns`, if any.
     pub fn link_at(&self, ns: &NsRef, name: &IfName) -> Option<LinkId> {
-        self.links()
-            .find(|(_, l)| &l.ns == ns && &l.name == name)
-            .map(|(id, _)| id)
+        let index = *self.link_names.get(&(ns.clone(), name.clone()))?;
+        Some(LinkId {
+            index,
+            uid: self.links[index as usize].uid,
+        })
     }
     pub fn addrs(&self) -> &[AddrDecl] {
         &self.addrs

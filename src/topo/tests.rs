@@ -69,3 +69,40 @@ fn a_model_restored_from_a_snapshot_knows_its_namespaces_and_links_as_they_were(
     assert!(only.has_ns(&NsName::new("a").unwrap()));
     assert_eq!(only.link_at(&a, &ifname("br0")), None);
 }
+
+#[test]
+fn a_bridge_takes_1023_ports_and_a_port_moved_to_another_bridge_frees_its_place() {
+    let mut t = Topology::default();
+    let br = |t: &mut Topology, n: &str| {
+        t.add_bridge(NsRef::Host, ifname(n), Pos::default())
+            .unwrap()
+    };
+    let (b0, b1) = (br(&mut t, "b0"), br(&mut t, "b1"));
+    let mut ports = Vec::new();
+    for i in 0..=kinds::BRIDGE_MAX_PORTS {
+        let v = t
+            .add_veth(
+                NsRef::Host,
+                ifname(&format!("p{i}")),
+                NsRef::Host,
+                ifname(&format!("q{i}")),
+                Pos::default(),
+            )
+            .unwrap();
+        ports.push(v);
+    }
+    let (last, rest) = ports.split_last().unwrap();
+    for &p in rest {
+        t.attach(b0, p, Pos::default()).unwrap();
+    }
+    // Attaching a port again to its own bridge is no new port.
+    t.attach(b0, rest[0], Pos::default()).unwrap();
+    let full = t.attach(b0, *last, Pos::default()).unwrap_err();
+    assert!(
+        matches!(full, DeclError::BridgeFull { limit: 1023, .. }),
+        "{full:?}"
+    );
+    t.attach(b1, rest[0], Pos::default()).unwrap();
+    t.attach(b0, *last, Pos::default()).unwrap();
+    assert!(t.attach(b0, rest[0], Pos::default()).is_err());
+}

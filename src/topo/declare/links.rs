@@ -31,10 +31,24 @@ impl Topology {
             set_pos: Default::default(),
         });
         self.changed();
-        LinkId {
-            index: (self.links.len() - 1) as u32,
-            uid,
+        let index = (self.links.len() - 1) as u32;
+        self.link_names
+            .entry((ns.clone(), name.clone()))
+            .or_insert(index);
+        LinkId { index, uid }
+    }
+
+    /// The link `id` is now at `ns`/`name`: the index follows.
+    fn relocate(&mut self, id: LinkId, ns: NsRef, name: IfName) {
+        let l = &self.links[id.index()];
+        let old = (l.ns.clone(), l.name.clone());
+        if self.link_names.get(&old) == Some(&id.index) {
+            self.link_names.remove(&old);
         }
+        self.link_names.insert((ns.clone(), name.clone()), id.index);
+        let l = &mut self.links[id.index()];
+        l.ns = ns;
+        l.name = name;
     }
 
     fn taken(&self, ns: &NsRef, name: &IfName) -> Result<(), DeclError> {
@@ -208,9 +222,8 @@ impl Topology {
                 limit: crate::topo::kinds::BRIDGE_MAX_PORTS,
             });
         }
-        let l = self.link_mut(port)?;
-        l.master = Some(bridge);
-        l.set_pos.master = Some(pos);
+        self.set_master(port, bridge);
+        self.link_mut(port)?.set_pos.master = Some(pos);
         self.changed();
         Ok(())
     }
@@ -232,7 +245,7 @@ impl Topology {
         if l.master.is_some() {
             return Err(DeclError::MoveAttached { name });
         }
-        self.link_mut(id)?.ns = ns;
+        self.relocate(id, ns, name);
         self.changed();
         Ok(())
     }
@@ -248,7 +261,7 @@ impl Topology {
                 first: self.get(other).pos.clone(),
             });
         }
-        self.link_mut(id)?.name = name;
+        self.relocate(id, ns, name);
         self.changed();
         Ok(())
     }
