@@ -20,7 +20,9 @@ pub fn run(o: &Opts, a: &ScriptArgs, diff: bool) -> Result<i32, Report> {
     let session = eval(o, a, diff, a.site.clone())?;
     let sites = session.runner().sites.list.clone();
     if sites.is_empty() || a.site.is_some() {
-        return say(o, a, diff, &session);
+        let code = say(o, a, diff, &session)?;
+        session.end_of_command();
+        return Ok(code);
     }
     if o.json {
         return Err(diag::plain(

@@ -175,5 +175,7 @@ fn up_held(
             eprintln!("netplumb: note: {n}");
         }
     }
+    drop(r);
+    session.end_of_command();
     Ok(Some(checked))
 }

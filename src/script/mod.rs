@@ -193,6 +193,16 @@ impl Session {
         lock(&self.runner)
     }
 
+    /// The command is over and the process exits next: its memory goes
+    /// back to the kernel in one piece. Freeing the model, the plan and the
+    /// observed state one allocation at a time took 57 ms, 6 % of a `plan`
+    /// of S(3000, 30000). Nothing here has a drop that does more than free
+    /// (the ledger's lock and the netlink sockets close with the process;
+    /// processes being started are owned by `apply/`, not kept here).
+    pub fn end_of_command(self) {
+        std::mem::forget(self);
+    }
+
     /// Compile and run a whole script (for `up`, `plan`, `repl FILE`).
     pub fn run_file(&mut self, path: &Path, text: &str) -> Result<Dynamic, Box<EvalAltResult>> {
         self.main_name = path.display().to_string();
