@@ -19,9 +19,10 @@ use crate::script::Session;
 use crate::uprecord::UpRecord;
 
 pub fn run(o: &Opts, a: &ScriptArgs, no_wait: bool, held: bool) -> Result<i32, Report> {
-    let Some(checked) = up_held(o, a, no_wait, held)? else {
+    let Some((checked, session)) = up_held(o, a, no_wait, held)? else {
         return Ok(hold::ABORTED);
     };
+    session.end_of_command();
     Ok(if say_asserts(o, &checked, true) > 0 {
         1
     } else {
@@ -69,17 +70,21 @@ pub fn up(o: &Opts, a: &ScriptArgs, no_wait: bool) -> Result<Vec<Checked>, Repor
             Some("run `up --all-sites` again from the machine that has the script"),
         ));
     }
-    up_held(o, a, no_wait, false).map(Option::unwrap_or_default)
+    // Freed here: `test` and `watch` go on in this process.
+    Ok(up_held(o, a, no_wait, false)?
+        .map(|(checked, _)| checked)
+        .unwrap_or_default())
 }
 
 /// `up`, holding the changes until stdin says COMMIT when `held`
-/// (`up - --hold`): None when told to roll back.
+/// (`up - --hold`): None when told to roll back; else the assertions'
+/// results and the session, for the caller to free or not.
 fn up_held(
     o: &Opts,
     a: &ScriptArgs,
     no_wait: bool,
     held: bool,
-) -> Result<Option<Vec<Checked>>, Report> {
+) -> Result<Option<(Vec<Checked>, Session)>, Report> {
     let src = remote::Script::read(&a.file, a.name.is_some())?;
     if held && !src.is_bundle() {
         return Err(diag::plain(
@@ -176,6 +181,5 @@ fn up_held(
         }
     }
     drop(r);
-    session.end_of_command();
-    Ok(Some(checked))
+    Ok(Some((checked, session)))
 }
