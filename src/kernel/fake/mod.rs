@@ -28,6 +28,8 @@ pub struct Recorder {
     /// Shared: the diff seeds its simulation with what a caching kernel
     /// read, and copies a namespace only once an op changes it (a REPL
     /// statement diffing a thousand namespaces copied all of them).
+    /// Read it freely; put states in through `seed` (the link index below
+    /// must hear of it).
     pub state: BTreeMap<NsRef, Arc<NsState>>,
     pub sysctls: BTreeMap<(NsRef, String), String>,
     pub nat: BTreeMap<(NsRef, String), (u64, netplumb_nft::NatTable)>,
@@ -55,15 +57,25 @@ pub struct Recorder {
     /// `nsids`, after ids went): a pass over `nsids` per new namespace made
     /// a plan of thousands of namespaces quadratic.
     nsid_next: Option<HashMap<NsRef, i32>>,
-    /// Where a link was last seen in its namespace's `links`: a hint,
-    /// checked on every use (the list is changed in many places), so
-    /// looking a link up by name is not a pass over the host's thousands.
-    link_pos: HashMap<NsRef, HashMap<String, usize>>,
+    /// Where each link is in its namespace's `links`, by name, so that
+    /// asking for a link (or whether a name is free) is not a pass over
+    /// the host's thousands. Made again from the list on the first lookup
+    /// after anything here that renames, removes or reorders links, and
+    /// whenever the list's length is not what the index counted (the
+    /// state is public: a caller may replace it).
+    link_pos: HashMap<NsRef, LinkPos>,
     /// (macvlan, parent): deleting the parent deletes the macvlan.
     uppers: Vec<[(NsRef, String); 2]>,
     /// The pings that get an answer, when a test says so (None: pings are
     /// "not run", the fake sends no packets).
     pub answers: Option<BTreeSet<(NsRef, IpAddr)>>,
+}
+
+/// One namespace's links by name (see `Recorder::link_pos`).
+#[derive(Debug, Clone, Default)]
+struct LinkPos {
+    by_name: HashMap<String, usize>,
+    len: usize,
 }
 
 /// Positions in `Recorder::pairs` by end.
@@ -123,10 +135,11 @@ impl Recorder {
 
     fn add_link(&mut self, ns: &NsRef, name: &str, kind: &str) -> Result<u32, KernelError> {
         let index = self.next_index;
-        let st = self.ns_mut(ns)?;
-        if st.link(name).is_some() {
+        self.ns_mut(ns)?;
+        if self.link_at(ns, name).is_some() {
             return Err(KernelError::errno(libc::EEXIST, "File exists"));
         }
+        let st = self.ns_mut(ns)?;
         let at = st.links.len();
         st.links.push(Link {
             index,
@@ -139,45 +152,95 @@ impl Recorder {
             ..Link::default()
         });
         self.next_index += 1;
-        self.link_pos
-            .entry(ns.clone())
-            .or_default()
-            .insert(name.to_string(), at);
+        // link_at just made the index whole for this list.
+        if let Some(ix) = self.link_pos.get_mut(ns)
+            && ix.len == at
+        {
+            ix.by_name.insert(name.to_string(), at);
+            ix.len = at + 1;
+        }
         Ok(index)
     }
 
-    /// The position of link `name` in `ns`'s list (names are unique in a
-    /// namespace, so a hint that names it is right).
+    /// Links of `ns` were renamed, removed or reordered: its index is made
+    /// again at the next lookup.
+    pub(super) fn links_changed(&mut self, ns: &NsRef) {
+        self.link_pos.remove(ns);
+    }
+
+    /// Put `st` in as what `ns` holds (the diff seeds the simulation with
+    /// what it read).
+    pub fn seed(&mut self, ns: NsRef, st: Arc<NsState>) {
+        self.links_changed(&ns);
+        self.state.insert(ns, st);
+    }
+
+    /// No namespace at all, the host's neither (before seeding).
+    pub fn clear_state(&mut self) {
+        self.state.clear();
+        self.link_pos.clear();
+    }
+
+    /// The link `name` of `ns`, found through the index.
+    pub fn find_link(&mut self, ns: &NsRef, name: &str) -> Option<&Link> {
+        let p = self.link_at(ns, name)?;
+        self.state.get(ns)?.links.get(p)
+    }
+
+    /// The position of link `name` in `ns`'s list.
     fn link_at(&mut self, ns: &NsRef, name: &str) -> Option<usize> {
         let links = &self.state.get(ns)?.links;
-        if let Some(&p) = self.link_pos.get(ns).and_then(|m| m.get(name))
-            && links.get(p).is_some_and(|l| l.name == name)
+        if let Some(ix) = self.link_pos.get(ns)
+            && ix.len == links.len()
         {
-            return Some(p);
+            // A hit is checked too: a rename in place keeps the length.
+            match ix.by_name.get(name) {
+                Some(&p) if links.get(p).is_some_and(|l| l.name == name) => return Some(p),
+                None => return None,
+                Some(_) => {}
+            }
         }
-        let p = links.iter().position(|l| l.name == name)?;
-        self.link_pos
-            .entry(ns.clone())
-            .or_default()
-            .insert(name.to_string(), p);
-        Some(p)
+        let ix = LinkPos {
+            by_name: links
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.name.clone(), i))
+                .collect(),
+            len: links.len(),
+        };
+        let p = ix.by_name.get(name).copied();
+        self.link_pos.insert(ns.clone(), ix);
+        p
     }
 
     /// Remove these link ends (and forget their pairs).
     fn drop_ends(&mut self, ends: &[(NsRef, String)]) {
         for (ns, name) in ends {
-            if let Some(st) = self.state.get_mut(ns)
-                && st.link(name).is_some()
-            {
-                let st = Arc::make_mut(st);
-                if let Some(l) = st.link(name) {
-                    let i = l.index;
-                    st.addrs.retain(|a| a.index != i);
-                    st.routes.retain(|r| {
-                        r.oif != Some(i) && r.nexthops.iter().all(|h| h.oif != Some(i))
-                    });
+            let Some(st) = self.state.get_mut(ns) else {
+                continue;
+            };
+            let Some(p) = st.links.iter().position(|l| &l.name == name) else {
+                continue;
+            };
+            let st = Arc::make_mut(st);
+            let i = st.links[p].index;
+            st.addrs.retain(|a| a.index != i);
+            st.routes
+                .retain(|r| r.oif != Some(i) && r.nexthops.iter().all(|h| h.oif != Some(i)));
+            st.links.remove(p);
+            // The index follows (a namespace's links going one by one,
+            // each remaking it, was quadratic in what it holds).
+            let len = st.links.len();
+            if let Some(ix) = self.link_pos.get_mut(ns) {
+                if ix.len == len + 1 && ix.by_name.get(name) == Some(&p) {
+                    ix.by_name.remove(name);
+                    for at in ix.by_name.values_mut().filter(|at| **at > p) {
+                        *at -= 1;
+                    }
+                    ix.len = len;
+                } else {
+                    self.link_pos.remove(ns);
                 }
-                st.links.retain(|l| &l.name != name);
             }
         }
         self.pairs
@@ -453,6 +516,7 @@ impl Kernel for Recorder {
         if st.link(name).is_some() {
             return false;
         }
+        self.link_pos.remove(ns);
         Arc::make_mut(st).links.push(Link {
             index,
             name: name.to_string(),
@@ -575,5 +639,98 @@ impl Kernel for Recorder {
         _timeout: Duration,
     ) -> Result<(), NotReady> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::Kernel;
+    use crate::model::IfName;
+    use crate::op::Op;
+
+    fn n(s: &str) -> IfName {
+        IfName::new(s).unwrap()
+    }
+
+    /// After each op, every name ever used is found through the index
+    /// exactly where a pass over the list finds it, or nowhere; each asked
+    /// first (of a copy), so no earlier lookup has mended the index.
+    #[test]
+    fn the_link_index_agrees_with_the_lists_through_adds_renames_moves_and_deletes() {
+        let mut k = Recorder::new();
+        let ns = NsName::new("x").unwrap();
+        let x = NsRef::Named(ns.clone());
+        let h = NsRef::Host;
+        let ops = vec![
+            Op::AddNetns { ns: ns.clone() },
+            Op::AddBridge {
+                ns: h.clone(),
+                name: n("br0"),
+            },
+            Op::AddVeth {
+                ns: h.clone(),
+                name: n("v0"),
+                peer_ns: x.clone(),
+                peer: n("eth0"),
+                with: Default::default(),
+            },
+            Op::AddVeth {
+                ns: h.clone(),
+                name: n("v1"),
+                peer_ns: h.clone(),
+                peer: n("v1p"),
+                with: Default::default(),
+            },
+            Op::RenameLink {
+                ns: h.clone(),
+                name: n("v0"),
+                to: n("w0"),
+            },
+            Op::MoveLink {
+                ns: h.clone(),
+                name: n("br0"),
+                to: x.clone(),
+            },
+            Op::AddBridge {
+                ns: h.clone(),
+                name: n("br0"),
+            },
+            Op::DelLink {
+                ns: h.clone(),
+                name: n("v1"),
+                index: None,
+            },
+            Op::AddVeth {
+                ns: h.clone(),
+                name: n("v1"),
+                peer_ns: x.clone(),
+                peer: n("v1p"),
+                with: Default::default(),
+            },
+            Op::DelNetns {
+                ns: ns.clone(),
+                ino: None,
+            },
+        ];
+        let names = ["lo", "br0", "v0", "w0", "eth0", "v1", "v1p"];
+        for op in &ops {
+            k.apply(op).unwrap();
+            for where_ in [&h, &x] {
+                for name in names {
+                    let scan = k
+                        .state
+                        .get(where_)
+                        .and_then(|st| st.link(name))
+                        .map(|l| l.index);
+                    let found = k.clone().find_link(where_, name).map(|l| l.index);
+                    assert_eq!(found, scan, "{name} in {where_} after {op:?}");
+                }
+            }
+        }
+        // What the ops left: v1's pair went with x, the new br0 stayed.
+        assert!(k.find_link(&h, "br0").is_some());
+        assert!(k.find_link(&h, "w0").is_none());
+        assert!(k.find_link(&h, "v1").is_none());
     }
 }

@@ -20,7 +20,7 @@ impl Recorder {
                 let ino = self.next_ino;
                 self.next_ino += 1;
                 self.netns.insert(ns.clone(), ino);
-                self.state.insert(
+                self.seed(
                     NsRef::Named(ns.clone()),
                     std::sync::Arc::new(Self::fresh_ns()),
                 );
@@ -37,6 +37,7 @@ impl Recorder {
                 self.netns.remove(ns);
                 let gone = NsRef::Named(ns.clone());
                 self.state.remove(&gone);
+                self.links_changed(&gone);
                 let dead: Vec<(NsRef, String)> = self
                     .pairs
                     .iter()
@@ -64,6 +65,7 @@ impl Recorder {
                     Ok(b) => b,
                     Err(e) => {
                         self.ns_mut(ns)?.links.retain(|l| l.name != name.as_str());
+                        self.links_changed(ns);
                         return Err(e);
                     }
                 };
@@ -138,6 +140,8 @@ impl Recorder {
                 Made::Nothing
             }
             Op::MoveLink { ns, name, to } => {
+                self.links_changed(ns);
+                self.links_changed(to);
                 let st = self.ns_mut(ns)?;
                 let pos = st
                     .links
@@ -162,10 +166,12 @@ impl Recorder {
                 Made::Nothing
             }
             Op::RenameLink { ns, name, to } => {
-                if self.ns_mut(ns)?.link(to.as_str()).is_some() {
+                self.ns_mut(ns)?;
+                if self.link_at(ns, to.as_str()).is_some() {
                     return Err(KernelError::errno(libc::EEXIST, "File exists"));
                 }
                 self.link_mut(ns, name.as_str())?.name = to.to_string();
+                self.links_changed(ns);
                 self.rename_end(ns, name.as_str(), ns, to.as_str());
                 Made::Nothing
             }

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use crate::kernel::{Kernel, KernelError, NsState, Recorder};
+use crate::kernel::{Kernel, KernelError, Link, NsState, Recorder};
 use crate::ledger::{End, Entry, MadeKind, World};
 use crate::model::{NsRef, RouteDest};
 use crate::op::{Op, RouteSpec};
@@ -208,6 +208,12 @@ impl Cx<'_> {
         self.sim.state.get(ns).map(|s| &**s).unwrap_or(&EMPTY)
     }
 
+    /// The link `name` of `ns` in the simulation now, through its index
+    /// (`state(ns).link(name)` is a pass over the host's thousands).
+    fn link_now(&mut self, ns: &NsRef, name: &str) -> Option<Link> {
+        self.sim.find_link(ns, name).cloned()
+    }
+
     fn seen(&self, ns: &NsRef) -> &NsState {
         static EMPTY: std::sync::LazyLock<NsState> = std::sync::LazyLock::new(NsState::default);
         self.seen.get(ns).map(|s| &**s).unwrap_or(&EMPTY)
@@ -295,7 +301,7 @@ pub fn diff(
 ) -> Result<Diff, DiffError> {
     let mut sim = Recorder::new();
     sim.unlogged = true;
-    sim.state.clear();
+    sim.clear_state();
     let mut seen = HashMap::new();
     // Read what exists: the namespaces the script touches and those the
     // topology owns things in. A namespace that does not exist is empty.
@@ -362,7 +368,7 @@ pub fn diff(
         if let NsRef::Named(n) = &ns {
             sim.netns.insert(n.clone(), ino);
         }
-        sim.state.insert(ns.clone(), st.clone());
+        sim.seed(ns.clone(), st.clone());
         seen.insert(ns, st);
     }
     // The tables the topology owns, as the kernel has them: a removal or a

@@ -203,7 +203,7 @@ pub(super) fn attrs_addrs_routes(topo: &Topology, cx: &mut Cx) -> Result<(), Dif
     let made = made_links(cx);
     for &id in &ids {
         let l = topo.get(id);
-        let Some(cur) = cx.state(&l.ns).link(l.name.as_str()).cloned() else {
+        let Some(cur) = cx.link_now(&l.ns, l.name.as_str()) else {
             continue;
         };
         let owned = is_owned(topo, cx, &made, id);
@@ -279,7 +279,7 @@ pub(super) fn attrs_addrs_routes(topo: &Topology, cx: &mut Cx) -> Result<(), Dif
     }
     for &id in &ids {
         let l = topo.get(id);
-        let Some(cur) = cx.state(&l.ns).link(l.name.as_str()).cloned() else {
+        let Some(cur) = cx.link_now(&l.ns, l.name.as_str()) else {
             continue;
         };
         let owned = is_owned(topo, cx, &made, id);

@@ -38,7 +38,7 @@ pub(super) fn shapes(topo: &Topology, cx: &mut Cx) -> Result<(), DiffError> {
         else {
             continue;
         };
-        let Some(cur) = cx.state(&l.ns).link(l.name.as_str()).cloned() else {
+        let Some(cur) = cx.link_now(&l.ns, l.name.as_str()) else {
             continue;
         };
         if is_as_declared(cur.qdisc.as_ref(), &want, cur.mtu) {

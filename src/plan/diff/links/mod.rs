@@ -57,7 +57,7 @@ fn existing(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffError> {
     let Some(cur) = current_loc(cx, topo, id) else {
         return Ok(());
     };
-    let here = cx.state(&cur.0).link(cur.1.as_str()).cloned();
+    let here = cx.link_now(&cur.0, cur.1.as_str());
     let Some(here) = here else {
         return Err(err(
             &l.pos,
@@ -131,7 +131,7 @@ fn bridge(topo: &Topology, cx: &mut Cx, id: LinkId) -> Result<(), DiffError> {
         // Ours, but gone (or replaced by someone else's): make it again.
         cx.diff.releases.extend(entry);
     }
-    match cx.state(&l.ns).link(l.name.as_str()).cloned() {
+    match cx.link_now(&l.ns, l.name.as_str()) {
         Some(e) if e.is_bridge() => {
             let claim = Entry::Link {
                 ns: l.ns.clone(),
@@ -223,10 +223,11 @@ fn veth(topo: &Topology, cx: &mut Cx, id: LinkId, peer: LinkId) -> Result<(), Di
     if let Some(cur) = current_loc(cx, topo, id) {
         let entry = owned_entry(cx, topo, id).cloned();
         let pcur = current_loc(cx, topo, peer);
-        let a = cx.state(&cur.0).link(cur.1.as_str()).cloned();
-        let b = pcur
-            .as_ref()
-            .and_then(|pc| cx.state(&pc.0).link(pc.1.as_str()).cloned());
+        let a = cx.link_now(&cur.0, cur.1.as_str());
+        let b = match &pcur {
+            Some(pc) => cx.link_now(&pc.0, pc.1.as_str()),
+            None => None,
+        };
         let index_ok = match (&entry, &a) {
             (Some(Entry::Link { index: Some(i), .. }), Some(a)) => a.index == *i,
             _ => true,
@@ -261,8 +262,8 @@ fn veth(topo: &Topology, cx: &mut Cx, id: LinkId, peer: LinkId) -> Result<(), Di
             }
         }
     }
-    let a = cx.state(&l.ns).link(l.name.as_str()).cloned();
-    let b = cx.state(&p.ns).link(p.name.as_str()).cloned();
+    let a = cx.link_now(&l.ns, l.name.as_str());
+    let b = cx.link_now(&p.ns, p.name.as_str());
     let probe = Entry::Link {
         ns: l.ns.clone(),
         name: l.name.clone(),
