@@ -29,7 +29,7 @@ pub use filter::{FILTER_TAG_BASE, FilterDecl, FilterEnd, FilterKind, FilterSpec}
 pub use routes::{RouteExDecl, RuleDecl};
 pub use snapshot::Snapshot;
 
-use crate::model::{Cidr, IfName, NsName, NsRef};
+use crate::model::{Cidr, IfName, NsName, NsRef, RouteDest};
 use crate::op::{MacvlanMode, RouteSpec, Shape, TunSpec, VxlanSpec};
 
 /// Where in which script something was declared: errors point here.
@@ -211,6 +211,9 @@ pub struct Topology {
     /// How many ports each bridge (by position) has, for its 1023-port
     /// limit, asked at each attach.
     port_counts: HashMap<u32, usize>,
+    /// Each route's position in `routes` by (namespace, destination): one
+    /// route per destination, asked at every route declared.
+    route_index: HashMap<(NsRef, RouteDest), usize>,
     /// Stretched bridges (issue 19) and the MTU their ports get.
     stretched: Vec<(LinkId, u32)>,
     /// Bumped by every change: "did anything change since the last flush?"

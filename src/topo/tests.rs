@@ -106,3 +106,33 @@ fn a_bridge_takes_1023_ports_and_a_port_moved_to_another_bridge_frees_its_place(
     t.attach(b0, *last, Pos::default()).unwrap();
     assert!(t.attach(b0, rest[0], Pos::default()).is_err());
 }
+
+#[test]
+fn a_second_route_to_a_destination_is_refused_naming_the_first_and_its_line() {
+    let mut t = Topology::default();
+    let a = netns(&mut t, "a");
+    let b = netns(&mut t, "b");
+    let via: IpAddr = "10.0.0.1".parse().unwrap();
+    let other: IpAddr = "10.0.0.2".parse().unwrap();
+    let dest = crate::model::RouteDest::parse("10.9.0.0/16", &via).unwrap();
+    let at = |line| Pos {
+        line,
+        ..Pos::default()
+    };
+    t.add_route(a.clone(), dest, via, at(3)).unwrap();
+    // The same route again is the same route; another namespace is free.
+    t.add_route(a.clone(), dest, via, at(4)).unwrap();
+    t.add_route(b.clone(), dest, other, at(5)).unwrap();
+    // A model restored from a snapshot knows its routes too.
+    let snap = t.snapshot();
+    let mut t = Topology::from_snapshot(snap, t.take_namespaces());
+    match t.add_route(a.clone(), dest, other, at(6)).unwrap_err() {
+        DeclError::RouteTaken {
+            ns, via: v, first, ..
+        } => {
+            assert_eq!((ns, v, first.line), (a, via, 3));
+        }
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(t.routes().len(), 2);
+}

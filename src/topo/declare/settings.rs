@@ -17,9 +17,9 @@ impl Topology {
     ) -> Result<(), DeclError> {
         self.check_ns(&ns)?;
         if let Some(x) = self
-            .routes
-            .iter()
-            .find(|x| x.ns == ns && x.route.dest == dest)
+            .route_index
+            .get(&(ns.clone(), dest))
+            .map(|&i| &self.routes[i])
         {
             if x.route.via == via {
                 return Ok(());
@@ -32,6 +32,8 @@ impl Topology {
             });
         }
         self.check_room()?;
+        self.route_index
+            .insert((ns.clone(), dest), self.routes.len());
         self.routes.push(RouteDecl {
             ns,
             route: RouteSpec { dest, via },
