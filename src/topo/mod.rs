@@ -15,7 +15,7 @@ mod publish;
 mod routes;
 mod snapshot;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -193,6 +193,10 @@ type DnatIndex =
 #[derive(Debug, Clone, Default)]
 pub struct Topology {
     namespaces: Vec<NsDecl>,
+    /// The names in `namespaces`: a new name is a miss, and a scan for it
+    /// was thousands x thousands at S(3000, ·). Not in a snapshot, like
+    /// the namespaces themselves (a REPL statement would copy it).
+    ns_names: HashSet<NsName>,
     links: Vec<LinkDecl>,
     addrs: Vec<AddrDecl>,
     routes: Vec<RouteDecl>,
@@ -269,15 +273,13 @@ impl Topology {
     pub fn of_namespaces(&self, ns: &[NsDecl]) -> Topology {
         Topology {
             namespaces: ns.to_vec(),
+            ns_names: ns.iter().map(|n| n.name.clone()).collect(),
             limit: self.limit,
             ..Topology::default()
         }
     }
     pub fn has_ns(&self, ns: &NsName) -> bool {
-        // From the last: what a script declares next is mostly in the
-        // namespace it declared last (a scan from the first was thousands
-        // × thousands at S(3000, ·)).
-        self.namespaces.iter().rev().any(|n| &n.name == ns)
+        self.ns_names.contains(ns)
     }
     /// Every declared link, in declaration order.
     pub fn links(&self) -> impl Iterator<Item = (LinkId, &LinkDecl)> {

@@ -17,6 +17,7 @@ impl Topology {
         // Every field named: a new one must be decided on here.
         let Topology {
             namespaces,
+            ns_names: _,
             links,
             addrs,
             routes,
@@ -39,6 +40,7 @@ impl Topology {
         Snapshot {
             rest: Topology {
                 namespaces: Vec::new(),
+                ns_names: Default::default(),
                 links: links.clone(),
                 addrs: addrs.clone(),
                 routes: routes.clone(),
@@ -66,7 +68,9 @@ impl Topology {
     /// `later`: the namespaces of the model it grew into since, unreset.
     pub fn from_snapshot(s: Snapshot, mut later: Vec<NsDecl>) -> Topology {
         later.truncate(s.ns_len);
+        // A pass over them, but only when a statement is undone.
         Topology {
+            ns_names: later.iter().map(|n| n.name.clone()).collect(),
             namespaces: later,
             ..s.rest
         }
@@ -74,6 +78,7 @@ impl Topology {
 
     /// The namespaces, taken out (for `from_snapshot`).
     pub fn take_namespaces(&mut self) -> Vec<NsDecl> {
+        self.ns_names.clear();
         std::mem::take(&mut self.namespaces)
     }
 }

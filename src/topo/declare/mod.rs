@@ -43,6 +43,7 @@ impl Topology {
     pub fn add_netns(&mut self, name: NsName, pos: Pos) -> Result<NsRef, DeclError> {
         if !self.has_ns(&name) {
             self.check_room()?;
+            self.ns_names.insert(name.clone());
             self.namespaces.push(NsDecl {
                 name: name.clone(),
                 pos,
