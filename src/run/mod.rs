@@ -552,14 +552,14 @@ impl Runner {
         Ok(())
     }
 
-    /// `commit` at the end of a run: `prev_intent` is left as it was (the
-    /// run is over; working it out again is megabytes at thousands of
-    /// namespaces).
     /// Close the ledger, releasing the topology's lock.
     pub fn close_ledger(&mut self) {
         self.ledger = None;
     }
 
+    /// `commit` at the end of a run: `prev_intent` is left as it was (the
+    /// run is over; working it out again is megabytes at thousands of
+    /// namespaces).
     pub fn commit_last(&mut self) -> Result<(), RunError> {
         self.journal_from = self.done.len();
         self.claimed.clear();

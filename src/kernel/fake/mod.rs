@@ -135,7 +135,6 @@ impl Recorder {
 
     fn add_link(&mut self, ns: &NsRef, name: &str, kind: &str) -> Result<u32, KernelError> {
         let index = self.next_index;
-        self.ns_mut(ns)?;
         if self.link_at(ns, name).is_some() {
             return Err(KernelError::errno(libc::EEXIST, "File exists"));
         }
@@ -239,7 +238,7 @@ impl Recorder {
                     }
                     ix.len = len;
                 } else {
-                    self.link_pos.remove(ns);
+                    self.links_changed(ns);
                 }
             }
         }
@@ -516,7 +515,6 @@ impl Kernel for Recorder {
         if st.link(name).is_some() {
             return false;
         }
-        self.link_pos.remove(ns);
         Arc::make_mut(st).links.push(Link {
             index,
             name: name.to_string(),
@@ -524,6 +522,7 @@ impl Kernel for Recorder {
             mtu: 1500,
             ..Link::default()
         });
+        self.links_changed(ns);
         self.next_index += 1;
         true
     }

@@ -166,7 +166,6 @@ impl Recorder {
                 Made::Nothing
             }
             Op::RenameLink { ns, name, to } => {
-                self.ns_mut(ns)?;
                 if self.link_at(ns, to.as_str()).is_some() {
                     return Err(KernelError::errno(libc::EEXIST, "File exists"));
                 }
