@@ -333,3 +333,43 @@ fn conflicting_mapping_is_refused_with_both_lines() {
     assert!(err.contains("clash.rhai:3"), "{err}");
     assert_eq!(sb.ok("nft list ruleset"), "");
 }
+
+#[test]
+fn a_dnat_destination_in_each_of_its_forms_reaches_the_map_as_written() {
+    let sb = Sandbox::new();
+    // "v4:port" is split before it is parsed; the bare and bracketed forms
+    // and a v6 address whose last group looks like a port must not be.
+    let s = sb.script(
+        "forms",
+        r#"dnat(8080, "172.17.0.3:10050");
+dnat(8081, "172.17.0.4");
+dnat(8082, "[fd00::2]:80");
+dnat(8083, "fd00::3");
+dnat(8084, "fd00::2:80");
+dnat(#{ port: 8085, to: "[172.17.0.5]:81" });
+"#,
+    );
+    sb.np_ok(&["up", &s]);
+    let v4 = sb.ok("nft list map inet netplumb-forms dnat_tcp");
+    assert!(
+        v4.contains("elements = { 8080 : 172.17.0.3 . 10050, 8081 : 172.17.0.4 . 8081, 8085 : 172.17.0.5 . 81 }"),
+        "{v4}"
+    );
+    let v6 = sb.ok("nft list map inet netplumb-forms dnat_tcp6");
+    assert!(
+        v6.contains(
+            "elements = { 8082 : fd00::2 . 80, 8083 : fd00::3 . 8083, 8084 : fd00::2:80 . 8084 }"
+        ),
+        "{v6}"
+    );
+    for bad in ["172.17.0.3:", "172.17.0.3:x", "fd00::2]:80", "nowhere:80"] {
+        let s = sb.script("bad", &format!("dnat(8080, \"{bad}\");\n"));
+        let out = sb.netplumb(&["plan", &s]);
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stderr).contains(&format!("'{bad}' is not a destination")),
+            "{bad}: {}",
+            text(&out.stderr)
+        );
+    }
+}

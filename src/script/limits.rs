@@ -69,9 +69,9 @@ fn refuse(size: usize) -> ! {
         n += k;
     };
     put(b"Error: the script asked for ");
-    put(decimal(size.div_ceil(MIB)).as_bytes());
+    put(decimal(size.div_ceil(MIB) as u64).as_bytes());
     put(b" MiB of memory at once: stopped\n  help: its data may grow by ");
-    put(decimal(BUDGET_MIB.load(Relaxed)).as_bytes());
+    put(decimal(BUDGET_MIB.load(Relaxed) as u64).as_bytes());
     put(b" MiB (raise --max-memory MIB if this is intended)\n");
     // SAFETY: writes `n` initialised bytes of `buf` to stderr, then ends the
     // process without running anything else (no destructor, no allocation).
@@ -82,7 +82,7 @@ fn refuse(size: usize) -> ! {
 }
 
 /// `n` in decimal, without allocating.
-fn decimal(mut n: usize) -> Decimal {
+fn decimal(mut n: u64) -> Decimal {
     let mut d = Decimal([0; 20], 20);
     loop {
         d.1 -= 1;
@@ -94,11 +94,28 @@ fn decimal(mut n: usize) -> Decimal {
     }
 }
 
-struct Decimal([u8; 20], usize);
+/// `n` in decimal with its sign, without allocating (also what a script's
+/// `to_string` of a number writes).
+pub(super) fn signed_decimal(n: i64) -> Decimal {
+    let mut d = decimal(n.unsigned_abs());
+    // |i64::MIN| has 19 digits: the buffer keeps a place for the sign
+    if n < 0 {
+        d.1 -= 1;
+        d.0[d.1] = b'-';
+    }
+    d
+}
+
+pub(super) struct Decimal([u8; 20], usize);
 
 impl Decimal {
     fn as_bytes(&self) -> &[u8] {
         &self.0[self.1..]
+    }
+
+    pub(super) fn as_str(&self) -> &str {
+        // only ASCII digits and '-' are ever written
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 }
 
@@ -209,9 +226,12 @@ mod tests {
         assert_eq!(decimal(0).as_bytes(), b"0");
         assert_eq!(decimal(256).as_bytes(), b"256");
         assert_eq!(
-            decimal(usize::MAX).as_bytes(),
-            usize::MAX.to_string().as_bytes()
+            decimal(u64::MAX).as_bytes(),
+            u64::MAX.to_string().as_bytes()
         );
+        for n in [0, 7, -7, 10, -10, i64::MAX, i64::MIN, -1] {
+            assert_eq!(signed_decimal(n).as_str(), n.to_string());
+        }
     }
 
     #[test]

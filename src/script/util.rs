@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use rhai::{EvalAltResult, NativeCallContext};
+use rhai::{EvalAltResult, ImmutableString, NativeCallContext};
 
 use super::fail;
 use super::registry::Reg;
@@ -104,4 +104,21 @@ let table = read_file("ports.csv");
         .set(|c: &mut Counter| format!("counter {}", c.value()));
     reg.func("to_debug", &["value: Counter"], "string", super::TO_STRING)
         .set(|c: &mut Counter| format!("counter {}", c.value()));
+    // Rhai's own to_string for a number writes it through the generic
+    // Dynamic printer and then looks the text up among the type names: a
+    // fifth of the evaluation of 100,000 `dnat()` calls whose addresses are
+    // string templates. Same text.
+    reg.func(
+        "to_string",
+        &["value: int"],
+        "string",
+        r#"A number in decimal, as `print` and string templates write it.
+
+```rhai
+let i = 7;
+let addr = `10.0.${i}.1`;   // "10.0.7.1"
+print(i.to_string());       // 7
+```"#,
+    )
+    .set(|n: &mut i64| -> ImmutableString { super::limits::signed_decimal(*n).as_str().into() });
 }
