@@ -73,7 +73,7 @@ pub(crate) fn fail(ctx: &NativeCallContext, msg: impl std::fmt::Display) -> Box<
 }
 
 /// The main script's name ("") is shared: every declaration keeps one, and
-/// a script of 100,000 `dnat()` calls made as many one-byte allocations.
+/// a script of 100,000 `dnat()` calls made as many allocations of it.
 fn shared_source(source: &str) -> Arc<str> {
     static MAIN: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
     if source.is_empty() {
