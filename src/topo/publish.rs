@@ -155,14 +155,13 @@ impl Topology {
             )?;
         }
         let key = format!("net.ipv4.conf.{oif}.route_localnet");
-        if !self.sysctls.iter().any(|s| &s.ns == ns && s.key == key) {
-            self.sysctls.push(SysctlDecl {
+        if !self.has_sysctl(ns, &key) {
+            self.push_sysctl(SysctlDecl {
                 ns: ns.clone(),
                 key,
                 value: "1".into(),
                 pos,
             });
-            self.changed();
         }
         Ok(())
     }

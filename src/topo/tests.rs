@@ -136,3 +136,67 @@ fn a_second_route_to_a_destination_is_refused_naming_the_first_and_its_line() {
     }
     assert_eq!(t.routes().len(), 2);
 }
+
+#[test]
+fn nat_switches_forwarding_on_once_per_namespace_and_family_and_not_over_a_declared_value() {
+    use netplumb_nft::{DnatMapping, L4Proto, NatRule};
+    let mut t = Topology::default();
+    let a = netns(&mut t, "a");
+    let dnat = |port: u16, to: &str| {
+        let to_addr: IpAddr = to.parse().unwrap();
+        move |tag| {
+            NatRule::Dnat(DnatMapping {
+                proto: L4Proto::Tcp,
+                daddr: None,
+                iif: None,
+                ports: (port, port),
+                to_addr,
+                to_port: None,
+                tag,
+            })
+        }
+    };
+    let keys = |t: &Topology| -> Vec<(String, String, String)> {
+        t.sysctls()
+            .iter()
+            .map(|s| (s.ns.to_string(), s.key.clone(), s.value.clone()))
+            .collect()
+    };
+    // The script's own value for a's IPv4 forwarding stays the only one.
+    t.add_sysctl(a.clone(), "net.ipv4.ip_forward", "0", Pos::default())
+        .unwrap();
+    t.add_nat(a.clone(), dnat(80, "10.0.0.2"), Pos::default())
+        .unwrap();
+    t.add_nat(NsRef::Host, dnat(81, "10.0.0.3"), Pos::default())
+        .unwrap();
+    t.add_nat(NsRef::Host, dnat(82, "10.0.0.4"), Pos::default())
+        .unwrap();
+    t.add_nat(NsRef::Host, dnat(83, "fd00::2"), Pos::default())
+        .unwrap();
+    let want = vec![
+        (
+            "a".to_string(),
+            "net.ipv4.ip_forward".to_string(),
+            "0".to_string(),
+        ),
+        (
+            "host".to_string(),
+            "net.ipv4.ip_forward".to_string(),
+            "1".to_string(),
+        ),
+        (
+            "host".to_string(),
+            "net.ipv6.conf.all.forwarding".to_string(),
+            "1".to_string(),
+        ),
+    ];
+    assert_eq!(keys(&t), want);
+    // A model restored from a snapshot knows its sysctls too.
+    let snap = t.snapshot();
+    let mut t = Topology::from_snapshot(snap, t.take_namespaces());
+    t.add_nat(NsRef::Host, dnat(84, "10.0.0.5"), Pos::default())
+        .unwrap();
+    t.add_nat(a.clone(), dnat(85, "10.0.0.6"), Pos::default())
+        .unwrap();
+    assert_eq!(keys(&t), want);
+}

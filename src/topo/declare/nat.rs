@@ -44,8 +44,8 @@ impl Topology {
         } else {
             "net.ipv4.ip_forward"
         };
-        if !self.sysctls.iter().any(|s| s.ns == ns && s.key == key) {
-            self.sysctls.push(SysctlDecl {
+        if !self.has_sysctl(&ns, key) {
+            self.push_sysctl(SysctlDecl {
                 ns,
                 key: key.into(),
                 value: "1".into(),

@@ -57,14 +57,27 @@ impl Topology {
         let value = check_sysctl_value(&key, value)?;
         self.check_ns(&ns)?;
         self.check_room()?;
-        self.sysctls.push(SysctlDecl {
+        self.push_sysctl(SysctlDecl {
             ns,
             key,
             value,
             pos,
         });
-        self.changed();
         Ok(())
+    }
+
+    /// Is a sysctl `key` declared in `ns`?
+    pub(in crate::topo) fn has_sysctl(&self, ns: &NsRef, key: &str) -> bool {
+        self.sysctl_keys.get(ns).is_some_and(|k| k.contains(key))
+    }
+
+    pub(in crate::topo) fn push_sysctl(&mut self, s: SysctlDecl) {
+        self.sysctl_keys
+            .entry(s.ns.clone())
+            .or_default()
+            .insert(s.key.clone());
+        self.sysctls.push(s);
+        self.changed();
     }
 }
 
