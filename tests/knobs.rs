@@ -82,6 +82,33 @@ fn options_are_set_read_back_and_converge_both_ways() {
 }
 
 #[test]
+fn a_namespace_declared_again_without_ipv6_gets_its_two_sysctls_once() {
+    let sb = Sandbox::new();
+    let s = sb.script(
+        "twice.rhai",
+        r#"netns("kt1", #{ ipv6: false });
+netns("kt2", #{ ipv6: false });
+netns("kt1", #{ ipv6: false });
+"#,
+    );
+    let plan = sb.np_ok(&["plan", &s]);
+    let lines: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.contains("disable_ipv6"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "ip netns exec kt1 sysctl -w net.ipv6.conf.all.disable_ipv6=1",
+            "ip netns exec kt1 sysctl -w net.ipv6.conf.default.disable_ipv6=1",
+            "ip netns exec kt2 sysctl -w net.ipv6.conf.all.disable_ipv6=1",
+            "ip netns exec kt2 sysctl -w net.ipv6.conf.default.disable_ipv6=1",
+        ],
+        "{plan}"
+    );
+}
+
+#[test]
 fn unknown_or_mistyped_options_are_refused_with_what_is_accepted() {
     let sb = Sandbox::new();
     let s = sb.script("bad.rhai", r#"bridge("kb0", #{ snooping: false });"#);

@@ -122,9 +122,12 @@ pub fn register_netns(reg: &mut Reg, runner: &SharedRunner) {
                     for key in IPV6_OFF {
                         let ns = h.ns.clone();
                         declare(&ctx, &rn, |t, pos| {
-                            let already = t.sysctls().iter().any(|s| {
-                                s.ns == ns && s.key.as_str() == key && s.value.as_str() == "1"
-                            });
+                            // A namespace just declared has none: the scan
+                            // is for the same namespace declared again.
+                            let already = t.has_sysctl(&ns, key)
+                                && t.sysctls().iter().any(|s| {
+                                    s.ns == ns && s.key.as_str() == key && s.value.as_str() == "1"
+                                });
                             if already {
                                 return Ok(());
                             }

@@ -8,11 +8,11 @@
 //! inverse, computed from the state it was planned against, so a failure
 //! half-way rolls removals back as exactly as creations.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::kernel::{Kernel, KernelError, Link, NsState, Recorder};
 use crate::ledger::{End, Entry, MadeKind, World};
-use crate::model::{NsRef, RouteDest};
+use crate::model::{NsName, NsRef, RouteDest};
 use crate::op::{Op, RouteSpec};
 use crate::topo::{Pos, Topology};
 
@@ -122,6 +122,11 @@ pub(crate) struct Cx<'a> {
     keep_daemons: Vec<String>,
     /// `Topology::touched_ns`, asked once per diff.
     touched: Vec<NsRef>,
+    /// The namespaces this diff makes (its `AddNetns` steps, which only
+    /// `push_step` adds and nothing removes): `is_fresh` is asked for
+    /// every sysctl and NAT table, and a scan of the steps for each was
+    /// 7 % of a `plan` of S(3000,30000) with `lean=true`.
+    fresh: HashSet<NsName>,
 }
 
 #[derive(Default)]
@@ -188,6 +193,9 @@ impl Cx<'_> {
                 }
             }
         }
+        if let Op::AddNetns { ns } = &step.op {
+            self.fresh.insert(ns.clone());
+        }
         self.steps.push(step);
         Ok(())
     }
@@ -196,10 +204,7 @@ impl Cx<'_> {
     fn is_fresh(&self, ns: &NsRef) -> bool {
         match ns {
             NsRef::Host => false,
-            NsRef::Named(n) => self
-                .steps
-                .iter()
-                .any(|st| matches!(&st.op, Op::AddNetns { ns } if ns == n)),
+            NsRef::Named(n) => self.fresh.contains(n),
         }
     }
 
@@ -401,6 +406,7 @@ pub fn diff(
         world,
         keep_daemons: Vec::new(),
         touched: declared_ns,
+        fresh: HashSet::new(),
     };
 
     kinds::check_features(topo, kernel)?;

@@ -67,7 +67,7 @@ impl Topology {
     }
 
     /// Is a sysctl `key` declared in `ns`?
-    pub(in crate::topo) fn has_sysctl(&self, ns: &NsRef, key: &str) -> bool {
+    pub fn has_sysctl(&self, ns: &NsRef, key: &str) -> bool {
         self.sysctl_keys.get(ns).is_some_and(|k| k.contains(key))
     }
 
