@@ -122,13 +122,7 @@ pub fn register_netns(reg: &mut Reg, runner: &SharedRunner) {
                     for key in IPV6_OFF {
                         let ns = h.ns.clone();
                         declare(&ctx, &rn, |t, pos| {
-                            // A namespace just declared has none: the scan
-                            // is for the same namespace declared again.
-                            let already = t.has_sysctl(&ns, key)
-                                && t.sysctls().iter().any(|s| {
-                                    s.ns == ns && s.key.as_str() == key && s.value.as_str() == "1"
-                                });
-                            if already {
+                            if t.declares_sysctl(&ns, key, "1") {
                                 return Ok(());
                             }
                             t.add_sysctl(ns, key, "1", pos)

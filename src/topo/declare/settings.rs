@@ -67,8 +67,20 @@ impl Topology {
     }
 
     /// Is a sysctl `key` declared in `ns`?
-    pub fn has_sysctl(&self, ns: &NsRef, key: &str) -> bool {
+    pub(in crate::topo) fn has_sysctl(&self, ns: &NsRef, key: &str) -> bool {
         self.sysctl_keys.get(ns).is_some_and(|k| k.contains(key))
+    }
+
+    /// Is `key` declared in `ns` with this `value` (one declaration of
+    /// several may have it)?
+    pub fn declares_sysctl(&self, ns: &NsRef, key: &str, value: &str) -> bool {
+        // The index answers the common miss (a namespace just declared
+        // has none); the pass is for a key declared before.
+        self.has_sysctl(ns, key)
+            && self
+                .sysctls
+                .iter()
+                .any(|s| &s.ns == ns && s.key == key && s.value == value)
     }
 
     pub(in crate::topo) fn push_sysctl(&mut self, s: SysctlDecl) {
