@@ -49,6 +49,66 @@ fn drift_is_reported_by_check_and_repaired_by_up() {
     assert_eq!(sb.ok("nft list ruleset"), "");
 }
 
+/// `check NAME` of a dozen namespaces (read on several threads, in no fixed
+/// order): each drift is reported against its own namespace, and nothing
+/// changes until `up` repairs them.
+#[test]
+fn check_of_a_dozen_namespaces_names_each_drift_where_it_is() {
+    let sb = Sandbox::new();
+    let s = sb.script(
+        "dozen.rhai",
+        r#"
+for i in 1..=12 {
+    let ns = netns(`d${i}`);
+    let v = veth(`dv${i}`, ns, "eth0");
+    v.addr(`10.62.${i}.1/24`).up();
+    v.peer.addr(`10.62.${i}.2/24`).up();
+    ns.route("10.99.0.0/16", `10.62.${i}.1`);
+}
+"#,
+    );
+    sb.np_ok(&["-q", "up", "--name", "dozen", &s]);
+    assert_eq!(sb.netplumb(&["check", "dozen"]).status.code(), Some(0));
+    sb.ok(
+        "ip -n d3 addr del 10.62.3.2/24 dev eth0 && ip -n d7 link set eth0 down \
+         && ip -n d11 route del 10.99.0.0/16",
+    );
+    let c = sb.netplumb(&["check", "dozen"]);
+    assert_eq!(c.status.code(), Some(1), "{}", text(&c.stdout));
+    let report = text(&c.stdout);
+    let drifts: Vec<&str> = report.lines().skip(1).map(str::trim).collect();
+    // The kernel drops a route with the address or link its gateway was
+    // reached by.
+    assert_eq!(
+        drifts,
+        [
+            "+ addr 10.62.3.2/24 on d3:eth0",
+            "+ route 10.99.0.0/16 via 10.62.3.1 in d3",
+            "~ link d7:eth0 up",
+            "+ route 10.99.0.0/16 via 10.62.7.1 in d7",
+            "+ route 10.99.0.0/16 via 10.62.11.1 in d11",
+        ],
+        "{report}"
+    );
+    assert_eq!(
+        sb.ok("ip -n d3 -4 -br addr show dev eth0")
+            .split_whitespace()
+            .nth(2),
+        None
+    );
+    sb.np_ok(&["-q", "up", "--name", "dozen", &s]);
+    assert_eq!(sb.netplumb(&["check", "dozen"]).status.code(), Some(0));
+    assert!(
+        sb.ok("ip -n d3 -4 -br addr show dev eth0")
+            .contains("10.62.3.2/24")
+    );
+    assert!(sb.ok("ip -n d7 -br link show dev eth0").contains("UP"));
+    assert!(
+        sb.ok("ip -n d11 route")
+            .contains("10.99.0.0/16 via 10.62.11.1")
+    );
+}
+
 /// A namespace deleted behind netplumb's back while a process keeps it alive
 /// (so its replacement cannot get its inode): the repair records the new
 /// one and forgets the old, and `down` removes the new one without a word.

@@ -35,6 +35,9 @@ impl Kernel for ReadOnly {
     fn observe(&mut self, ns: &NsRef) -> Result<NsState, KernelError> {
         self.real.observe(ns)
     }
+    fn observe_many(&mut self, nss: &[NsRef]) -> Vec<Result<NsState, KernelError>> {
+        self.real.observe_many(nss)
+    }
     fn nsid(&mut self, from: &NsRef, to: &NsRef) -> Result<Option<i32>, KernelError> {
         self.real.nsid(from, to)
     }
